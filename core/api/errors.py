@@ -1,0 +1,71 @@
+"""One JSON error shape for every 4xx: ``{"code", "message", "errors"}``.
+
+``errors`` maps a field name to its messages (``non_field_errors`` for the rest), so a client
+can show each problem beside its input. Domain errors carry their own stable code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.exceptions import DomainError
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {str(k): _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(v) for v in detail]
+    return str(detail)
+
+
+def _as_field_errors(detail: Any) -> dict[str, Any]:
+    if isinstance(detail, dict):
+        return _flatten(detail)
+    if isinstance(detail, list):
+        return {"non_field_errors": _flatten(detail)}
+    return {"non_field_errors": [str(detail)]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        body = {"code": exc.code, "message": exc.message, "errors": {}}
+        if exc.details:
+            body["details"] = {k: str(v) for k, v in exc.details.items()}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        body = {
+            "code": "invalid",
+            "message": "The request has invalid fields.",
+            "errors": _as_field_errors(exc.detail),
+        }
+    else:
+        detail = exc.detail
+        codes = exc.get_codes()
+        body = {
+            "code": codes if isinstance(codes, str) else exc.default_code,
+            "message": str(detail) if not isinstance(detail, dict | list) else exc.default_detail,
+            "errors": {} if isinstance(detail, str) else _as_field_errors(detail),
+        }
+    response.data = body
+    return response
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(
+        {"code": "not_found", "message": f"No such resource: {request.path}", "errors": {}},
+        status=status.HTTP_404_NOT_FOUND,
+    )

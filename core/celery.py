@@ -1,0 +1,11 @@
+"""The Celery application: Redis broker, settings from Django (``CELERY_*``), tasks found in apps."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+
+app = Celery("backoffice")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

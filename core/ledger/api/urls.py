@@ -1,0 +1,19 @@
+from django.urls import path
+
+from core.ledger.api import views
+
+urlpatterns = [
+    path("accounts", views.AccountListApi.as_view(), name="ledger-accounts"),
+    path("journal-entries", views.JournalEntryListCreateApi.as_view(), name="ledger-entries"),
+    path(
+        "journal-entries/<int:entry_id>",
+        views.JournalEntryDetailApi.as_view(),
+        name="ledger-entry",
+    ),
+    path(
+        "journal-entries/<int:entry_id>/reverse",
+        views.JournalEntryReverseApi.as_view(),
+        name="ledger-entry-reverse",
+    ),
+    path("trial-balance", views.TrialBalanceApi.as_view(), name="ledger-trial-balance"),
+]

@@ -1,0 +1,118 @@
+"""Ledger API: accounts, journal entries (manual posting, reversal), trial balance."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.api.pagination import Pagination
+from core.ledger.api.serializers import (
+    AccountOutput,
+    JournalEntryInput,
+    JournalEntryOutput,
+    ReverseInput,
+    TrialBalanceOutput,
+)
+from core.ledger.models import Account
+from core.ledger.selectors import journal_entry_list, trial_balance
+from core.ledger.services import journal_entry_create_manual, journal_reverse
+
+
+class AccountListApi(APIView):
+    required_permissions = {"GET": ["ledger.view_account"]}
+
+    @extend_schema(responses=AccountOutput(many=True))
+    def get(self, request: Request) -> Response:
+        accounts = Account.objects.order_by("code")
+        return Response(AccountOutput(accounts, many=True).data)
+
+
+class JournalEntryListCreateApi(APIView):
+    required_permissions = {
+        "GET": ["ledger.view_journalentry"],
+        "POST": ["ledger.post_journalentry"],
+    }
+
+    class FilterInput(serializers.Serializer):
+        date_from = serializers.DateField(required=False)
+        date_to = serializers.DateField(required=False)
+        source = serializers.CharField(required=False)
+        account = serializers.CharField(required=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("date_from", str, description="YYYY-MM-DD"),
+            OpenApiParameter("date_to", str, description="YYYY-MM-DD"),
+            OpenApiParameter("source", str),
+            OpenApiParameter("account", str, description="Account code"),
+        ],
+        responses=JournalEntryOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = journal_entry_list(**filters.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(JournalEntryOutput(page, many=True).data)
+
+    @extend_schema(request=JournalEntryInput, responses={201: JournalEntryOutput})
+    def post(self, request: Request) -> Response:
+        data = JournalEntryInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = journal_entry_create_manual(actor=request.user, **data.validated_data)
+        entry = journal_entry_list().get(pk=entry.pk)
+        return Response(JournalEntryOutput(entry).data, status=status.HTTP_201_CREATED)
+
+
+class JournalEntryDetailApi(APIView):
+    required_permissions = {"GET": ["ledger.view_journalentry"]}
+
+    @extend_schema(responses=JournalEntryOutput)
+    def get(self, request: Request, entry_id: int) -> Response:
+        entry = get_object_or_404(journal_entry_list(), pk=entry_id)
+        return Response(JournalEntryOutput(entry).data)
+
+
+class JournalEntryReverseApi(APIView):
+    required_permissions = {"POST": ["ledger.reverse_journalentry"]}
+
+    @extend_schema(request=ReverseInput, responses={201: JournalEntryOutput})
+    def post(self, request: Request, entry_id: int) -> Response:
+        data = ReverseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        get_object_or_404(journal_entry_list(), pk=entry_id)
+        reversal = journal_reverse(entry_id=entry_id, actor=request.user, **data.validated_data)
+        reversal = journal_entry_list().get(pk=reversal.pk)
+        return Response(JournalEntryOutput(reversal).data, status=status.HTTP_201_CREATED)
+
+
+class TrialBalanceApi(APIView):
+    required_permissions = {"GET": ["ledger.view_trial_balance"]}
+
+    class FilterInput(serializers.Serializer):
+        as_of = serializers.DateField(required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("as_of", str, description="YYYY-MM-DD")],
+        responses=TrialBalanceOutput,
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        tb = trial_balance(as_of=filters.validated_data.get("as_of"))
+        data = {
+            "as_of": tb.as_of,
+            "balanced": tb.is_balanced,
+            "rows": tb.rows,
+            "totals": [{"currency": c, "debit": d, "credit": cr} for c, (d, cr) in tb.totals.items()],
+            "functional_currency": settings.SYSTEM_SETTINGS.functional_currency,
+            "functional_debit": tb.functional_totals[0],
+            "functional_credit": tb.functional_totals[1],
+        }
+        return Response(TrialBalanceOutput(data).data)

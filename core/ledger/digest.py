@@ -1,0 +1,55 @@
+"""A keyed digest of an entry's content, written by the posting service.
+
+It lets ``ledger_check`` tell an entry posted through the application from one written or
+altered around it (raw SQL, triggers disabled), and lets an idempotent retry tell "the same
+entry again" from "another entry under a used key".
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
+SALT = "core.ledger.journal-entry"
+
+
+def _message(
+    *,
+    entry_date: date,
+    functional_currency: str,
+    source: str,
+    idempotency_key: str | None,
+    reversal_of_id: int | None,
+    lines: Iterable[tuple[int, str, Decimal, Decimal, Decimal, Decimal]],
+) -> str:
+    head = "|".join(
+        (
+            entry_date.isoformat(),
+            functional_currency,
+            source,
+            idempotency_key or "",
+            str(reversal_of_id or ""),
+        )
+    )
+    body = ";".join(
+        f"{account_id},{currency},{debit:.4f},{credit:.4f},{fdebit:.4f},{fcredit:.4f}"
+        for account_id, currency, debit, credit, fdebit, fcredit in lines
+    )
+    return f"{head}#{body}"
+
+
+def entry_digest(secret: str | None = None, **content: object) -> str:
+    return salted_hmac(SALT, _message(**content), secret=secret, algorithm="sha256").hexdigest()  # type: ignore[arg-type]
+
+
+def entry_digest_valid(digest: str, **content: object) -> bool:
+    """True when the digest matches under the current key or a fallback key."""
+    for secret in (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())):
+        if hmac.compare_digest(digest, entry_digest(secret, **content)):
+            return True
+    return False

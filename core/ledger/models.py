@@ -1,0 +1,143 @@
+"""The double-entry ledger: chart of accounts, journal entries and their lines, period locks.
+
+Entries are append-only. On PostgreSQL the migrations add triggers that make an unbalanced
+entry impossible to commit and refuse any UPDATE or DELETE of posted rows (see
+migrations/0002_database_guards.py); the posting service checks the same rules first so the
+user gets a clear error instead of a database exception.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from core.ledger.enums import AccountRole, AccountType
+
+AMOUNT = {"max_digits": 19, "decimal_places": 4}
+
+
+class Account(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=16, choices=AccountType.choices)
+    # At most one account per role: the domains post to "the AR account", not to a code.
+    role = models.CharField(
+        max_length=32, choices=AccountRole.choices, blank=True, null=True, unique=True
+    )
+    # Empty: lines in any currency; set: only that currency (e.g. a EUR bank account).
+    currency = models.CharField(max_length=3, blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("code",)
+        permissions = [("view_trial_balance", "Can view balances and the trial balance")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def normal_balance_is_debit(self) -> bool:
+        return self.type in (AccountType.ASSET, AccountType.EXPENSE)
+
+
+class JournalEntry(models.Model):
+    entry_date = models.DateField(db_index=True)
+    description = models.CharField(max_length=500, blank=True, default="")
+    # What caused the entry ("billing.invoice:42"); the domains find their postings by it.
+    source = models.CharField(max_length=120, blank=True, default="", db_index=True)
+    # A retried posting with the same key returns the first entry instead of posting twice.
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    # Corrections are reversing entries; an entry can be reversed once.
+    reversal_of = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    functional_currency = models.CharField(max_length=3)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # HMAC of the entry's content written by the posting service; ledger_check reports any
+    # entry whose digest does not match (written or altered around the application).
+    digest = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "journal entries"
+        ordering = ("-entry_date", "-id")
+        permissions = [
+            ("post_journalentry", "Can post manual journal entries"),
+            ("reverse_journalentry", "Can reverse journal entries"),
+        ]
+
+    def __str__(self) -> str:
+        return f"JE-{self.pk} {self.entry_date} {self.description}".strip()
+
+
+class JournalLine(models.Model):
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines")
+    currency = models.CharField(max_length=3)
+    # Debit and credit are separate non-negative columns; exactly one of them is positive.
+    debit = models.DecimalField(**AMOUNT, default=Decimal(0))
+    credit = models.DecimalField(**AMOUNT, default=Decimal(0))
+    # The same amount in the entry's functional currency, at the rate of the entry date.
+    functional_debit = models.DecimalField(**AMOUNT, default=Decimal(0))
+    functional_credit = models.DecimalField(**AMOUNT, default=Decimal(0))
+    memo = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(debit__gt=0, credit=0) | Q(debit=0, credit__gt=0)),
+                name="ledger_line_one_positive_side",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(functional_debit__gte=0, functional_credit=0, debit__gt=0)
+                    | Q(functional_debit=0, functional_credit__gte=0, credit__gt=0)
+                ),
+                name="ledger_line_functional_same_side",
+            ),
+        ]
+        indexes = [models.Index(fields=("account", "currency"), name="ledger_line_acct_cur")]
+
+    def __str__(self) -> str:
+        side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
+        return f"{self.account.code} {side} {self.currency}"
+
+    @property
+    def amount(self) -> Decimal:
+        """Signed amount: debits positive, credits negative."""
+        return self.debit - self.credit
+
+
+class PeriodLock(models.Model):
+    """The books are closed up to and including ``lock_date``; the newest row is in force.
+
+    Rows are only added, so the table is the lock's own history (who closed or reopened what).
+    """
+
+    lock_date = models.DateField()
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        get_latest_by = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"Closed through {self.lock_date}"

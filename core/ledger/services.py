@@ -1,0 +1,476 @@
+"""The one way to write the ledger: ``journal_post`` (and its batch form), ``journal_reverse``,
+``period_lock_set``.
+
+Every rule is checked here first so the caller gets a clear error with a stable code; on
+PostgreSQL the database enforces balance and immutability again (migrations 0002), so even a
+write that bypasses this module cannot commit an unbalanced or edited entry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from core.exceptions import Conflict, DomainError, PermissionDeniedError
+from core.fx import fx_rate_get
+from core.ledger.digest import entry_digest
+from core.ledger.exceptions import (
+    AlreadyReversed,
+    InactiveAccount,
+    InvalidLine,
+    PeriodLocked,
+    UnbalancedEntry,
+)
+from core.ledger.models import Account, JournalEntry, JournalLine, PeriodLock
+from core.ledger.selectors import period_lock_date
+from core.money import STORAGE_QUANTUM, allocate, minor_unit_exponent, round_storage
+
+ZERO = Decimal(0)
+MAX_AMOUNT = Decimal("1e15")
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpec:
+    """One line to post: an account, a currency and either a debit or a credit.
+
+    ``functional`` fixes the line's value in the functional currency (e.g. AR carried at the
+    invoice's rate); when None it is converted at the rate of the entry date.
+    """
+
+    account: Account | int
+    currency: str
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+    functional: Decimal | None = None
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySpec:
+    lines: Sequence[LineSpec]
+    entry_date: date
+    description: str = ""
+    source: str = ""
+    idempotency_key: str | None = None
+    reversal_of_id: int | None = None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    spec: EntrySpec
+    # (account_id, currency, debit, credit, functional_debit, functional_credit, memo)
+    lines: list[tuple[int, str, Decimal, Decimal, Decimal, Decimal, str]]
+    digest: str
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+def _account_id(account: Account | int) -> int:
+    return account.pk if isinstance(account, Account) else int(account)
+
+
+def _check_amount(value: Any, where: str) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise InvalidLine(f"{where}: {value!r} is not a finite Decimal amount.")
+    if value < 0:
+        raise InvalidLine(f"{where}: {value} is negative; use the other side instead.")
+    if value != value.quantize(STORAGE_QUANTUM) or value >= MAX_AMOUNT:
+        raise InvalidLine(f"{where}: {value} has more than 4 decimal places or is too large.")
+    return value
+
+
+class _Context:
+    """Look-ups shared by the entries of one posting call: accounts, lock date, FX rates."""
+
+    def __init__(self, account_ids: Iterable[int]) -> None:
+        self.accounts = {a.pk: a for a in Account.objects.filter(pk__in=set(account_ids))}
+        self.lock_date = period_lock_date()
+        self.functional = settings.SYSTEM_SETTINGS.functional_currency
+        self._rates: dict[tuple[str, date], Decimal] = {}
+
+    def rate(self, currency: str, on_date: date) -> Decimal:
+        key = (currency, on_date)
+        if key not in self._rates:
+            self._rates[key] = fx_rate_get(base=currency, quote=self.functional, on_date=on_date)
+        return self._rates[key]
+
+
+def _prepare(spec: EntrySpec, ctx: _Context) -> _Prepared:
+    if len(spec.lines) < 2:
+        raise UnbalancedEntry("A journal entry needs at least two lines.")
+    if ctx.lock_date and spec.entry_date <= ctx.lock_date:
+        raise PeriodLocked(
+            f"The books are closed through {ctx.lock_date.isoformat()}; an entry dated "
+            f"{spec.entry_date.isoformat()} cannot be posted. Post it in the open period.",
+            lock_date=ctx.lock_date.isoformat(),
+        )
+    per_currency: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for n, line in enumerate(spec.lines, start=1):
+        where = f"line {n}"
+        minor_unit_exponent(line.currency)
+        debit = _check_amount(line.debit, f"{where} debit")
+        credit = _check_amount(line.credit, f"{where} credit")
+        if (debit > 0) == (credit > 0):
+            raise InvalidLine(f"{where}: exactly one of debit and credit must be positive.")
+        account = ctx.accounts.get(_account_id(line.account))
+        if account is None:
+            raise InvalidLine(f"{where}: account {line.account!r} does not exist.")
+        if not account.is_active:
+            raise InactiveAccount(f"{where}: account {account} is inactive.", account=account.code)
+        if account.currency and account.currency != line.currency:
+            raise InvalidLine(
+                f"{where}: account {account} only takes {account.currency}, not {line.currency}."
+            )
+        if line.functional is not None:
+            _check_amount(line.functional, f"{where} functional amount")
+        per_currency[line.currency][0] += debit
+        per_currency[line.currency][1] += credit
+    for currency, (debits, credits) in per_currency.items():
+        if debits != credits:
+            raise UnbalancedEntry(
+                f"The entry does not balance in {currency}: debits {debits} and credits "
+                f"{credits} differ by {debits - credits}.",
+                currency=currency,
+            )
+
+    functional_amounts = _functional_amounts(spec, ctx)
+    lines = []
+    f_debits = f_credits = ZERO
+    for line, functional in zip(spec.lines, functional_amounts, strict=True):
+        fd, fc = (functional, ZERO) if line.debit > 0 else (ZERO, functional)
+        f_debits += fd
+        f_credits += fc
+        lines.append(
+            (_account_id(line.account), line.currency, line.debit, line.credit, fd, fc, line.memo)
+        )
+    if f_debits != f_credits:
+        raise UnbalancedEntry(
+            f"The entry does not balance in the functional currency {ctx.functional}: debits "
+            f"{f_debits} and credits {f_credits} differ by {f_debits - f_credits}.",
+            currency=ctx.functional,
+        )
+    digest = entry_digest(
+        entry_date=spec.entry_date,
+        functional_currency=ctx.functional,
+        source=spec.source,
+        idempotency_key=spec.idempotency_key,
+        reversal_of_id=spec.reversal_of_id,
+        lines=[line[:6] for line in lines],
+    )
+    return _Prepared(spec=spec, lines=lines, digest=digest)
+
+
+def _functional_amounts(spec: EntrySpec, ctx: _Context) -> list[Decimal]:
+    """Each line's functional value: given, equal (functional currency), or converted.
+
+    Converted lines of one currency are allocated from the converted totals by largest
+    remainder, so a balanced currency stays balanced in the functional currency to the
+    last of the 4 stored places.
+    """
+    result: list[Decimal | None] = [
+        line.functional if line.functional is not None
+        else (line.debit or line.credit) if line.currency == ctx.functional
+        else None
+        for line in spec.lines
+    ]
+    todo: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    for i, line in enumerate(spec.lines):
+        if result[i] is None:
+            todo[(line.currency, line.debit > 0)].append(i)
+    for (currency, _is_debit), indexes in todo.items():
+        rate = ctx.rate(currency, spec.entry_date)
+        amounts = [spec.lines[i].debit or spec.lines[i].credit for i in indexes]
+        total = round_storage(sum(amounts, ZERO) * rate)
+        for i, part in zip(indexes, allocate(total, amounts, unit=STORAGE_QUANTUM), strict=True):
+            result[i] = part
+    return [r if r is not None else ZERO for r in result]
+
+
+def journal_post(
+    *,
+    lines: Sequence[LineSpec],
+    entry_date: date,
+    description: str = "",
+    source: str = "",
+    idempotency_key: str | None = None,
+    actor: Any = None,
+    reversal_of_id: int | None = None,
+) -> JournalEntry:
+    """Post one balanced entry, or raise a LedgerError and write nothing.
+
+    With an ``idempotency_key``, a retry of the same entry returns the entry first posted;
+    the same key with other content raises IdempotencyKeyReused.
+    """
+    spec = EntrySpec(
+        lines=lines,
+        entry_date=entry_date,
+        description=description,
+        source=source,
+        idempotency_key=idempotency_key,
+        reversal_of_id=reversal_of_id,
+    )
+    ctx = _Context(_account_id(line.account) for line in lines)
+    prepared = _prepare(spec, ctx)
+    if idempotency_key:
+        existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, prepared)
+    with transaction.atomic():
+        entry = JournalEntry(
+            entry_date=entry_date,
+            description=description[:500],
+            source=source,
+            idempotency_key=idempotency_key,
+            reversal_of_id=reversal_of_id,
+            functional_currency=ctx.functional,
+            created_by=actor if getattr(actor, "pk", None) else None,
+            digest=prepared.digest,
+        )
+        if idempotency_key:
+            try:
+                with transaction.atomic():
+                    entry.save(force_insert=True)
+            except IntegrityError:
+                existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
+                if existing is None:
+                    raise
+                return _replay(existing, prepared)
+        else:
+            entry.save(force_insert=True)
+        JournalLine.objects.bulk_create(_line_objects(entry.pk, prepared))
+    return entry
+
+
+def _replay(existing: JournalEntry, prepared: _Prepared) -> JournalEntry:
+    if existing.digest != prepared.digest:
+        raise IdempotencyKeyReused(
+            f"Idempotency key {existing.idempotency_key!r} was used for another entry "
+            f"(JE-{existing.pk}).",
+            entry=existing.pk,
+        )
+    return existing
+
+
+def _line_objects(entry_id: int, prepared: _Prepared) -> list[JournalLine]:
+    return [
+        JournalLine(
+            entry_id=entry_id,
+            account_id=account_id,
+            currency=currency,
+            debit=debit,
+            credit=credit,
+            functional_debit=fd,
+            functional_credit=fc,
+            memo=memo[:300],
+        )
+        for account_id, currency, debit, credit, fd, fc, memo in prepared.lines
+    ]
+
+
+def journal_post_batch(*, entries: Sequence[EntrySpec], actor: Any = None) -> list[JournalEntry]:
+    """Post many balanced entries in one transaction: all or none.
+
+    The path the billing run uses. Every entry is checked as ``journal_post`` checks it;
+    entries whose idempotency key is already posted (or repeated within the batch) are
+    returned as first posted instead of being posted again. On PostgreSQL rows go in through
+    COPY; the database trigger still checks every entry at commit.
+    """
+    if not entries:
+        return []
+    ctx = _Context(_account_id(line.account) for spec in entries for line in spec.lines)
+    prepared = [_prepare(spec, ctx) for spec in entries]
+    keys = [p.spec.idempotency_key for p in prepared if p.spec.idempotency_key]
+    existing = (
+        {e.idempotency_key: e for e in JournalEntry.objects.filter(idempotency_key__in=keys)}
+        if keys
+        else {}
+    )
+    # For each prepared entry: the entry already posted, or its index in ``new``.
+    plan: list[JournalEntry | int] = []
+    new: list[_Prepared] = []
+    seen: dict[str, int] = {}
+    for p in prepared:
+        key = p.spec.idempotency_key
+        if key and key in existing:
+            plan.append(_replay(existing[key], p))
+        elif key and key in seen:
+            if new[seen[key]].digest != p.digest:
+                raise IdempotencyKeyReused(f"Idempotency key {key!r} is repeated in the batch.")
+            plan.append(seen[key])
+        else:
+            if key:
+                seen[key] = len(new)
+            plan.append(len(new))
+            new.append(p)
+    created_by_id = actor.pk if getattr(actor, "pk", None) else None
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            created = _copy_entries(new, ctx.functional, created_by_id)
+        else:
+            created = _bulk_entries(new, ctx.functional, created_by_id)
+    return [created[item] if isinstance(item, int) else item for item in plan]
+
+
+def _entry_object(p: _Prepared, functional: str, created_by_id: int | None) -> JournalEntry:
+    return JournalEntry(
+        entry_date=p.spec.entry_date,
+        description=p.spec.description[:500],
+        source=p.spec.source,
+        idempotency_key=p.spec.idempotency_key,
+        reversal_of_id=p.spec.reversal_of_id,
+        functional_currency=functional,
+        created_by_id=created_by_id,
+        digest=p.digest,
+    )
+
+
+def _bulk_entries(
+    new: list[_Prepared], functional: str, created_by_id: int | None
+) -> list[JournalEntry]:
+    entries = JournalEntry.objects.bulk_create(
+        [_entry_object(p, functional, created_by_id) for p in new]
+    )
+    JournalLine.objects.bulk_create(
+        [line for e, p in zip(entries, new, strict=True) for line in _line_objects(e.pk, p)]
+    )
+    return entries
+
+
+def _copy_entries(
+    new: list[_Prepared], functional: str, created_by_id: int | None
+) -> list[JournalEntry]:
+    if not new:
+        return []
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('ledger_journalentry', 'id')) "
+            "FROM generate_series(1, %s)",
+            [len(new)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        entries = []
+        with cursor.copy(
+            "COPY ledger_journalentry (id, entry_date, description, source, idempotency_key, "
+            "reversal_of_id, functional_currency, created_by_id, created_at, digest) FROM STDIN"
+        ) as copy:
+            for entry_id, p in zip(ids, new, strict=True):
+                entry = _entry_object(p, functional, created_by_id)
+                entry.pk = entry_id
+                entry.created_at = now
+                entries.append(entry)
+                copy.write_row(
+                    (
+                        entry_id,
+                        entry.entry_date,
+                        entry.description,
+                        entry.source,
+                        entry.idempotency_key,
+                        entry.reversal_of_id,
+                        functional,
+                        created_by_id,
+                        now,
+                        entry.digest,
+                    )
+                )
+        with cursor.copy(
+            "COPY ledger_journalline (entry_id, account_id, currency, debit, credit, "
+            "functional_debit, functional_credit, memo) FROM STDIN"
+        ) as copy:
+            for entry_id, p in zip(ids, new, strict=True):
+                for account_id, currency, debit, credit, fd, fc, memo in p.lines:
+                    copy.write_row((entry_id, account_id, currency, debit, credit, fd, fc, memo[:300]))
+    for entry in entries:
+        entry._state.adding = False
+        entry._state.db = "default"
+    return entries
+
+
+def journal_entry_create_manual(
+    *, actor: Any, entry_date: date, description: str, lines: Sequence[dict[str, Any]]
+) -> JournalEntry:
+    """A manual journal entry by a person: accounts given by code, permission checked."""
+    if actor is None or not actor.has_perm("ledger.post_journalentry"):
+        raise PermissionDeniedError("You may not post manual journal entries.")
+    codes = {line["account"] for line in lines}
+    accounts = dict(Account.objects.filter(code__in=codes).values_list("code", "pk"))
+    unknown = sorted(codes - accounts.keys())
+    if unknown:
+        raise InvalidLine(f"Unknown account code(s): {', '.join(unknown)}.")
+    return journal_post(
+        lines=[
+            LineSpec(
+                account=accounts[line["account"]],
+                currency=line["currency"],
+                debit=Decimal(line.get("debit") or 0),
+                credit=Decimal(line.get("credit") or 0),
+                memo=line.get("memo", ""),
+            )
+            for line in lines
+        ],
+        entry_date=entry_date,
+        description=description,
+        source="manual",
+        actor=actor,
+    )
+
+
+def journal_reverse(
+    *, entry_id: int, actor: Any, reason: str, entry_date: date | None = None
+) -> JournalEntry:
+    """Post the mirror image of an entry (debits become credits at the same functional
+    values), dated ``entry_date`` (today by default). An entry is reversed at most once."""
+    if not reason.strip():
+        raise DomainError("A reversal needs a reason.", code="reason_required")
+    with transaction.atomic():
+        original = (
+            JournalEntry.objects.select_for_update(of=("self",))
+            .prefetch_related("lines")
+            .get(pk=entry_id)
+        )
+        if original.reversal_of_id is not None:
+            raise DomainError(
+                f"JE-{original.pk} is itself a reversal; post the original entry again instead.",
+                code="reversal_of_reversal",
+            )
+        if JournalEntry.objects.filter(reversal_of_id=original.pk).exists():
+            raise AlreadyReversed(f"JE-{original.pk} has already been reversed.")
+        lines = [
+            LineSpec(
+                account=line.account_id,
+                currency=line.currency,
+                debit=line.credit,
+                credit=line.debit,
+                functional=line.functional_credit or line.functional_debit,
+                memo=line.memo,
+            )
+            for line in original.lines.all()
+        ]
+        return journal_post(
+            lines=lines,
+            entry_date=entry_date or timezone.localdate(),
+            description=f"Reversal of JE-{original.pk}: {reason}",
+            source=original.source,
+            idempotency_key=f"reversal:{original.pk}",
+            actor=actor,
+            reversal_of_id=original.pk,
+        )
+
+
+def period_lock_set(*, lock_date: date, reason: str, actor: Any) -> PeriodLock:
+    """Close the books through ``lock_date`` (or reopen them to an earlier date)."""
+    if actor is None or not actor.has_perm("ledger.add_periodlock"):
+        raise PermissionDeniedError("You may not close or reopen accounting periods.")
+    if not reason.strip():
+        raise DomainError("Closing or reopening a period needs a reason.", code="reason_required")
+    return PeriodLock.objects.create(lock_date=lock_date, reason=reason, created_by=actor)

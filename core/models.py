@@ -1,0 +1,83 @@
+"""The shared kernel's tables: FX rates, document counters, idempotency records."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+
+class FxRate(models.Model):
+    """1 ``base_currency`` = ``rate`` ``quote_currency`` from ``rate_date`` on."""
+
+    base_currency = models.CharField(max_length=3)
+    quote_currency = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=24, decimal_places=10)
+    rate_date = models.DateField()
+    source = models.CharField(max_length=60, blank=True, default="manual")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "FX rate"
+        ordering = ("-rate_date", "base_currency", "quote_currency")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("base_currency", "quote_currency", "rate_date"), name="fx_rate_one_per_day"
+            ),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="fx_rate_positive"),
+            models.CheckConstraint(
+                condition=~Q(base_currency=F("quote_currency")), name="fx_rate_two_currencies"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.base_currency} = {self.rate} {self.quote_currency} ({self.rate_date})"
+
+
+class DocumentCounter(models.Model):
+    """The last number issued in a series for a year; locked while a number is taken.
+
+    Gapless: tax law requires consecutive invoice numbers, which a database sequence cannot
+    promise (a rolled-back transaction burns its value). The row lock serialises issuers.
+    """
+
+    series = models.CharField(max_length=20)
+    year = models.PositiveIntegerField()
+    last_number = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("series", "year"), name="document_counter_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_number}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST carrying an ``Idempotency-Key``, replayed for retries."""
+
+    # Hash of the credential (token or session user) and the endpoint: keys never cross them.
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    content_type = models.CharField(max_length=120, blank=True, default="")
+    body = models.BinaryField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("scope", "key"), name="idempotency_scope_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.status_code}"

@@ -1,0 +1,187 @@
+"""The business-rule configuration (the YAML block of ARCHITECTURE.md) as one typed, read-only object.
+
+Loaded once at start-up from ``config/system_settings.yaml`` (or ``SYSTEM_SETTINGS_FILE``).
+Every bad value stops start-up with a single message naming the key and the value, so a
+typo never reaches an invoice. This module imports nothing from Django's model layer: the
+settings module calls it before apps are loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.core.exceptions import ImproperlyConfigured
+from moneyed import CURRENCIES
+
+KNOWN_PAYMENT_METHODS = frozenset({"credit_card", "ach", "wire_transfer", "cryptocurrency"})
+KNOWN_PAYMENT_PROCESSORS = frozenset({"stripe", "paypal", "coinbase_commerce"})
+KNOWN_BANKING = frozenset({"plaid", "yodlee"})
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "system_settings.yaml"
+
+
+class SystemSettingsError(ImproperlyConfigured):
+    """A bad system-settings file; the message names the key and the bad value."""
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    currency: str
+    tax_rate: Decimal
+    payment_terms: int
+    late_fee_percentage: Decimal
+    collections_grace_period: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSettings:
+    payment_processors: tuple[str, ...]
+    banking: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemSettings:
+    billing: BillingSettings
+    payment_methods: tuple[str, ...]
+    integrations: IntegrationSettings
+    source: str
+
+    @property
+    def functional_currency(self) -> str:
+        """The ledger's functional currency: the billing currency of the system settings."""
+        return self.billing.currency
+
+
+_MISSING = object()
+
+
+def _get(mapping: dict[str, Any], key: str, path: str) -> Any:
+    value = mapping.get(key, _MISSING)
+    if value is _MISSING:
+        raise SystemSettingsError(f"{path}: missing key")
+    return value
+
+
+def _mapping(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SystemSettingsError(f"{path}: expected a mapping, got {value!r}")
+    return value
+
+
+def _decimal(value: Any, path: str) -> Decimal:
+    # YAML floats are turned into Decimal through their text so 0.0875 stays exact.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SystemSettingsError(f"{path}: expected a number, got {value!r}")
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise SystemSettingsError(f"{path}: expected a number, got {value!r}") from None
+    if not result.is_finite():
+        raise SystemSettingsError(f"{path}: expected a finite number, got {value!r}")
+    return result
+
+
+def _non_negative_int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SystemSettingsError(f"{path}: expected a whole number of days, got {value!r}")
+    if value < 0:
+        raise SystemSettingsError(f"{path}: must not be negative, got {value!r}")
+    return value
+
+
+def _names(value: Any, path: str, known: frozenset[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise SystemSettingsError(f"{path}: expected a non-empty list, got {value!r}")
+    for item in value:
+        if item not in known:
+            raise SystemSettingsError(
+                f"{path}: unknown value {item!r} (known: {', '.join(sorted(known))})"
+            )
+    if len(set(value)) != len(value):
+        raise SystemSettingsError(f"{path}: duplicate entries in {value!r}")
+    return tuple(value)
+
+
+def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSettings:
+    """Validate the YAML text and return the typed settings, or raise SystemSettingsError."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SystemSettingsError(f"{source}: malformed YAML{where}: {problem}") from None
+    root = _mapping(raw, "(top level)")
+
+    billing = _mapping(_get(root, "billing", "billing"), "billing")
+    currency = _get(billing, "currency", "billing.currency")
+    if not isinstance(currency, str) or currency not in CURRENCIES or currency == "XXX":
+        raise SystemSettingsError(
+            f"billing.currency: unknown ISO 4217 currency {currency!r}"
+        )
+    tax_rate = _decimal(_get(billing, "tax_rate", "billing.tax_rate"), "billing.tax_rate")
+    if not Decimal(0) <= tax_rate <= Decimal(1):
+        raise SystemSettingsError(f"billing.tax_rate: must be between 0 and 1, got {tax_rate}")
+    terms = _non_negative_int(
+        _get(billing, "payment_terms", "billing.payment_terms"), "billing.payment_terms"
+    )
+    late_fee = _decimal(
+        _get(billing, "late_fee_percentage", "billing.late_fee_percentage"),
+        "billing.late_fee_percentage",
+    )
+    if not Decimal(0) <= late_fee <= Decimal(100):
+        raise SystemSettingsError(
+            f"billing.late_fee_percentage: must be between 0 and 100, got {late_fee}"
+        )
+    grace = _non_negative_int(
+        _get(billing, "collections_grace_period", "billing.collections_grace_period"),
+        "billing.collections_grace_period",
+    )
+
+    methods = _names(
+        _get(root, "payment_methods", "payment_methods"), "payment_methods", KNOWN_PAYMENT_METHODS
+    )
+    integrations = _mapping(_get(root, "integrations", "integrations"), "integrations")
+    processors = _names(
+        _get(integrations, "payment_processors", "integrations.payment_processors"),
+        "integrations.payment_processors",
+        KNOWN_PAYMENT_PROCESSORS,
+    )
+    banking = _names(
+        _get(integrations, "banking", "integrations.banking"),
+        "integrations.banking",
+        KNOWN_BANKING,
+    )
+    return SystemSettings(
+        billing=BillingSettings(
+            currency=currency,
+            tax_rate=tax_rate,
+            payment_terms=terms,
+            late_fee_percentage=late_fee,
+            collections_grace_period=grace,
+        ),
+        payment_methods=methods,
+        integrations=IntegrationSettings(payment_processors=processors, banking=banking),
+        source=source,
+    )
+
+
+def load_system_settings(path: str | Path | None = None) -> SystemSettings:
+    """Read and validate the settings file; raise SystemSettingsError naming the problem."""
+    file = Path(path) if path else DEFAULT_PATH
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SystemSettingsError(f"{file}: cannot read the system settings file ({exc.strerror})")
+    return parse_system_settings(text, source=str(file))
+
+
+def system_settings() -> SystemSettings:
+    """The settings validated at start-up (``settings.SYSTEM_SETTINGS``)."""
+    from django.conf import settings
+
+    return settings.SYSTEM_SETTINGS  # type: ignore[no-any-return]

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.api.errors import json_not_found
+from core.api.health import healthz
+from core.api.permissions import PUBLIC
+
+
+class SchemaApi(SpectacularAPIView):
+    required_permissions = PUBLIC
+
+
+class DocsApi(SpectacularSwaggerView):
+    required_permissions = PUBLIC
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SchemaApi.as_view(), name="schema"),
+    path("api/docs/", DocsApi.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/ledger/", include("core.ledger.api.urls")),
+]
+
+
+def handler404(request, exception=None):  # type: ignore[no-untyped-def]
+    if request.path.startswith("/api/"):
+        return json_not_found(request, exception)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

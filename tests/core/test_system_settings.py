@@ -1,0 +1,129 @@
+"""System settings: shipped values, and one clear message per bad value (issue 3, item 3)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.system_settings import (
+    DEFAULT_PATH,
+    SystemSettingsError,
+    load_system_settings,
+    parse_system_settings,
+)
+
+GOOD = """
+billing: {currency: USD, tax_rate: 0.0875, payment_terms: 30, late_fee_percentage: 1.5, collections_grace_period: 10}
+payment_methods: [credit_card, ach, wire_transfer, cryptocurrency]
+integrations: {payment_processors: [stripe, paypal, coinbase_commerce], banking: [plaid, yodlee]}
+"""
+
+
+def test_shipped_file_has_the_architecture_values() -> None:
+    # when
+    s = load_system_settings(DEFAULT_PATH)
+    # then
+    assert s.billing.currency == "USD"
+    assert s.billing.tax_rate == Decimal("0.0875")
+    assert s.billing.payment_terms == 30
+    assert s.billing.late_fee_percentage == Decimal("1.5")
+    assert s.billing.collections_grace_period == 10
+    assert s.payment_methods == ("credit_card", "ach", "wire_transfer", "cryptocurrency")
+    assert s.integrations.payment_processors == ("stripe", "paypal", "coinbase_commerce")
+    assert s.integrations.banking == ("plaid", "yodlee")
+
+
+def test_settings_object_is_read_only() -> None:
+    s = parse_system_settings(GOOD)
+    with pytest.raises(AttributeError):
+        s.billing.tax_rate = Decimal("0.5")  # type: ignore[misc]
+
+
+def test_django_settings_expose_the_validated_object(settings) -> None:
+    from core.system_settings import system_settings
+
+    assert system_settings().billing.currency == "USD"
+    assert system_settings().functional_currency == "USD"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("currency: USD", "currency: ABC", "billing.currency: unknown ISO 4217 currency 'ABC'"),
+        ("tax_rate: 0.0875", "tax_rate: 1.5", "billing.tax_rate: must be between 0 and 1, got 1.5"),
+        ("tax_rate: 0.0875", "tax_rate: -0.1", "billing.tax_rate: must be between 0 and 1, got -0.1"),
+        ("tax_rate: 0.0875", "tax_rate: lots", "billing.tax_rate: expected a number, got 'lots'"),
+        ("payment_terms: 30", "payment_terms: -5", "billing.payment_terms: must not be negative, got -5"),
+        (
+            "collections_grace_period: 10",
+            "collections_grace_period: -1",
+            "billing.collections_grace_period: must not be negative, got -1",
+        ),
+        (
+            "late_fee_percentage: 1.5",
+            "late_fee_percentage: -2",
+            "billing.late_fee_percentage: must be between 0 and 100, got -2",
+        ),
+        ("ach, ", "ach, cheque_by_pigeon, ", "payment_methods: unknown value 'cheque_by_pigeon'"),
+        (
+            "coinbase_commerce]",
+            "coinbase_commerce, venmo]",
+            "integrations.payment_processors: unknown value 'venmo'",
+        ),
+        ("banking: [plaid, yodlee]", "banking: [plaid, mx]", "integrations.banking: unknown value 'mx'"),
+        ("tax_rate: 0.0875, ", "", "billing.tax_rate: missing key"),
+        (
+            "payment_methods: [credit_card, ach, wire_transfer, cryptocurrency]\n",
+            "",
+            "payment_methods: missing key",
+        ),
+        ("banking: [plaid, yodlee]", "", "integrations.banking: missing key"),
+    ],
+)
+def test_bad_value_names_key_and_value(old: str, new: str, message: str) -> None:
+    # given
+    text = GOOD.replace(old, new, 1)
+    assert text != GOOD
+    # when / then
+    with pytest.raises(SystemSettingsError) as exc:
+        parse_system_settings(text)
+    assert message in str(exc.value)
+
+
+def test_malformed_yaml_names_the_line() -> None:
+    with pytest.raises(SystemSettingsError) as exc:
+        parse_system_settings("billing: {currency: USD\npayment_methods: [", source="broken.yaml")
+    assert "broken.yaml: malformed YAML at line" in str(exc.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SystemSettingsError) as exc:
+        load_system_settings(tmp_path / "nope.yaml")
+    assert "nope.yaml: cannot read the system settings file" in str(exc.value)
+
+
+def test_bad_file_stops_start_up_with_one_message(tmp_path: Path) -> None:
+    # given a settings file with an unknown currency, named by the environment
+    bad = tmp_path / "settings.yaml"
+    bad.write_text(GOOD.replace("currency: USD", "currency: ZZZ"))
+    env = {**os.environ, "SYSTEM_SETTINGS_FILE": str(bad)}
+    # when the product starts
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # then it stops, with one line naming the key and the value
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "Invalid system settings: billing.currency: unknown ISO 4217 currency 'ZZZ'"
+    ]
