@@ -1,4 +1,4 @@
-"""The Celery application: Redis broker, settings from Django (``CELERY_*``), tasks found in apps."""
+"""The Celery application: Redis broker, settings from Django (``CELERY_*``), app tasks."""
 
 import os
 

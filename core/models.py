@@ -69,7 +69,10 @@ class IdempotencyRecord(models.Model):
     content_type = models.CharField(max_length=120, blank=True, default="")
     body = models.BinaryField()
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

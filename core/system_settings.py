@@ -1,4 +1,4 @@
-"""The business-rule configuration (the YAML block of ARCHITECTURE.md) as one typed, read-only object.
+"""The business rules (the YAML block of ARCHITECTURE.md) as one typed, read-only object.
 
 Loaded once at start-up from ``config/system_settings.yaml`` (or ``SYSTEM_SETTINGS_FILE``).
 Every bad value stops start-up with a single message naming the key and the value, so a
@@ -120,9 +120,7 @@ def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSetti
     billing = _mapping(_get(root, "billing", "billing"), "billing")
     currency = _get(billing, "currency", "billing.currency")
     if not isinstance(currency, str) or currency not in CURRENCIES or currency == "XXX":
-        raise SystemSettingsError(
-            f"billing.currency: unknown ISO 4217 currency {currency!r}"
-        )
+        raise SystemSettingsError(f"billing.currency: unknown ISO 4217 currency {currency!r}")
     tax_rate = _decimal(_get(billing, "tax_rate", "billing.tax_rate"), "billing.tax_rate")
     if not Decimal(0) <= tax_rate <= Decimal(1):
         raise SystemSettingsError(f"billing.tax_rate: must be between 0 and 1, got {tax_rate}")
@@ -176,7 +174,9 @@ def load_system_settings(path: str | Path | None = None) -> SystemSettings:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SystemSettingsError(f"{file}: cannot read the system settings file ({exc.strerror})")
+        raise SystemSettingsError(
+            f"{file}: cannot read the system settings file ({exc.strerror})"
+        ) from None
     return parse_system_settings(text, source=str(file))
 
 

@@ -14,7 +14,9 @@ from rest_framework.test import APIClient
 
 from core.roles import STAFF_ROLES, Role
 
-SHARED_DATA = Path(os.environ.get("BACKOFFICE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+SHARED_DATA = Path(
+    os.environ.get("BACKOFFICE_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data")
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

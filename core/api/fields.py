@@ -10,15 +10,19 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from moneyed import CURRENCIES
 from rest_framework import serializers
 
 AMOUNT_PATTERN = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
 
 
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": AMOUNT_PATTERN.pattern, "example": "125.50"}
+)
 class AmountField(serializers.Field):
     default_error_messages = {
-        "type": "Send amounts as a decimal string such as \"12.50\", not as a number.",
+        "type": 'Send amounts as a decimal string such as "12.50", not as a number.',
         "format": "Not a plain decimal amount (digits, an optional point and up to 4 decimals).",
         "negative": "Must not be negative.",
     }

@@ -62,7 +62,10 @@ class JournalEntry(models.Model):
     )
     functional_currency = models.CharField(max_length=3)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -130,7 +133,10 @@ class PeriodLock(models.Model):
     lock_date = models.DateField()
     reason = models.CharField(max_length=300)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -141,3 +147,19 @@ class PeriodLock(models.Model):
 
     def __str__(self) -> str:
         return f"Closed through {self.lock_date}"
+
+
+class LedgerCheckRun(models.Model):
+    """One run of ``ledger_check``: what it verified and every problem it found."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    entries_checked = models.PositiveBigIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+
+    def __str__(self) -> str:
+        return f"Ledger check {self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'PROBLEMS'}"

@@ -21,7 +21,11 @@ def account_get_by_role(role: AccountRole | str) -> Account:
 
 def period_lock_date() -> date | None:
     """The last closed day, or None when no period is closed."""
-    return PeriodLock.objects.order_by("-created_at", "-id").values_list("lock_date", flat=True).first()
+    return (
+        PeriodLock.objects.order_by("-created_at", "-id")
+        .values_list("lock_date", flat=True)
+        .first()
+    )
 
 
 def journal_entry_list(
@@ -77,9 +81,7 @@ def account_balances(*, account: Account | int, as_of: date | None = None) -> di
         )
         .order_by("currency")
     )
-    return {
-        r["currency"]: Balance(r["currency"], r["d"], r["c"], r["fd"], r["fc"]) for r in rows
-    }
+    return {r["currency"]: Balance(r["currency"], r["d"], r["c"], r["fd"], r["fc"]) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,9 @@ def trial_balance(*, as_of: date | None = None) -> TrialBalance:
     fd_total = fc_total = ZERO
     for r in rows:
         result.rows.append(
-            TrialBalanceRow(accounts[r["account_id"]], r["currency"], r["d"], r["c"], r["fd"], r["fc"])
+            TrialBalanceRow(
+                accounts[r["account_id"]], r["currency"], r["d"], r["c"], r["fd"], r["fc"]
+            )
         )
         totals[r["currency"]][0] += r["d"]
         totals[r["currency"]][1] += r["c"]

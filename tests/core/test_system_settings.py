@@ -56,9 +56,17 @@ def test_django_settings_expose_the_validated_object(settings) -> None:
     [
         ("currency: USD", "currency: ABC", "billing.currency: unknown ISO 4217 currency 'ABC'"),
         ("tax_rate: 0.0875", "tax_rate: 1.5", "billing.tax_rate: must be between 0 and 1, got 1.5"),
-        ("tax_rate: 0.0875", "tax_rate: -0.1", "billing.tax_rate: must be between 0 and 1, got -0.1"),
+        (
+            "tax_rate: 0.0875",
+            "tax_rate: -0.1",
+            "billing.tax_rate: must be between 0 and 1, got -0.1",
+        ),
         ("tax_rate: 0.0875", "tax_rate: lots", "billing.tax_rate: expected a number, got 'lots'"),
-        ("payment_terms: 30", "payment_terms: -5", "billing.payment_terms: must not be negative, got -5"),
+        (
+            "payment_terms: 30",
+            "payment_terms: -5",
+            "billing.payment_terms: must not be negative, got -5",
+        ),
         (
             "collections_grace_period: 10",
             "collections_grace_period: -1",
@@ -75,7 +83,11 @@ def test_django_settings_expose_the_validated_object(settings) -> None:
             "coinbase_commerce, venmo]",
             "integrations.payment_processors: unknown value 'venmo'",
         ),
-        ("banking: [plaid, yodlee]", "banking: [plaid, mx]", "integrations.banking: unknown value 'mx'"),
+        (
+            "banking: [plaid, yodlee]",
+            "banking: [plaid, mx]",
+            "integrations.banking: unknown value 'mx'",
+        ),
         ("tax_rate: 0.0875, ", "", "billing.tax_rate: missing key"),
         (
             "payment_methods: [credit_card, ach, wire_transfer, cryptocurrency]\n",

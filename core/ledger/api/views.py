@@ -110,7 +110,9 @@ class TrialBalanceApi(APIView):
             "as_of": tb.as_of,
             "balanced": tb.is_balanced,
             "rows": tb.rows,
-            "totals": [{"currency": c, "debit": d, "credit": cr} for c, (d, cr) in tb.totals.items()],
+            "totals": [
+                {"currency": c, "debit": d, "credit": cr} for c, (d, cr) in tb.totals.items()
+            ],
             "functional_currency": settings.SYSTEM_SETTINGS.functional_currency,
             "functional_debit": tb.functional_totals[0],
             "functional_credit": tb.functional_totals[1],
