@@ -55,6 +55,11 @@ def round_storage(amount: Decimal) -> Decimal:
     return amount.quantize(STORAGE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
+def format_amount(amount: Decimal, currency: str) -> str:
+    """The amount as people read it in that currency: "100.00 USD", "1999 JPY"."""
+    return f"{round_money(amount, currency)} {currency}"
+
+
 def to_money(amount: Decimal, currency: str) -> Money:
     """A Money rounded to the currency's minor unit."""
     return Money(round_money(amount, currency), currency)

@@ -100,14 +100,22 @@ class JournalLine(models.Model):
     class Meta:
         ordering = ("id",)
         constraints = [
+            # One positive side; or none for a functional-only line (realized FX), which
+            # then has exactly one positive functional side.
             models.CheckConstraint(
-                condition=(Q(debit__gt=0, credit=0) | Q(debit=0, credit__gt=0)),
+                condition=(
+                    Q(debit__gt=0, credit=0)
+                    | Q(debit=0, credit__gt=0)
+                    | Q(debit=0, credit=0, functional_debit__gt=0, functional_credit=0)
+                    | Q(debit=0, credit=0, functional_debit=0, functional_credit__gt=0)
+                ),
                 name="ledger_line_one_positive_side",
             ),
             models.CheckConstraint(
                 condition=(
                     Q(functional_debit__gte=0, functional_credit=0, debit__gt=0)
                     | Q(functional_debit=0, functional_credit__gte=0, credit__gt=0)
+                    | Q(debit=0, credit=0)
                 ),
                 name="ledger_line_functional_same_side",
             ),

@@ -51,6 +51,34 @@ class LineSpec:
     credit: Decimal = ZERO
     functional: Decimal | None = None
     memo: str = ""
+    # "debit" or "credit" for a functional-only line (zero in its own currency).
+    side: str = ""
+
+    @classmethod
+    def functional_only(
+        cls,
+        account: Account | int,
+        currency: str,
+        *,
+        debit: Decimal = ZERO,
+        credit: Decimal = ZERO,
+        memo: str = "",
+    ) -> LineSpec:
+        """A line that moves value only in the functional currency: realized FX gain or loss
+        when money settles at another rate than it was booked. Zero in ``currency``."""
+        if (debit > 0) == (credit > 0):
+            raise InvalidLine("A functional-only line needs exactly one positive side.")
+        return cls(
+            account,
+            currency,
+            functional=debit or credit,
+            side="debit" if debit > 0 else "credit",
+            memo=memo,
+        )
+
+    @property
+    def is_debit(self) -> bool:
+        return self.debit > 0 or self.side == "debit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +118,20 @@ def _check_amount(value: Any, where: str) -> Decimal:
 
 
 class _Context:
-    """Look-ups shared by the entries of one posting call: accounts, lock date, FX rates."""
+    """Look-ups shared by the entries of one posting call: accounts, lock date, FX rates.
 
-    def __init__(self, account_ids: Iterable[int]) -> None:
-        self.accounts = {a.pk: a for a in Account.objects.filter(pk__in=set(account_ids))}
-        self.lock_date = period_lock_date()
+    ``checked_by_database``: accounts and the lock date are not read here; the caller posts
+    with ``ledger_post_entry(checked => true)``, which applies the same rules as it inserts.
+    """
+
+    def __init__(self, account_ids: Iterable[int], *, checked_by_database: bool = False) -> None:
+        self.accounts: dict[int, Account] | None
+        if checked_by_database:
+            self.accounts = None
+            self.lock_date = None
+        else:
+            self.accounts = {a.pk: a for a in Account.objects.filter(pk__in=set(account_ids))}
+            self.lock_date = period_lock_date()
         self.functional = settings.SYSTEM_SETTINGS.functional_currency
         self._rates: dict[tuple[str, date], Decimal] = {}
 
@@ -120,17 +157,26 @@ def _prepare(spec: EntrySpec, ctx: _Context) -> _Prepared:
         minor_unit_exponent(line.currency)
         debit = _check_amount(line.debit, f"{where} debit")
         credit = _check_amount(line.credit, f"{where} credit")
-        if (debit > 0) == (credit > 0):
+        functional_only = debit == credit == 0 and line.side in ("debit", "credit")
+        if (debit > 0) == (credit > 0) and not functional_only:
             raise InvalidLine(f"{where}: exactly one of debit and credit must be positive.")
-        account = ctx.accounts.get(_account_id(line.account))
-        if account is None:
-            raise InvalidLine(f"{where}: account {line.account!r} does not exist.")
-        if not account.is_active:
-            raise InactiveAccount(f"{where}: account {account} is inactive.", account=account.code)
-        if account.currency and account.currency != line.currency:
+        if functional_only and not line.functional:
             raise InvalidLine(
-                f"{where}: account {account} only takes {account.currency}, not {line.currency}."
+                f"{where}: a functional-only line needs a positive functional amount."
             )
+        if ctx.accounts is not None:
+            account = ctx.accounts.get(_account_id(line.account))
+            if account is None:
+                raise InvalidLine(f"{where}: account {line.account!r} does not exist.")
+            if not account.is_active:
+                raise InactiveAccount(
+                    f"{where}: account {account} is inactive.", account=account.code
+                )
+            if account.currency and account.currency != line.currency:
+                raise InvalidLine(
+                    f"{where}: account {account} only takes {account.currency}, "
+                    f"not {line.currency}."
+                )
         if line.functional is not None:
             _check_amount(line.functional, f"{where} functional amount")
         per_currency[line.currency][0] += debit
@@ -147,7 +193,7 @@ def _prepare(spec: EntrySpec, ctx: _Context) -> _Prepared:
     lines = []
     f_debits = f_credits = ZERO
     for line, functional in zip(spec.lines, functional_amounts, strict=True):
-        fd, fc = (functional, ZERO) if line.debit > 0 else (ZERO, functional)
+        fd, fc = (functional, ZERO) if line.is_debit else (ZERO, functional)
         f_debits += fd
         f_credits += fc
         lines.append(
@@ -178,8 +224,10 @@ def _functional_amounts(spec: EntrySpec, ctx: _Context) -> list[Decimal]:
     last of the 4 stored places.
     """
     result: list[Decimal | None] = [
-        line.functional if line.functional is not None
-        else (line.debit or line.credit) if line.currency == ctx.functional
+        line.functional
+        if line.functional is not None
+        else (line.debit or line.credit)
+        if line.currency == ctx.functional
         else None
         for line in spec.lines
     ]
@@ -194,6 +242,17 @@ def _functional_amounts(spec: EntrySpec, ctx: _Context) -> list[Decimal]:
         for i, part in zip(indexes, allocate(total, amounts, unit=STORAGE_QUANTUM), strict=True):
             result[i] = part
     return [r if r is not None else ZERO for r in result]
+
+
+# Entry and lines in one round trip and without a savepoint, through the PL/pgSQL function
+# of migration 0003 (its plans are cached per session). With ``checked`` it also applies the
+# checks that need the database (each line's account exists, is active and takes the line's
+# currency; the entry date is after the lock date in force) in the inserting transaction.
+_POST_ENTRY_SQL = (
+    "SELECT ledger_post_entry(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+    "%s::bigint[], %s::varchar[], %s::numeric[], %s::numeric[], %s::numeric[], "
+    "%s::numeric[], %s::varchar[])"
+)
 
 
 def journal_post(
@@ -219,23 +278,37 @@ def journal_post(
         idempotency_key=idempotency_key,
         reversal_of_id=reversal_of_id,
     )
+    if connection.vendor == "postgresql":
+        # One round trip when all is well: the checks that need the database run in the
+        # inserting call. Anything else (a refusal, a retry) takes the path below,
+        # which reads first and reports what is wrong.
+        ctx = _Context((), checked_by_database=True)
+        try:
+            prepared = _prepare(spec, ctx)
+        except DomainError:
+            # Reported below, with the checks that come before it in ``_prepare``.
+            entry = None
+        else:
+            entry = _insert_entry(prepared, ctx.functional, actor, checked=True)
+        if entry is not None:
+            return entry
     ctx = _Context(_account_id(line.account) for line in lines)
     prepared = _prepare(spec, ctx)
     if idempotency_key:
         existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, prepared)
+    if connection.vendor == "postgresql":
+        entry = _insert_entry(prepared, ctx.functional, actor, checked=False)
+        if entry is not None:
+            return entry
+        # The key was taken by a posting that committed since the look-up above.
+        existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise IntegrityError(f"Journal entry with key {idempotency_key!r} was not inserted.")
+        return _replay(existing, prepared)
     with transaction.atomic():
-        entry = JournalEntry(
-            entry_date=entry_date,
-            description=description[:500],
-            source=source,
-            idempotency_key=idempotency_key,
-            reversal_of_id=reversal_of_id,
-            functional_currency=ctx.functional,
-            created_by=actor if getattr(actor, "pk", None) else None,
-            digest=prepared.digest,
-        )
+        entry = _new_entry(prepared, ctx.functional, actor)
         if idempotency_key:
             try:
                 with transaction.atomic():
@@ -248,6 +321,60 @@ def journal_post(
         else:
             entry.save(force_insert=True)
         JournalLine.objects.bulk_create(_line_objects(entry.pk, prepared))
+    return entry
+
+
+def _new_entry(p: _Prepared, functional: str, actor: Any) -> JournalEntry:
+    return JournalEntry(
+        entry_date=p.spec.entry_date,
+        description=p.spec.description[:500],
+        source=p.spec.source,
+        idempotency_key=p.spec.idempotency_key,
+        reversal_of_id=p.spec.reversal_of_id,
+        functional_currency=functional,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        digest=p.digest,
+    )
+
+
+def _insert_entry(
+    p: _Prepared, functional: str, actor: Any, *, checked: bool
+) -> JournalEntry | None:
+    """Insert the entry and its lines (PostgreSQL); None when the database checks fail
+    (``checked``) or the idempotency key is already taken."""
+    entry = _new_entry(p, functional, actor)
+    account_ids, currencies, debits, credits, f_debits, f_credits, memos = zip(
+        *p.lines, strict=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _POST_ENTRY_SQL,
+            [
+                checked,
+                entry.entry_date,
+                entry.description,
+                entry.source,
+                entry.idempotency_key,
+                entry.reversal_of_id,
+                functional,
+                entry.created_by_id,
+                entry.created_at,
+                entry.digest,
+                list(account_ids),
+                list(currencies),
+                list(debits),
+                list(credits),
+                list(f_debits),
+                list(f_credits),
+                [memo[:300] for memo in memos],
+            ],
+        )
+        (entry_id,) = cursor.fetchone()
+    if entry_id is None:
+        return None
+    entry.pk = entry_id
+    entry._state.adding = False
+    entry._state.db = connection.alias
     return entry
 
 
@@ -280,7 +407,8 @@ def _line_objects(entry_id: int, prepared: _Prepared) -> list[JournalLine]:
 def journal_post_batch(*, entries: Sequence[EntrySpec], actor: Any = None) -> list[JournalEntry]:
     """Post many balanced entries in one transaction: all or none.
 
-    The path the billing run uses. Every entry is checked as ``journal_post`` checks it;
+    The path the billing run uses. Every entry is checked as ``journal_post`` checks it (a
+    refusal names the entry: "Batch entry 3 (key 'invoice:42'): ...");
     entries whose idempotency key is already posted (or repeated within the batch) are
     returned as first posted instead of being posted again. On PostgreSQL rows go in through
     COPY; the database trigger still checks every entry at commit.
@@ -288,13 +416,14 @@ def journal_post_batch(*, entries: Sequence[EntrySpec], actor: Any = None) -> li
     if not entries:
         return []
     ctx = _Context(_account_id(line.account) for spec in entries for line in spec.lines)
-    prepared = [_prepare(spec, ctx) for spec in entries]
+    prepared = []
+    for index, spec in enumerate(entries):
+        try:
+            prepared.append(_prepare(spec, ctx))
+        except DomainError as exc:
+            raise _naming_entry(exc, index, spec) from None
     keys = [p.spec.idempotency_key for p in prepared if p.spec.idempotency_key]
-    existing = (
-        {e.idempotency_key: e for e in JournalEntry.objects.filter(idempotency_key__in=keys)}
-        if keys
-        else {}
-    )
+    existing = _existing_entries(keys) if keys else {}
     # For each prepared entry: the entry already posted, or its index in ``new``.
     plan: list[JournalEntry | int] = []
     new: list[_Prepared] = []
@@ -319,6 +448,32 @@ def journal_post_batch(*, entries: Sequence[EntrySpec], actor: Any = None) -> li
         else:
             created = _bulk_entries(new, ctx.functional, created_by_id)
     return [created[item] if isinstance(item, int) else item for item in plan]
+
+
+def _naming_entry(exc: DomainError, index: int, spec: EntrySpec) -> DomainError:
+    """The refusal of one entry of a batch, its message prefixed with which entry it was."""
+    name = f"key {spec.idempotency_key!r}" if spec.idempotency_key else f"source {spec.source!r}"
+    exc.message = f"Batch entry {index + 1} ({name}): {exc.message}"
+    exc.args = (exc.message,)
+    exc.details.setdefault("batch_index", index)
+    return exc
+
+
+def _existing_entries(keys: list[str]) -> dict[str, JournalEntry]:
+    """The entries already posted under any of ``keys``, by key."""
+    if connection.vendor == "postgresql":
+        # One array parameter: an IN list of a thousand keys costs more to send and plan
+        # than the look-up itself, and the usual answer is "none".
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT idempotency_key FROM ledger_journalentry "
+                "WHERE idempotency_key = ANY(%s::varchar[])",
+                [keys],
+            )
+            keys = [row[0] for row in cursor.fetchall()]
+        if not keys:
+            return {}
+    return {e.idempotency_key: e for e in JournalEntry.objects.filter(idempotency_key__in=keys)}
 
 
 def _entry_object(p: _Prepared, functional: str, created_by_id: int | None) -> JournalEntry:
@@ -346,6 +501,27 @@ def _bulk_entries(
     return entries
 
 
+# The COPY column order, which is also the order of JournalEntry's concrete fields
+# (what Model.from_db takes).
+_ENTRY_COLUMNS = (
+    "id",
+    "entry_date",
+    "description",
+    "source",
+    "idempotency_key",
+    "reversal_of_id",
+    "functional_currency",
+    "created_by_id",
+    "created_at",
+    "digest",
+)
+_COPY_ENTRIES = f"COPY ledger_journalentry ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN"
+_COPY_LINES = (
+    "COPY ledger_journalline (entry_id, account_id, currency, debit, credit, "
+    "functional_debit, functional_credit, memo) FROM STDIN"
+)
+
+
 def _copy_entries(
     new: list[_Prepared], functional: str, created_by_id: int | None
 ) -> list[JournalEntry]:
@@ -359,41 +535,32 @@ def _copy_entries(
             [len(new)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        entries = []
-        with cursor.copy(
-            "COPY ledger_journalentry (id, entry_date, description, source, idempotency_key, "
-            "reversal_of_id, functional_currency, created_by_id, created_at, digest) FROM STDIN"
-        ) as copy:
-            for entry_id, p in zip(ids, new, strict=True):
-                entry = _entry_object(p, functional, created_by_id)
-                entry.pk = entry_id
-                entry.created_at = now
-                entries.append(entry)
-                copy.write_row(
-                    (
-                        entry_id,
-                        entry.entry_date,
-                        entry.description,
-                        entry.source,
-                        entry.idempotency_key,
-                        entry.reversal_of_id,
-                        functional,
-                        created_by_id,
-                        now,
-                        entry.digest,
-                    )
-                )
-        with cursor.copy(
-            "COPY ledger_journalline (entry_id, account_id, currency, debit, credit, "
-            "functional_debit, functional_credit, memo) FROM STDIN"
-        ) as copy:
+        rows = [
+            (
+                entry_id,
+                p.spec.entry_date,
+                p.spec.description[:500],
+                p.spec.source,
+                p.spec.idempotency_key,
+                p.spec.reversal_of_id,
+                functional,
+                created_by_id,
+                now,
+                p.digest,
+            )
+            for entry_id, p in zip(ids, new, strict=True)
+        ]
+        # Text COPY: psycopg formats Decimal as text faster than as binary numeric.
+        with cursor.copy(_COPY_ENTRIES) as copy:
+            for row in rows:
+                copy.write_row(row)
+        with cursor.copy(_COPY_LINES) as copy:
             for entry_id, p in zip(ids, new, strict=True):
                 for account_id, currency, debit, credit, fd, fc, memo in p.lines:
-                    copy.write_row((entry_id, account_id, currency, debit, credit, fd, fc, memo[:300]))
-    for entry in entries:
-        entry._state.adding = False
-        entry._state.db = "default"
-    return entries
+                    copy.write_row(
+                        (entry_id, account_id, currency, debit, credit, fd, fc, memo[:300])
+                    )
+    return [JournalEntry.from_db(connection.alias, _ENTRY_COLUMNS, row) for row in rows]
 
 
 def journal_entry_create_manual(
@@ -425,11 +592,45 @@ def journal_entry_create_manual(
     )
 
 
+ACCOUNT_EDITABLE = ("name", "description", "is_active")
+
+
+def account_save(*, account: Account, actor: Any) -> Account:
+    """Create an account, or save the fields that may change after creation.
+
+    Code, type, role and currency are fixed once an account exists (postings and the
+    domains depend on them); only name, description and the active flag change.
+    """
+    adding = account._state.adding
+    perm = "ledger.add_account" if adding else "ledger.change_account"
+    if actor is None or not actor.has_perm(perm):
+        raise PermissionDeniedError("You may not change the chart of accounts.")
+    if account.currency:
+        minor_unit_exponent(account.currency)
+    with transaction.atomic():
+        if adding:
+            account.save(force_insert=True)
+        else:
+            account.save(update_fields=ACCOUNT_EDITABLE)
+    return account
+
+
 def journal_reverse(
-    *, entry_id: int, actor: Any, reason: str, entry_date: date | None = None
+    *,
+    entry_id: int,
+    actor: Any,
+    reason: str,
+    entry_date: date | None = None,
+    authorized_by_caller: bool = False,
 ) -> JournalEntry:
     """Post the mirror image of an entry (debits become credits at the same functional
     values), dated ``entry_date`` (today by default). An entry is reversed at most once."""
+    if not authorized_by_caller and (
+        actor is None or not actor.has_perm("ledger.reverse_journalentry")
+    ):
+        # Domain services that reverse their own postings (an invoice void) check their own
+        # permission and say so with ``authorized_by_caller``.
+        raise PermissionDeniedError("You may not reverse journal entries.")
     if not reason.strip():
         raise DomainError("A reversal needs a reason.", code="reason_required")
     with transaction.atomic():
@@ -453,6 +654,9 @@ def journal_reverse(
                 credit=line.debit,
                 functional=line.functional_credit or line.functional_debit,
                 memo=line.memo,
+                side=""
+                if line.debit or line.credit
+                else ("debit" if line.functional_credit else "credit"),
             )
             for line in original.lines.all()
         ]

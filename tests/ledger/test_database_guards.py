@@ -197,3 +197,21 @@ def test_F6_connections_killed_during_postings_leave_all_or_nothing(accounts) ->
     assert set(counts.values()) == {3}
     assert set(committed) <= set(counts)
     assert trial_balance().is_balanced
+
+
+def test_lines_added_after_the_checks_ran_early_are_checked_at_once(accounts) -> None:
+    # given an entry whose deferred check is run early with SET CONSTRAINTS ALL IMMEDIATE
+    with (
+        pytest.raises(IntegrityError, match="does not balance in USD"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(INSERT_ENTRY)
+        entry_id = cursor.fetchone()[0]
+        raw_line(cursor, entry_id, accounts["cash"], "10", "0")
+        raw_line(cursor, entry_id, accounts["revenue"], "0", "10")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        # when a line is added to it afterwards in the same transaction
+        raw_line(cursor, entry_id, accounts["cash"], "500", "0")
+    # then it is refused, and nothing was committed
+    assert JournalEntry.objects.count() == 0

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def post_sale(accounts, amount: str = "10.00") -> int:
     return journal_post(
         lines=[
-            LineSpec(accounts["accounts_receivable"], "USD", debit=D(amount)),
+            LineSpec(accounts["cash"], "USD", debit=D(amount)),
             LineSpec(accounts["revenue"], "USD", credit=D(amount)),
         ],
         entry_date=date(2026, 4, 15),
