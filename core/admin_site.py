@@ -22,7 +22,13 @@ class OTPLoginForm(OTPAdminAuthenticationForm):
             return device
         token = (self.cleaned_data.get("otp_token") or "").strip()
         model = TOTPDevice if token.isdigit() and len(token) in (6, 8) else StaticDevice
-        return model.objects.filter(user=user, confirmed=True).order_by("pk").first()
+        device = model.objects.filter(user=user, confirmed=True).order_by("pk").first()
+        if device is None:
+            # No device of that kind: check the code against one the user has, so the answer
+            # is "invalid code" rather than a device picker nobody asked for.
+            other = StaticDevice if model is TOTPDevice else TOTPDevice
+            device = other.objects.filter(user=user, confirmed=True).order_by("pk").first()
+        return device
 
 
 class BackofficeAdminSite(OTPAdminSite):

@@ -38,6 +38,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.skip(reason=f"sample files not found at {SHARED_DATA}"))
 
 
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path: Path) -> None:
+    """Files a test stores (invoice PDFs) go to its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def shared_data() -> Path:
     return SHARED_DATA

@@ -1,0 +1,113 @@
+"""User accounts: role membership, API tokens and second-factor enrollment.
+
+The management commands and the demo seed call these; nothing else writes users, groups,
+tokens or OTP devices outside the admin's own user screens.
+"""
+
+from __future__ import annotations
+
+from base64 import b32encode
+
+from django.contrib.auth.models import Group, User
+from django.db import transaction
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.models import AuthToken
+
+from core.exceptions import DomainError
+from core.roles import STAFF_ROLES, Role
+
+RECOVERY_CODE_COUNT = 10
+
+
+class UnknownRole(DomainError):
+    code = "unknown_role"
+
+
+def role_parse(role: str) -> Role:
+    """The Role named ``role``, or UnknownRole listing the valid names."""
+    try:
+        return Role(role)
+    except ValueError:
+        valid = ", ".join(r.value for r in Role)
+        raise UnknownRole(f"Unknown role {role!r}; valid roles: {valid}.", role=role) from None
+
+
+def user_ensure_in_role(*, username: str, role: str) -> tuple[User, bool]:
+    """The user named ``username`` (created if missing) as a member of the ``role`` group.
+
+    Integration users never sign in to screens: not staff, no usable password. A person who
+    signs in (staff or superuser) is refused as an integration rather than silently demoted.
+    Returns (user, created).
+    """
+    parsed = role_parse(role)
+    with transaction.atomic():
+        user, created = User.objects.select_for_update().get_or_create(username=username)
+        if parsed == Role.INTEGRATION:
+            if not created and (user.is_staff or user.is_superuser):
+                raise DomainError(
+                    f"{username!r} is a staff user; integrations need a user of their own.",
+                    code="integration_user_is_staff",
+                )
+            user.set_unusable_password()
+        elif created:
+            user.is_staff = parsed in STAFF_ROLES
+            # A person sets a password through the admin; until then, no password sign-in.
+            user.set_unusable_password()
+        user.save()
+        user.groups.add(Group.objects.get(name=parsed.value))
+    return user, created
+
+
+def api_token_create(*, username: str, role: str) -> tuple[User, str]:
+    """A new non-expiring API token for ``username`` in ``role``: (user, token).
+
+    knox stores only a digest of the token, so the returned text is the only copy.
+    """
+    with transaction.atomic():
+        user, _ = user_ensure_in_role(username=username, role=role)
+        _, token = AuthToken.objects.create(user=user, expiry=None)
+    return user, token
+
+
+def staff_user_reset(*, username: str, role: str, password: str) -> User:
+    """A staff user in ``role`` (created if missing) whose password is now ``password``."""
+    parsed = role_parse(role)
+    if parsed not in STAFF_ROLES:
+        raise DomainError(f"{parsed.value!r} is not a staff role.", code="not_a_staff_role")
+    with transaction.atomic():
+        user, _ = User.objects.select_for_update().get_or_create(username=username)
+        user.is_staff = True
+        user.is_active = True
+        user.set_password(password)
+        user.save()
+        user.groups.add(Group.objects.get(name=parsed.value))
+    return user
+
+
+def totp_secret_base32(device: TOTPDevice) -> str:
+    """The device's secret as authenticator apps take it when typed in by hand."""
+    return b32encode(device.bin_key).decode("ascii")
+
+
+def mfa_enroll(*, user: User) -> tuple[TOTPDevice, list[str]]:
+    """Give ``user`` a new confirmed authenticator (TOTP) and 10 single-use recovery codes.
+
+    Earlier devices of the user are deleted, so old phones and old codes stop working.
+    """
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+        totp = TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=True)
+        static = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+        codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+        StaticToken.objects.bulk_create(StaticToken(device=static, token=code) for code in codes)
+    return totp, codes
+
+
+def mfa_device_count(*, user: User) -> int:
+    """How many second-factor devices ``user`` has (any kind)."""
+    return (
+        TOTPDevice.objects.filter(user=user).count()
+        + StaticDevice.objects.filter(user=user).count()
+    )

@@ -1,0 +1,193 @@
+"""Demo data for the quick start: FX rates, a few ledger entries and a finance admin login.
+
+Idempotent: rates already recorded and entries already posted (found by their fixed
+idempotency keys) are left alone, so running it again only issues new login credentials.
+Never runs in production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from axes.utils import reset as axes_reset
+from django.conf import settings
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+
+from core.accounts import mfa_enroll, staff_user_reset, totp_secret_base32
+from core.exceptions import DomainError
+from core.fx import fx_rate_set
+from core.ledger.enums import AccountRole
+from core.ledger.models import JournalEntry
+from core.ledger.selectors import account_get_by_role
+from core.ledger.services import LineSpec, journal_post
+from core.models import FxRate
+from core.money import round_money
+from core.roles import Role
+
+DEMO_USERNAME = "demo-admin"
+FX_QUOTE = "USD"
+# 1 unit of the currency in USD on the middle day of the demo week.
+FX_MID_RATES = {
+    "EUR": Decimal("1.0850"),
+    "GBP": Decimal("1.2700"),
+    "JPY": Decimal("0.006700"),
+    "KWD": Decimal("3.2550"),
+}
+FX_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    username: str
+    password: str
+    otpauth_url: str
+    totp_secret: str
+    recovery_codes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    fx_rates_recorded: int
+    entries_posted: list[str]
+    entries_existing: list[str]
+    login: DemoLogin
+
+
+def _fx_rate(currency: str, rate_date: date) -> Decimal:
+    """A rate that depends only on the date (a weekly cycle of 0.1% steps around the mid
+    rate), so seeding again on a later day never changes a rate already used."""
+    mid = FX_MID_RATES[currency]
+    step = rate_date.toordinal() % 7 - 3
+    return (mid + mid * Decimal(step) / 1000).quantize(Decimal("1e-8"))
+
+
+def demo_fx_rates(*, today: date) -> int:
+    """Record the demo week's rates; returns how many were new or changed."""
+    recorded = 0
+    for days_ago in range(FX_DAYS):
+        rate_date = today - timedelta(days=days_ago)
+        for currency in FX_MID_RATES:
+            rate = _fx_rate(currency, rate_date)
+            pair = {"base_currency": currency, "quote_currency": FX_QUOTE, "rate_date": rate_date}
+            if FxRate.objects.filter(**pair, rate=rate).exists():
+                continue
+            fx_rate_set(
+                base=currency, quote=FX_QUOTE, rate=rate, rate_date=rate_date, source="demo"
+            )
+            recorded += 1
+    return recorded
+
+
+def _demo_entries(today: date) -> list[tuple[str, date, str, list[LineSpec]]]:
+    home = settings.SYSTEM_SETTINGS.functional_currency
+    tax_rate = settings.SYSTEM_SETTINGS.billing.tax_rate
+    cash = account_get_by_role(AccountRole.CASH)
+    ar = account_get_by_role(AccountRole.ACCOUNTS_RECEIVABLE)
+    revenue = account_get_by_role(AccountRole.REVENUE)
+    tax_payable = account_get_by_role(AccountRole.TAX_PAYABLE)
+    equity = account_get_by_role(AccountRole.EQUITY)
+    expenses = account_get_by_role(AccountRole.EXPENSES)
+    net = Decimal("1000.00")
+    tax = round_money(net * tax_rate, home)
+    gross = net + tax
+    return [
+        (
+            "demo:capital",
+            today - timedelta(days=6),
+            "Owner capital paid in",
+            [
+                LineSpec(account=cash, currency=home, debit=Decimal("50000.00")),
+                LineSpec(account=equity, currency=home, credit=Decimal("50000.00")),
+            ],
+        ),
+        (
+            "demo:sale",
+            today - timedelta(days=5),
+            "Consulting sold on account, with sales tax",
+            [
+                LineSpec(account=ar, currency=home, debit=gross),
+                LineSpec(account=revenue, currency=home, credit=net),
+                LineSpec(account=tax_payable, currency=home, credit=tax),
+            ],
+        ),
+        (
+            "demo:payment",
+            today - timedelta(days=3),
+            "Customer payment of the consulting invoice",
+            [
+                LineSpec(account=cash, currency=home, debit=gross),
+                LineSpec(account=ar, currency=home, credit=gross),
+            ],
+        ),
+        (
+            "demo:expense",
+            today - timedelta(days=2),
+            "Office rent paid",
+            [
+                LineSpec(account=expenses, currency=home, debit=Decimal("420.00")),
+                LineSpec(account=cash, currency=home, credit=Decimal("420.00")),
+            ],
+        ),
+        (
+            "demo:eur-sale",
+            today - timedelta(days=1),
+            "Licence sold to a EUR customer (converted at the day's rate)",
+            [
+                LineSpec(account=ar, currency="EUR", debit=Decimal("500.00")),
+                LineSpec(account=revenue, currency="EUR", credit=Decimal("500.00")),
+            ],
+        ),
+    ]
+
+
+def demo_entries_post(*, today: date) -> tuple[list[str], list[str]]:
+    """Post the demo entries not yet posted: (keys posted now, keys already there)."""
+    posted: list[str] = []
+    existing: list[str] = []
+    for key, entry_date, description, lines in _demo_entries(today):
+        # Found by key rather than replayed: a run on another day has other dates.
+        if JournalEntry.objects.filter(idempotency_key=key).exists():
+            existing.append(key)
+            continue
+        journal_post(
+            lines=lines,
+            entry_date=entry_date,
+            description=description,
+            source="demo",
+            idempotency_key=key,
+        )
+        posted.append(key)
+    return posted, existing
+
+
+def demo_login_reset() -> DemoLogin:
+    """The demo finance admin with a new password, authenticator and recovery codes."""
+    password = get_random_string(20)
+    user = staff_user_reset(username=DEMO_USERNAME, role=Role.FINANCE_ADMIN, password=password)
+    device, codes = mfa_enroll(user=user)
+    axes_reset(username=DEMO_USERNAME)
+    return DemoLogin(
+        username=DEMO_USERNAME,
+        password=password,
+        otpauth_url=device.config_url,
+        totp_secret=totp_secret_base32(device),
+        recovery_codes=codes,
+    )
+
+
+def demo_seed(*, today: date | None = None) -> DemoResult:
+    """Seed the demo data (idempotent) and issue fresh demo credentials."""
+    if settings.PRODUCTION:
+        raise DomainError("Demo data is never seeded in production.", code="demo_in_production")
+    today = today or timezone.localdate()
+    recorded = demo_fx_rates(today=today)
+    posted, existing = demo_entries_post(today=today)
+    return DemoResult(
+        fx_rates_recorded=recorded,
+        entries_posted=posted,
+        entries_existing=existing,
+        login=demo_login_reset(),
+    )

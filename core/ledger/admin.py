@@ -1,0 +1,269 @@
+"""Ledger admin: chart of accounts, journal entries (read-only, reversible), period locks.
+
+Journal lines are shown only inside their entry and are never editable: the ledger is
+append-only, and a correction is a reversing entry posted by ``journal_reverse``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from core.admin import AuditedAdmin, ServiceModelAdmin
+from core.exceptions import DomainError
+from core.ledger.models import Account, JournalEntry, JournalLine, LedgerCheckRun, PeriodLock
+from core.ledger.services import account_save, journal_reverse, period_lock_set
+
+
+@admin.register(Account)
+class AccountAdmin(AuditedAdmin):
+    """Roles: view for every staff role; add/change for finance_admin. Never deleted."""
+
+    list_display = ("code", "name", "type", "role", "currency", "is_active")
+    list_filter = ("type", "is_active", "role")
+    search_fields = ("code", "name", "description")
+    fields = ("code", "name", "type", "role", "currency", "description", "is_active", "created_at")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> tuple[str, ...]:
+        if obj is None:
+            return ("created_at",)
+        return ("code", "type", "role", "currency", "created_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
+        account_save(account=obj, actor=request.user)
+
+
+class JournalLineInline(admin.TabularInline):
+    model = JournalLine
+    fields = (
+        "account",
+        "currency",
+        "debit",
+        "credit",
+        "functional_debit",
+        "functional_credit",
+        "memo",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JournalLine]:
+        return super().get_queryset(request).select_related("account")
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class ReverseForm(forms.Form):
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
+    entry_date = forms.DateField(
+        required=False,
+        help_text="Date of the reversing entry; today when empty. It must be in an open period.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+
+def _entry_link(entry: JournalEntry | None) -> str:
+    if entry is None:
+        return "-"
+    url = reverse("admin:ledger_journalentry_change", args=[entry.pk])
+    return format_html('<a href="{}">JE-{}</a>', url, entry.pk)
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(admin.ModelAdmin):
+    """Roles: view for finance_admin, controller, auditor; "Reverse" for holders of
+    ledger.reverse_journalentry (finance_admin, controller). Nobody adds, edits or deletes."""
+
+    list_display = (
+        "entry_label",
+        "entry_date",
+        "description",
+        "source",
+        "created_by",
+        "created_at",
+        "reversal_of_link",
+        "reversed_by_link",
+    )
+    list_filter = ("entry_date", "source")
+    list_select_related = ("created_by", "reversal_of", "reversed_by")
+    date_hierarchy = "entry_date"
+    search_fields = ("description", "source", "idempotency_key")
+    fields = (
+        "entry_date",
+        "description",
+        "source",
+        "idempotency_key",
+        "functional_currency",
+        "created_by",
+        "created_at",
+        "reversal_of_link",
+        "reversed_by_link",
+        "digest",
+    )
+    readonly_fields = fields
+    inlines = (JournalLineInline,)
+
+    @admin.display(description="Entry", ordering="id")
+    def entry_label(self, entry: JournalEntry) -> str:
+        return f"JE-{entry.pk}"
+
+    @admin.display(description="Reverses")
+    def reversal_of_link(self, entry: JournalEntry) -> str:
+        return _entry_link(entry.reversal_of)
+
+    @admin.display(description="Reversed by")
+    def reversed_by_link(self, entry: JournalEntry) -> str:
+        return _entry_link(getattr(entry, "reversed_by", None))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def _can_reverse(self, request: HttpRequest, entry: JournalEntry) -> bool:
+        return (
+            request.user.has_perm("ledger.reverse_journalentry")
+            and entry.reversal_of_id is None
+            and not JournalEntry.objects.filter(reversal_of_id=entry.pk).exists()
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        reverse_url = path(
+            "<path:object_id>/reverse/",
+            self.admin_site.admin_view(self.reverse_view),
+            name="ledger_journalentry_reverse",
+        )
+        return [reverse_url, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        entry = self.get_object(request, object_id)
+        can_reverse = entry is not None and self._can_reverse(request, entry)
+        context = {**(extra_context or {}), "can_reverse": can_reverse}
+        return super().change_view(request, object_id, form_url, context)
+
+    def reverse_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask for a reason, then post the reversing entry through ``journal_reverse``."""
+        entry = get_object_or_404(
+            JournalEntry.objects.prefetch_related("lines__account"), pk=object_id
+        )
+        if not (
+            self.has_view_permission(request, entry)
+            and request.user.has_perm("ledger.reverse_journalentry")
+        ):
+            raise PermissionDenied
+        change_url = reverse("admin:ledger_journalentry_change", args=[entry.pk])
+        form = ReverseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            entry_date: date | None = form.cleaned_data["entry_date"]
+            try:
+                reversal = journal_reverse(
+                    entry_id=entry.pk,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    entry_date=entry_date,
+                )
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            self.message_user(
+                request,
+                format_html("JE-{} reversed by {}.", entry.pk, _entry_link(reversal)),
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(
+                reverse("admin:ledger_journalentry_change", args=[reversal.pk])
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reverse JE-{entry.pk}",
+            "opts": self.opts,
+            "entry": entry,
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/ledger/journalentry/reverse.html", context)
+
+
+@admin.register(PeriodLock)
+class PeriodLockAdmin(ServiceModelAdmin):
+    """Roles: view for finance_admin, controller, auditor; add for finance_admin and
+    controller. Rows are only added (the table is the lock's own history)."""
+
+    list_display = ("lock_date", "reason", "created_by", "created_at")
+    list_select_related = ("created_by",)
+    fields = ("lock_date", "reason", "created_by", "created_at")
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> tuple[str, ...]:
+        if obj is None:
+            return ("created_by", "created_at")
+        return self.fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: PeriodLock, form: Any, change: bool) -> None:
+        lock = period_lock_set(lock_date=obj.lock_date, reason=obj.reason, actor=request.user)
+        obj.pk = lock.pk
+        obj.created_by = lock.created_by
+        obj.created_at = lock.created_at
+
+
+@admin.register(LedgerCheckRun)
+class LedgerCheckRunAdmin(admin.ModelAdmin):
+    """Roles: finance_admin, controller and auditor see the nightly check's runs; read-only."""
+
+    list_display = ("started_at", "ok", "entries_checked", "problem_count")
+    list_filter = ("ok",)
+    readonly_fields = ("started_at", "finished_at", "ok", "entries_checked", "problems")
+
+    @admin.display(description="problems")
+    def problem_count(self, obj: LedgerCheckRun) -> int:
+        return len(obj.problems)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

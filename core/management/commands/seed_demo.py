@@ -1,0 +1,39 @@
+"""``manage.py seed_demo``: demo FX rates, ledger entries and a finance admin login."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from core.demo import demo_seed
+from core.exceptions import DomainError
+
+
+class Command(BaseCommand):
+    help = "Seed demo data (idempotent) and print a new login for the demo finance admin."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            result = demo_seed()
+        except DomainError as exc:
+            raise CommandError(exc.message) from exc
+        login = result.login
+        port = os.environ.get("PORT", "8000")
+        self.stdout.write(
+            f"FX rates recorded: {result.fx_rates_recorded}. "
+            f"Journal entries posted: {len(result.entries_posted)}, "
+            f"already there: {len(result.entries_existing)}."
+        )
+        self.stdout.write("")
+        self.stdout.write(f"Log in at   http://127.0.0.1:{port}/admin/")
+        self.stdout.write(f"Username:   {login.username}")
+        self.stdout.write(f"Password:   {login.password}")
+        self.stdout.write("Second factor: add this to an authenticator app (scan it as a QR code)")
+        self.stdout.write(f"  {login.otpauth_url}")
+        self.stdout.write(f"  or type the secret: {login.totp_secret}")
+        self.stdout.write("  or use a recovery code (each works once):")
+        for code in login.recovery_codes:
+            self.stdout.write(f"    {code}")
+        self.stdout.write("Running seed_demo again keeps the data and issues a new login.")
