@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "billing"
+
+    def ready(self) -> None:
+        from billing.checks import ar_subledger_check
+        from core.ledger.checks import register_check
+
+        register_check("billing.ar_subledger", ar_subledger_check)

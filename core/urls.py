@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", DocsApi.as_view(url_name="schema"), name="swagger-ui"),
     path("api/ledger/", include("core.ledger.api.urls")),
+    path("api/billing/", include("billing.api.urls")),
 ]
 
 

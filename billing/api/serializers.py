@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from billing.enums import InvoiceStatus, PaymentMethodType
+from billing.models import Customer
+from core.api.fields import AmountField, CurrencyField
+from core.money import round_money
+
+
+def money_str(value: Any) -> str:
+    """Money out as a decimal string in the currency's minor units ("12.50", "1999")."""
+    return f"{round_money(value.amount, str(value.currency)):f}"
+
+
+class CustomerInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField()
+    currency = CurrencyField()
+    cc_emails = serializers.ListField(child=serializers.EmailField(), required=False)
+    address_line1 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    region = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, min_length=2, required=False, allow_blank=True)
+    payment_terms = serializers.IntegerField(
+        min_value=0, max_value=365, required=False, allow_null=True
+    )
+    tax_jurisdiction = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    tax_id = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    tax_exempt = serializers.BooleanField(required=False)
+    reverse_charge = serializers.BooleanField(required=False)
+    acquisition_channel = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    campaign = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class CustomerOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    cc_emails = serializers.ListField(child=serializers.EmailField())
+    currency = serializers.CharField()
+    address_line1 = serializers.CharField()
+    address_line2 = serializers.CharField()
+    city = serializers.CharField()
+    region = serializers.CharField()
+    postal_code = serializers.CharField()
+    country = serializers.CharField()
+    payment_terms = serializers.IntegerField(allow_null=True)
+    tax_jurisdiction = serializers.CharField()
+    tax_id = serializers.CharField()
+    tax_exempt = serializers.BooleanField()
+    reverse_charge = serializers.BooleanField()
+    acquisition_channel = serializers.CharField()
+    campaign = serializers.CharField()
+    credit_balance = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_credit_balance(self, obj: Any) -> str:
+        return money_str(obj.credit_balance)
+
+
+class InvoiceLineInput(serializers.Serializer):
+    description = serializers.CharField(max_length=500)
+    quantity = AmountField()
+    unit_price = AmountField(allow_negative=True)
+    tax_rate = serializers.DecimalField(
+        max_digits=7, decimal_places=6, min_value=0, max_value=1, required=False, allow_null=True
+    )
+    tax_inclusive = serializers.BooleanField(required=False, default=False)
+    period_start = serializers.DateField(required=False, allow_null=True)
+    period_end = serializers.DateField(required=False, allow_null=True)
+
+
+class InvoiceInput(serializers.Serializer):
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    currency = CurrencyField(required=False)
+    issue_date = serializers.DateField(required=False, allow_null=True)
+    due_date = serializers.DateField(required=False, allow_null=True)
+    memo = serializers.CharField(required=False, allow_blank=True, default="")
+    lines = InvoiceLineInput(many=True, allow_empty=False)
+    issue = serializers.BooleanField(required=False, default=False)
+
+
+class InvoiceUpdateInput(serializers.Serializer):
+    currency = CurrencyField(required=False)
+    issue_date = serializers.DateField(required=False, allow_null=True)
+    due_date = serializers.DateField(required=False, allow_null=True)
+    memo = serializers.CharField(required=False, allow_blank=True, default="")
+    lines = InvoiceLineInput(many=True, allow_empty=False)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)
+
+
+class InvoiceLineOutput(serializers.Serializer):
+    description = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=19, decimal_places=4)
+    unit_price = serializers.SerializerMethodField()
+    tax_rate = serializers.DecimalField(max_digits=7, decimal_places=6)
+    amount = serializers.SerializerMethodField()
+    tax = serializers.SerializerMethodField()
+    period_start = serializers.DateField(allow_null=True)
+    period_end = serializers.DateField(allow_null=True)
+
+    def get_unit_price(self, obj: Any) -> str:
+        return money_str(obj.unit_price)
+
+    def get_amount(self, obj: Any) -> str:
+        return money_str(obj.amount)
+
+    def get_tax(self, obj: Any) -> str:
+        return money_str(obj.tax_amount)
+
+
+class InvoiceOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=InvoiceStatus.choices)
+    customer = serializers.IntegerField(source="customer_id")
+    currency = serializers.CharField()
+    issue_date = serializers.DateField(allow_null=True)
+    due_date = serializers.DateField(allow_null=True)
+    subtotal = serializers.SerializerMethodField()
+    tax = serializers.SerializerMethodField()
+    total = serializers.SerializerMethodField()
+    amount_paid = serializers.SerializerMethodField()
+    amount_credited = serializers.SerializerMethodField()
+    amount_due = serializers.SerializerMethodField()
+    memo = serializers.CharField()
+    lines = InvoiceLineOutput(many=True)
+    issued_at = serializers.DateTimeField(allow_null=True)
+    pdf_available = serializers.SerializerMethodField()
+
+    def get_subtotal(self, obj: Any) -> str:
+        return money_str(obj.subtotal)
+
+    def get_tax(self, obj: Any) -> str:
+        return money_str(obj.tax)
+
+    def get_total(self, obj: Any) -> str:
+        return money_str(obj.total)
+
+    def get_amount_paid(self, obj: Any) -> str:
+        return money_str(obj.amount_paid)
+
+    def get_amount_credited(self, obj: Any) -> str:
+        return money_str(obj.amount_credited)
+
+    def get_amount_due(self, obj: Any) -> str:
+        return money_str(obj.amount_due)
+
+    def get_pdf_available(self, obj: Any) -> bool:
+        return bool(obj.pdf_sha256)
+
+
+class AllocationInput(serializers.Serializer):
+    invoice = serializers.IntegerField()
+    amount = AmountField()
+
+
+class PaymentInput(serializers.Serializer):
+    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    amount = AmountField()
+    currency = CurrencyField()
+    method = serializers.ChoiceField(choices=PaymentMethodType.choices)
+    received_date = serializers.DateField(required=False)
+    reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    allocations = AllocationInput(many=True, required=False, allow_empty=True)
+
+
+class AllocationOutput(serializers.Serializer):
+    invoice = serializers.IntegerField(source="invoice_id")
+    number = serializers.CharField(source="invoice.number")
+    amount = serializers.SerializerMethodField()
+
+    def get_amount(self, obj: Any) -> str:
+        return money_str(obj.amount)
+
+
+class PaymentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = serializers.IntegerField(source="customer_id")
+    currency = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    amount_allocated = serializers.SerializerMethodField()
+    method = serializers.CharField()
+    status = serializers.CharField()
+    received_date = serializers.DateField()
+    reference = serializers.CharField()
+    allocations = AllocationOutput(many=True)
+
+    def get_amount(self, obj: Any) -> str:
+        return money_str(obj.amount)
+
+    def get_amount_allocated(self, obj: Any) -> str:
+        return money_str(obj.amount_allocated)

@@ -1,0 +1,240 @@
+"""Billing API: one view per operation, each a few lines around one service call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.api.serializers import (
+    CustomerInput,
+    CustomerOutput,
+    InvoiceInput,
+    InvoiceOutput,
+    InvoiceUpdateInput,
+    PaymentInput,
+    PaymentOutput,
+    ReasonInput,
+)
+from billing.enums import InvoiceStatus
+from billing.selectors import customer_list, invoice_list, payment_list
+from billing.services.customers import customer_create, customer_update
+from billing.services.invoices import (
+    LineInput,
+    invoice_create,
+    invoice_issue,
+    invoice_mark_uncollectible,
+    invoice_update_draft,
+    invoice_void,
+)
+from billing.services.payments import AllocationInput, payment_record
+from core.api.pagination import Pagination
+
+
+def _paginated(view: APIView, request: Request, qs: Any, serializer: type) -> Response:
+    paginator = Pagination()
+    page = paginator.paginate_queryset(qs, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+class CustomerListCreateApi(APIView):
+    required_permissions = {"GET": ["billing.view_customer"], "POST": ["billing.add_customer"]}
+
+    @extend_schema(responses=CustomerOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return _paginated(self, request, customer_list(), CustomerOutput)
+
+    @extend_schema(request=CustomerInput, responses={201: CustomerOutput})
+    def post(self, request: Request) -> Response:
+        data = CustomerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = customer_create(actor=request.user, **data.validated_data)
+        return Response(CustomerOutput(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(APIView):
+    required_permissions = {
+        "GET": ["billing.view_customer"],
+        "PUT": ["billing.change_customer"],
+        "PATCH": ["billing.change_customer"],
+    }
+
+    @extend_schema(responses=CustomerOutput)
+    def get(self, request: Request, customer_id: int) -> Response:
+        return Response(CustomerOutput(get_object_or_404(customer_list(), pk=customer_id)).data)
+
+    def _update(self, request: Request, customer_id: int, *, partial: bool) -> Response:
+        get_object_or_404(customer_list(), pk=customer_id)
+        data = CustomerInput(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        customer = customer_update(
+            actor=request.user, customer_id=customer_id, **data.validated_data
+        )
+        return Response(CustomerOutput(customer).data)
+
+    @extend_schema(request=CustomerInput, responses=CustomerOutput)
+    def put(self, request: Request, customer_id: int) -> Response:
+        return self._update(request, customer_id, partial=False)
+
+    @extend_schema(request=CustomerInput, responses=CustomerOutput)
+    def patch(self, request: Request, customer_id: int) -> Response:
+        return self._update(request, customer_id, partial=True)
+
+
+def _lines(validated: list[dict[str, Any]]) -> list[LineInput]:
+    return [LineInput(**line) for line in validated]
+
+
+class InvoiceListCreateApi(APIView):
+    required_permissions = {"GET": ["billing.view_invoice"], "POST": ["billing.add_invoice"]}
+
+    class FilterInput(serializers.Serializer):
+        customer = serializers.IntegerField(required=False)
+        status = serializers.ChoiceField(choices=InvoiceStatus.choices, required=False)
+        currency = serializers.CharField(required=False, max_length=3)
+        issued_from = serializers.DateField(required=False)
+        issued_to = serializers.DateField(required=False)
+        due_from = serializers.DateField(required=False)
+        due_to = serializers.DateField(required=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", int),
+            OpenApiParameter("status", str, enum=InvoiceStatus.values),
+            OpenApiParameter("currency", str),
+            OpenApiParameter("issued_from", str, description="YYYY-MM-DD"),
+            OpenApiParameter("issued_to", str, description="YYYY-MM-DD"),
+            OpenApiParameter("due_from", str, description="YYYY-MM-DD"),
+            OpenApiParameter("due_to", str, description="YYYY-MM-DD"),
+        ],
+        responses=InvoiceOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return _paginated(self, request, invoice_list(**filters.validated_data), InvoiceOutput)
+
+    @extend_schema(request=InvoiceInput, responses={201: InvoiceOutput})
+    def post(self, request: Request) -> Response:
+        data = InvoiceInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        invoice = invoice_create(
+            actor=request.user,
+            customer_id=v["customer"].pk,
+            currency=v.get("currency"),
+            issue_date=v.get("issue_date"),
+            due_date=v.get("due_date"),
+            memo=v.get("memo", ""),
+            lines=_lines(v["lines"]),
+            issue=v.get("issue", False),
+        )
+        invoice = invoice_list().get(pk=invoice.pk)
+        return Response(InvoiceOutput(invoice).data, status=status.HTTP_201_CREATED)
+
+
+class InvoiceDetailApi(APIView):
+    required_permissions = {"GET": ["billing.view_invoice"], "PUT": ["billing.change_invoice"]}
+
+    @extend_schema(responses=InvoiceOutput)
+    def get(self, request: Request, invoice_id: int) -> Response:
+        return Response(InvoiceOutput(get_object_or_404(invoice_list(), pk=invoice_id)).data)
+
+    @extend_schema(request=InvoiceUpdateInput, responses=InvoiceOutput)
+    def put(self, request: Request, invoice_id: int) -> Response:
+        get_object_or_404(invoice_list(), pk=invoice_id)
+        data = InvoiceUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        invoice_update_draft(
+            actor=request.user,
+            invoice_id=invoice_id,
+            currency=v.get("currency"),
+            issue_date=v.get("issue_date"),
+            due_date=v.get("due_date"),
+            memo=v.get("memo", ""),
+            lines=_lines(v["lines"]),
+        )
+        return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
+
+
+class InvoiceIssueApi(APIView):
+    required_permissions = {"POST": ["billing.issue_invoice"]}
+
+    @extend_schema(request=None, responses=InvoiceOutput)
+    def post(self, request: Request, invoice_id: int) -> Response:
+        get_object_or_404(invoice_list(), pk=invoice_id)
+        invoice_issue(actor=request.user, invoice_id=invoice_id)
+        return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
+
+
+class InvoiceVoidApi(APIView):
+    required_permissions = {"POST": ["billing.void_invoice"]}
+
+    @extend_schema(request=ReasonInput, responses=InvoiceOutput)
+    def post(self, request: Request, invoice_id: int) -> Response:
+        get_object_or_404(invoice_list(), pk=invoice_id)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        invoice_void(actor=request.user, invoice_id=invoice_id, **data.validated_data)
+        return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
+
+
+class InvoiceMarkUncollectibleApi(APIView):
+    required_permissions = {"POST": ["billing.write_off_invoice"]}
+
+    @extend_schema(request=ReasonInput, responses=InvoiceOutput)
+    def post(self, request: Request, invoice_id: int) -> Response:
+        get_object_or_404(invoice_list(), pk=invoice_id)
+        data = ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        invoice_mark_uncollectible(actor=request.user, invoice_id=invoice_id, **data.validated_data)
+        return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
+
+
+class PaymentListCreateApi(APIView):
+    required_permissions = {"GET": ["billing.view_payment"], "POST": ["billing.record_payment"]}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("customer", int)], responses=PaymentOutput(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        customer = request.query_params.get("customer")
+        qs = payment_list(customer=int(customer) if customer and customer.isdigit() else None)
+        return _paginated(self, request, qs, PaymentOutput)
+
+    @extend_schema(request=PaymentInput, responses={201: PaymentOutput})
+    def post(self, request: Request) -> Response:
+        data = PaymentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        allocations = v.get("allocations")
+        payment = payment_record(
+            actor=request.user,
+            customer_id=v["customer"].pk,
+            amount=v["amount"],
+            currency=v["currency"],
+            method=v["method"],
+            received_date=v.get("received_date"),
+            reference=v.get("reference", ""),
+            allocations=None
+            if allocations is None
+            else [
+                AllocationInput(invoice_id=a["invoice"], amount=a["amount"]) for a in allocations
+            ],
+        )
+        payment = payment_list().get(pk=payment.pk)
+        return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentDetailApi(APIView):
+    required_permissions = {"GET": ["billing.view_payment"]}
+
+    @extend_schema(responses=PaymentOutput)
+    def get(self, request: Request, payment_id: int) -> Response:
+        return Response(PaymentOutput(get_object_or_404(payment_list(), pk=payment_id)).data)

@@ -1,0 +1,25 @@
+from core.exceptions import Conflict, DomainError
+
+
+class BillingError(DomainError):
+    code = "billing_error"
+
+
+class InvalidTaxId(BillingError):
+    code = "invalid_tax_id"
+
+
+class InvoiceNotEditable(Conflict):
+    code = "invoice_not_editable"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class OverAllocation(Conflict):
+    code = "over_allocation"
+
+
+class CurrencyMismatch(BillingError):
+    code = "currency_mismatch"

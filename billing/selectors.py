@@ -1,0 +1,48 @@
+"""Billing reads for the API and admin (lines and customers prefetched: no N+1)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import QuerySet
+
+from billing.models import Customer, Invoice, Payment
+
+
+def customer_list() -> QuerySet[Customer]:
+    return Customer.objects.order_by("name", "pk")
+
+
+def invoice_list(
+    *,
+    customer: int | None = None,
+    status: str | None = None,
+    currency: str | None = None,
+    issued_from: date | None = None,
+    issued_to: date | None = None,
+    due_from: date | None = None,
+    due_to: date | None = None,
+) -> QuerySet[Invoice]:
+    qs = Invoice.objects.select_related("customer").prefetch_related("lines")
+    if customer:
+        qs = qs.filter(customer_id=customer)
+    if status:
+        qs = qs.filter(status=status)
+    if currency:
+        qs = qs.filter(currency=currency)
+    if issued_from:
+        qs = qs.filter(issue_date__gte=issued_from)
+    if issued_to:
+        qs = qs.filter(issue_date__lte=issued_to)
+    if due_from:
+        qs = qs.filter(due_date__gte=due_from)
+    if due_to:
+        qs = qs.filter(due_date__lte=due_to)
+    return qs.order_by("-created_at", "-pk")
+
+
+def payment_list(*, customer: int | None = None) -> QuerySet[Payment]:
+    qs = Payment.objects.select_related("customer").prefetch_related("allocations__invoice")
+    if customer:
+        qs = qs.filter(customer_id=customer)
+    return qs.order_by("-received_date", "-pk")

@@ -1,0 +1,1 @@
+"""Every write of billing state goes through a function here (STYLE.md)."""

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from stdnum.util import get_cc_module
+
+from billing.exceptions import BillingError, InvalidTaxId
+from billing.models import Customer
+from core.exceptions import PermissionDeniedError
+from core.money import minor_unit_exponent
+
+EDITABLE = {
+    "name",
+    "email",
+    "cc_emails",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "currency",
+    "payment_terms",
+    "tax_jurisdiction",
+    "tax_id",
+    "tax_exempt",
+    "reverse_charge",
+    "acquisition_channel",
+    "campaign",
+}
+
+
+def tax_id_normalize(*, tax_id: str, country: str) -> str:
+    """Validate a tax id with python-stdnum where the country has a format (EU VAT, US EIN,
+    ...), and return it in its compact form; ids of other countries are kept as typed."""
+    tax_id = tax_id.strip()
+    if not tax_id:
+        return ""
+    cc = country.strip().lower()
+    if cc in eu_vat.MEMBER_STATES or (not cc and tax_id[:2].lower() in eu_vat.MEMBER_STATES):
+        # EU VAT numbers keep their country prefix (DE136695976): VIES and invoices need it.
+        number = tax_id if tax_id[:2].isalpha() else f"{cc.upper()}{tax_id}"
+        try:
+            return str(eu_vat.validate(number))
+        except StdnumValidationError as exc:
+            raise InvalidTaxId(
+                f"{tax_id!r} is not a valid EU VAT number: {exc}", field="tax_id"
+            ) from None
+    module = None
+    for kind in ("vat", "ein", "tin"):
+        module = get_cc_module(cc, kind) if cc else None
+        if module is not None:
+            break
+    if module is None:
+        return tax_id
+    try:
+        return str(module.validate(tax_id))
+    except StdnumValidationError as exc:
+        raise InvalidTaxId(
+            f"{tax_id!r} is not a valid {module.__name__.split('.', 1)[1].upper()} number: {exc}",
+            field="tax_id",
+        ) from None
+
+
+def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - EDITABLE
+    if unknown:
+        raise BillingError(f"Unknown customer field(s): {', '.join(sorted(unknown))}.")
+    if "currency" in fields:
+        minor_unit_exponent(fields["currency"])
+    if "country" in fields:
+        fields["country"] = (fields["country"] or "").upper()
+    return fields
+
+
+def _check(actor: Any, perm: str) -> None:
+    if actor is None or not actor.has_perm(perm):
+        raise PermissionDeniedError("Your role does not allow changing customers.")
+
+
+def customer_create(*, actor: Any, **fields: Any) -> Customer:
+    _check(actor, "billing.add_customer")
+    fields = _clean(fields)
+    fields["tax_id"] = tax_id_normalize(
+        tax_id=fields.get("tax_id", ""), country=fields.get("country", "")
+    )
+    customer = Customer(**fields)
+    customer.credit_balance_currency = customer.currency  # type: ignore[attr-defined]
+    with transaction.atomic():
+        customer.save()
+    return customer
+
+
+def customer_update(*, actor: Any, customer_id: int, **fields: Any) -> Customer:
+    _check(actor, "billing.change_customer")
+    fields = _clean(fields)
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        if "currency" in fields and fields["currency"] != customer.currency:
+            if customer.invoices.exists() or customer.payments.exists():
+                raise BillingError(
+                    "The customer's currency cannot change once it has invoices or payments.",
+                    code="currency_locked",
+                )
+            if customer.credit_balance.amount:
+                raise BillingError("The customer has a credit balance in its currency.")
+        for name, value in fields.items():
+            setattr(customer, name, value)
+        if "tax_id" in fields or "country" in fields:
+            customer.tax_id = tax_id_normalize(tax_id=customer.tax_id, country=customer.country)
+        customer.save()
+    return customer

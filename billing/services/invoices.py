@@ -1,0 +1,345 @@
+"""Invoices: draft, issue (number, ledger, PDF, email), void, write-off."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+from djmoney.money import Money
+
+from billing.documents import company_details
+from billing.enums import InvoiceStatus
+from billing.exceptions import BillingError, InvalidTransition, InvoiceNotEditable
+from billing.models import Customer, Invoice, InvoiceLine, TaxRate
+from billing.postings import invoice_issue_lines, invoice_write_off_lines
+from billing.tax import customer_tax_rate, line_amounts
+from core.exceptions import PermissionDeniedError
+from core.fx import fx_rate_get
+from core.ledger.models import Account
+from core.ledger.services import journal_post, journal_reverse
+from core.money import minor_unit_exponent, round_money, round_storage
+from core.numbering import document_number_next
+from core.system_settings import system_settings
+
+ZERO = Decimal(0)
+INVOICE_SERIES = "INV"
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    tax_rate: Decimal | None = None
+    tax_inclusive: bool = False
+    period_start: date | None = None
+    period_end: date | None = None
+
+
+def _require(actor: Any, perm: str, what: str) -> None:
+    if actor is None or not actor.has_perm(perm):
+        raise PermissionDeniedError(f"Your role does not allow you to {what}.")
+
+
+def _accounts() -> dict[str, Account]:
+    return {a.role: a for a in Account.objects.exclude(role=None)}
+
+
+def _default_rate(customer: Customer) -> Decimal:
+    jurisdiction_rate = None
+    if customer.tax_jurisdiction:
+        jurisdiction_rate = (
+            TaxRate.objects.filter(jurisdiction=customer.tax_jurisdiction)
+            .values_list("rate", flat=True)
+            .first()
+        )
+    return customer_tax_rate(
+        tax_exempt=customer.tax_exempt,
+        reverse_charge=customer.reverse_charge,
+        jurisdiction_rate=jurisdiction_rate,
+    )
+
+
+def _write_lines(invoice: Invoice, lines: Sequence[LineInput], customer: Customer) -> None:
+    """Replace the draft's lines and recompute its totals (rounded per line)."""
+    if not lines:
+        raise BillingError("An invoice needs at least one line.", code="no_lines")
+    currency = invoice.currency
+    default_rate = _default_rate(customer)
+    subtotal = tax = ZERO
+    objects = []
+    for position, line in enumerate(lines, start=1):
+        rate = default_rate if line.tax_rate is None else line.tax_rate
+        if customer.tax_exempt or customer.reverse_charge:
+            rate = ZERO
+        if not ZERO <= rate <= 1:
+            raise BillingError(f"Line {position}: tax rate {rate} is not between 0 and 1.")
+        if line.quantity < 0:
+            raise BillingError(f"Line {position}: quantity must not be negative.")
+        amounts = line_amounts(
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            tax_rate=rate,
+            currency=currency,
+            tax_inclusive=line.tax_inclusive,
+        )
+        subtotal += amounts.amount
+        tax += amounts.tax
+        objects.append(
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                currency=currency,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=Money(line.unit_price, currency),
+                tax_rate=rate,
+                amount=Money(amounts.amount, currency),
+                tax_amount=Money(amounts.tax, currency),
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+        )
+    if subtotal + tax < 0:
+        raise BillingError("The invoice total must not be negative; issue a credit note instead.")
+    invoice.lines.all().delete()
+    InvoiceLine.objects.bulk_create(objects)
+    invoice.subtotal = Money(subtotal, currency)
+    invoice.tax = Money(tax, currency)
+    invoice.total = Money(subtotal + tax, currency)
+
+
+def invoice_create(
+    *,
+    actor: Any,
+    customer_id: int,
+    lines: Sequence[LineInput],
+    currency: str | None = None,
+    issue_date: date | None = None,
+    due_date: date | None = None,
+    memo: str = "",
+    issue: bool = False,
+) -> Invoice:
+    """A draft invoice (issued at once when ``issue``); totals rounded to the currency."""
+    _require(actor, "billing.add_invoice", "create invoices")
+    customer = Customer.objects.get(pk=customer_id)
+    currency = currency or customer.currency
+    minor_unit_exponent(currency)
+    if issue_date and due_date and due_date < issue_date:
+        raise BillingError("The due date is before the issue date.", field="due_date")
+    with transaction.atomic():
+        invoice = Invoice(
+            customer=customer,
+            currency=currency,
+            issue_date=issue_date,
+            due_date=due_date,
+            memo=memo,
+            created_by=actor,
+        )
+        invoice.save()
+        _write_lines(invoice, lines, customer)
+        invoice.save(update_fields=["subtotal", "tax", "total", "currency"])
+        if issue:
+            invoice = invoice_issue(actor=actor, invoice_id=invoice.pk)
+    return invoice
+
+
+def invoice_update_draft(
+    *,
+    actor: Any,
+    invoice_id: int,
+    lines: Sequence[LineInput],
+    currency: str | None = None,
+    issue_date: date | None = None,
+    due_date: date | None = None,
+    memo: str = "",
+) -> Invoice:
+    """Replace a draft's content. An issued invoice is immutable: 409 with the way out."""
+    _require(actor, "billing.change_invoice", "edit invoices")
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice_id)
+        if invoice.status != InvoiceStatus.DRAFT:
+            raise InvoiceNotEditable(
+                f"Invoice {invoice.number} is {invoice.status} and can no longer be edited; "
+                "issue a credit note to correct it.",
+                status=invoice.status,
+            )
+        if currency:
+            minor_unit_exponent(currency)
+            invoice.currency = currency
+        if issue_date and due_date and due_date < issue_date:
+            raise BillingError("The due date is before the issue date.", field="due_date")
+        invoice.issue_date = issue_date
+        invoice.due_date = due_date
+        invoice.memo = memo
+        _write_lines(invoice, lines, invoice.customer)
+        invoice.save()
+    return invoice
+
+
+def _snapshot(invoice: Invoice) -> dict[str, Any]:
+    """Everything the PDF shows, frozen at issue."""
+    c = invoice.customer
+    places = minor_unit_exponent(invoice.currency)
+
+    def fmt(value: Decimal) -> str:
+        return f"{round_money(value, invoice.currency):.{places}f}"
+
+    return {
+        "number": invoice.number,
+        "currency": invoice.currency,
+        "issue_date": invoice.issue_date.isoformat() if invoice.issue_date else None,
+        "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
+        "customer": {
+            "name": c.name,
+            "email": c.email,
+            "address": [
+                x
+                for x in (
+                    c.address_line1,
+                    c.address_line2,
+                    " ".join(p for p in (c.postal_code, c.city) if p),
+                    c.region,
+                    c.country,
+                )
+                if x
+            ],
+            "tax_id": c.tax_id,
+            "reverse_charge": c.reverse_charge,
+        },
+        "lines": [
+            {
+                "description": line.description,
+                "quantity": f"{line.quantity.normalize():f}",
+                "unit_price": fmt(line.unit_price.amount),
+                "tax_rate": f"{(line.tax_rate * 100).normalize():f}",
+                "amount": fmt(line.amount.amount),
+                "tax": fmt(line.tax_amount.amount),
+            }
+            for line in invoice.lines.all()
+        ],
+        "subtotal": fmt(invoice.subtotal.amount),
+        "tax": fmt(invoice.tax.amount),
+        "total": fmt(invoice.total.amount),
+        "memo": invoice.memo,
+        # The seller as printed on this invoice, frozen with it.
+        "company": company_details(),
+    }
+
+
+def invoice_issue(*, actor: Any, invoice_id: int, on_date: date | None = None) -> Invoice:
+    """Issue a draft: gapless number, due date from terms, Dr AR / Cr revenue / Cr tax at
+    the issue-date rate, a frozen snapshot; the PDF and email follow after commit."""
+    _require(actor, "billing.issue_invoice", "issue invoices")
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice_id)
+        if not can_proceed(invoice.issue):
+            raise InvalidTransition(
+                f"Invoice {invoice} is {invoice.status}; only drafts are issued."
+            )
+        issue_date = invoice.issue_date or on_date or timezone.localdate()
+        terms = invoice.customer.payment_terms
+        if terms is None:
+            terms = system_settings().billing.payment_terms
+        invoice.issue_date = issue_date
+        invoice.due_date = invoice.due_date or issue_date + timedelta(days=terms)
+        invoice.fx_rate = fx_rate_get(
+            base=invoice.currency, quote=system_settings().functional_currency, on_date=issue_date
+        )
+        invoice.number = document_number_next(series=INVOICE_SERIES, on_date=issue_date)
+        invoice.issue(by=actor)
+        if invoice.total.amount > 0:
+            invoice.ledger_entry = journal_post(
+                lines=invoice_issue_lines(
+                    currency=invoice.currency,
+                    subtotal=invoice.subtotal.amount,
+                    tax=invoice.tax.amount,
+                    total=invoice.total.amount,
+                    accounts=_accounts(),
+                ),
+                entry_date=issue_date,
+                description=f"Invoice {invoice.number} to {invoice.customer.name}",
+                source=f"billing.invoice:{invoice.pk}",
+                idempotency_key=f"billing.invoice:{invoice.pk}:issue",
+                actor=actor,
+            )
+        else:
+            invoice.mark_paid()
+        invoice.snapshot = _snapshot(invoice)
+        invoice.save()
+        invoice_id_str = str(invoice.pk)
+        # Robust: a failing mail server must not turn an issued, committed invoice into an
+        # error for the caller (eager mode); the task retries by itself with a broker.
+        transaction.on_commit(lambda: _queue_documents(invoice_id_str), robust=True)
+    return invoice
+
+
+def _queue_documents(invoice_id: str) -> None:
+    from billing.tasks import invoice_deliver_task
+
+    invoice_deliver_task.delay(invoice_id=invoice_id)
+
+
+def invoice_void(*, actor: Any, invoice_id: int, reason: str) -> Invoice:
+    """Void an open invoice nobody has paid: its issue posting is reversed."""
+    _require(actor, "billing.void_invoice", "void invoices")
+    if not reason.strip():
+        raise BillingError("Voiding an invoice needs a reason.", code="reason_required")
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if not can_proceed(invoice.void):
+            raise InvalidTransition(
+                f"Invoice {invoice} is {invoice.status}; only open invoices are voided."
+            )
+        if invoice.amount_paid.amount or invoice.amount_credited.amount:
+            raise InvalidTransition(
+                f"Invoice {invoice} has payments or credits; refund or credit them first.",
+            )
+        invoice.void(by=actor, reason=reason)
+        if invoice.ledger_entry_id:
+            journal_reverse(
+                entry_id=invoice.ledger_entry_id,
+                actor=actor,
+                reason=f"invoice {invoice.number} voided: {reason}",
+                entry_date=timezone.localdate(),
+                authorized_by_caller=True,
+            )
+        invoice.save()
+    return invoice
+
+
+def invoice_mark_uncollectible(*, actor: Any, invoice_id: int, reason: str) -> Invoice:
+    """Write off what is left to collect: Dr bad debt / Cr AR."""
+    _require(actor, "billing.write_off_invoice", "write off invoices")
+    if not reason.strip():
+        raise BillingError("A write-off needs a reason.", code="reason_required")
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if not can_proceed(invoice.write_off):
+            raise InvalidTransition(
+                f"Invoice {invoice} is {invoice.status}; only open invoices are written off."
+            )
+        due = invoice.amount_due.amount
+        invoice.write_off(by=actor, reason=reason)
+        if due > 0:
+            journal_post(
+                lines=invoice_write_off_lines(
+                    currency=invoice.currency,
+                    amount=due,
+                    functional=round_storage(due * (invoice.fx_rate or 1)),
+                    accounts=_accounts(),
+                ),
+                entry_date=timezone.localdate(),
+                description=f"Write-off of invoice {invoice.number}: {reason}",
+                source=f"billing.invoice:{invoice.pk}",
+                idempotency_key=f"billing.invoice:{invoice.pk}:write-off",
+                actor=actor,
+            )
+        invoice.save()
+    return invoice
