@@ -59,7 +59,7 @@ def line_amounts(entry: JournalEntry) -> list[tuple[str, Decimal, Decimal]]:
 # --- Second factor ------------------------------------------------------------------------
 
 
-def test_staff_without_verified_second_factor_is_sent_to_login_everywhere(
+def test_A3_staff_without_verified_second_factor_is_sent_to_login_everywhere(
     make_user: Callable[..., User],
 ) -> None:
     # given a finance admin signed in by password only (the session is not OTP-verified)
