@@ -23,3 +23,32 @@ class PaymentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     UNKNOWN = "unknown", "Unknown (processor did not answer)"
     REFUNDED = "refunded", "Refunded"
+
+
+class PriceType(models.TextChoices):
+    FLAT = "flat", "Flat fee"
+    PER_UNIT = "per_unit", "Per unit"
+    TIERED_GRADUATED = "tiered_graduated", "Tiered (graduated)"
+    TIERED_VOLUME = "tiered_volume", "Tiered (volume)"
+    PACKAGE = "package", "Package"
+
+
+class BillingInterval(models.TextChoices):
+    MONTH = "month", "Monthly"
+    QUARTER = "quarter", "Quarterly"
+    YEAR = "year", "Yearly"
+
+
+class Aggregation(models.TextChoices):
+    SUM = "sum", "Sum"
+    MAX = "max", "Maximum"
+    LAST = "last", "Last value"
+    UNIQUE = "unique", "Unique count"
+
+
+class SubscriptionStatus(models.TextChoices):
+    TRIALING = "trialing", "Trialing"
+    ACTIVE = "active", "Active"
+    PAST_DUE = "past_due", "Past due"
+    PAUSED = "paused", "Paused"
+    CANCELED = "canceled", "Canceled"

@@ -7,10 +7,12 @@ Each task is idempotent, so an at-least-once delivery or a retry never renders o
 from __future__ import annotations
 
 import smtplib
+from datetime import date
 
 from celery import shared_task
 
 from billing.documents import invoice_email_send, invoice_pdf_store
+from billing.services.billing_run import billing_run
 
 # Transient failures only: the mail server or the file storage being unreachable.
 RETRY_OPTIONS = {
@@ -19,6 +21,18 @@ RETRY_OPTIONS = {
     "retry_backoff": True,
     "max_retries": 5,
 }
+
+
+@shared_task(name="billing.billing_run", acks_late=True, max_retries=0)
+def billing_run_task(*, as_of: str | None = None) -> dict[str, object]:
+    """Daily: bill every subscription period that has ended. Safe to repeat: a redelivered
+    or concurrent run bills nothing twice (one invoice per subscription and period)."""
+    result = billing_run(as_of=date.fromisoformat(as_of) if as_of else None)
+    return {
+        "as_of": result.as_of.isoformat(),
+        "invoices": len(result.invoices),
+        "failures": result.failures,
+    }
 
 
 @shared_task(name="billing.invoice_deliver", **RETRY_OPTIONS)
@@ -38,3 +52,6 @@ def invoice_render_pdf_task(*, invoice_id: str) -> str:
 def invoice_send_email_task(*, invoice_id: str, force: bool = False) -> bool:
     """Email the invoice (once; again only with ``force``). Returns whether it was sent."""
     return invoice_email_send(invoice_id=invoice_id, force=force)
+
+
+from billing.tasks_processors import *  # noqa: E402, F403

@@ -55,7 +55,9 @@ class ServiceModelAdmin(admin.ModelAdmin):
         class RefusedForm(form):  # type: ignore[valid-type,misc]
             def clean(self) -> dict[str, Any]:
                 cleaned: dict[str, Any] = super().clean()
-                self.add_error(None, error.message)
+                # Beside the field the service names, when the form has it.
+                field = error.details.get("field")
+                self.add_error(field if field in self.fields else None, error.message)
                 return cleaned
 
         return RefusedForm

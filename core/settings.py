@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Refuses card numbers before anything could hash, store or log them (PCI, C1).
+    "billing.api.processor_views.CardNumberGuardMiddleware",
     "core.idempotency.IdempotencyMiddleware",
     # Last, as django-axes asks: it turns a lockout into its response.
     "axes.middleware.AxesMiddleware",
@@ -137,6 +139,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Billing periods start at midnight in this zone (usage before it belongs to the period).
+BILLING_TIME_ZONE = env.str("BILLING_TIME_ZONE", default=TIME_ZONE)
 USE_I18N = True
 USE_TZ = True
 
@@ -241,7 +245,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.ledger_check",
         "schedule": crontab(hour=2, minute=15),
     },
+    "billing-run-daily": {
+        "task": "billing.billing_run",
+        "schedule": crontab(hour=1, minute=0),
+    },
+    # Charges whose processor did not answer are asked about until resolved (F4).
+    "billing-processor-attempts-resolve": {
+        "task": "billing.processor_attempts_resolve",
+        "schedule": timedelta(minutes=10),
+    },
 }
+
+# --- Payment processors (secrets from the environment only) ------------------------------------
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# Comma-separated while rotating the webhook secret.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="") or None
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=0)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
+from billing.api import subscription_views as subs
 from billing.api import views
 from billing.api.pdf import InvoicePdfApi
 
@@ -24,6 +25,37 @@ urlpatterns = [
         name="billing-invoice-uncollectible",
     ),
     path("invoices/<int:invoice_id>/pdf", InvoicePdfApi.as_view(), name="billing-invoice-pdf"),
+    path("products", subs.ProductListCreateApi.as_view(), name="billing-products"),
+    path("prices", subs.PriceListCreateApi.as_view(), name="billing-prices"),
+    path("subscriptions", subs.SubscriptionListCreateApi.as_view(), name="billing-subscriptions"),
+    path(
+        "subscriptions/<int:subscription_id>",
+        subs.SubscriptionDetailApi.as_view(),
+        name="billing-subscription",
+    ),
+    path(
+        "subscriptions/<int:subscription_id>/change",
+        subs.SubscriptionChangeApi.as_view(),
+        name="billing-subscription-change",
+    ),
+    path(
+        "subscriptions/<int:subscription_id>/cancel",
+        subs.SubscriptionCancelApi.as_view(),
+        name="billing-subscription-cancel",
+    ),
+    path(
+        "subscriptions/<int:subscription_id>/pause",
+        subs.SubscriptionPauseApi.as_view(),
+        name="billing-subscription-pause",
+    ),
+    path(
+        "subscriptions/<int:subscription_id>/resume",
+        subs.SubscriptionResumeApi.as_view(),
+        name="billing-subscription-resume",
+    ),
+    path("usage-events", subs.UsageEventBatchApi.as_view(), name="billing-usage-events"),
+    path("credit-notes", views.CreditNoteListCreateApi.as_view(), name="billing-credit-notes"),
     path("payments", views.PaymentListCreateApi.as_view(), name="billing-payments"),
     path("payments/<int:payment_id>", views.PaymentDetailApi.as_view(), name="billing-payment"),
+    path("", include("billing.api.processor_urls")),
 ]

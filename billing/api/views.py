@@ -20,9 +20,12 @@ from billing.api.serializers import (
     PaymentInput,
     PaymentOutput,
     ReasonInput,
+    money_str,
 )
 from billing.enums import InvoiceStatus
+from billing.models import CreditNote
 from billing.selectors import customer_list, invoice_list, payment_list
+from billing.services.credit_notes import CreditLineInput, credit_note_issue
 from billing.services.customers import customer_create, customer_update
 from billing.services.invoices import (
     LineInput,
@@ -33,6 +36,7 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing.services.payments import AllocationInput, payment_record
+from core.api.fields import AmountField
 from core.api.pagination import Pagination
 
 
@@ -238,3 +242,72 @@ class PaymentDetailApi(APIView):
     @extend_schema(responses=PaymentOutput)
     def get(self, request: Request, payment_id: int) -> Response:
         return Response(PaymentOutput(get_object_or_404(payment_list(), pk=payment_id)).data)
+
+
+class CreditNoteLineInput(serializers.Serializer):
+    description = serializers.CharField(max_length=500)
+    amount = AmountField()
+    tax_rate = serializers.DecimalField(
+        max_digits=7, decimal_places=6, min_value=0, max_value=1, required=False, allow_null=True
+    )
+
+
+class CreditNoteInput(serializers.Serializer):
+    invoice = serializers.IntegerField()
+    reason = serializers.CharField(max_length=300)
+    lines = CreditNoteLineInput(many=True, required=False, allow_empty=False)
+    issue_date = serializers.DateField(required=False)
+
+
+class CreditNoteOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    invoice = serializers.IntegerField(source="invoice_id")
+    customer = serializers.IntegerField(source="customer_id")
+    currency = serializers.CharField()
+    subtotal = serializers.SerializerMethodField()
+    tax = serializers.SerializerMethodField()
+    total = serializers.SerializerMethodField()
+    applied_to_invoice = serializers.SerializerMethodField()
+    applied_to_balance = serializers.SerializerMethodField()
+    reason = serializers.CharField()
+    issue_date = serializers.DateField()
+
+    def get_subtotal(self, obj: Any) -> str:
+        return money_str(obj.subtotal)
+
+    def get_tax(self, obj: Any) -> str:
+        return money_str(obj.tax)
+
+    def get_total(self, obj: Any) -> str:
+        return money_str(obj.total)
+
+    def get_applied_to_invoice(self, obj: Any) -> str:
+        return money_str(obj.applied_to_invoice)
+
+    def get_applied_to_balance(self, obj: Any) -> str:
+        return money_str(obj.applied_to_balance)
+
+
+class CreditNoteListCreateApi(APIView):
+    required_permissions = {"GET": ["billing.view_creditnote"], "POST": ["billing.add_creditnote"]}
+
+    @extend_schema(responses=CreditNoteOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return _paginated(self, request, CreditNote.objects.order_by("-pk"), CreditNoteOutput)
+
+    @extend_schema(request=CreditNoteInput, responses={201: CreditNoteOutput})
+    def post(self, request: Request) -> Response:
+        data = CreditNoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        get_object_or_404(invoice_list(), pk=v["invoice"])
+        lines = v.get("lines")
+        note = credit_note_issue(
+            actor=request.user,
+            invoice_id=v["invoice"],
+            reason=v["reason"],
+            issue_date=v.get("issue_date"),
+            lines=None if lines is None else [CreditLineInput(**line) for line in lines],
+        )
+        return Response(CreditNoteOutput(note).data, status=status.HTTP_201_CREATED)

@@ -1,5 +1,7 @@
 """Billing models, one module per area; imported here so Django finds them."""
 
+from billing.models.catalog import Price, Product
+from billing.models.credit_notes import CreditNote, CreditNoteLine
 from billing.models.documents import (
     Customer,
     Invoice,
@@ -8,12 +10,25 @@ from billing.models.documents import (
     PaymentAllocation,
     TaxRate,
 )
+from billing.models.processors import PaymentMethod, ProcessorAttempt, WebhookEvent
+from billing.models.subscriptions import PendingItem, Subscription, SubscriptionItem, UsageEvent
 
 __all__ = [
+    "CreditNote",
+    "CreditNoteLine",
     "Customer",
     "Invoice",
     "InvoiceLine",
     "Payment",
     "PaymentAllocation",
+    "PaymentMethod",
+    "PendingItem",
+    "Price",
+    "ProcessorAttempt",
+    "Product",
+    "Subscription",
+    "SubscriptionItem",
     "TaxRate",
+    "UsageEvent",
+    "WebhookEvent",
 ]

@@ -99,6 +99,16 @@ class Invoice(FSMModelMixin, models.Model):
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     memo = models.TextField(blank=True, default="")
+    # Set for invoices of a subscription period; one invoice per subscription and period.
+    subscription = models.ForeignKey(
+        "billing.Subscription",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="invoices",
+    )
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
     # The functional-currency rate on the issue date; AR is carried at it until paid.
     fx_rate = models.DecimalField(max_digits=24, decimal_places=10, null=True, blank=True)
     ledger_entry = models.ForeignKey(
@@ -145,6 +155,12 @@ class Invoice(FSMModelMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(status=InvoiceStatus.DRAFT) | Q(number__isnull=False),
                 name="invoice_issued_has_number",
+            ),
+            # A crashed or repeated billing run cannot bill a period twice.
+            models.UniqueConstraint(
+                fields=("subscription", "period_start"),
+                condition=Q(subscription__isnull=False),
+                name="invoice_one_per_subscription_period",
             ),
         ]
         indexes = [models.Index(fields=("customer", "status", "due_date"))]

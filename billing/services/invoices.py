@@ -43,7 +43,9 @@ class LineInput:
 
 
 def _require(actor: Any, perm: str, what: str) -> None:
-    if actor is None or not actor.has_perm(perm):
+    """``actor=None`` is the system itself (the billing run, a webhook); people and
+    integrations always come with their user, whose role must allow the operation."""
+    if actor is not None and not actor.has_perm(perm):
         raise PermissionDeniedError(f"Your role does not allow you to {what}.")
 
 
@@ -125,6 +127,9 @@ def invoice_create(
     due_date: date | None = None,
     memo: str = "",
     issue: bool = False,
+    subscription_id: int | None = None,
+    period_start: date | None = None,
+    period_end: date | None = None,
 ) -> Invoice:
     """A draft invoice (issued at once when ``issue``); totals rounded to the currency."""
     _require(actor, "billing.add_invoice", "create invoices")
@@ -141,6 +146,9 @@ def invoice_create(
             due_date=due_date,
             memo=memo,
             created_by=actor,
+            subscription_id=subscription_id,
+            period_start=period_start,
+            period_end=period_end,
         )
         invoice.save()
         _write_lines(invoice, lines, customer)

@@ -1,0 +1,1016 @@
+"""Billing admin: customers, tax rates, invoices and payments.
+
+Every write goes through a billing service: customers through ``customer_create`` /
+``customer_update``, drafts through ``invoice_create`` / ``invoice_update_draft`` (the line
+inline is turned into ``LineInput`` values), transitions through ``invoice_issue``,
+``invoice_void`` and ``invoice_mark_uncollectible``. A refusal comes back as a form error or
+an admin message, never as a server error. Status and money fields are always read-only, and
+an issued invoice is read-only as a whole.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db.models import Model, Q, QuerySet
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django_fsm import can_proceed
+from djmoney.money import Money
+
+from billing.documents import (
+    PDF_MIMETYPE,
+    InvoicePdfIntegrityError,
+    invoice_email_send,
+    invoice_pdf_content,
+    invoice_pdf_store,
+)
+from billing.enums import InvoiceStatus
+from billing.models import Customer, Invoice, InvoiceLine, Payment, PaymentAllocation, TaxRate
+from billing.services.customers import EDITABLE as CUSTOMER_EDITABLE
+from billing.services.customers import customer_create, customer_update
+from billing.services.invoices import (
+    LineInput,
+    invoice_create,
+    invoice_issue,
+    invoice_mark_uncollectible,
+    invoice_update_draft,
+    invoice_void,
+)
+from billing.services.tax_rates import tax_rate_set
+from core.admin import AuditedAdmin
+from core.exceptions import DomainError
+from core.money import minor_unit_exponent, round_money
+from core.system_settings import system_settings
+
+# --- Display helpers --------------------------------------------------------------------------
+
+
+def money_display(value: Money | None) -> str:
+    """``1,234.50 USD``: rounded to the currency's minor unit, the code after the amount."""
+    if value is None:
+        return "-"
+    currency = str(value.currency)
+    try:
+        places = minor_unit_exponent(currency)
+    except DomainError:
+        return f"{value.amount} {currency}"
+    return f"{round_money(value.amount, currency):,.{places}f} {currency}"
+
+
+def amount_display(value: Money) -> str:
+    """The amount alone, for lists that have a currency column."""
+    text = money_display(value)
+    return text.rsplit(" ", 1)[0] if text != "-" else text
+
+
+def _change_link(obj: Model, label: str) -> str:
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+def _entry_link(entry_id: int | None) -> str:
+    if entry_id is None:
+        return "-"
+    url = reverse("admin:ledger_journalentry_change", args=[entry_id])
+    return format_html('<a href="{}">JE-{}</a>', url, entry_id)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown inside their parent, never added, changed or deleted there."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class ReadOnlyFormsetsMixin:
+    """Inline formsets are never saved by the admin: the parent's service writes."""
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+
+# --- Customers --------------------------------------------------------------------------------
+
+
+class CustomerInvoiceInline(ReadOnlyInline):
+    model = Invoice
+    fields = ("invoice_link", "status", "issue_date", "due_date", "total_display", "due_display")
+    readonly_fields = fields
+    verbose_name_plural = "Invoices"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
+        return super().get_queryset(request).order_by("-created_at", "-pk")
+
+    @admin.display(description="Invoice")
+    def invoice_link(self, invoice: Invoice) -> str:
+        return _change_link(invoice, str(invoice))
+
+    @admin.display(description="Total")
+    def total_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.total)
+
+    @admin.display(description="Amount due")
+    def due_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.amount_due)
+
+
+class EmailListField(forms.CharField):
+    """A list of email addresses typed separated by commas (stored as a JSON list)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        for email in value:
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise ValidationError(f"{email!r} is not an email address.") from None
+
+
+class CustomerForm(forms.ModelForm):
+    cc_emails = EmailListField(
+        required=False,
+        label="Cc emails",
+        help_text="More invoice recipients, separated by commas.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    class Meta:
+        model = Customer
+        fields = tuple(sorted(CUSTOMER_EDITABLE))
+        help_texts = {
+            "currency": "ISO 4217 code; fixed once the customer has invoices or payments.",
+            "payment_terms": "Days; empty: the system default.",
+            "country": "ISO 3166 code (DE, US); EU VAT ids are checked against it.",
+            "tax_id": "EU VAT and US EIN numbers are validated and stored compact.",
+        }
+        widgets = {
+            "currency": forms.TextInput(attrs={"size": 3}),
+            "country": forms.TextInput(attrs={"size": 2}),
+        }
+
+
+@admin.register(Customer)
+class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
+    """Roles: view for finance_admin, controller, auditor and ar_clerk; add/change for
+    finance_admin and ar_clerk (through ``customer_create`` / ``customer_update``, which
+    validate tax ids and lock the currency once documents exist). The credit balance is
+    moved by payments and credit notes only. Never deleted: invoices point at customers."""
+
+    list_display = (
+        "name",
+        "email",
+        "currency",
+        "terms_display",
+        "credit_balance_amount",
+        "tax_id",
+    )
+    list_filter = ("currency", "country", "tax_exempt", "reverse_charge", "acquisition_channel")
+    search_fields = ("name", "email", "tax_id")
+    form = CustomerForm
+    change_form_template = "admin/billing/readonly_rows_change_form.html"
+    readonly_fields = ("credit_balance_display", "created_at")
+    inlines = (CustomerInvoiceInline,)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+            (None, {"fields": ("name", "email", "cc_emails", "currency", "payment_terms")}),
+            (
+                "Address",
+                {
+                    "fields": (
+                        "address_line1",
+                        "address_line2",
+                        "postal_code",
+                        "city",
+                        "region",
+                        "country",
+                    )
+                },
+            ),
+            ("Tax", {"fields": ("tax_jurisdiction", "tax_id", "tax_exempt", "reverse_charge")}),
+            ("Acquisition", {"fields": ("acquisition_channel", "campaign")}),
+        ]
+        if obj is not None:
+            fieldsets.append(("Balance", {"fields": ("credit_balance_display", "created_at")}))
+        return fieldsets
+
+    def get_inline_instances(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    @admin.display(description="Terms")
+    def terms_display(self, customer: Customer) -> str:
+        if customer.payment_terms is None:
+            return f"Default (net {system_settings().billing.payment_terms})"
+        return f"Net {customer.payment_terms}"
+
+    @admin.display(description="Credit balance", ordering="credit_balance")
+    def credit_balance_display(self, customer: Customer) -> str:
+        return money_display(customer.credit_balance)
+
+    @admin.display(description="Credit balance", ordering="credit_balance")
+    def credit_balance_amount(self, customer: Customer) -> str:
+        return amount_display(customer.credit_balance)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        if change:
+            fields = {
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name in CUSTOMER_EDITABLE
+            }
+            if not fields:
+                return
+            saved = customer_update(actor=request.user, customer_id=obj.pk, **fields)
+        else:
+            fields = {
+                name: value
+                for name, value in form.cleaned_data.items()
+                if name in CUSTOMER_EDITABLE
+            }
+            saved = customer_create(actor=request.user, **fields)
+        obj.pk = saved.pk
+        obj.tax_id = saved.tax_id
+        obj.country = saved.country
+
+
+# --- Tax rates --------------------------------------------------------------------------------
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(AuditedAdmin):
+    """Roles: view for finance_admin, controller, auditor and ar_clerk; add/change for
+    finance_admin. A rate applies to drafts written after the change; issued invoices keep
+    the rate they were issued with (it is on each line)."""
+
+    list_display = ("jurisdiction", "name", "rate", "rate_percent")
+    search_fields = ("jurisdiction", "name")
+    fields = ("jurisdiction", "name", "rate")
+
+    @admin.display(description="Percent", ordering="rate")
+    def rate_percent(self, rate: TaxRate) -> str:
+        return f"{(rate.rate * 100).normalize():f}%"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("jurisdiction",) if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: TaxRate, form: Any, change: bool) -> None:
+        saved = tax_rate_set(
+            actor=request.user, jurisdiction=obj.jurisdiction, name=obj.name, rate=obj.rate
+        )
+        obj.pk = saved.pk
+
+
+# --- Invoices ---------------------------------------------------------------------------------
+
+
+def _can_edit_draft(request: HttpRequest, invoice: Invoice | None) -> bool:
+    if invoice is None:
+        return request.user.has_perm("billing.add_invoice")
+    return invoice.status == InvoiceStatus.DRAFT and request.user.has_perm("billing.change_invoice")
+
+
+class InvoiceForm(forms.ModelForm):
+    currency = forms.CharField(
+        max_length=3,
+        required=False,
+        help_text="ISO 4217 code; empty: the customer's currency.",
+        widget=forms.TextInput(attrs={"size": 3}),
+    )
+
+    class Meta:
+        model = Invoice
+        fields = ("customer", "currency", "issue_date", "due_date", "memo")
+        widgets = {"memo": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+
+    # Shown on the editable form only: once issued the dates are the real ones.
+    help = {
+        "issue_date": "Empty: the day it is issued.",
+        "due_date": "Empty: the issue date plus the customer's payment terms.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, text in self.help.items():
+            if name in self.fields:
+                self.fields[name].help_text = text
+
+
+class InvoiceLineForm(forms.ModelForm):
+    """A draft line as the service takes it (``LineInput``): prices are plain decimals in the
+    invoice's currency, and an empty tax rate means the customer's rate."""
+
+    # Not the model's MoneyField: a plain amount in the invoice's currency.
+    price = forms.DecimalField(
+        max_digits=19,
+        decimal_places=4,
+        label="Unit price",
+        widget=forms.NumberInput(attrs={"step": "any", "style": "width: 8em"}),
+    )
+    tax_rate = forms.DecimalField(
+        max_digits=7,
+        decimal_places=6,
+        required=False,
+        min_value=Decimal(0),
+        max_value=Decimal(1),
+        help_text="A fraction (0.19 = 19%); empty: the customer's rate.",
+        widget=forms.NumberInput(attrs={"step": "any", "style": "width: 7em"}),
+    )
+    tax_inclusive = forms.BooleanField(required=False, label="Price incl. tax")
+
+    class Meta:
+        model = InvoiceLine
+        fields = ("description", "quantity", "tax_rate", "period_start", "period_end")
+        widgets = {
+            "description": forms.TextInput(attrs={"size": 30}),
+            "quantity": forms.NumberInput(attrs={"step": "any", "style": "width: 6em"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        line = self.instance
+        if line.pk is not None:
+            self.initial["price"] = line.unit_price.amount
+            gross = round_money(line.quantity * line.unit_price.amount, line.currency)
+            # Stored prices are as entered; a net amount below the price means it included tax.
+            self.initial["tax_inclusive"] = line.amount.amount != gross
+
+    def line_input(self) -> LineInput:
+        data = self.cleaned_data
+        return LineInput(
+            description=data["description"],
+            quantity=data["quantity"],
+            unit_price=data["price"],
+            tax_rate=data.get("tax_rate"),
+            tax_inclusive=bool(data.get("tax_inclusive")),
+            period_start=data.get("period_start"),
+            period_end=data.get("period_end"),
+        )
+
+
+class InvoiceLineInline(admin.TabularInline):
+    """A draft's lines, edited with the draft; read-only once issued."""
+
+    model = InvoiceLine
+    form = InvoiceLineForm
+    editable_fields = (
+        "description",
+        "quantity",
+        "price",
+        "tax_rate",
+        "tax_inclusive",
+        "period_start",
+        "period_end",
+        "amount_display",
+        "tax_display",
+    )
+    shown_fields = (
+        "description",
+        "quantity",
+        "unit_price_display",
+        "tax_rate_display",
+        "period_start",
+        "period_end",
+        "amount_display",
+        "tax_display",
+    )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return self.editable_fields[:-2]  # no amounts before the service computed them
+        return self.editable_fields if _can_edit_draft(request, obj) else self.shown_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        if _can_edit_draft(request, obj):
+            return ("amount_display", "tax_display")
+        return self.shown_fields
+
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        if obj is None:
+            return 3
+        return 1 if _can_edit_draft(request, obj) else 0
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("billing.view_invoice") or request.user.has_perm(
+            "billing.change_invoice"
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_edit_draft(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _can_edit_draft(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and _can_edit_draft(request, obj)
+
+    @admin.display(description="Unit price")
+    def unit_price_display(self, line: InvoiceLine) -> str:
+        return money_display(line.unit_price)
+
+    @admin.display(description="Tax rate")
+    def tax_rate_display(self, line: InvoiceLine) -> str:
+        return f"{(line.tax_rate * 100).normalize():f}%"
+
+    @admin.display(description="Amount")
+    def amount_display(self, line: InvoiceLine) -> str:
+        return money_display(line.amount) if line.pk else "-"
+
+    @admin.display(description="Tax")
+    def tax_display(self, line: InvoiceLine) -> str:
+        return money_display(line.tax_amount) if line.pk else "-"
+
+
+class InvoiceAllocationInline(ReadOnlyInline):
+    """The payments applied to an issued invoice."""
+
+    model = PaymentAllocation
+    fk_name = "invoice"
+    fields = ("payment_link", "received_date", "method", "amount_display", "created_at")
+    readonly_fields = fields
+    verbose_name_plural = "Payments applied"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentAllocation]:
+        return super().get_queryset(request).select_related("payment")
+
+    @admin.display(description="Payment")
+    def payment_link(self, allocation: PaymentAllocation) -> str:
+        return _change_link(allocation.payment, f"Payment {allocation.payment_id}")
+
+    @admin.display(description="Received")
+    def received_date(self, allocation: PaymentAllocation) -> str:
+        return date_format(allocation.payment.received_date)
+
+    @admin.display(description="Method")
+    def method(self, allocation: PaymentAllocation) -> str:
+        return allocation.payment.get_method_display()
+
+    @admin.display(description="Amount")
+    def amount_display(self, allocation: PaymentAllocation) -> str:
+        return money_display(allocation.amount)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Overdue"), ("no", "Not overdue")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+        overdue = Q(status=InvoiceStatus.OPEN, due_date__lt=timezone.localdate())
+        if self.value() == "yes":
+            return queryset.filter(overdue)
+        if self.value() == "no":
+            return queryset.exclude(overdue)
+        return queryset
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
+# The transitions that ask for a reason: (URL name, permission, service, texts).
+CLOSE_TRANSITIONS: dict[str, dict[str, Any]] = {
+    "void": {
+        "perm": "billing.void_invoice",
+        "service": invoice_void,
+        "transition": "void",
+        "title": "Void invoice {}",
+        "explanation": (
+            "Voiding cancels the invoice: its issue posting is reversed, the number stays used "
+            "and the customer owes nothing on it. Only an open invoice without payments or "
+            "credits can be voided."
+        ),
+        "button": "Void the invoice",
+        "done": "Invoice {} voided.",
+    },
+    "write_off": {
+        "perm": "billing.write_off_invoice",
+        "service": invoice_mark_uncollectible,
+        "transition": "write_off",
+        "title": "Mark invoice {} uncollectible",
+        "explanation": (
+            "What is left to collect ({due}) is written off to bad debt; payments already "
+            "received stay applied."
+        ),
+        "button": "Write the invoice off",
+        "done": "Invoice {} marked uncollectible.",
+    },
+}
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
+    """Roles: view for finance_admin, controller, auditor and ar_clerk; drafts added and
+    edited by finance_admin and ar_clerk; Issue (and Resend email) for holders of
+    billing.issue_invoice (finance_admin, ar_clerk); Void and Mark uncollectible for
+    finance_admin and controller. An issued invoice is read-only and never deleted; drafts
+    only by holders of billing.delete_invoice (no role today)."""
+
+    form = InvoiceForm
+    change_form_template = "admin/billing/invoice/change_form.html"
+    list_display = (
+        "invoice_label",
+        "customer",
+        "status",
+        "currency",
+        "total_amount",
+        "amount_due_amount",
+        "issue_date",
+        "due_date",
+        "overdue",
+    )
+    list_select_related = ("customer",)
+    list_filter = ("status", "currency", OverdueFilter, "issue_date", "due_date")
+    search_fields = ("number", "customer__name", "customer__email")
+    autocomplete_fields = ("customer",)
+    actions = ("issue_drafts",)
+    inlines = (InvoiceLineInline, InvoiceAllocationInline)
+
+    editable = ("customer", "currency", "issue_date", "due_date", "memo")
+
+    # --- Lists and pages
+
+    @admin.display(description="Invoice", ordering="number")
+    def invoice_label(self, invoice: Invoice) -> str:
+        return format_html('<span style="white-space: nowrap">{}</span>', invoice)
+
+    @admin.display(description="Total", ordering="total")
+    def total_amount(self, invoice: Invoice) -> str:
+        return amount_display(invoice.total)
+
+    @admin.display(description="Amount due")
+    def amount_due_amount(self, invoice: Invoice) -> str:
+        return amount_display(invoice.amount_due)
+
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.total)
+
+    @admin.display(description="Amount due")
+    def amount_due_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.amount_due)
+
+    @admin.display(description="Subtotal")
+    def subtotal_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.subtotal)
+
+    @admin.display(description="Tax")
+    def tax_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.tax)
+
+    @admin.display(description="Paid")
+    def amount_paid_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.amount_paid)
+
+    @admin.display(description="Credited")
+    def amount_credited_display(self, invoice: Invoice) -> str:
+        return money_display(invoice.amount_credited)
+
+    @admin.display(description="Overdue")
+    def overdue(self, invoice: Invoice) -> str:
+        """Days past due, for open invoices only."""
+        today = timezone.localdate()
+        due = invoice.due_date
+        if invoice.status != InvoiceStatus.OPEN or due is None or due >= today:
+            return ""
+        days = (today - due).days
+        return format_html(
+            '<strong style="color: var(--error-fg)">{} day{}</strong>',
+            days,
+            "s" if days > 1 else "",
+        )
+
+    @admin.display(description="Ledger entry")
+    def ledger_entry_link(self, invoice: Invoice) -> str:
+        return _entry_link(invoice.ledger_entry_id)
+
+    @admin.display(description="PDF SHA-256")
+    def pdf_hash(self, invoice: Invoice) -> str:
+        return invoice.pdf_sha256 or "-"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Invoice | None = None) -> Any:
+        if obj is None:
+            return [(None, {"fields": self.editable})]
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+            (
+                None,
+                {
+                    "fields": (
+                        "customer",
+                        "number",
+                        "status",
+                        "currency",
+                        "issue_date",
+                        "due_date",
+                        "memo",
+                    )
+                },
+            ),
+            (
+                "Amounts",
+                {
+                    "fields": (
+                        "subtotal_display",
+                        "tax_display",
+                        "total_display",
+                        "amount_paid_display",
+                        "amount_credited_display",
+                        "amount_due_display",
+                    )
+                },
+            ),
+        ]
+        if obj.is_issued:
+            fieldsets.append(
+                (
+                    "Issue and delivery",
+                    {
+                        "fields": (
+                            "issued_at",
+                            "issued_by",
+                            "fx_rate",
+                            "ledger_entry_link",
+                            "pdf_hash",
+                            "emailed_at",
+                        )
+                    },
+                )
+            )
+        if obj.closed_by_id or obj.close_reason:
+            fieldsets.append(("Closed", {"fields": ("closed_at", "closed_by", "close_reason")}))
+        fieldsets.append(("Created", {"fields": ("created_at", "created_by")}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Invoice | None = None) -> Any:
+        if obj is None:
+            return ()
+        shown = [f for _, options in self.get_fieldsets(request, obj) for f in options["fields"]]
+        if _can_edit_draft(request, obj):
+            return [f for f in shown if f not in self.editable or f == "customer"]
+        return shown
+
+    def get_inline_instances(self, request: HttpRequest, obj: Invoice | None = None) -> list[Any]:
+        inlines = super().get_inline_instances(request, obj)
+        if obj is None or not obj.is_issued:
+            inlines = [i for i in inlines if not isinstance(i, InvoiceAllocationInline)]
+        return inlines
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # A bulk delete would reach issued invoices: drafts are deleted one by one.
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- Permissions
+
+    def has_change_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        if obj is not None and obj.is_issued:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        if obj is not None and obj.is_issued:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_issue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.issue_invoice")
+
+    # --- Saving a draft through the services
+
+    def save_model(self, request: HttpRequest, obj: Invoice, form: Any, change: bool) -> None:
+        """Nothing here: the draft and its lines are written together in ``save_related``."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        lines: list[LineInput] = []
+        for formset in formsets:
+            self.save_formset(request, form, formset, change)
+            if formset.model is not InvoiceLine:
+                continue
+            for line_form in formset.forms:
+                if not line_form.cleaned_data or formset._should_delete_form(line_form):
+                    continue
+                lines.append(line_form.line_input())
+        data = form.cleaned_data
+        common = {
+            "actor": request.user,
+            "lines": lines,
+            "currency": (data.get("currency") or "").upper() or None,
+            "issue_date": data.get("issue_date"),
+            "due_date": data.get("due_date"),
+            "memo": data.get("memo") or "",
+        }
+        if change:
+            invoice = invoice_update_draft(invoice_id=form.instance.pk, **common)
+        else:
+            invoice = invoice_create(customer_id=data["customer"].pk, **common)
+        form.instance.pk = invoice.pk
+
+    # --- Transition buttons, PDF and resend
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Invoice | None = None,
+    ) -> HttpResponse:
+        context["invoice_tools"] = self._tools(request, obj) if obj is not None else {}
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _tools(self, request: HttpRequest, invoice: Invoice) -> dict[str, bool]:
+        user = request.user
+        settled = invoice.amount_paid.amount or invoice.amount_credited.amount
+        return {
+            "can_issue": user.has_perm("billing.issue_invoice") and can_proceed(invoice.issue),
+            "can_void": user.has_perm("billing.void_invoice")
+            and can_proceed(invoice.void)
+            and not settled,
+            "can_write_off": user.has_perm("billing.write_off_invoice")
+            and can_proceed(invoice.write_off),
+            "show_pdf": invoice.is_issued,
+            "can_resend": user.has_perm("billing.issue_invoice")
+            and invoice.is_issued
+            and invoice.status != InvoiceStatus.VOID,
+        }
+
+    def get_urls(self) -> list[URLPattern]:
+        def route(suffix: str, view: Callable[..., HttpResponse], name: str) -> URLPattern:
+            return path(
+                f"<path:object_id>/{suffix}/",
+                self.admin_site.admin_view(view),
+                name=f"billing_invoice_{name}",
+            )
+
+        return [
+            route("issue", self.issue_view, "issue"),
+            route("void", self.void_view, "void"),
+            route("write-off", self.write_off_view, "write_off"),
+            route("pdf", self.pdf_view, "pdf"),
+            route("resend", self.resend_view, "resend"),
+            *super().get_urls(),
+        ]
+
+    def _invoice(self, request: HttpRequest, object_id: str, perm: str | None) -> Invoice:
+        invoice = self.get_object(request, unquote(object_id))
+        if invoice is None:
+            raise Http404
+        if not self.has_view_permission(request, invoice):
+            raise PermissionDenied
+        if perm is not None and not request.user.has_perm(perm):
+            raise PermissionDenied
+        return invoice
+
+    def _back(self, invoice: Invoice) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
+
+    def issue_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: issue the draft through ``invoice_issue``."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        invoice = self._invoice(request, object_id, "billing.issue_invoice")
+        try:
+            issued = invoice_issue(actor=request.user, invoice_id=invoice.pk)
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Invoice {issued.number} issued; its PDF and email to "
+                f"{invoice.customer.email} follow.",
+                messages.SUCCESS,
+            )
+        return self._back(invoice)
+
+    def void_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._close_view(request, object_id, "void")
+
+    def write_off_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._close_view(request, object_id, "write_off")
+
+    def _close_view(self, request: HttpRequest, object_id: str, kind: str) -> HttpResponse:
+        """Ask for a reason, then void or write off through the service."""
+        spec = CLOSE_TRANSITIONS[kind]
+        invoice = self._invoice(request, object_id, spec["perm"])
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        form = ReasonForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                spec["service"](
+                    actor=request.user, invoice_id=invoice.pk, reason=form.cleaned_data["reason"]
+                )
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(request, spec["done"].format(invoice), messages.SUCCESS)
+            return self._back(invoice)
+        if request.method == "GET" and not can_proceed(getattr(invoice, spec["transition"])):
+            self.message_user(
+                request, f"Invoice {invoice} is {invoice.get_status_display()}.", messages.ERROR
+            )
+            return self._back(invoice)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": spec["title"].format(invoice),
+            "opts": self.opts,
+            "invoice": invoice,
+            "amount_due": money_display(invoice.amount_due),
+            "explanation": spec["explanation"].format(due=money_display(invoice.amount_due)),
+            "button": spec["button"],
+            "form": form,
+            "change_url": reverse("admin:billing_invoice_change", args=[invoice.pk]),
+        }
+        return TemplateResponse(request, "admin/billing/invoice/close.html", context)
+
+    def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The stored PDF, shown inline; stored from the snapshot on first request (as the
+        API does), never re-rendered once stored."""
+        invoice = self._invoice(request, object_id, None)
+        if not invoice.is_issued:
+            self.message_user(
+                request, f"Invoice {invoice} is a draft: it has no PDF yet.", messages.ERROR
+            )
+            return self._back(invoice)
+        try:
+            if not invoice.pdf:
+                invoice = invoice_pdf_store(invoice_id=invoice.pk)
+            content = invoice_pdf_content(invoice=invoice)
+        except (DomainError, InvoicePdfIntegrityError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return self._back(invoice)
+        response = HttpResponse(content, content_type=PDF_MIMETYPE)
+        response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
+        return response
+
+    def resend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: email the stored PDF to the customer again."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        invoice = self._invoice(request, object_id, "billing.issue_invoice")
+        try:
+            invoice_email_send(invoice_id=invoice.pk, force=True)
+        except (DomainError, InvoicePdfIntegrityError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.message_user(
+                request, f"The mail server did not accept the message: {exc}", messages.ERROR
+            )
+        else:
+            recipients = ", ".join([invoice.customer.email, *invoice.customer.cc_emails])
+            self.message_user(
+                request, f"Invoice {invoice} emailed again to {recipients}.", messages.SUCCESS
+            )
+        return self._back(invoice)
+
+    @admin.action(description="Issue selected draft invoices", permissions=["issue"])
+    def issue_drafts(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        """Each draft through ``invoice_issue`` in its own transaction, oldest first, so one
+        refusal leaves the others issued."""
+        issued: list[str] = []
+        for invoice in queryset.order_by("created_at", "pk"):
+            try:
+                issued.append(str(invoice_issue(actor=request.user, invoice_id=invoice.pk)))
+            except DomainError as exc:
+                self.message_user(request, f"{invoice}: {exc.message}", messages.ERROR)
+        if issued:
+            self.message_user(
+                request,
+                f"Issued {len(issued)} invoice{'s' if len(issued) != 1 else ''}: "
+                f"{', '.join(issued)}.",
+                messages.SUCCESS,
+            )
+
+
+# --- Payments ---------------------------------------------------------------------------------
+
+
+class PaymentAllocationInline(ReadOnlyInline):
+    model = PaymentAllocation
+    fk_name = "payment"
+    fields = ("invoice_link", "invoice_status", "amount_display", "created_at")
+    readonly_fields = fields
+    verbose_name_plural = "Allocations"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentAllocation]:
+        return super().get_queryset(request).select_related("invoice")
+
+    @admin.display(description="Invoice")
+    def invoice_link(self, allocation: PaymentAllocation) -> str:
+        return _change_link(allocation.invoice, str(allocation.invoice))
+
+    @admin.display(description="Invoice status")
+    def invoice_status(self, allocation: PaymentAllocation) -> str:
+        return allocation.invoice.get_status_display()
+
+    @admin.display(description="Amount")
+    def amount_display(self, allocation: PaymentAllocation) -> str:
+        return money_display(allocation.amount)
+
+
+@admin.register(Payment)
+class PaymentAdmin(AuditedAdmin):
+    """Roles: view for finance_admin, controller, auditor and ar_clerk. Read-only: payments
+    are recorded and allocated through the API and ``billing.services.payments`` (which post
+    to the ledger); nobody adds, changes or deletes them here."""
+
+    list_display = (
+        "received_date",
+        "customer",
+        "amount_display",
+        "allocated_display",
+        "method",
+        "status",
+        "reference",
+    )
+    list_select_related = ("customer",)
+    list_filter = ("method", "status", "received_date", "currency")
+    change_form_template = "admin/billing/readonly_rows_change_form.html"
+    search_fields = ("reference", "processor_charge_id", "customer__name", "customer__email")
+    fields = (
+        "customer",
+        "received_date",
+        "amount_display",
+        "allocated_display",
+        "unallocated_display",
+        "method",
+        "status",
+        "reference",
+        "processor",
+        "processor_charge_id",
+        "failure_code",
+        "failure_message",
+        "ledger_entry_link",
+        "created_at",
+        "created_by",
+    )
+    readonly_fields = fields
+    inlines = (PaymentAllocationInline,)
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, payment: Payment) -> str:
+        return money_display(payment.amount)
+
+    @admin.display(description="Allocated", ordering="amount_allocated")
+    def allocated_display(self, payment: Payment) -> str:
+        return money_display(payment.amount_allocated)
+
+    @admin.display(description="To customer credit")
+    def unallocated_display(self, payment: Payment) -> str:
+        return money_display(payment.amount - payment.amount_allocated)
+
+    @admin.display(description="Ledger entry")
+    def ledger_entry_link(self, payment: Payment) -> str:
+        return _entry_link(payment.ledger_entry_id)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -1,0 +1,305 @@
+"""Payment methods, processor charges and processor webhooks; and the card-number guard.
+
+Roles: payment methods and charges are for finance_admin, ar_clerk and integration
+(controller and auditor read payment methods); the Stripe webhook is public and authenticated
+by its signature alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.models import Customer, PaymentMethod, ProcessorAttempt
+from billing.models.processors import AttemptStatus
+from billing.processors import CardNumberRefused, PaymentDeclined
+from billing.services.payment_methods import (
+    METHOD_TYPES,
+    contains_card_number,
+    data_contains_card_number,
+    looks_like_card_number,
+    payment_method_add,
+    payment_method_remove,
+)
+from billing.services.processor_payments import invoice_charge
+from billing.services.webhooks import stripe_webhook_receive
+from core.api.pagination import Pagination
+from core.api.permissions import PUBLIC
+from core.money import round_money
+
+logger = logging.getLogger(__name__)
+
+# Where a long number is expected: checked against real card formats only (a 16-digit bank
+# account number passes Luhn one time in ten).
+CARD_GUARD_LENIENT_KEYS = frozenset({"bank_account_number"})
+# Signed by the processor, never typed by a person; a refusal would only make it retry.
+CARD_GUARD_EXEMPT_PREFIXES = ("/api/billing/webhooks/",)
+
+
+def request_contains_card_number(request: HttpRequest) -> bool:
+    """Whether the query string or a JSON / form body of the request holds a card number.
+    File parts of multipart uploads (bank statements) are not scanned."""
+    for key, values in request.GET.lists():
+        if any(contains_card_number(v) for v in (key, *values)):
+            return True
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return False
+    content_type = request.content_type or ""
+    if content_type == "multipart/form-data" or content_type.startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        form = {key: request.POST.getlist(key) for key in request.POST}
+        return data_contains_card_number(form, exempt_keys=CARD_GUARD_LENIENT_KEYS)
+    body = request.body
+    if not body:
+        return False
+    text = body.decode("utf-8", errors="replace")
+    if content_type.endswith("json") or content_type.startswith("text/"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return contains_card_number(text)
+        return data_contains_card_number(data, exempt_keys=CARD_GUARD_LENIENT_KEYS)
+    return False
+
+
+class CardNumberGuardMiddleware:
+    """Refuses, with 400 and nothing stored or logged but the path, any /api/ request that
+    carries a card number (RELIABILITY.md C1). Put it before the idempotency middleware so a
+    refused body is not even hashed into a stored key."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/") and not request.path.startswith(
+            CARD_GUARD_EXEMPT_PREFIXES
+        ):
+            try:
+                refused = request_contains_card_number(request)
+            except RequestDataTooBig:
+                refused = False  # the view refuses it the same way
+            if refused:
+                logger.warning(
+                    "Refused a request carrying a card number: %s %s", request.method, request.path
+                )
+                return JsonResponse(
+                    {
+                        "code": CardNumberRefused.code,
+                        "message": CardNumberRefused.message_text,
+                        "errors": {},
+                    },
+                    status=400,
+                )
+        return self.get_response(request)
+
+
+def reject_card_numbers(data: Any) -> None:
+    """DRF-level guard for serializers: refuses input holding a card number."""
+    if data_contains_card_number(data, exempt_keys=CARD_GUARD_LENIENT_KEYS):
+        raise serializers.ValidationError(CardNumberRefused.message_text, code="card_number")
+
+
+class PaymentMethodInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[(t.value, t.label) for t in METHOD_TYPES])
+    processor = serializers.ChoiceField(choices=["stripe", ""], required=False, default="")
+    processor_customer_id = serializers.RegexField(
+        r"^cus_[A-Za-z0-9]{1,96}$", required=False, default="", allow_blank=True
+    )
+    processor_token = serializers.RegexField(
+        r"^pm_[A-Za-z0-9_]{1,96}$", required=False, default="", allow_blank=True
+    )
+    card_brand = serializers.RegexField(
+        r"^[a-z_]{1,30}$", required=False, default="", allow_blank=True
+    )
+    card_last4 = serializers.RegexField(r"^[0-9]{4}$", required=False, default="", allow_blank=True)
+    card_exp_month = serializers.IntegerField(min_value=1, max_value=12, required=False)
+    card_exp_year = serializers.IntegerField(min_value=2000, max_value=2100, required=False)
+    bank_account_holder = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True
+    )
+    bank_routing_number = serializers.RegexField(
+        r"^[A-Za-z0-9]{8,34}$", required=False, default="", allow_blank=True
+    )
+    bank_account_number = serializers.RegexField(
+        r"^[A-Za-z0-9 \-]{4,40}$", required=False, default="", allow_blank=True, write_only=True
+    )
+    is_default = serializers.BooleanField(required=False, default=False)
+
+    def validate_bank_account_number(self, value: str) -> str:
+        if looks_like_card_number(value):
+            raise serializers.ValidationError(CardNumberRefused.message_text, code="card_number")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        reject_card_numbers(self.initial_data)
+        return attrs
+
+
+class PaymentMethodOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = serializers.IntegerField(source="customer_id")
+    type = serializers.CharField()
+    processor = serializers.CharField()
+    processor_customer_id = serializers.CharField()
+    processor_token = serializers.CharField()
+    card_brand = serializers.CharField()
+    card_last4 = serializers.CharField()
+    card_exp_month = serializers.IntegerField(allow_null=True)
+    card_exp_year = serializers.IntegerField(allow_null=True)
+    bank_account_holder = serializers.CharField()
+    bank_routing_number = serializers.CharField()
+    bank_account_masked = serializers.CharField(help_text="Only the last 4 digits: ••••6789")
+    is_default = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    detached_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProcessorAttemptOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    processor = serializers.CharField()
+    status = serializers.ChoiceField(choices=AttemptStatus.choices)
+    invoice = serializers.IntegerField(source="invoice_id", allow_null=True)
+    payment_method = serializers.IntegerField(source="payment_method_id")
+    payment = serializers.IntegerField(source="payment_id", allow_null=True)
+    amount = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    processor_intent_id = serializers.CharField()
+    processor_charge_id = serializers.CharField()
+    failure_code = serializers.CharField()
+    failure_message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_amount(self, obj: ProcessorAttempt) -> str:
+        return f"{round_money(obj.amount.amount, obj.currency):f}"
+
+
+def _active_methods(customer_id: int) -> Any:
+    return PaymentMethod.objects.filter(customer_id=customer_id, detached_at__isnull=True)
+
+
+class PaymentMethodListCreateApi(APIView):
+    required_permissions = {
+        "GET": ["billing.view_paymentmethod"],
+        "POST": ["billing.add_paymentmethod"],
+    }
+
+    @extend_schema(responses=PaymentMethodOutput(many=True))
+    def get(self, request: Request, customer_id: int) -> Response:
+        get_object_or_404(Customer, pk=customer_id)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(_active_methods(customer_id), request, view=self)
+        return paginator.get_paginated_response(PaymentMethodOutput(page, many=True).data)
+
+    @extend_schema(request=PaymentMethodInput, responses={201: PaymentMethodOutput})
+    def post(self, request: Request, customer_id: int) -> Response:
+        get_object_or_404(Customer, pk=customer_id)
+        data = PaymentMethodInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        method = payment_method_add(
+            actor=request.user, customer_id=customer_id, **data.validated_data
+        )
+        return Response(PaymentMethodOutput(method).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentMethodDetailApi(APIView):
+    required_permissions = {
+        "GET": ["billing.view_paymentmethod"],
+        "DELETE": ["billing.delete_paymentmethod"],
+    }
+
+    @extend_schema(responses=PaymentMethodOutput)
+    def get(self, request: Request, customer_id: int, payment_method_id: int) -> Response:
+        method = get_object_or_404(PaymentMethod, pk=payment_method_id, customer_id=customer_id)
+        return Response(PaymentMethodOutput(method).data)
+
+    @extend_schema(responses=PaymentMethodOutput)
+    def delete(self, request: Request, customer_id: int, payment_method_id: int) -> Response:
+        get_object_or_404(PaymentMethod, pk=payment_method_id, customer_id=customer_id)
+        method = payment_method_remove(actor=request.user, payment_method_id=payment_method_id)
+        return Response(PaymentMethodOutput(method).data)
+
+
+class ChargeInput(serializers.Serializer):
+    payment_method = serializers.IntegerField(min_value=1)
+
+
+class InvoiceChargeApi(APIView):
+    """Charge what is due on the invoice. 201 with the attempt (succeeded, or pending/unknown
+    while the processor decides); 402 ``card_declined`` with ``details.decline_code``."""
+
+    required_permissions = {"POST": ["billing.charge_invoice"]}
+
+    @extend_schema(
+        request=ChargeInput,
+        responses={
+            201: ProcessorAttemptOutput,
+            402: OpenApiResponse(
+                description='Declined: {"code": "card_declined", "details": {"decline_code"}}'
+            ),
+        },
+    )
+    def post(self, request: Request, invoice_id: int) -> Response:
+        data = ChargeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        attempt = invoice_charge(
+            invoice_id=invoice_id,
+            payment_method_id=data.validated_data["payment_method"],
+            actor=request.user,
+        )
+        if attempt.status == AttemptStatus.FAILED:
+            raise PaymentDeclined.from_attempt(attempt)
+        return Response(ProcessorAttemptOutput(attempt).data, status=status.HTTP_201_CREATED)
+
+
+class StripeWebhookApi(APIView):
+    """Stripe's events. Authenticated by the Stripe-Signature header only: a bad, stale or
+    future-dated signature is 400 with nothing written; a replayed event is 200, applied once."""
+
+    required_permissions = PUBLIC
+    authentication_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+
+    @extend_schema(
+        request={"application/json": dict},
+        responses={
+            200: inline_serializer(
+                "WebhookReceived",
+                {
+                    "received": serializers.BooleanField(),
+                    "duplicate": serializers.BooleanField(),
+                    "event": serializers.CharField(),
+                },
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        receipt = stripe_webhook_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        )
+        return Response(
+            {"received": True, "duplicate": receipt.duplicate, "event": receipt.event.event_id}
+        )
+
+
+__all__ = [
+    "CardNumberGuardMiddleware",
+    "InvoiceChargeApi",
+    "PaymentMethodDetailApi",
+    "PaymentMethodListCreateApi",
+    "StripeWebhookApi",
+    "reject_card_numbers",
+    "request_contains_card_number",
+]

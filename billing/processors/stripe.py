@@ -1,0 +1,226 @@
+"""Stripe through its official SDK (``StripeClient``): PaymentIntents and webhook signatures.
+
+Settings (read with getattr so the app starts without them): STRIPE_SECRET_KEY,
+STRIPE_API_BASE (a local fake in tests), STRIPE_TIMEOUT_SECONDS, STRIPE_MAX_NETWORK_RETRIES,
+STRIPE_WEBHOOK_SECRET (comma-separated during a secret rotation) and
+STRIPE_WEBHOOK_TOLERANCE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from billing.processors import (
+    IntentResult,
+    ProcessorDeclined,
+    ProcessorNotConfigured,
+    ProcessorRequestError,
+    ProcessorUnreachable,
+    WebhookRefused,
+)
+
+NAME = "stripe"
+# Written into every PaymentIntent's metadata: how an intent is found again without its id.
+ATTEMPT_METADATA_KEY = "backoffice_attempt"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+@lru_cache(maxsize=8)
+def _client(api_key: str, api_base: str | None, timeout: float, retries: int) -> Any:
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        http_client=stripe.RequestsClient(timeout=timeout),
+        max_network_retries=retries,
+    )
+
+
+def stripe_client() -> Any:
+    api_key = getattr(settings, "STRIPE_SECRET_KEY", "")
+    if not api_key:
+        raise ProcessorNotConfigured("Stripe is not configured (STRIPE_SECRET_KEY is not set).")
+    return _client(
+        api_key,
+        getattr(settings, "STRIPE_API_BASE", None) or None,
+        float(getattr(settings, "STRIPE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)),
+        int(getattr(settings, "STRIPE_MAX_NETWORK_RETRIES", 0)),
+    )
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict()
+    return dict(obj or {})
+
+
+def intent_from(obj: Mapping[str, Any] | Any) -> IntentResult:
+    """An IntentResult from a PaymentIntent (SDK object, API or webhook JSON)."""
+    data = _as_dict(obj)
+    charge = data.get("latest_charge") or ""
+    if isinstance(charge, Mapping):
+        charge = charge.get("id") or ""
+    error = data.get("last_payment_error") or {}
+    return IntentResult(
+        id=str(data.get("id") or ""),
+        status=str(data.get("status") or ""),
+        amount_minor=int(data.get("amount") or 0),
+        currency=str(data.get("currency") or "").upper(),
+        latest_charge=str(charge),
+        customer=str(data.get("customer") or ""),
+        failure_code=str(error.get("decline_code") or error.get("code") or ""),
+        failure_message=str(error.get("message") or ""),
+        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+    )
+
+
+def _refusal(exc: stripe.StripeError) -> ProcessorDeclined:
+    error = (exc.json_body or {}).get("error") or {} if isinstance(exc.json_body, dict) else {}
+    intent = error.get("payment_intent") or {}
+    kind = ProcessorDeclined if isinstance(exc, stripe.CardError) else ProcessorRequestError
+    return kind(
+        code=str(error.get("decline_code") or error.get("code") or exc.code or type(exc).__name__),
+        message=str(error.get("message") or exc.user_message or "The payment was refused."),
+        intent_id=str(intent.get("id") or "") if isinstance(intent, Mapping) else str(intent),
+        charge_id=str(error.get("charge") or ""),
+    )
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call the SDK and sort its errors into a definite no and no answer at all."""
+    try:
+        return fn(*args, **kwargs)
+    except (stripe.APIConnectionError, stripe.IdempotencyError) as exc:
+        raise ProcessorUnreachable(str(exc)) from exc
+    except stripe.StripeError as exc:
+        status = exc.http_status or 0
+        if status >= 500 or status in (0, 409):
+            # Stripe: a 500 may or may not have been processed; 409 is a concurrent request.
+            raise ProcessorUnreachable(str(exc)) from exc
+        raise _refusal(exc) from exc
+
+
+def payment_intent_charge(
+    *,
+    amount_minor: int,
+    currency: str,
+    customer: str,
+    payment_method: str,
+    idempotency_key: str,
+    metadata: Mapping[str, str],
+    description: str = "",
+) -> IntentResult:
+    """Create and confirm an off-session PaymentIntent with a saved payment method.
+
+    The same ``idempotency_key`` never charges twice (Stripe replays the first answer).
+    """
+    params: dict[str, Any] = {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "customer": customer,
+        "payment_method": payment_method,
+        "off_session": True,
+        "confirm": True,
+        "metadata": dict(metadata),
+    }
+    if description:
+        params["description"] = description[:1000]
+    intent = _call(
+        stripe_client().v1.payment_intents.create,
+        params=params,
+        options={"idempotency_key": idempotency_key},
+    )
+    return intent_from(intent)
+
+
+def payment_intent_get(intent_id: str) -> IntentResult:
+    return intent_from(_call(stripe_client().v1.payment_intents.retrieve, intent_id))
+
+
+def _intents_since(customer: str, created_gte: int) -> Iterator[Any]:
+    page = _call(
+        stripe_client().v1.payment_intents.list,
+        params={"customer": customer, "created": {"gte": created_gte}, "limit": 100},
+    )
+    while True:
+        yield from page.data
+        if not page.has_more or not page.data:
+            return
+        page = _call(
+            stripe_client().v1.payment_intents.list,
+            params={
+                "customer": customer,
+                "created": {"gte": created_gte},
+                "limit": 100,
+                "starting_after": page.data[-1].id,
+            },
+        )
+
+
+def payment_intent_find(*, customer: str, attempt_key: str, since: datetime) -> IntentResult | None:
+    """The intent created for our attempt, found by its metadata among the customer's intents
+    created since ``since`` (a list, which unlike search is strongly consistent)."""
+    created_gte = int(since.timestamp()) - 600
+    for intent in _intents_since(customer, created_gte):
+        result = intent_from(intent)
+        if result.metadata.get(ATTEMPT_METADATA_KEY) == attempt_key:
+            return result
+    return None
+
+
+def webhook_secrets() -> list[str]:
+    raw = getattr(settings, "STRIPE_WEBHOOK_SECRET", "") or ""
+    return [s.strip() for s in str(raw).split(",") if s.strip()]
+
+
+def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event of a webhook request whose Stripe-Signature is valid and recent.
+
+    The SDK checks the HMAC and refuses timestamps older than the tolerance; it accepts any
+    timestamp in the future, so that side is checked here (RELIABILITY.md B8).
+    """
+    secrets = webhook_secrets()
+    if not secrets:
+        raise ProcessorNotConfigured("Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
+    tolerance = int(
+        getattr(settings, "STRIPE_WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS)
+    )
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRefused("The webhook body is not UTF-8.") from None
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
+        except stripe.SignatureVerificationError as exc:
+            reason = str(exc.user_message or exc)
+            continue
+        break
+    else:
+        raise WebhookRefused(f"Invalid Stripe-Signature: {reason}")
+    timestamp = _signature_timestamp(signature or "")
+    if timestamp > time.time() + tolerance:
+        raise WebhookRefused("Invalid Stripe-Signature: the timestamp is in the future.")
+    try:
+        event = json.loads(text)
+    except ValueError:
+        raise WebhookRefused("The webhook body is not JSON.") from None
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        raise WebhookRefused("The webhook body is not a Stripe event.")
+    return event
+
+
+def _signature_timestamp(header: str) -> int:
+    for item in header.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "t":
+            return int(value)
+    return 0

@@ -1,0 +1,248 @@
+"""Payment methods: added (cards only as processor tokens), removed softly, and the card-number
+detector that keeps primary account numbers out of the service (RELIABILITY.md C1)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.enums import PaymentMethodType
+from billing.exceptions import BillingError
+from billing.models import Customer, PaymentMethod
+from billing.processors import CardNumberRefused
+from core.exceptions import NotFound, PermissionDeniedError
+
+# Digit groups joined by single spaces or dashes: "4242 4242 4242 4242", "4111-1111-...".
+_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
+CARD_MIN_DIGITS = 13
+CARD_MAX_DIGITS = 19
+METHOD_TYPES = (
+    PaymentMethodType.CREDIT_CARD,
+    PaymentMethodType.ACH,
+    PaymentMethodType.WIRE_TRANSFER,
+    PaymentMethodType.CRYPTOCURRENCY,
+)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _candidates(text: str) -> list[str]:
+    """Digit strings of 13-19 digits: whole runs, and every window of whole groups in a
+    separated run ("4242 4242 4242 4242 123" holds a card number followed by a CVC)."""
+    found = []
+    for match in _DIGIT_RUN.finditer(text):
+        groups = re.split(r"[ \-]", match.group())
+        for start in range(len(groups)):
+            digits = ""
+            for group in groups[start:]:
+                digits += group
+                if len(digits) > CARD_MAX_DIGITS:
+                    break
+                if len(digits) >= CARD_MIN_DIGITS:
+                    found.append(digits)
+    return found
+
+
+def contains_card_number(text: str) -> bool:
+    """Whether ``text`` holds a Luhn-valid sequence of 13 to 19 digits (spaces or dashes
+    allowed between digit groups): what a primary account number looks like."""
+    if not text:
+        return False
+    return any(luhn_valid(digits) for digits in _candidates(text))
+
+
+# Issuer prefixes and lengths of the card networks, for the one field where a long number is
+# expected (a bank account number): there only what a real card number looks like is refused.
+_NETWORKS = (
+    (re.compile(r"^4"), (13, 16, 19)),
+    (re.compile(r"^(5[1-5]|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720)"), (16,)),
+    (re.compile(r"^3[47]"), (15,)),
+    (re.compile(r"^(6011|64[4-9]|65|62)"), (16, 17, 18, 19)),
+    (re.compile(r"^35(2[89]|[3-8]\d)"), (16, 17, 18, 19)),
+    (re.compile(r"^3(0[0-5]|[689])"), (14, 16, 17, 18, 19)),
+    (re.compile(r"^(5[06-9]|6\d)"), (13, 14, 15, 16, 17, 18, 19)),
+)
+
+
+def looks_like_card_number(value: str) -> bool:
+    """A Luhn-valid number with a card network's prefix and length."""
+    digits = re.sub(r"[ \-]", "", value)
+    if not digits.isdigit() or not luhn_valid(digits):
+        return False
+    return any(p.match(digits) and len(digits) in lengths for p, lengths in _NETWORKS)
+
+
+def data_contains_card_number(data: Any, *, exempt_keys: frozenset[str] = frozenset()) -> bool:
+    """Walk parsed JSON (or form data): keys, strings and numbers. Values under
+    ``exempt_keys`` are checked with the stricter ``looks_like_card_number``."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if contains_card_number(str(key)):
+                return True
+            if key in exempt_keys and isinstance(value, str | int):
+                if looks_like_card_number(str(value)):
+                    return True
+            elif data_contains_card_number(value, exempt_keys=exempt_keys):
+                return True
+        return False
+    if isinstance(data, list | tuple):
+        return any(data_contains_card_number(v, exempt_keys=exempt_keys) for v in data)
+    if isinstance(data, bool) or data is None:
+        return False
+    if isinstance(data, int | float | str):
+        return contains_card_number(str(data))
+    return False
+
+
+def _check(actor: Any, perm: str, what: str) -> None:
+    if actor is not None and not actor.has_perm(perm):
+        raise PermissionDeniedError(f"Your role does not allow {what}.")
+
+
+def _clean(type_: str, processor: str, fields: dict[str, Any]) -> dict[str, Any]:
+    token = fields.get("processor_token", "")
+    account = re.sub(r"[ \-]", "", fields.get("bank_account_number", ""))
+    if type_ not in METHOD_TYPES:
+        raise BillingError(f"Unknown payment method type {type_!r}.", field="type")
+    if processor not in ("", "stripe"):
+        raise BillingError(f"Unknown processor {processor!r}.", field="processor")
+    if bool(processor) != bool(token):
+        raise BillingError(
+            "A processor payment method needs both the processor and its token.",
+            field="processor_token",
+        )
+    if account and looks_like_card_number(account):
+        raise CardNumberRefused(CardNumberRefused.message_text, field="bank_account_number")
+    if type_ == PaymentMethodType.CREDIT_CARD:
+        if processor != "stripe":
+            raise BillingError(
+                "Cards are accepted only as a processor token (a Stripe pm_...).",
+                field="processor_token",
+            )
+        if account or fields.get("bank_routing_number"):
+            raise BillingError("A card has no bank account.", field="bank_account_number")
+    elif type_ in (PaymentMethodType.ACH, PaymentMethodType.WIRE_TRANSFER) and not processor:
+        if not account or not fields.get("bank_account_holder"):
+            raise BillingError(
+                "A bank payment method needs the account holder and account number.",
+                field="bank_account_number",
+            )
+        if type_ == PaymentMethodType.ACH and not fields.get("bank_routing_number"):
+            raise BillingError("ACH needs the routing number.", field="bank_routing_number")
+    if processor == "stripe" and not fields.get("processor_customer_id"):
+        raise BillingError(
+            "A Stripe payment method needs the Stripe customer (cus_...) it is attached to.",
+            field="processor_customer_id",
+        )
+    cleaned = dict(fields)
+    cleaned["bank_account_number"] = account
+    cleaned["bank_account_last4"] = account[-4:]
+    return cleaned
+
+
+def payment_method_add(
+    *,
+    actor: Any,
+    customer_id: int,
+    type: str,
+    processor: str = "",
+    processor_customer_id: str = "",
+    processor_token: str = "",
+    card_brand: str = "",
+    card_last4: str = "",
+    card_exp_month: int | None = None,
+    card_exp_year: int | None = None,
+    bank_account_holder: str = "",
+    bank_routing_number: str = "",
+    bank_account_number: str = "",
+    is_default: bool = False,
+) -> PaymentMethod:
+    """Save a customer's payment method. The first one, or one marked default, becomes the
+    default (the previous default is unmarked in the same transaction)."""
+    _check(actor, "billing.add_paymentmethod", "adding payment methods")
+    fields = _clean(
+        type,
+        processor,
+        {
+            "processor_customer_id": processor_customer_id,
+            "processor_token": processor_token,
+            "card_brand": card_brand,
+            "card_last4": card_last4,
+            "card_exp_month": card_exp_month,
+            "card_exp_year": card_exp_year,
+            "bank_account_holder": bank_account_holder,
+            "bank_routing_number": bank_routing_number,
+            "bank_account_number": bank_account_number,
+        },
+    )
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        active = PaymentMethod.objects.select_for_update().filter(
+            customer=customer, detached_at__isnull=True
+        )
+        if (
+            processor_token
+            and PaymentMethod.objects.filter(
+                processor=processor, processor_token=processor_token
+            ).exists()
+        ):
+            raise BillingError("This processor token is already saved.", field="processor_token")
+        make_default = is_default or not active.exists()
+        if make_default:
+            for previous in active.filter(is_default=True):
+                previous.is_default = False
+                previous.save(update_fields=["is_default"])
+        return PaymentMethod.objects.create(
+            customer=customer,
+            type=type,
+            processor=processor,
+            is_default=make_default,
+            created_by=actor if getattr(actor, "pk", None) else None,
+            **fields,
+        )
+
+
+def payment_method_remove(*, actor: Any, payment_method_id: int) -> PaymentMethod:
+    """Detach a payment method: kept for its history and attempts, never charged again."""
+    _check(actor, "billing.delete_paymentmethod", "removing payment methods")
+    with transaction.atomic():
+        try:
+            method = PaymentMethod.objects.select_for_update().get(pk=payment_method_id)
+        except PaymentMethod.DoesNotExist:
+            raise NotFound(f"No payment method {payment_method_id}.") from None
+        if method.detached_at is None:
+            method.detached_at = timezone.now()
+            method.is_default = False
+            method.save(update_fields=["detached_at", "is_default"])
+    return method
+
+
+def payment_methods_reencrypt() -> int:
+    """Re-encrypt every stored bank account number with the first FIELD_ENCRYPTION_KEY (after a
+    key rotation, so no row stays readable only with an old key). Returns the rows rewritten."""
+    count = 0
+    # The history rows hold the number too; re-encrypting keeps what they say unchanged.
+    for model in (PaymentMethod, PaymentMethod.history.model):
+        pk_name = model._meta.pk.name
+        ids = model.objects.exclude(bank_account_number="").values_list(pk_name, flat=True)
+        for pk in list(ids):
+            with transaction.atomic():
+                row = model.objects.select_for_update().get(**{pk_name: pk})
+                model.objects.filter(**{pk_name: pk}).update(
+                    bank_account_number=row.bank_account_number
+                )
+                count += 1
+    return count

@@ -1,0 +1,145 @@
+"""Processor webhooks: verified before anything is written, stored once per event id, applied
+once (RELIABILITY.md B8, L8).
+
+Applying is order-independent: a success is final and a late failure notice of the same intent
+changes nothing, so any delivery order of the same events ends in the same state.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.models import Invoice, PaymentMethod, ProcessorAttempt, WebhookEvent
+from billing.processors import IntentResult
+from billing.processors import stripe as stripe_adapter
+from billing.services.processor_payments import attempt_apply_intent
+from core.exceptions import DomainError
+from core.money import minor_unit_exponent
+
+logger = logging.getLogger(__name__)
+
+INTENT_EVENTS = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "payment_intent.processing",
+    }
+)
+# Kept for the modules that act on them later: refunds (billing) and disputes (receivables).
+STORED_ONLY = frozenset({"charge.refunded", "charge.dispute.created"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReceipt:
+    event: WebhookEvent
+    duplicate: bool
+
+
+def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> WebhookReceipt:
+    """Verify a Stripe webhook request and apply its event once. A refused request raises
+    WebhookRefused before any database access."""
+    event = stripe_adapter.webhook_event_verify(payload=payload, signature=signature)
+    return webhook_event_apply(provider=stripe_adapter.NAME, event=event)
+
+
+def webhook_event_apply(*, provider: str, event: dict[str, Any]) -> WebhookReceipt:
+    """Store the event (once per provider and id) and apply it. A replay of an applied event
+    does nothing; one whose application failed is tried again."""
+    with transaction.atomic():
+        stored, created = WebhookEvent.objects.get_or_create(
+            provider=provider,
+            event_id=str(event["id"])[:200],
+            defaults={"type": str(event.get("type", ""))[:100], "payload": event},
+        )
+        stored = WebhookEvent.objects.select_for_update().get(pk=stored.pk)
+        if stored.processed_at is not None:
+            return WebhookReceipt(event=stored, duplicate=True)
+        try:
+            with transaction.atomic():
+                outcome = _apply(stored.type, event)
+        except DomainError as exc:
+            logger.error("Webhook event %s %s not applied: %s", provider, stored.event_id, exc)
+            stored.outcome = f"error {exc.code}: {exc.message}"[:500]
+            stored.save(update_fields=["outcome"])
+            return WebhookReceipt(event=stored, duplicate=not created)
+        stored.processed_at = timezone.now()
+        stored.outcome = outcome[:500]
+        stored.save(update_fields=["processed_at", "outcome"])
+    return WebhookReceipt(event=stored, duplicate=not created)
+
+
+def _apply(type_: str, event: dict[str, Any]) -> str:
+    obj = (event.get("data") or {}).get("object") or {}
+    if type_ in INTENT_EVENTS:
+        intent = stripe_adapter.intent_from(obj)
+        attempt = _attempt_for(intent)
+        if attempt is None:
+            return "ignored: not a payment intent of ours"
+        attempt = attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
+        if attempt.payment_id:
+            return f"attempt {attempt.pk} {attempt.status}, payment {attempt.payment_id}"
+        return f"attempt {attempt.pk} {attempt.status}"
+    if type_ in STORED_ONLY:
+        return "stored"
+    return "ignored: event type not handled"
+
+
+def _attempt_for(intent: IntentResult) -> ProcessorAttempt | None:
+    if intent.id:
+        found = ProcessorAttempt.objects.filter(
+            processor=stripe_adapter.NAME, processor_intent_id=intent.id
+        ).first()
+        if found is not None:
+            return found
+    key = intent.metadata.get(stripe_adapter.ATTEMPT_METADATA_KEY, "")
+    if not key:
+        return None
+    found = ProcessorAttempt.objects.filter(idempotency_key=key).first()
+    return found if found is not None else _attempt_recreate(intent, key)
+
+
+def _attempt_recreate(intent: IntentResult, key: str) -> ProcessorAttempt | None:
+    """The attempt row was lost with its transaction after Stripe charged (the charge ran
+    inside a caller's transaction that then failed): rebuild it from the intent's metadata,
+    which only this service writes and Stripe signed."""
+    meta = intent.metadata
+    try:
+        method = PaymentMethod.objects.get(pk=int(meta.get("payment_method_id", "")))
+        invoice_id = int(meta["invoice_id"]) if meta.get("invoice_id") else None
+    except (ValueError, KeyError, PaymentMethod.DoesNotExist):
+        return None
+    invoice = Invoice.objects.filter(pk=invoice_id).first() if invoice_id else None
+    if str(method.customer_id) != meta.get("customer_id") or (
+        invoice is not None and invoice.customer_id != method.customer_id
+    ):
+        return None
+    currency = intent.currency or (invoice.currency if invoice else "")
+    if not currency or intent.amount_minor <= 0:
+        return None
+    amount = Money(Decimal(intent.amount_minor).scaleb(-minor_unit_exponent(currency)), currency)
+    try:
+        with transaction.atomic():
+            return ProcessorAttempt.objects.create(
+                processor=stripe_adapter.NAME,
+                customer_id=method.customer_id,
+                payment_method=method,
+                invoice=invoice,
+                currency=currency,
+                amount=amount,
+                amount_minor=intent.amount_minor,
+                idempotency_key=key,
+                processor_intent_id=intent.id,
+            )
+    except IntegrityError:
+        found = ProcessorAttempt.objects.filter(idempotency_key=key).first()
+        if found is None:
+            logger.error("Stripe intent %s of a lost attempt could not be matched.", intent.id)
+        return found

@@ -1,0 +1,311 @@
+"""A local fake of the few Stripe endpoints the back-office calls, at the HTTP layer.
+
+Runs ``http.server`` in a thread on 127.0.0.1 and answers with the documented shapes of
+https://docs.stripe.com/api/payment_intents (object, list, search, errors). It replays the
+first answer for a repeated Idempotency-Key, as Stripe does, and records every request.
+
+Behaviours for the next charges are queued with ``fake.queue(...)``: "succeed" (default),
+"decline" (402 card_error with a decline code), "timeout" (the intent is created and charged,
+but the answer comes after the client gave up), "processing", "server_error" (500).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+DECLINE_MESSAGES = {
+    "generic_decline": "Your card was declined.",
+    "insufficient_funds": "Your card has insufficient funds.",
+    "authentication_required": "Your card was declined. This transaction requires authentication.",
+}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    params: dict[str, Any]
+
+
+@dataclass
+class Behaviour:
+    kind: str = "succeed"
+    code: str = "card_declined"
+    decline_code: str | None = None
+
+
+def parse_form(body: str) -> dict[str, Any]:
+    """Stripe's form encoding (``metadata[key]=v``, ``created[gte]=1``) to nested dicts."""
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        parts = re.findall(r"[^\[\]]+", key)
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+@dataclass
+class FakeStripe:
+    timeout_sleep: float = 1.5
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    behaviours: deque[Behaviour] = field(default_factory=deque)
+    idempotent: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    url: str = ""
+
+    # --- test controls -------------------------------------------------------------------
+    def queue(self, kind: str, *, code: str = "card_declined", decline_code: str | None = None):
+        self.behaviours.append(Behaviour(kind, code, decline_code))
+
+    def charges(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST" and r.path == "/v1/payment_intents"]
+
+    def set_status(self, intent_id: str, status: str, *, decline_code: str = "") -> dict:
+        with self.lock:
+            intent = self.intents[intent_id]
+            intent["status"] = status
+            if status == "succeeded":
+                intent["latest_charge"] = intent["latest_charge"] or f"ch_{intent_id[3:]}"
+                intent["amount_received"] = intent["amount"]
+                intent["last_payment_error"] = None
+            elif status == "requires_payment_method":
+                intent["last_payment_error"] = _payment_error(
+                    "card_declined", decline_code or "generic_decline"
+                )
+            return dict(intent)
+
+    def create_intent(self, params: dict[str, Any], *, status: str = "succeeded") -> dict:
+        n = next(self.counter)
+        intent_id = f"pi_fake{n:06d}"
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": int(params["amount"]),
+            "amount_received": int(params["amount"]) if status == "succeeded" else 0,
+            "capture_method": "automatic",
+            "confirmation_method": "automatic",
+            "created": int(time.time()),
+            "currency": params["currency"],
+            "customer": params.get("customer"),
+            "description": params.get("description"),
+            "last_payment_error": None,
+            "latest_charge": f"ch_fake{n:06d}" if status == "succeeded" else None,
+            "livemode": False,
+            "metadata": dict(params.get("metadata") or {}),
+            "payment_method": params.get("payment_method"),
+            "payment_method_types": ["card"],
+            "status": status,
+        }
+        with self.lock:
+            self.intents[intent_id] = intent
+        return intent
+
+    # --- server ---------------------------------------------------------------------------
+    def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: str):
+        params = parse_form(body if method == "POST" else query)
+        with self.lock:
+            self.requests.append(Recorded(method, path, headers, params))
+        if headers.get("authorization", "") != "Bearer sk_test_fake":
+            return 401, _error("invalid_request_error", "Invalid API Key provided.")
+        if method == "POST" and path == "/v1/payment_intents":
+            key = headers.get("idempotency-key")
+            with self.lock:
+                if key and key in self.idempotent:
+                    return self.idempotent[key]
+            answer, sleep = self._charge(params)
+            if key:
+                with self.lock:
+                    self.idempotent[key] = answer
+            if sleep:
+                time.sleep(sleep)
+            return answer
+        if method == "GET" and path == "/v1/payment_intents":
+            return 200, self._list(params)
+        if method == "GET" and path == "/v1/payment_intents/search":
+            return 200, self._search(params.get("query", ""))
+        match = re.fullmatch(r"/v1/payment_intents/([A-Za-z0-9_]+)", path)
+        if method == "GET" and match:
+            intent = self.intents.get(match.group(1))
+            if intent is None:
+                return 404, _error(
+                    "invalid_request_error",
+                    f"No such payment_intent: '{match.group(1)}'",
+                    code="resource_missing",
+                )
+            return 200, json.dumps(intent).encode()
+        return 404, _error("invalid_request_error", f"Unrecognized request URL ({path}).")
+
+    def _charge(self, params: dict[str, Any]) -> tuple[tuple[int, bytes], float]:
+        behaviour = self.behaviours.popleft() if self.behaviours else Behaviour()
+        if behaviour.kind == "server_error":
+            return (500, _error("api_error", "An unknown error occurred.")), 0
+        if behaviour.kind == "decline":
+            intent = self.create_intent(params, status="requires_payment_method")
+            n = intent["id"][len("pi_fake") :]
+            error = _payment_error(behaviour.code, behaviour.decline_code)
+            intent["last_payment_error"] = error
+            body = {
+                "error": {
+                    **error,
+                    "charge": f"ch_fake{n}",
+                    "payment_intent": intent,
+                    "request_log_url": "https://dashboard.stripe.com/test/logs/req_fake",
+                }
+            }
+            return (402, json.dumps(body).encode()), 0
+        status = "processing" if behaviour.kind == "processing" else "succeeded"
+        intent = self.create_intent(params, status=status)
+        sleep = self.timeout_sleep if behaviour.kind == "timeout" else 0
+        return (200, json.dumps(intent).encode()), sleep
+
+    def _list(self, params: dict[str, Any]) -> bytes:
+        created = params.get("created") or {}
+        gte = int(created.get("gte", 0)) if isinstance(created, dict) else 0
+        rows = sorted(self.intents.values(), key=lambda i: i["id"], reverse=True)
+        rows = [
+            i
+            for i in rows
+            if i["created"] >= gte
+            and (not params.get("customer") or i["customer"] == params["customer"])
+        ]
+        if params.get("starting_after"):
+            ids = [i["id"] for i in rows]
+            rows = rows[ids.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", 10))
+        page = rows[:limit]
+        return json.dumps(
+            {
+                "object": "list",
+                "data": page,
+                "has_more": len(rows) > limit,
+                "url": "/v1/payment_intents",
+            }
+        ).encode()
+
+    def _search(self, query: str) -> bytes:
+        match = re.fullmatch(r"metadata\['([^']+)'\]:'([^']*)'", unquote(query).strip())
+        rows = [
+            i
+            for i in self.intents.values()
+            if match and i["metadata"].get(match.group(1)) == match.group(2)
+        ]
+        return json.dumps(
+            {
+                "object": "search_result",
+                "data": rows,
+                "has_more": False,
+                "next_page": None,
+                "url": "/v1/payment_intents/search",
+            }
+        ).encode()
+
+
+def _payment_error(code: str, decline_code: str | None) -> dict[str, Any]:
+    message = DECLINE_MESSAGES.get(decline_code or "generic_decline", "Your card was declined.")
+    error = {
+        "type": "card_error",
+        "code": code,
+        "message": message,
+        "doc_url": f"https://docs.stripe.com/error-codes/{code.replace('_', '-')}",
+    }
+    if decline_code:
+        error["decline_code"] = decline_code
+    return error
+
+
+def _error(kind: str, message: str, *, code: str | None = None) -> bytes:
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if code:
+        error["code"] = code
+    return json.dumps({"error": error}).encode()
+
+
+def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, payload = fake.handle(method, parts.path, parts.query, headers, body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Request-Id", f"req_fake{next(fake.counter)}")
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def running_fake_stripe(**kwargs: Any) -> Iterator[FakeStripe]:
+    fake = FakeStripe(**kwargs)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sign(payload: bytes | str, secret: str, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header exactly as Stripe computes it:
+    ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the endpoint secret>``."""
+    text = payload.decode() if isinstance(payload, bytes) else payload
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.{text}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def intent_event(intent: dict[str, Any], type_: str, *, event_id: str) -> dict[str, Any]:
+    """A Stripe event envelope (https://docs.stripe.com/api/events/object) around an object."""
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2025-09-30.clover",
+        "created": int(time.time()),
+        "data": {"object": intent},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": type_,
+    }
