@@ -55,6 +55,7 @@ urlpatterns = [
     ),
     path("usage-events", subs.UsageEventBatchApi.as_view(), name="billing-usage-events"),
     path("credit-notes", views.CreditNoteListCreateApi.as_view(), name="billing-credit-notes"),
+    path("refunds", views.RefundListCreateApi.as_view(), name="billing-refunds"),
     path("payments", views.PaymentListCreateApi.as_view(), name="billing-payments"),
     path("payments/<int:payment_id>", views.PaymentDetailApi.as_view(), name="billing-payment"),
     path("", include("billing.api.processor_urls")),

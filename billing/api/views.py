@@ -23,7 +23,7 @@ from billing.api.serializers import (
     money_str,
 )
 from billing.enums import InvoiceStatus
-from billing.models import CreditNote
+from billing.models import CreditNote, Refund
 from billing.selectors import customer_list, invoice_list, payment_list
 from billing.services.credit_notes import CreditLineInput, credit_note_issue
 from billing.services.customers import customer_create, customer_update
@@ -36,6 +36,7 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing.services.payments import AllocationInput, payment_record
+from billing.services.refunds import refund_issue
 from core.api.fields import AmountField
 from core.api.pagination import Pagination
 
@@ -311,3 +312,56 @@ class CreditNoteListCreateApi(APIView):
             lines=None if lines is None else [CreditLineInput(**line) for line in lines],
         )
         return Response(CreditNoteOutput(note).data, status=status.HTTP_201_CREATED)
+
+
+class RefundInput(serializers.Serializer):
+    customer = serializers.IntegerField()
+    payment = serializers.IntegerField(required=False, allow_null=True)
+    amount = AmountField()
+    reason = serializers.CharField(max_length=300)
+    refund_date = serializers.DateField(required=False)
+
+
+class RefundOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = serializers.IntegerField(source="customer_id")
+    payment = serializers.IntegerField(source="payment_id", allow_null=True)
+    currency = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    from_credit_balance = serializers.SerializerMethodField()
+    from_invoices = serializers.SerializerMethodField()
+    reason = serializers.CharField()
+    refund_date = serializers.DateField()
+
+    def get_amount(self, obj: Any) -> str:
+        return money_str(obj.amount)
+
+    def get_from_credit_balance(self, obj: Any) -> str:
+        return money_str(obj.from_credit_balance)
+
+    def get_from_invoices(self, obj: Any) -> str:
+        return money_str(obj.from_invoices)
+
+
+class RefundListCreateApi(APIView):
+    required_permissions = {"GET": ["billing.view_refund"], "POST": ["billing.add_refund"]}
+
+    @extend_schema(responses=RefundOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return _paginated(self, request, Refund.objects.order_by("-pk"), RefundOutput)
+
+    @extend_schema(request=RefundInput, responses={201: RefundOutput})
+    def post(self, request: Request) -> Response:
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        get_object_or_404(customer_list(), pk=v["customer"])
+        refund = refund_issue(
+            actor=request.user,
+            customer_id=v["customer"],
+            payment_id=v.get("payment"),
+            amount=v["amount"],
+            reason=v["reason"],
+            refund_date=v.get("refund_date"),
+        )
+        return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)

@@ -11,6 +11,7 @@ from billing.models.documents import (
     TaxRate,
 )
 from billing.models.processors import PaymentMethod, ProcessorAttempt, WebhookEvent
+from billing.models.refunds import Refund, RefundAllocation
 from billing.models.subscriptions import PendingItem, Subscription, SubscriptionItem, UsageEvent
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "Price",
     "ProcessorAttempt",
     "Product",
+    "Refund",
+    "RefundAllocation",
     "Subscription",
     "SubscriptionItem",
     "TaxRate",
