@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -45,7 +46,7 @@ class ProductSerializer(serializers.Serializer):
 class TierSerializer(serializers.Serializer):
     up_to = serializers.IntegerField(min_value=1, allow_null=True)
     unit_amount = AmountField()
-    flat_amount = AmountField(required=False, default="0")
+    flat_amount = AmountField(required=False, default=Decimal(0))
 
 
 class PriceInput(serializers.Serializer):
@@ -82,7 +83,7 @@ class PriceOutput(serializers.Serializer):
 
 class ItemSerializer(serializers.Serializer):
     price = serializers.IntegerField()
-    quantity = AmountField(required=False, default="1")
+    quantity = AmountField(required=False, default=Decimal(1))
 
 
 class SubscriptionInput(serializers.Serializer):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from core.api.fields import AmountField, CurrencyField
@@ -18,8 +20,8 @@ class AccountOutput(serializers.Serializer):
 class LineInput(serializers.Serializer):
     account = serializers.CharField(help_text="Account code, e.g. 1000.")
     currency = CurrencyField()
-    debit = AmountField(required=False, default="0")
-    credit = AmountField(required=False, default="0")
+    debit = AmountField(required=False, default=Decimal(0))
+    credit = AmountField(required=False, default=Decimal(0))
     memo = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
 
 
