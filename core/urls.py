@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/docs/", DocsApi.as_view(url_name="schema"), name="swagger-ui"),
     path("api/ledger/", include("core.ledger.api.urls")),
     path("api/billing/", include("billing.api.urls")),
+    path("api/accounts/", include("receivables.api.urls")),
 ]
 
 
