@@ -1014,3 +1014,6 @@ class PaymentAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+from billing import admin_catalog  # noqa: E402, F401

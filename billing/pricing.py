@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from billing.enums import BillingInterval, PriceType
@@ -44,15 +44,23 @@ def price_amount(
 
 def _tiers(tiers: list[dict[str, Any]]) -> list[tuple[Decimal | None, Decimal, Decimal]]:
     parsed = []
-    for tier in tiers:
+    if not isinstance(tiers, list):
+        raise PricingError("tiers must be a list")
+    for n, tier in enumerate(tiers, start=1):
+        if not isinstance(tier, dict):
+            raise PricingError(f"tier {n} must be an object")
         up_to = tier.get("up_to")
-        parsed.append(
-            (
+        try:
+            values = (
                 None if up_to is None else Decimal(str(up_to)),
                 Decimal(str(tier.get("unit_amount") or 0)),
                 Decimal(str(tier.get("flat_amount") or 0)),
             )
-        )
+        except (InvalidOperation, ValueError):
+            raise PricingError(f"tier {n} has an amount that is not a number") from None
+        if any(v is not None and (not v.is_finite() or v < 0) for v in values):
+            raise PricingError(f"tier {n} has a negative or infinite amount")
+        parsed.append(values)
     if not parsed or parsed[-1][0] is not None:
         raise PricingError("the last tier must be open-ended (up_to: null)")
     bounds = [t[0] for t in parsed[:-1]]

@@ -92,6 +92,37 @@ def price_create(
     )
 
 
+def product_update(
+    *, actor: Any, product_id: int, description: str | None = None, is_active: bool | None = None
+) -> Product:
+    """Change what never alters past bills: the description and whether it is sold."""
+    _require(actor, "billing.change_product", "change the catalog")
+    with transaction.atomic():
+        product = Product.objects.select_for_update().get(pk=product_id)
+        if description is not None:
+            product.description = description
+        if is_active is not None:
+            product.is_active = is_active
+        product.save(update_fields=["description", "is_active"])
+    return product
+
+
+def price_update(
+    *, actor: Any, price_id: int, nickname: str | None = None, is_active: bool | None = None
+) -> Price:
+    """Prices are immutable once created (invoices were computed from them); only the
+    nickname and whether new subscriptions may use it change."""
+    _require(actor, "billing.change_price", "change the catalog")
+    with transaction.atomic():
+        price = Price.objects.select_for_update().get(pk=price_id)
+        if nickname is not None:
+            price.nickname = nickname
+        if is_active is not None:
+            price.is_active = is_active
+        price.save(update_fields=["nickname", "is_active"])
+    return price
+
+
 # --- Subscriptions ---------------------------------------------------------------------------
 
 

@@ -82,3 +82,17 @@ def test_prorate_is_exact_to_the_day() -> None:
     assert prorate(D("100.00"), days_used=1, days_in_period=31) * 31 == D("100.00")
     with pytest.raises(PricingError):
         prorate(D("1"), days_used=31, days_in_period=30)
+
+
+@pytest.mark.parametrize(
+    "tiers",
+    [
+        [{"up_to": None, "unit_amount": "abc"}],
+        ["not a tier"],
+        [{"up_to": None, "unit_amount": "-1"}],
+        "tiers",
+    ],
+)
+def test_malformed_tiers_are_a_pricing_error(tiers) -> None:
+    with pytest.raises(PricingError):
+        price_amount(type="tiered_volume", quantity=D(1), tiers=tiers)
