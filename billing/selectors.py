@@ -6,7 +6,7 @@ from datetime import date
 
 from django.db.models import QuerySet
 
-from billing.models import Customer, Invoice, Payment
+from billing.models import Customer, Invoice, Payment, PaymentMethod
 
 
 def customer_list() -> QuerySet[Customer]:
@@ -46,3 +46,16 @@ def payment_list(*, customer: int | None = None) -> QuerySet[Payment]:
     if customer:
         qs = qs.filter(customer_id=customer)
     return qs.order_by("-received_date", "-pk")
+
+
+# The per-processor placeholder a PayPal or Coinbase attempt hangs on; it holds no token.
+HOSTED_CHECKOUT_PREFIX = "hosted_checkout_"
+
+
+def payment_method_list(*, customer_id: int) -> QuerySet[PaymentMethod]:
+    """The customer's usable saved methods (hosted-checkout placeholders left out)."""
+    return (
+        PaymentMethod.objects.filter(customer_id=customer_id, detached_at__isnull=True)
+        .exclude(processor_token__startswith=HOSTED_CHECKOUT_PREFIX)
+        .order_by("-is_default", "pk")
+    )

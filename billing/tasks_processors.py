@@ -19,5 +19,7 @@ __all__ = ["processor_attempts_resolve_task"]
 )
 def processor_attempts_resolve_task() -> dict[str, int]:
     """Scheduled (every 10 minutes): ask the processor what became of every unknown or stale
-    pending attempt, and record each success once (RELIABILITY.md F4, F5). Idempotent."""
+    pending attempt, and record each success once (RELIABILITY.md F4, F5). Idempotent.
+    Stripe intents and PayPal orders are read back (an approved order left uncaptured is
+    captured); Coinbase charges are never polled: unpaid at expiry, they are failed."""
     return processor_attempts_resolve()

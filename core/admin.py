@@ -1,4 +1,5 @@
-"""Admin for the shared kernel (FX rates) and the base classes every app's admin uses.
+"""Admin for the shared kernel (FX rates, task failures) and the base classes every app's
+admin uses.
 
 Admin pages are thin callers of services: ``save_model`` calls the service, and a
 DomainError it raises comes back as an error on the form instead of a server error.
@@ -17,7 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.exceptions import DomainError
 from core.fx import fx_rate_set
-from core.models import FxRate
+from core.models import FxRate, TaskFailure
 
 _SERVICE_ERROR = "_backoffice_service_error"
 
@@ -115,3 +116,42 @@ class FxRateAdmin(AuditedAdmin):
         )
         obj.pk = saved.pk
         obj.created_at = saved.created_at
+
+
+@admin.register(TaskFailure)
+class TaskFailureAdmin(admin.ModelAdmin):
+    """Roles: finance_admin and auditor see background tasks that failed; read-only (the
+    workers write these rows)."""
+
+    list_display = (
+        "last_failed_at",
+        "task_name",
+        "status",
+        "attempts",
+        "exception_class",
+        "task_id",
+    )
+    list_filter = ("status", "task_name")
+    search_fields = ("task_name", "task_id", "exception_class")
+    date_hierarchy = "last_failed_at"
+    readonly_fields = (
+        "task_name",
+        "task_id",
+        "status",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "exception_class",
+        "exception_message",
+        "arguments",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -1,4 +1,4 @@
-"""The shared kernel's tables: FX rates, document counters, idempotency records."""
+"""The shared kernel's tables: FX rates, document counters, idempotency records, task failures."""
 
 from __future__ import annotations
 
@@ -84,3 +84,64 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> {self.status_code}"
+
+
+class TaskFailureStatus(models.TextChoices):
+    RETRYING = "retrying", "Retrying"
+    FAILED = "failed", "Failed (gave up)"
+    RECOVERED = "recovered", "Recovered after retries"
+
+
+class TaskFailure(models.Model):
+    """A background task that failed: still retrying, given up, or recovered (RELIABILITY.md F3).
+
+    Written by the worker's task signals (``core.celery``), one row per task id, so an operator
+    sees every task that gave up after its bounded retries, with what it was called with.
+    """
+
+    task_name = models.CharField(max_length=200, db_index=True)
+    task_id = models.CharField(max_length=255, unique=True)
+    # Arguments with secrets and card numbers masked: PCI forbids storing a card number (C1).
+    arguments = models.JSONField(default=dict, blank=True)
+    exception_class = models.CharField(max_length=255, blank=True, default="")
+    exception_message = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=20,
+        choices=TaskFailureStatus.choices,
+        default=TaskFailureStatus.RETRYING,
+        db_index=True,
+    )
+    first_failed_at = models.DateTimeField(default=timezone.now)
+    last_failed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-last_failed_at",)
+        constraints = [
+            models.CheckConstraint(condition=Q(attempts__gte=1), name="task_failure_attempts"),
+            models.CheckConstraint(
+                condition=Q(last_failed_at__gte=F("first_failed_at")),
+                name="task_failure_times_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.task_id}] {self.status} after {self.attempts} attempt(s)"
+
+
+class DiagnosticEffect(models.Model):
+    """The effect of the ``core.diagnostics_slow_effect`` task, which operators and the fault
+    tests use to show that a task killed or redelivered mid-run is neither lost nor applied
+    twice (RELIABILITY.md F1, F2)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    # Runs started and runs finished: a redelivered task shows more starts than finishes.
+    attempts = models.PositiveIntegerField(default=0)
+    completions = models.PositiveIntegerField(default=0)
+    # The effect itself: set once, by the first run that gets that far.
+    applied_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        state = "applied" if self.applied_at else "not applied"
+        return f"{self.key}: {state}, {self.attempts} run(s)"

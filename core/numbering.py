@@ -30,3 +30,30 @@ def document_number_next(*, series: str, on_date: date) -> str:
     counter.last_number += 1
     counter.save(update_fields=["last_number"])
     return document_number_format(series=series, year=year, number=counter.last_number)
+
+
+def document_numbers_take(*, series: str, on_date: date, count: int) -> list[str]:
+    """Take the next ``count`` numbers of ``series`` for ``on_date``'s year, consecutive,
+    in one locked counter update (a batch of documents issued together).
+
+    The same guarantee as ``document_number_next``: inside the issuing transaction, the
+    counter row locked until it commits, every number given back by a rollback.
+    """
+    if count < 0:
+        raise ValueError(f"count must not be negative, got {count}")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("document_numbers_take must run inside the issuing transaction")
+    if count == 0:
+        return []
+    year = on_date.year
+    DocumentCounter.objects.bulk_create(
+        [DocumentCounter(series=series, year=year)], ignore_conflicts=True
+    )
+    counter = DocumentCounter.objects.select_for_update().get(series=series, year=year)
+    first = counter.last_number + 1
+    counter.last_number += count
+    counter.save(update_fields=["last_number"])
+    return [
+        document_number_format(series=series, year=year, number=number)
+        for number in range(first, first + count)
+    ]

@@ -231,13 +231,20 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 # No task lost or doubled: acknowledge after the work, requeue when the worker dies, and let a
-# task run longer than any timeout before Redis hands it to another worker.
+# task run longer than any timeout before Redis hands it to another worker. Tasks are
+# idempotent, so a redelivered message (a killed pool process's at once, a whole killed
+# worker's after the visibility timeout) runs again with one effect (RELIABILITY.md F1, F2).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# Seconds; keep it above CELERY_TASK_TIME_LIMIT (the fault tests lower it for their worker).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)
+}
+# Retries are bounded for every task (core.celery.BoundedRetryTask: 3 by default, exponential
+# backoff); a task that gives up is recorded as a core.TaskFailure (F3).
 CELERY_TASK_DEFAULT_RETRY_DELAY = 30
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -264,6 +271,21 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="") or None
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=0)
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="https://api-m.sandbox.paypal.com")
+PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
+PAYPAL_TIMEOUT_SECONDS = env.float("PAYPAL_TIMEOUT_SECONDS", default=30.0)
+PAYPAL_RETURN_URL = env.str("PAYPAL_RETURN_URL", default="")
+PAYPAL_CANCEL_URL = env.str("PAYPAL_CANCEL_URL", default="")
+COINBASE_COMMERCE_API_KEY = env.str("COINBASE_COMMERCE_API_KEY", default="")
+COINBASE_COMMERCE_API_BASE = env.str(
+    "COINBASE_COMMERCE_API_BASE", default="https://api.commerce.coinbase.com"
+)
+COINBASE_COMMERCE_WEBHOOK_SECRET = env.str("COINBASE_COMMERCE_WEBHOOK_SECRET", default="")
+COINBASE_COMMERCE_TIMEOUT_SECONDS = env.float("COINBASE_COMMERCE_TIMEOUT_SECONDS", default=30.0)
+COINBASE_COMMERCE_REDIRECT_URL = env.str("COINBASE_COMMERCE_REDIRECT_URL", default="")
+COINBASE_COMMERCE_CANCEL_URL = env.str("COINBASE_COMMERCE_CANCEL_URL", default="")
 
 LOGGING = {
     "version": 1,

@@ -18,5 +18,22 @@ urlpatterns = [
         views.InvoiceChargeApi.as_view(),
         name="billing-invoice-charge",
     ),
+    path(
+        "invoices/<int:invoice_id>/paypal-order",
+        views.InvoicePayPalOrderApi.as_view(),
+        name="billing-invoice-paypal-order",
+    ),
+    path(
+        "invoices/<int:invoice_id>/paypal-capture",
+        views.InvoicePayPalCaptureApi.as_view(),
+        name="billing-invoice-paypal-capture",
+    ),
+    path(
+        "invoices/<int:invoice_id>/coinbase-charge",
+        views.InvoiceCoinbaseChargeApi.as_view(),
+        name="billing-invoice-coinbase-charge",
+    ),
     path("webhooks/stripe", views.StripeWebhookApi.as_view(), name="billing-webhook-stripe"),
+    path("webhooks/paypal", views.PayPalWebhookApi.as_view(), name="billing-webhook-paypal"),
+    path("webhooks/coinbase", views.CoinbaseWebhookApi.as_view(), name="billing-webhook-coinbase"),
 ]

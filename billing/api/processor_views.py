@@ -1,8 +1,8 @@
 """Payment methods, processor charges and processor webhooks; and the card-number guard.
 
-Roles: payment methods and charges are for finance_admin, ar_clerk and integration
-(controller and auditor read payment methods); the Stripe webhook is public and authenticated
-by its signature alone.
+Roles: payment methods and charges (Stripe, PayPal orders and captures, Coinbase charges) are
+for finance_admin, ar_clerk and integration (controller and auditor read payment methods); the
+processors' webhooks are public and authenticated by their signature alone.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from billing.models import Customer, PaymentMethod, ProcessorAttempt
 from billing.models.processors import AttemptStatus
 from billing.processors import CardNumberRefused, PaymentDeclined
+from billing.selectors import payment_method_list
 from billing.services.payment_methods import (
     METHOD_TYPES,
     contains_card_number,
@@ -32,8 +33,19 @@ from billing.services.payment_methods import (
     payment_method_add,
     payment_method_remove,
 )
-from billing.services.processor_payments import invoice_charge
-from billing.services.webhooks import stripe_webhook_receive
+from billing.services.processor_payments import (
+    HostedCheckout,
+    coinbase_charge_create,
+    invoice_charge,
+    paypal_order_capture,
+    paypal_order_create,
+)
+from billing.services.webhooks import (
+    WebhookReceipt,
+    coinbase_webhook_receive,
+    paypal_webhook_receive,
+    stripe_webhook_receive,
+)
 from core.api.pagination import Pagination
 from core.api.permissions import PUBLIC
 from core.money import round_money
@@ -187,7 +199,7 @@ class ProcessorAttemptOutput(serializers.Serializer):
 
 
 def _active_methods(customer_id: int) -> Any:
-    return PaymentMethod.objects.filter(customer_id=customer_id, detached_at__isnull=True)
+    return payment_method_list(customer_id=customer_id)
 
 
 class PaymentMethodListCreateApi(APIView):
@@ -264,6 +276,90 @@ class InvoiceChargeApi(APIView):
         return Response(ProcessorAttemptOutput(attempt).data, status=status.HTTP_201_CREATED)
 
 
+class HostedCheckoutOutput(serializers.Serializer):
+    attempt = ProcessorAttemptOutput()
+    url = serializers.URLField(help_text="Where the payer pays: send them there.")
+
+
+class PayPalOrderOutput(HostedCheckoutOutput):
+    order_id = serializers.CharField(source="attempt.processor_intent_id")
+    approve_url = serializers.URLField(source="url")
+
+
+class CoinbaseChargeOutput(HostedCheckoutOutput):
+    charge_code = serializers.CharField(source="attempt.processor_charge_id")
+    hosted_url = serializers.URLField(source="url")
+
+
+def _checkout_response(output: type[serializers.Serializer], checkout: HostedCheckout) -> Response:
+    return Response(output(checkout).data, status=status.HTTP_201_CREATED)
+
+
+class InvoicePayPalOrderApi(APIView):
+    """Create a PayPal order for what is due on the invoice. 201 with the attempt (pending),
+    the order id and the link where the payer approves it; 400 ``currency_not_supported`` for
+    a currency PayPal does not take; 409 while another charge of the invoice is in flight."""
+
+    required_permissions = {"POST": ["billing.charge_invoice"]}
+
+    @extend_schema(request=None, responses={201: PayPalOrderOutput})
+    def post(self, request: Request, invoice_id: int) -> Response:
+        checkout = paypal_order_create(invoice_id=invoice_id, actor=request.user)
+        return _checkout_response(PayPalOrderOutput, checkout)
+
+
+class PayPalCaptureInput(serializers.Serializer):
+    order_id = serializers.RegexField(r"^[A-Za-z0-9-]{1,50}$")
+
+
+class InvoicePayPalCaptureApi(APIView):
+    """Capture the invoice's PayPal order after the payer approved it. 201 with the attempt
+    (succeeded with its payment; unknown when PayPal did not answer, resolved later); a
+    capture repeated returns the same payment. 402 when PayPal declined the funding source,
+    409 ``order_not_approved`` before approval."""
+
+    required_permissions = {"POST": ["billing.charge_invoice"]}
+
+    @extend_schema(request=PayPalCaptureInput, responses={201: ProcessorAttemptOutput})
+    def post(self, request: Request, invoice_id: int) -> Response:
+        data = PayPalCaptureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        attempt = paypal_order_capture(
+            invoice_id=invoice_id, order_id=data.validated_data["order_id"], actor=request.user
+        )
+        if attempt.status == AttemptStatus.FAILED:
+            raise PaymentDeclined.from_attempt(attempt)
+        return Response(ProcessorAttemptOutput(attempt).data, status=status.HTTP_201_CREATED)
+
+
+class InvoiceCoinbaseChargeApi(APIView):
+    """Create a Coinbase Commerce charge for what is due on the invoice. 201 with the attempt
+    (pending until Coinbase's webhook confirms the payment) and the hosted page's URL."""
+
+    required_permissions = {"POST": ["billing.charge_invoice"]}
+
+    @extend_schema(request=None, responses={201: CoinbaseChargeOutput})
+    def post(self, request: Request, invoice_id: int) -> Response:
+        checkout = coinbase_charge_create(invoice_id=invoice_id, actor=request.user)
+        return _checkout_response(CoinbaseChargeOutput, checkout)
+
+
+WEBHOOK_RECEIVED = inline_serializer(
+    "WebhookReceived",
+    {
+        "received": serializers.BooleanField(),
+        "duplicate": serializers.BooleanField(),
+        "event": serializers.CharField(),
+    },
+)
+
+
+def _received(receipt: WebhookReceipt) -> Response:
+    return Response(
+        {"received": True, "duplicate": receipt.duplicate, "event": receipt.event.event_id}
+    )
+
+
 class StripeWebhookApi(APIView):
     """Stripe's events. Authenticated by the Stripe-Signature header only: a bad, stale or
     future-dated signature is 400 with nothing written; a replayed event is 200, applied once."""
@@ -272,31 +368,54 @@ class StripeWebhookApi(APIView):
     authentication_classes: list[Any] = []
     throttle_classes: list[Any] = []
 
-    @extend_schema(
-        request={"application/json": dict},
-        responses={
-            200: inline_serializer(
-                "WebhookReceived",
-                {
-                    "received": serializers.BooleanField(),
-                    "duplicate": serializers.BooleanField(),
-                    "event": serializers.CharField(),
-                },
-            )
-        },
-    )
+    @extend_schema(request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED})
     def post(self, request: Request) -> Response:
-        receipt = stripe_webhook_receive(
-            payload=request.body, signature=request.headers.get("Stripe-Signature")
+        return _received(
+            stripe_webhook_receive(
+                payload=request.body, signature=request.headers.get("Stripe-Signature")
+            )
         )
-        return Response(
-            {"received": True, "duplicate": receipt.duplicate, "event": receipt.event.event_id}
+
+
+class PayPalWebhookApi(APIView):
+    """PayPal's events, verified by PayPal (verify-webhook-signature with the transmission
+    headers): anything but SUCCESS is 400 with nothing written; a replay is 200, applied once;
+    503 when PayPal cannot be asked (PayPal delivers again)."""
+
+    required_permissions = PUBLIC
+    authentication_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+
+    @extend_schema(request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED})
+    def post(self, request: Request) -> Response:
+        return _received(paypal_webhook_receive(payload=request.body, headers=request.headers))
+
+
+class CoinbaseWebhookApi(APIView):
+    """Coinbase Commerce's events. Authenticated by X-CC-Webhook-Signature (HMAC-SHA256 of the
+    exact body) only: a bad signature is 400 with nothing written; a replay is 200, once."""
+
+    required_permissions = PUBLIC
+    authentication_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+
+    @extend_schema(request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED})
+    def post(self, request: Request) -> Response:
+        return _received(
+            coinbase_webhook_receive(
+                payload=request.body, signature=request.headers.get("X-CC-Webhook-Signature")
+            )
         )
 
 
 __all__ = [
     "CardNumberGuardMiddleware",
+    "CoinbaseWebhookApi",
     "InvoiceChargeApi",
+    "InvoiceCoinbaseChargeApi",
+    "InvoicePayPalCaptureApi",
+    "InvoicePayPalOrderApi",
+    "PayPalWebhookApi",
     "PaymentMethodDetailApi",
     "PaymentMethodListCreateApi",
     "StripeWebhookApi",

@@ -1,4 +1,5 @@
-"""Charging invoices through a processor (Stripe), with every attempt recorded.
+"""Charging invoices through a processor (Stripe; PayPal and Coinbase Commerce through their
+hosted pages), with every attempt recorded.
 
 The attempt row is committed before the processor is called, and the processor is called
 outside any transaction. Its answer is then applied in one transaction that locks the
@@ -7,15 +8,23 @@ the attempt keeps its payment), a decline fails the attempt with the processor's
 answer leaves the attempt UNKNOWN (RELIABILITY.md F4). Nothing charges an unknown attempt
 again: ``processor_attempts_resolve`` asks the processor what became of it, and a webhook may
 tell first (F5).
+
+PayPal and Coinbase are paid on the processor's page, so their attempt is opened when the
+order or charge is created and stays pending until the payer pays: PayPal's when the approved
+order is captured (or the scheduled check finds it captured), Coinbase's only when its signed
+charge:confirmed webhook arrives. Such an attempt is made out to the customer's hosted-checkout
+payment method, a row standing for "pays on PayPal's (Coinbase's) page" that holds no token.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,18 +32,23 @@ from djmoney.money import Money
 
 from billing.enums import InvoiceStatus, PaymentMethodType
 from billing.exceptions import BillingError
-from billing.models import Invoice, PaymentMethod, ProcessorAttempt
+from billing.models import Invoice, PaymentMethod, ProcessorAttempt, WebhookEvent
 from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
 from billing.processors import (
     ChargeInProgress,
     IntentResult,
+    PaymentDeclined,
     PaymentMethodUnusable,
     ProcessorDeclined,
+    ProcessorRequestError,
     ProcessorUnreachable,
 )
+from billing.processors import coinbase as coinbase_adapter
+from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
+from billing.selectors import HOSTED_CHECKOUT_PREFIX
 from billing.services.payments import AllocationInput, payment_record
-from core.exceptions import DomainError, NotFound, PermissionDeniedError
+from core.exceptions import Conflict, DomainError, NotFound, PermissionDeniedError
 from core.money import minor_unit_exponent, round_money, to_minor_units
 
 logger = logging.getLogger(__name__)
@@ -43,6 +57,22 @@ logger = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=5)
 # An intent not found this long after the attempt was never created: nothing was charged.
 NOT_FOUND_FINAL_AFTER = timedelta(minutes=30)
+# PayPal: an order not approved within 3 hours can no longer be paid.
+PAYPAL_ORDER_EXPIRY = timedelta(hours=3)
+# Coinbase Commerce: a charge not paid within an hour expires; a little grace for the webhook.
+COINBASE_CHARGE_EXPIRY = timedelta(hours=1, minutes=15)
+PROCESSOR_LABELS = {
+    stripe_adapter.NAME: "Stripe",
+    paypal_adapter.NAME: "PayPal",
+    coinbase_adapter.NAME: "Coinbase Commerce",
+}
+
+
+class CheckoutNotCreated(DomainError):
+    """The processor did not create the order or charge; nothing can have been paid."""
+
+    code = "checkout_not_created"
+    status_code = 502
 
 
 def _metadata(attempt: ProcessorAttempt) -> dict[str, str]:
@@ -72,33 +102,40 @@ def _start(*, invoice_id: int, payment_method_id: int, actor: Any) -> ProcessorA
             raise PaymentMethodUnusable(
                 "Only Stripe payment methods can be charged here.", field="payment_method"
             )
-        if invoice.status != InvoiceStatus.OPEN:
-            raise BillingError(
-                f"Invoice {invoice} is {invoice.status}; there is nothing to charge."
+        return _attempt_open(invoice=invoice, method=method, actor=actor)
+
+
+def _attempt_open(*, invoice: Invoice, method: PaymentMethod, actor: Any) -> ProcessorAttempt:
+    """The pending attempt for what is due on the (locked) invoice, unless one is in flight."""
+    if invoice.status != InvoiceStatus.OPEN:
+        raise BillingError(f"Invoice {invoice} is {invoice.status}; there is nothing to charge.")
+    amount = round_money(invoice.amount_due.amount, invoice.currency)
+    if amount <= 0:
+        raise BillingError(f"Nothing is due on invoice {invoice}.")
+    in_progress = ChargeInProgress(
+        f"A charge of invoice {invoice} is already in progress; its outcome is awaited."
+    )
+    if ProcessorAttempt.objects.filter(invoice=invoice, status__in=OPEN_ATTEMPT).exists():
+        raise in_progress
+    try:
+        with transaction.atomic():
+            return ProcessorAttempt.objects.create(
+                processor=method.processor,
+                customer_id=invoice.customer_id,
+                payment_method=method,
+                invoice=invoice,
+                currency=invoice.currency,
+                amount=Money(amount, invoice.currency),
+                amount_minor=to_minor_units(amount, invoice.currency),
+                created_by=actor if getattr(actor, "pk", None) else None,
             )
-        amount = round_money(invoice.amount_due.amount, invoice.currency)
-        if amount <= 0:
-            raise BillingError(f"Nothing is due on invoice {invoice}.")
-        if ProcessorAttempt.objects.filter(invoice=invoice, status__in=OPEN_ATTEMPT).exists():
-            raise ChargeInProgress(
-                f"A charge of invoice {invoice} is already in progress; its outcome is awaited."
-            )
-        try:
-            with transaction.atomic():
-                return ProcessorAttempt.objects.create(
-                    processor=stripe_adapter.NAME,
-                    customer_id=invoice.customer_id,
-                    payment_method=method,
-                    invoice=invoice,
-                    currency=invoice.currency,
-                    amount=Money(amount, invoice.currency),
-                    amount_minor=to_minor_units(amount, invoice.currency),
-                    created_by=actor if getattr(actor, "pk", None) else None,
-                )
-        except IntegrityError:
-            raise ChargeInProgress(
-                f"A charge of invoice {invoice} is already in progress; its outcome is awaited."
-            ) from None
+    except IntegrityError:
+        raise in_progress from None
+
+
+def _require_charge_permission(actor: Any) -> None:
+    if actor is not None and not actor.has_perm("billing.charge_invoice"):
+        raise PermissionDeniedError("Your role does not allow charging invoices.")
 
 
 def invoice_charge(*, invoice_id: int, payment_method_id: int, actor: Any) -> ProcessorAttempt:
@@ -107,8 +144,7 @@ def invoice_charge(*, invoice_id: int, payment_method_id: int, actor: Any) -> Pr
     Returns the attempt: succeeded (with its payment), failed (with the decline code), pending
     (the processor is still working, e.g. a bank debit) or unknown (no answer; resolved later).
     """
-    if actor is not None and not actor.has_perm("billing.charge_invoice"):
-        raise PermissionDeniedError("Your role does not allow charging invoices.")
+    _require_charge_permission(actor)
     stripe_adapter.stripe_client()  # refuses at once, before any attempt, if not configured
     attempt = _start(invoice_id=invoice_id, payment_method_id=payment_method_id, actor=actor)
     method = attempt.payment_method
@@ -172,6 +208,15 @@ def _apply_failure(
     return attempt
 
 
+def attempt_apply_failure(
+    *, attempt_id: int, code: str, message: str, intent_id: str = "", charge_id: str = ""
+) -> ProcessorAttempt:
+    """Fail an attempt on the processor's word (a success stays a success)."""
+    return _apply_failure(
+        attempt_id, code=code, message=message, intent_id=intent_id, charge_id=charge_id
+    )
+
+
 def _allocations(attempt: ProcessorAttempt, amount: Decimal) -> list[AllocationInput] | None:
     """To the invoice charged while it can take the money; otherwise oldest due first and
     the rest as customer credit (the money was collected all the same)."""
@@ -196,9 +241,9 @@ def _apply_success(attempt: ProcessorAttempt, intent: IntentResult) -> Processor
         amount=amount,
         currency=attempt.currency,
         method=_payment_method_kind(attempt.payment_method),
-        reference=f"Stripe {intent.id}",
+        reference=f"{PROCESSOR_LABELS.get(attempt.processor, attempt.processor)} {intent.id}",
         allocations=_allocations(attempt, amount),
-        processor=stripe_adapter.NAME,
+        processor=attempt.processor,
         processor_charge_id=intent.charge_id,
     )
     attempt.succeed(payment=payment)
@@ -219,7 +264,11 @@ def _apply_success(attempt: ProcessorAttempt, intent: IntentResult) -> Processor
 
 
 def _payment_method_kind(method: PaymentMethod) -> str:
-    if method.type in (PaymentMethodType.ACH, PaymentMethodType.WIRE_TRANSFER):
+    if method.type in (
+        PaymentMethodType.ACH,
+        PaymentMethodType.WIRE_TRANSFER,
+        PaymentMethodType.CRYPTOCURRENCY,
+    ):
         return str(method.type)
     return PaymentMethodType.CREDIT_CARD
 
@@ -252,6 +301,10 @@ def processor_attempt_resolve(*, attempt_id: int) -> ProcessorAttempt:
     ProcessorAttempt.objects.filter(pk=attempt.pk).update(
         last_checked_at=timezone.now(), check_count=attempt.check_count + 1
     )
+    if attempt.processor == paypal_adapter.NAME:
+        return _paypal_resolve(attempt)
+    if attempt.processor == coinbase_adapter.NAME:
+        return _coinbase_resolve(attempt)
     if attempt.processor_intent_id:
         intent: IntentResult | None = stripe_adapter.payment_intent_get(attempt.processor_intent_id)
     else:
@@ -292,3 +345,246 @@ def processor_attempts_resolve(*, now: Any = None) -> dict[str, int]:
             status = "error"
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+# --- hosted checkouts: PayPal and Coinbase Commerce ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostedCheckout:
+    """An open attempt and the processor's page where the payer pays it."""
+
+    attempt: ProcessorAttempt
+    url: str
+
+
+def _hosted_method(customer_id: int, processor: str, type_: str) -> PaymentMethod:
+    """The customer's hosted-checkout method of the processor (made on first use): it holds
+    no token of a card or wallet, the payer chooses how to pay on the processor's page."""
+    method, _ = PaymentMethod.objects.get_or_create(
+        processor=processor,
+        processor_token=f"{HOSTED_CHECKOUT_PREFIX}{customer_id}",
+        defaults={"customer_id": customer_id, "type": type_},
+    )
+    return method
+
+
+def _hosted_start(*, invoice_id: int, processor: str, type_: str, actor: Any) -> ProcessorAttempt:
+    with transaction.atomic():
+        try:
+            invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        except Invoice.DoesNotExist:
+            raise NotFound(f"No invoice {invoice_id}.") from None
+        method = _hosted_method(invoice.customer_id, processor, type_)
+        return _attempt_open(invoice=invoice, method=method, actor=actor)
+
+
+def _checkout_failed(attempt: ProcessorAttempt, exc: Exception) -> CheckoutNotCreated:
+    """Fail an attempt whose order or charge was refused or not answered. Even if the
+    processor made it, its page was never handed out, so nobody can pay it."""
+    label = PROCESSOR_LABELS[attempt.processor]
+    if isinstance(exc, ProcessorDeclined):
+        code, message = exc.code, f"{label} refused: {exc.message}"
+    else:
+        code, message = "processor_unreachable", f"{label} did not answer: {exc}"
+        logger.warning("%s did not answer for attempt %s: %s", label, attempt.pk, exc)
+    _apply_failure(attempt.pk, code=code, message=message)
+    return CheckoutNotCreated(message, attempt=attempt.pk, processor_code=code)
+
+
+def _intent_id_set(attempt_id: int, *, intent_id: str, charge_id: str = "") -> ProcessorAttempt:
+    with transaction.atomic():
+        attempt = _locked(attempt_id)
+        attempt.processor_intent_id = intent_id
+        attempt.processor_charge_id = charge_id or attempt.processor_charge_id
+        attempt.save(update_fields=["processor_intent_id", "processor_charge_id"])
+    return attempt
+
+
+def paypal_order_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
+    """Open an attempt and a PayPal order (intent CAPTURE) for what is due on an open invoice;
+    the payer approves it at the returned link. A currency PayPal does not take is refused
+    before anything is written or sent."""
+    _require_charge_permission(actor)
+    paypal_adapter.paypal_configured()
+    invoice = Invoice.objects.filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound(f"No invoice {invoice_id}.")
+    paypal_adapter.amount_value(
+        round_money(invoice.amount_due.amount, invoice.currency), invoice.currency
+    )
+    attempt = _hosted_start(
+        invoice_id=invoice_id,
+        processor=paypal_adapter.NAME,
+        type_=PaymentMethodType.CREDIT_CARD,
+        actor=actor,
+    )
+    try:
+        order = paypal_adapter.order_create(
+            amount=attempt.amount.amount,
+            currency=attempt.currency,
+            request_id=attempt.idempotency_key,
+            custom_id=attempt.idempotency_key,
+            reference_id=str(attempt.invoice_id),
+            description=f"Invoice {attempt.invoice}",
+        )
+    except (ProcessorDeclined, ProcessorUnreachable) as exc:
+        raise _checkout_failed(attempt, exc) from None
+    attempt = _intent_id_set(attempt.pk, intent_id=order.id)
+    return HostedCheckout(attempt=attempt, url=order.approve_url)
+
+
+def paypal_order_capture(*, invoice_id: int, order_id: str, actor: Any) -> ProcessorAttempt:
+    """Capture the invoice's PayPal order once the payer approved it. Capturing again (a
+    retry, a double click) records nothing more: the request id is the attempt's, and the
+    attempt keeps its one payment. No answer leaves the attempt UNKNOWN for the scheduled
+    check."""
+    _require_charge_permission(actor)
+    paypal_adapter.paypal_configured()
+    attempt = ProcessorAttempt.objects.filter(
+        processor=paypal_adapter.NAME, invoice_id=invoice_id, processor_intent_id=order_id
+    ).first()
+    if attempt is None:
+        raise NotFound(f"No PayPal order {order_id} for invoice {invoice_id}.")
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        return attempt
+    if attempt.status == AttemptStatus.FAILED:
+        raise Conflict(
+            f"The PayPal order {order_id} is {attempt.failure_code or 'failed'}; create a new one.",
+            code="attempt_failed",
+        )
+    return _paypal_capture(attempt)
+
+
+def _paypal_capture(attempt: ProcessorAttempt) -> ProcessorAttempt:
+    try:
+        order = paypal_adapter.order_capture(
+            order_id=attempt.processor_intent_id,
+            request_id=f"{attempt.idempotency_key}-capture",
+        )
+    except ProcessorUnreachable as exc:
+        logger.warning("PayPal did not answer the capture of attempt %s: %s", attempt.pk, exc)
+        return _apply_unknown(attempt.pk, message=f"The processor did not answer: {exc}")
+    except ProcessorRequestError as exc:
+        if exc.code == "order_not_approved":
+            raise Conflict(
+                "The payer has not approved the PayPal order yet.", code="order_not_approved"
+            ) from None
+        raise CheckoutNotCreated(
+            f"PayPal refused the capture: {exc.message}", processor_code=exc.code
+        ) from None
+    except ProcessorDeclined as exc:
+        # The order stays open: the payer may approve it again with another funding source.
+        raise PaymentDeclined(exc.message, decline_code=exc.code, attempt=attempt.pk) from None
+    return attempt_apply_intent(attempt_id=attempt.pk, intent=order.intent())
+
+
+def _paypal_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
+    """What became of a PayPal order: captured (one payment), approved but not captured
+    (captured now, as the payer asked), voided or expired (failed), or still awaited."""
+    if not attempt.processor_intent_id:
+        return _apply_failure(
+            attempt.pk,
+            code="order_not_created",
+            message="No PayPal order was handed out for approval: nothing can have been paid.",
+        )
+    order = paypal_adapter.order_get(attempt.processor_intent_id)
+    if order is None:
+        return _apply_failure(
+            attempt.pk,
+            code="processor_no_record",
+            message="PayPal has no such order: nothing was captured.",
+        )
+    if order.status == "APPROVED":
+        try:
+            return _paypal_capture(attempt)
+        except (PaymentDeclined, Conflict, CheckoutNotCreated) as exc:
+            logger.warning("PayPal order of attempt %s not captured: %s", attempt.pk, exc)
+            return attempt
+    intent = order.intent()
+    if intent.succeeded or intent.failed:
+        return attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
+    awaiting = order.status in ("CREATED", "PAYER_ACTION_REQUIRED", "SAVED")
+    if awaiting and timezone.now() - attempt.created_at >= PAYPAL_ORDER_EXPIRY:
+        return _apply_failure(
+            attempt.pk,
+            code="order_expired",
+            message="The payer did not approve the PayPal order in time.",
+        )
+    return attempt
+
+
+def coinbase_charge_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
+    """Open an attempt and a Coinbase Commerce charge (fixed price) for what is due on an
+    open invoice. Its payment is recorded only when Coinbase's signed webhook confirms it."""
+    _require_charge_permission(actor)
+    coinbase_adapter.coinbase_configured()
+    attempt = _hosted_start(
+        invoice_id=invoice_id,
+        processor=coinbase_adapter.NAME,
+        type_=PaymentMethodType.CRYPTOCURRENCY,
+        actor=actor,
+    )
+    try:
+        charge = coinbase_adapter.charge_create(
+            amount=attempt.amount.amount,
+            currency=attempt.currency,
+            name=f"Invoice {attempt.invoice}",
+            description=f"Payment of invoice {attempt.invoice}",
+            metadata={
+                coinbase_adapter.ATTEMPT_METADATA_KEY: attempt.idempotency_key,
+                "invoice_id": str(attempt.invoice_id),
+                "customer_id": str(attempt.customer_id),
+            },
+        )
+    except (ProcessorDeclined, ProcessorUnreachable) as exc:
+        raise _checkout_failed(attempt, exc) from None
+    attempt = _intent_id_set(attempt.pk, intent_id=charge.id, charge_id=charge.code)
+    return HostedCheckout(attempt=attempt, url=charge.hosted_url)
+
+
+def _coinbase_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
+    """Coinbase is never asked: a charge unpaid when it expired is failed (a late
+    confirmation still records the payment); a delayed one waits for a person."""
+    if attempt.status == AttemptStatus.UNKNOWN:
+        return attempt
+    expiry = timedelta(
+        seconds=float(
+            getattr(
+                settings,
+                "COINBASE_COMMERCE_CHARGE_EXPIRY_SECONDS",
+                COINBASE_CHARGE_EXPIRY.total_seconds(),
+            )
+        )
+    )
+    if timezone.now() - attempt.created_at < expiry:
+        return attempt
+    detected = attempt.processor_intent_id and (
+        WebhookEvent.objects.filter(
+            provider=coinbase_adapter.NAME,
+            type="charge:pending",
+            payload__data__id=attempt.processor_intent_id,
+        ).exists()
+    )
+    if detected:
+        return attempt  # paid, awaiting confirmations on the chain
+    return _apply_failure(
+        attempt.pk,
+        code="charge_expired",
+        message="No payment of the Coinbase charge was confirmed before it expired.",
+    )
+
+
+def attempt_apply_delayed(*, attempt_id: int, message: str) -> ProcessorAttempt:
+    """A payment arrived after the charge expired (Coinbase charge:delayed): the outcome is
+    for a person to decide in Coinbase, so a pending attempt becomes UNKNOWN with the reason."""
+    with transaction.atomic():
+        attempt = _locked(attempt_id)
+        if attempt.status == AttemptStatus.PENDING:
+            attempt.lose_track(message=message)
+            attempt.save(update_fields=["status", "failure_message"])
+        elif attempt.status == AttemptStatus.FAILED:
+            attempt.failure_code = "payment_delayed"
+            attempt.failure_message = message[:500]
+            attempt.save(update_fields=["failure_code", "failure_message"])
+    return attempt

@@ -1,5 +1,5 @@
-"""Processor webhooks: verified before anything is written, stored once per event id, applied
-once (RELIABILITY.md B8, L8).
+"""Processor webhooks (Stripe, PayPal, Coinbase Commerce): verified before anything is
+written, stored once per provider and event id, applied once (RELIABILITY.md B8, L8).
 
 Applying is order-independent: a success is final and a late failure notice of the same intent
 changes nothing, so any delivery order of the same events ends in the same state.
@@ -18,8 +18,14 @@ from djmoney.money import Money
 
 from billing.models import Invoice, PaymentMethod, ProcessorAttempt, WebhookEvent
 from billing.processors import IntentResult
+from billing.processors import coinbase as coinbase_adapter
+from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
-from billing.services.processor_payments import attempt_apply_intent
+from billing.services.processor_payments import (
+    attempt_apply_delayed,
+    attempt_apply_failure,
+    attempt_apply_intent,
+)
 from core.exceptions import DomainError
 from core.money import minor_unit_exponent
 
@@ -35,6 +41,14 @@ INTENT_EVENTS = frozenset(
 )
 # Kept for the modules that act on them later: refunds (billing) and disputes (receivables).
 STORED_ONLY = frozenset({"charge.refunded", "charge.dispute.created"})
+PAYPAL_STORED_ONLY = frozenset(
+    {
+        "CHECKOUT.ORDER.APPROVED",
+        "PAYMENT.CAPTURE.REFUNDED",
+        "PAYMENT.CAPTURE.REVERSED",
+        "CUSTOMER.DISPUTE.CREATED",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,20 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None) -> WebhookR
     return webhook_event_apply(provider=stripe_adapter.NAME, event=event)
 
 
+def paypal_webhook_receive(*, payload: bytes, headers: Any) -> WebhookReceipt:
+    """Verify a PayPal webhook request with PayPal and apply its event once. An unverified
+    request raises WebhookRefused before any database access."""
+    event = paypal_adapter.webhook_event_verify(payload=payload, headers=headers)
+    return webhook_event_apply(provider=paypal_adapter.NAME, event=event)
+
+
+def coinbase_webhook_receive(*, payload: bytes, signature: str | None) -> WebhookReceipt:
+    """Verify a Coinbase Commerce webhook request (HMAC of its exact bytes) and apply its
+    event once. A refused request raises WebhookRefused before any database access."""
+    event = coinbase_adapter.webhook_event_verify(payload=payload, signature=signature)
+    return webhook_event_apply(provider=coinbase_adapter.NAME, event=event)
+
+
 def webhook_event_apply(*, provider: str, event: dict[str, Any]) -> WebhookReceipt:
     """Store the event (once per provider and id) and apply it. A replay of an applied event
     does nothing; one whose application failed is tried again."""
@@ -57,14 +85,17 @@ def webhook_event_apply(*, provider: str, event: dict[str, Any]) -> WebhookRecei
         stored, created = WebhookEvent.objects.get_or_create(
             provider=provider,
             event_id=str(event["id"])[:200],
-            defaults={"type": str(event.get("type", ""))[:100], "payload": event},
+            defaults={
+                "type": str(event.get("type") or event.get("event_type") or "")[:100],
+                "payload": event,
+            },
         )
         stored = WebhookEvent.objects.select_for_update().get(pk=stored.pk)
         if stored.processed_at is not None:
             return WebhookReceipt(event=stored, duplicate=True)
         try:
             with transaction.atomic():
-                outcome = _apply(stored.type, event)
+                outcome = _APPLY[provider](stored.type, event)
         except DomainError as exc:
             logger.error("Webhook event %s %s not applied: %s", provider, stored.event_id, exc)
             stored.outcome = f"error {exc.code}: {exc.message}"[:500]
@@ -143,3 +174,99 @@ def _attempt_recreate(intent: IntentResult, key: str) -> ProcessorAttempt | None
         if found is None:
             logger.error("Stripe intent %s of a lost attempt could not be matched.", intent.id)
         return found
+
+
+def _paypal_apply(type_: str, event: dict[str, Any]) -> str:
+    resource = event.get("resource") or {}
+    if type_ in ("PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.PENDING"):
+        intent = paypal_adapter.capture_intent(resource)
+        attempt = _hosted_attempt_for(paypal_adapter.NAME, intent)
+        if attempt is None:
+            return "ignored: not a PayPal order of ours"
+        _same_currency(attempt, intent)
+        if type_ == "PAYMENT.CAPTURE.DENIED":
+            attempt = attempt_apply_failure(
+                attempt_id=attempt.pk,
+                code="capture_denied",
+                message=intent.failure_message or "PayPal denied the capture.",
+                intent_id=intent.id,
+                charge_id=intent.latest_charge,
+            )
+        else:
+            attempt = attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
+        return _attempt_outcome(attempt)
+    if type_ in PAYPAL_STORED_ONLY:
+        return "stored"
+    return "ignored: event type not handled"
+
+
+COINBASE_SUCCESS = frozenset({"charge:confirmed", "charge:resolved"})
+
+
+def _coinbase_apply(type_: str, event: dict[str, Any]) -> str:
+    charge = event.get("data") or {}
+    if type_ not in (*COINBASE_SUCCESS, "charge:failed", "charge:delayed", "charge:pending"):
+        return "ignored: event type not handled"
+    status = "succeeded" if type_ in COINBASE_SUCCESS else "processing"
+    intent = coinbase_adapter.charge_intent(charge, status=status)
+    attempt = _hosted_attempt_for(coinbase_adapter.NAME, intent)
+    if attempt is None:
+        return "ignored: not a Coinbase charge of ours"
+    _same_currency(attempt, intent)
+    reason = coinbase_adapter.timeline_reason(charge)
+    if type_ == "charge:failed":
+        attempt = attempt_apply_failure(
+            attempt_id=attempt.pk,
+            code="charge_failed",
+            message=f"Coinbase: the charge failed ({reason or 'no payment'}).",
+            intent_id=intent.id,
+            charge_id=intent.latest_charge,
+        )
+    elif type_ == "charge:delayed":
+        attempt = attempt_apply_delayed(
+            attempt_id=attempt.pk,
+            message=(
+                f"Coinbase: a payment arrived after the charge expired ({reason or 'delayed'}); "
+                "resolve it in Coinbase Commerce."
+            ),
+        )
+    else:
+        attempt = attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
+    return _attempt_outcome(attempt)
+
+
+def _hosted_attempt_for(processor: str, intent: IntentResult) -> ProcessorAttempt | None:
+    """Our attempt of a PayPal order or Coinbase charge: by the key we wrote into it, or by
+    the processor's id of it."""
+    key = intent.metadata.get(paypal_adapter.ATTEMPT_METADATA_KEY, "")
+    if key:
+        found = ProcessorAttempt.objects.filter(processor=processor, idempotency_key=key).first()
+        if found is not None:
+            return found
+    if intent.id:
+        return ProcessorAttempt.objects.filter(
+            processor=processor, processor_intent_id=intent.id
+        ).first()
+    return None
+
+
+def _same_currency(attempt: ProcessorAttempt, intent: IntentResult) -> None:
+    if intent.currency and intent.currency != attempt.currency:
+        raise DomainError(
+            f"The processor reports {intent.currency} for attempt {attempt.pk} in "
+            f"{attempt.currency}; not applied.",
+            code="currency_mismatch",
+        )
+
+
+def _attempt_outcome(attempt: ProcessorAttempt) -> str:
+    if attempt.payment_id:
+        return f"attempt {attempt.pk} {attempt.status}, payment {attempt.payment_id}"
+    return f"attempt {attempt.pk} {attempt.status}"
+
+
+_APPLY = {
+    stripe_adapter.NAME: _apply,
+    paypal_adapter.NAME: _paypal_apply,
+    coinbase_adapter.NAME: _coinbase_apply,
+}

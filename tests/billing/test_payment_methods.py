@@ -357,3 +357,19 @@ def test_the_guard_lets_clean_form_and_json_bodies_through(guarded, client_for) 
         format="json",
     )
     assert (form.status_code, as_json.status_code) == (201, 201), (form.json(), as_json.json())
+
+
+@pytest.mark.django_db
+def test_hosted_checkout_placeholders_are_not_listed(customer) -> None:
+    from billing.models import PaymentMethod
+    from billing.selectors import payment_method_list
+
+    # given the placeholder a PayPal checkout hangs its attempts on
+    PaymentMethod.objects.create(
+        customer=customer,
+        type="credit_card",
+        processor="paypal",
+        processor_token=f"hosted_checkout_{customer.pk}",
+    )
+    # then the customer's usable methods do not include it
+    assert list(payment_method_list(customer_id=customer.pk)) == []

@@ -37,6 +37,7 @@ def test_nightly_ledger_check_is_scheduled() -> None:
     assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
+@pytest.mark.xdist_group("celery_worker")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_ledger_check_runs_on_a_real_worker() -> None:
     # given a worker on Redis, on this test database, listening on a queue of its own
