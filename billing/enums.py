@@ -52,3 +52,12 @@ class SubscriptionStatus(models.TextChoices):
     PAST_DUE = "past_due", "Past due"
     PAUSED = "paused", "Paused"
     CANCELED = "canceled", "Canceled"
+
+
+class AllocationOrder(models.TextChoices):
+    """Which open invoices a payment without allocations settles first."""
+
+    OLDEST_DUE = "oldest_due", "Oldest due date first"
+    NEWEST_DUE = "newest_due", "Newest due date first"
+    SMALLEST = "smallest", "Smallest amount due first"
+    LARGEST = "largest", "Largest amount due first"

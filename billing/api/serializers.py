@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from billing.enums import InvoiceStatus, PaymentMethodType
+from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.models import Customer
 from core.api.fields import AmountField, CurrencyField
 from core.money import round_money
@@ -35,6 +35,9 @@ class CustomerInput(serializers.Serializer):
     reverse_charge = serializers.BooleanField(required=False)
     acquisition_channel = serializers.CharField(max_length=60, required=False, allow_blank=True)
     campaign = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    payment_allocation_order = serializers.ChoiceField(
+        choices=AllocationOrder.choices, required=False
+    )
 
 
 class CustomerOutput(serializers.Serializer):
@@ -56,6 +59,7 @@ class CustomerOutput(serializers.Serializer):
     reverse_charge = serializers.BooleanField()
     acquisition_channel = serializers.CharField()
     campaign = serializers.CharField()
+    payment_allocation_order = serializers.CharField()
     credit_balance = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
@@ -64,15 +68,23 @@ class CustomerOutput(serializers.Serializer):
 
 
 class InvoiceLineInput(serializers.Serializer):
-    description = serializers.CharField(max_length=500)
+    description = serializers.CharField(max_length=500, required=False, default="")
     quantity = AmountField()
-    unit_price = AmountField(allow_negative=True)
+    unit_price = AmountField(allow_negative=True, required=False)
+    price = serializers.IntegerField(required=False, min_value=1, help_text="Catalog price id")
     tax_rate = serializers.DecimalField(
         max_digits=7, decimal_places=6, min_value=0, max_value=1, required=False, allow_null=True
     )
     tax_inclusive = serializers.BooleanField(required=False, default=False)
     period_start = serializers.DateField(required=False, allow_null=True)
     period_end = serializers.DateField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "price" not in attrs and "unit_price" not in attrs:
+            raise serializers.ValidationError("Give a unit_price or a catalog price.")
+        if "price" not in attrs and not attrs.get("description"):
+            raise serializers.ValidationError({"description": "This field is required."})
+        return attrs
 
 
 class InvoiceInput(serializers.Serializer):

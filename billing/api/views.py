@@ -92,7 +92,10 @@ class CustomerDetailApi(APIView):
 
 
 def _lines(validated: list[dict[str, Any]]) -> list[LineInput]:
-    return [LineInput(**line) for line in validated]
+    return [
+        LineInput(**{k: v for k, v in line.items() if k != "price"}, price_id=line.get("price"))
+        for line in validated
+    ]
 
 
 class InvoiceListCreateApi(APIView):

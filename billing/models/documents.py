@@ -17,7 +17,7 @@ from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
-from billing.enums import InvoiceStatus, PaymentMethodType, PaymentStatus
+from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType, PaymentStatus
 
 # One currency column per row. Zero defaults are ``Decimal`` (a callable giving 0 with no
 # currency): a Money default would overwrite the row's currency with DEFAULT_CURRENCY.
@@ -44,6 +44,10 @@ class Customer(models.Model):
     tax_exempt = models.BooleanField(default=False)
     # B2B across EU borders: the customer accounts for VAT, the invoice carries none.
     reverse_charge = models.BooleanField(default=False)
+    # Which open invoices a payment without allocations settles first.
+    payment_allocation_order = models.CharField(
+        max_length=12, choices=AllocationOrder.choices, default=AllocationOrder.OLDEST_DUE
+    )
     acquisition_channel = models.CharField(max_length=60, blank=True, default="")
     campaign = models.CharField(max_length=100, blank=True, default="")
     # Money the customer has with us (overpayments, credit notes), in ``currency``.

@@ -30,6 +30,7 @@ EDITABLE = {
     "reverse_charge",
     "acquisition_channel",
     "campaign",
+    "payment_allocation_order",
 }
 
 

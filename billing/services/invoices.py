@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,11 +35,51 @@ INVOICE_SERIES = "INV"
 class LineInput:
     description: str
     quantity: Decimal
-    unit_price: Decimal
+    # Empty with a ``price_id``: the catalog price's amount for the quantity.
+    unit_price: Decimal | None = None
     tax_rate: Decimal | None = None
     tax_inclusive: bool = False
     period_start: date | None = None
     period_end: date | None = None
+    price_id: int | None = None
+
+
+def _from_price(line: LineInput, currency: str) -> LineInput:
+    """A line priced from the catalog: the price's currency must be the invoice's."""
+    from billing.models import Price
+    from billing.pricing import price_amount
+
+    price = Price.objects.select_related("product").filter(pk=line.price_id).first()
+    if price is None:
+        raise BillingError(f"Price {line.price_id} does not exist.", field="lines")
+    if price.currency != currency:
+        raise BillingError(
+            f"Price {price.pk} is in {price.currency}, the invoice in {currency}.", field="lines"
+        )
+    description = line.description or price.nickname or price.product.name
+    if line.unit_price is not None:
+        return replace(line, description=description)
+    if price.type == "per_unit":
+        return replace(
+            line,
+            description=description,
+            unit_price=price.unit_amount or ZERO,
+            tax_inclusive=price.tax_inclusive,
+        )
+    amount = price_amount(
+        type=price.type,
+        quantity=line.quantity,
+        unit_amount=price.unit_amount,
+        package_size=price.package_size,
+        tiers=price.tiers,
+    )
+    return replace(
+        line,
+        description=f"{description} x {line.quantity.normalize():f}",
+        quantity=Decimal(1),
+        unit_price=round_money(amount, currency),
+        tax_inclusive=price.tax_inclusive,
+    )
 
 
 def _require(actor: Any, perm: str, what: str) -> None:
@@ -76,7 +116,10 @@ def _write_lines(invoice: Invoice, lines: Sequence[LineInput], customer: Custome
     default_rate = _default_rate(customer)
     subtotal = tax = ZERO
     objects = []
-    for position, line in enumerate(lines, start=1):
+    for position, given in enumerate(lines, start=1):
+        line = _from_price(given, currency) if given.price_id else given
+        if line.unit_price is None:
+            raise BillingError(f"Line {position}: give a unit price or a catalog price.")
         rate = default_rate if line.tax_rate is None else line.tax_rate
         if customer.tax_exempt or customer.reverse_charge:
             rate = ZERO

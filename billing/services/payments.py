@@ -11,10 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.enums import InvoiceStatus, PaymentMethodType
+from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.exceptions import BillingError, CurrencyMismatch, OverAllocation
 from billing.models import Customer, Invoice, Payment, PaymentAllocation
 from billing.postings import payment_lines
@@ -35,12 +36,25 @@ class AllocationInput:
     amount: Decimal
 
 
+ALLOCATION_ORDERS = {
+    AllocationOrder.OLDEST_DUE: ("due_date", "issue_date", "pk"),
+    AllocationOrder.NEWEST_DUE: ("-due_date", "-issue_date", "-pk"),
+    AllocationOrder.SMALLEST: ("due", "due_date", "pk"),
+    AllocationOrder.LARGEST: ("-due", "due_date", "pk"),
+}
+
+
 def _open_invoices_for_update(customer: Customer, currency: str) -> list[Invoice]:
-    """The customer's open invoices in the currency, locked, oldest due first."""
+    """The customer's open invoices in the currency, locked, in the customer's order
+    (oldest due first unless the customer's settings say otherwise)."""
+    order = ALLOCATION_ORDERS.get(
+        customer.payment_allocation_order, ALLOCATION_ORDERS[AllocationOrder.OLDEST_DUE]
+    )
     return list(
         Invoice.objects.select_for_update()
         .filter(customer=customer, currency=currency, status=InvoiceStatus.OPEN)
-        .order_by("due_date", "issue_date", "pk")
+        .annotate(due=F("total") - F("amount_paid") - F("amount_credited"))
+        .order_by(*order)
     )
 
 

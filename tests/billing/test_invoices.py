@@ -224,3 +224,57 @@ def test_due_date_follows_customer_terms(clerk, make_invoice, customer) -> None:
     invoice = make_invoice("10.00", issue_date=date(2026, 1, 31))
     assert invoice.due_date == date(2026, 1, 31) + timedelta(days=14)
     assert Invoice.objects.filter(status=InvoiceStatus.OPEN).count() == 1
+
+
+def test_lines_priced_from_the_catalog(clerk, customer) -> None:
+    from billing.services.subscriptions import price_create, product_create
+
+    product = product_create(actor=None, name="Support hours")
+    hourly = price_create(
+        actor=None,
+        product_id=product.pk,
+        currency="USD",
+        type="per_unit",
+        interval="month",
+        unit_amount=D("120.00"),
+    )
+    pack = price_create(
+        actor=None,
+        product_id=product.pk,
+        currency="USD",
+        type="package",
+        interval="month",
+        unit_amount=D("500.00"),
+        package_size=5,
+        nickname="5-hour pack",
+    )
+    invoice = invoice_create(
+        actor=clerk,
+        customer_id=customer.pk,
+        lines=[
+            LineInput(description="", quantity=D(2), price_id=hourly.pk, tax_rate=D(0)),
+            LineInput(description="", quantity=D(7), price_id=pack.pk, tax_rate=D(0)),
+        ],
+    )
+    assert [
+        (line.description, line.quantity, line.amount.amount) for line in invoice.lines.all()
+    ] == [
+        ("Support hours", D(2), D("240.00")),
+        ("5-hour pack x 7", D(1), D("1000.00")),  # two packages
+    ]
+    eur = price_create(
+        actor=None,
+        product_id=product.pk,
+        currency="EUR",
+        type="flat",
+        interval="month",
+        unit_amount=D("1.00"),
+    )
+    from billing.exceptions import BillingError
+
+    with pytest.raises(BillingError, match="is in EUR"):
+        invoice_create(
+            actor=clerk,
+            customer_id=customer.pk,
+            lines=[LineInput(description="", quantity=D(1), price_id=eur.pk)],
+        )

@@ -304,3 +304,139 @@ def test_settling_at_another_rate_posts_realized_fx(clerk) -> None:
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
     assert trial_balance().is_balanced
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        ("oldest_due", ["jan", "feb", "mar"]),
+        ("newest_due", ["mar", "feb"]),
+        ("smallest", ["feb", "jan", "mar"]),
+        ("largest", ["mar", "jan"]),
+    ],
+)
+@pytest.mark.django_db
+def test_the_customer_chooses_which_invoices_a_payment_settles_first(
+    clerk, customer, make_invoice, order, expected
+) -> None:
+    from billing.services.customers import customer_update
+
+    invoices = {
+        "jan": make_invoice("50.00", issue_date=date(2026, 1, 1)),
+        "feb": make_invoice("20.00", issue_date=date(2026, 2, 1)),
+        "mar": make_invoice("90.00", issue_date=date(2026, 3, 1)),
+    }
+    customer_update(actor=clerk, customer_id=customer.pk, payment_allocation_order=order)
+    payment = payment_record(
+        actor=clerk, customer_id=customer.pk, amount=D("100.00"), currency="USD", method="ach"
+    )
+    names = {inv.pk: name for name, inv in invoices.items()}
+    assert [names[a.invoice_id] for a in payment.allocations.order_by("pk")] == expected
+
+
+@pytest.mark.parametrize(
+    "amount", ["1e3", "NaN", "Infinity", 25.0, "0.001", "1234567890123456789012345", "-5.00"]
+)
+@pytest.mark.django_db
+def test_B2_bad_payment_amounts_are_field_errors_and_record_nothing(
+    integration_client, customer, amount
+) -> None:
+    response = integration_client.post(
+        "/api/billing/payments",
+        {"customer": customer.pk, "amount": amount, "currency": "USD", "method": "ach"},
+        format="json",
+    )
+    assert response.status_code == 400
+    if amount == "0.001":
+        assert response.json()["code"] == "invalid_amount"
+    else:
+        assert "amount" in response.json()["errors"]
+    assert Payment.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("quantity", "unit_price"), [("-1", "10.00"), ("1", "10.5e2"), ("1", "NaN"), ("1", 10.5)]
+)
+@pytest.mark.django_db
+def test_B2_bad_invoice_lines_are_field_errors(
+    integration_client, customer, quantity, unit_price
+) -> None:
+    response = integration_client.post(
+        "/api/billing/invoices",
+        {
+            "customer": customer.pk,
+            "lines": [{"description": "x", "quantity": quantity, "unit_price": unit_price}],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["lines"]
+    assert Invoice.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_L2_crossing_allocations_never_deadlock_or_reach_the_client_as_500(make_user) -> None:
+    """Payments touching the same invoices in opposite orders: the customer row is locked
+    first, so they queue instead of deadlocking (no 40P01/40001), and every answer is a
+    201 or a 409 with the books exact."""
+    import json as _json
+
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    from billing.services.customers import customer_create
+    from billing.services.invoices import LineInput, invoice_create
+
+    clerk = make_user("ar_clerk")
+    integration = make_user("integration", mfa=False)
+    _, token = AuthToken.objects.create(user=integration, expiry=None)
+    customer = customer_create(actor=clerk, name="Acme", email="a@acme.example", currency="USD")
+    a, b = (
+        invoice_create(
+            actor=clerk,
+            customer_id=customer.pk,
+            issue=True,
+            lines=[
+                LineInput(description="x", quantity=D(1), unit_price=D("100.00"), tax_rate=D(0))
+            ],
+        )
+        for _ in range(2)
+    )
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def pay(n: int) -> None:
+        first, second = (a, b) if n % 2 else (b, a)
+        body = {
+            "customer": customer.pk,
+            "amount": "20.00",
+            "currency": "USD",
+            "method": "ach",
+            "allocations": [
+                {"invoice": first.pk, "amount": "10.00"},
+                {"invoice": second.pk, "amount": "10.00"},
+            ],
+        }
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        barrier.wait()
+        try:
+            r = client.post(
+                "/api/billing/payments", _json.dumps(body), content_type="application/json"
+            )
+            with lock:
+                statuses.append(r.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pay, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # each invoice takes ten 10.00 allocations: ten payments fit, ten are refused whole
+    assert sorted(statuses) == [201] * 10 + [409] * 10
+    assert sum(p.amount.amount for p in Payment.objects.all()) == D("200.00")
+    assert ar_balance() == open_items_total() == 0
+    assert trial_balance().is_balanced
