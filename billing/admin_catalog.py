@@ -35,7 +35,14 @@ from django.utils.html import format_html
 from django_fsm import can_proceed
 from djmoney.money import Money
 
-from billing.admin import ReadOnlyInline, _change_link, _entry_link, amount_display, money_display
+from billing.admin import (
+    CustomerInvoiceInline,
+    ReadOnlyInline,
+    _change_link,
+    _entry_link,
+    amount_display,
+    money_display,
+)
 from billing.enums import InvoiceStatus
 from billing.models import (
     CreditNote,
@@ -469,8 +476,7 @@ class PendingItemInline(ReadOnlyInline):
         return _change_link(item.invoice, str(item.invoice)) if item.invoice else "not yet"
 
 
-class SubscriptionInvoiceInline(ReadOnlyInline):
-    model = Invoice
+class SubscriptionInvoiceInline(CustomerInvoiceInline):
     fk_name = "subscription"
     fields = (
         "invoice_link",
@@ -481,22 +487,9 @@ class SubscriptionInvoiceInline(ReadOnlyInline):
         "due_display",
     )
     readonly_fields = fields
-    verbose_name_plural = "Invoices"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
         return super().get_queryset(request).order_by("-period_start", "-pk")
-
-    @admin.display(description="Invoice")
-    def invoice_link(self, invoice: Invoice) -> str:
-        return _change_link(invoice, str(invoice))
-
-    @admin.display(description="Total")
-    def total_display(self, invoice: Invoice) -> str:
-        return money_display(invoice.total)
-
-    @admin.display(description="Amount due")
-    def due_display(self, invoice: Invoice) -> str:
-        return money_display(invoice.amount_due)
 
 
 class SubscriptionAddForm(forms.Form):
