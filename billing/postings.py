@@ -12,12 +12,21 @@ ZERO = Decimal(0)
 
 
 def invoice_issue_lines(
-    *, currency: str, subtotal: Decimal, tax: Decimal, total: Decimal, accounts: dict[str, Account]
+    *,
+    currency: str,
+    subtotal: Decimal,
+    tax: Decimal,
+    total: Decimal,
+    accounts: dict[str, Account],
+    income_role: str = AccountRole.REVENUE,
 ) -> list[LineSpec]:
-    """Dr accounts receivable (total) / Cr revenue (subtotal) / Cr tax payable (tax)."""
+    """Dr accounts receivable (total) / Cr revenue (subtotal) / Cr tax payable (tax).
+
+    ``income_role`` names another income account for the subtotal (late fees post to
+    late-fee income)."""
     lines = [LineSpec(accounts[AccountRole.ACCOUNTS_RECEIVABLE], currency, debit=total)]
     if subtotal:
-        lines.append(LineSpec(accounts[AccountRole.REVENUE], currency, credit=subtotal))
+        lines.append(LineSpec(accounts[income_role], currency, credit=subtotal))
     if tax:
         lines.append(LineSpec(accounts[AccountRole.TAX_PAYABLE], currency, credit=tax))
     return lines

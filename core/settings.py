@@ -256,6 +256,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.billing_run",
         "schedule": crontab(hour=1, minute=0),
     },
+    # After the billing run: reminders, late fees, escalations due today.
+    "receivables-collections-run-daily": {
+        "task": "receivables.collections_run",
+        "schedule": crontab(hour=1, minute=30),
+    },
     # Charges whose processor did not answer are asked about until resolved (F4).
     "billing-processor-attempts-resolve": {
         "task": "billing.processor_attempts_resolve",

@@ -29,6 +29,13 @@ from django.db.models.functions import Coalesce
 from billing.enums import InvoiceStatus
 from billing.models import CreditNote, Invoice, PaymentAllocation, RefundAllocation
 from receivables.enums import AgingBucket
+from receivables.models import (
+    CollectionEvent,
+    CollectionPause,
+    CustomerDunningPolicy,
+    DunningPolicy,
+    DunningStep,
+)
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
 BUCKETS = [b.value for b in AgingBucket]
@@ -98,3 +105,86 @@ def receivables_totals(qs: QuerySet[Invoice]) -> dict[str, dict[str, Decimal]]:
         totals[row["currency"]][row["bucket"]] += row["s"]
         totals[row["currency"]]["total"] += row["s"]
     return dict(sorted(totals.items()))
+
+
+# --- Collections -------------------------------------------------------------------------------
+
+
+def invoice_in_dispute(invoice: Invoice) -> bool:
+    """Whether an open dispute covers the invoice; dunning and late fees pause while one does.
+
+    There is no dispute model yet: this hook answers False until the disputes work (issue 5,
+    item 6) fills it in. The collections run asks it for every invoice it would act on.
+    """
+    return False
+
+
+def dunning_policy_default() -> DunningPolicy | None:
+    return DunningPolicy.objects.filter(is_default=True).prefetch_related("steps").first()
+
+
+def dunning_policies_by_customer(customer_ids: set[int]) -> dict[int, DunningPolicy]:
+    """The policy each customer is chased under (their own, or the default)."""
+    policies = {p.pk: p for p in DunningPolicy.objects.prefetch_related("steps")}
+    default = next((p for p in policies.values() if p.is_default), None)
+    chosen = dict(
+        CustomerDunningPolicy.objects.filter(customer_id__in=customer_ids).values_list(
+            "customer_id", "policy_id"
+        )
+    )
+    result = {}
+    for customer_id in customer_ids:
+        policy = policies.get(chosen[customer_id]) if customer_id in chosen else default
+        if policy is not None:
+            result[customer_id] = policy
+    return result
+
+
+def collection_pauses_active(*, as_of: date) -> tuple[set[int], set[int]]:
+    """Customers and invoices paused (or under a promise to pay) on ``as_of``."""
+    rows = (
+        CollectionPause.objects.filter(start_date__lte=as_of, lifted_at__isnull=True)
+        .filter(Q(until_date__isnull=True) | Q(until_date__gte=as_of))
+        .values_list("customer_id", "invoice_id")
+    )
+    customers, invoices = set(), set()
+    for customer_id, invoice_id in rows:
+        if customer_id:
+            customers.add(customer_id)
+        if invoice_id:
+            invoices.add(invoice_id)
+    return customers, invoices
+
+
+def collections_worklist(*, as_of: date, queryset: QuerySet | None = None) -> QuerySet[Invoice]:
+    """What to chase today: open invoices past due and not paused, largest and oldest first,
+    annotated with ``amount_due_value`` and the last step done
+    (``last_step_name``, ``last_step_date``). Late-fee invoices are listed too."""
+    customers, invoices = collection_pauses_active(as_of=as_of)
+    last = CollectionEvent.objects.filter(invoice=OuterRef("pk")).order_by("-scheduled_date", "-pk")
+    base = Invoice.objects.all() if queryset is None else queryset
+    return (
+        base.filter(status=InvoiceStatus.OPEN, due_date__lt=as_of)
+        .exclude(customer_id__in=customers)
+        .exclude(pk__in=invoices)
+        .annotate(
+            amount_due_value=F("total") - F("amount_paid") - F("amount_credited"),
+            last_step_name=Subquery(last.values("step__name")[:1]),
+            last_step_date=Subquery(last.values("scheduled_date")[:1]),
+        )
+        .filter(amount_due_value__gt=0)
+        .select_related("customer")
+        .order_by("-amount_due_value", "due_date", "pk")
+    )
+
+
+def invoice_next_step(
+    *, invoice: Invoice, policy: DunningPolicy | None, done_step_ids: set[int]
+) -> tuple[DunningStep, date] | None:
+    """The first step of the policy not yet on the invoice's timeline, with its date."""
+    if policy is None or invoice.due_date is None:
+        return None
+    for step in sorted(policy.steps.all(), key=lambda s: s.offset_days):
+        if step.pk not in done_step_ids:
+            return step, invoice.due_date + timedelta(days=step.offset_days)
+    return None

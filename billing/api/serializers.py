@@ -38,6 +38,12 @@ class CustomerInput(serializers.Serializer):
     payment_allocation_order = serializers.ChoiceField(
         choices=AllocationOrder.choices, required=False
     )
+    # Changing these needs billing.manage_credit (finance_admin, approver).
+    credit_limit = AmountField(
+        required=False, allow_null=True, help_text="In the customer's currency; null: no limit"
+    )
+    credit_hold = serializers.BooleanField(required=False)
+    credit_hold_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
 
 class CustomerOutput(serializers.Serializer):
@@ -61,10 +67,18 @@ class CustomerOutput(serializers.Serializer):
     campaign = serializers.CharField()
     payment_allocation_order = serializers.CharField()
     credit_balance = serializers.SerializerMethodField()
+    credit_limit = serializers.SerializerMethodField()
+    credit_hold = serializers.BooleanField()
+    credit_hold_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
 
     def get_credit_balance(self, obj: Any) -> str:
         return money_str(obj.credit_balance)
+
+    def get_credit_limit(self, obj: Any) -> str | None:
+        if obj.credit_limit is None:
+            return None
+        return f"{round_money(obj.credit_limit, obj.currency):f}"
 
 
 class InvoiceLineInput(serializers.Serializer):
@@ -95,6 +109,13 @@ class InvoiceInput(serializers.Serializer):
     memo = serializers.CharField(required=False, allow_blank=True, default="")
     lines = InvoiceLineInput(many=True, allow_empty=False)
     issue = serializers.BooleanField(required=False, default=False)
+    # With ``issue``: let it past the customer's credit limit (billing.override_credit_limit).
+    override_credit_limit = serializers.BooleanField(required=False, default=False)
+
+
+class InvoiceIssueInput(serializers.Serializer):
+    # Let the invoice past the customer's credit limit (billing.override_credit_limit).
+    override_credit_limit = serializers.BooleanField(required=False, default=False)
 
 
 class InvoiceUpdateInput(serializers.Serializer):

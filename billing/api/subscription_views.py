@@ -91,6 +91,8 @@ class SubscriptionInput(serializers.Serializer):
     items = ItemSerializer(many=True, allow_empty=False)
     start_date = serializers.DateField(required=False)
     trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False, default=0)
+    # Let it past the customer's credit limit (billing.override_credit_limit).
+    override_credit_limit = serializers.BooleanField(required=False, default=False)
 
 
 class SubscriptionItemOutput(serializers.Serializer):
@@ -212,6 +214,7 @@ class SubscriptionListCreateApi(APIView):
             items=_items(v["items"]),
             start_date=v.get("start_date"),
             trial_days=v.get("trial_days", 0),
+            override_credit_limit=v.get("override_credit_limit", False),
         )
         return Response(
             SubscriptionOutput(_subscriptions().get(pk=sub.pk)).data, status=status.HTTP_201_CREATED

@@ -15,6 +15,7 @@ from billing.api.serializers import (
     CustomerInput,
     CustomerOutput,
     InvoiceInput,
+    InvoiceIssueInput,
     InvoiceOutput,
     InvoiceUpdateInput,
     PaymentInput,
@@ -36,7 +37,7 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing.services.payments import AllocationInput, payment_record
-from billing.services.refunds import refund_issue
+from billing.services.refunds import refund_create
 from core.api.fields import AmountField
 from core.api.pagination import Pagination
 
@@ -141,6 +142,7 @@ class InvoiceListCreateApi(APIView):
             memo=v.get("memo", ""),
             lines=_lines(v["lines"]),
             issue=v.get("issue", False),
+            override_credit_limit=v.get("override_credit_limit", False),
         )
         invoice = invoice_list().get(pk=invoice.pk)
         return Response(InvoiceOutput(invoice).data, status=status.HTTP_201_CREATED)
@@ -174,10 +176,12 @@ class InvoiceDetailApi(APIView):
 class InvoiceIssueApi(APIView):
     required_permissions = {"POST": ["billing.issue_invoice"]}
 
-    @extend_schema(request=None, responses=InvoiceOutput)
+    @extend_schema(request=InvoiceIssueInput, responses=InvoiceOutput)
     def post(self, request: Request, invoice_id: int) -> Response:
         get_object_or_404(invoice_list(), pk=invoice_id)
-        invoice_issue(actor=request.user, invoice_id=invoice_id)
+        data = InvoiceIssueInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        invoice_issue(actor=request.user, invoice_id=invoice_id, **data.validated_data)
         return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
 
 
@@ -335,6 +339,7 @@ class RefundOutput(serializers.Serializer):
     from_invoices = serializers.SerializerMethodField()
     reason = serializers.CharField()
     refund_date = serializers.DateField()
+    processor_refund_id = serializers.CharField(allow_null=True)
 
     def get_amount(self, obj: Any) -> str:
         return money_str(obj.amount)
@@ -346,6 +351,13 @@ class RefundOutput(serializers.Serializer):
         return money_str(obj.from_invoices)
 
 
+class RefundPendingOutput(serializers.Serializer):
+    status = serializers.CharField()
+    processor_refund_id = serializers.CharField()
+    idempotency_key = serializers.CharField()
+    message = serializers.CharField()
+
+
 class RefundListCreateApi(APIView):
     required_permissions = {"GET": ["billing.view_refund"], "POST": ["billing.add_refund"]}
 
@@ -353,13 +365,16 @@ class RefundListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         return _paginated(self, request, Refund.objects.order_by("-pk"), RefundOutput)
 
-    @extend_schema(request=RefundInput, responses={201: RefundOutput})
+    @extend_schema(request=RefundInput, responses={201: RefundOutput, 202: RefundPendingOutput})
     def post(self, request: Request) -> Response:
+        """A refund of a Stripe payment is made at Stripe first: 201 once Stripe confirmed it,
+        409 ``refund_refused`` if Stripe refused it, 202 "pending" if Stripe has not answered
+        or is still processing it (booked when it confirms)."""
         data = RefundInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         get_object_or_404(customer_list(), pk=v["customer"])
-        refund = refund_issue(
+        outcome = refund_create(
             actor=request.user,
             customer_id=v["customer"],
             payment_id=v.get("payment"),
@@ -367,4 +382,6 @@ class RefundListCreateApi(APIView):
             reason=v["reason"],
             refund_date=v.get("refund_date"),
         )
-        return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)
+        if outcome.refund is None:
+            return Response(RefundPendingOutput(outcome).data, status=status.HTTP_202_ACCEPTED)
+        return Response(RefundOutput(outcome.refund).data, status=status.HTTP_201_CREATED)

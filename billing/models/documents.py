@@ -52,16 +52,34 @@ class Customer(models.Model):
     campaign = models.CharField(max_length=100, blank=True, default="")
     # Money the customer has with us (overpayments, credit notes), in ``currency``.
     credit_balance = MoneyField(default=Decimal, **MONEY)
+    # The most the customer may owe us (open receivables net of credit), in ``currency``;
+    # empty: no limit. Issuing or subscribing beyond it needs an approver's override.
+    credit_limit = models.DecimalField(max_digits=19, decimal_places=4, null=True, blank=True)
+    # On hold: no new invoice or subscription at all until it is lifted; the reason says why.
+    credit_hold = models.BooleanField(default=False)
+    credit_hold_reason = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     history = HistoricalRecords()
 
     class Meta:
         ordering = ("name", "pk")
+        permissions = [
+            ("manage_credit", "Can set credit limits and credit holds"),
+            ("override_credit_limit", "Can override a customer's credit limit"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(credit_balance__gte=0), name="customer_credit_not_negative"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_limit__isnull=True) | Q(credit_limit__gte=0),
+                name="customer_credit_limit_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_hold=False) | ~Q(credit_hold_reason=""),
+                name="customer_credit_hold_has_reason",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -136,6 +154,10 @@ class Invoice(FSMModelMixin, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     close_reason = models.CharField(max_length=300, blank=True, default="")
+    # Who let this invoice take the customer past its credit limit (the history says when).
+    credit_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     history = HistoricalRecords()
 

@@ -1,4 +1,5 @@
-"""Stripe through its official SDK (``StripeClient``): PaymentIntents and webhook signatures.
+"""Stripe through its official SDK (``StripeClient``): PaymentIntents, Refunds and webhook
+signatures.
 
 Settings (read with getattr so the app starts without them): STRIPE_SECRET_KEY,
 STRIPE_API_BASE (a local fake in tests), STRIPE_TIMEOUT_SECONDS, STRIPE_MAX_NETWORK_RETRIES,
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -30,6 +32,8 @@ from billing.processors import (
 NAME = "stripe"
 # Written into every PaymentIntent's metadata: how an intent is found again without its id.
 ATTEMPT_METADATA_KEY = "backoffice_attempt"
+# Written into every refund we ask for: its Idempotency-Key, by which a lost answer is found.
+REFUND_METADATA_KEY = "backoffice_refund"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -174,6 +178,103 @@ def payment_intent_find(*, customer: str, attempt_key: str, since: datetime) -> 
         if result.metadata.get(ATTEMPT_METADATA_KEY) == attempt_key:
             return result
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    """What Stripe says about one refund (https://docs.stripe.com/api/refunds/object)."""
+
+    id: str
+    status: str
+    amount_minor: int
+    currency: str
+    charge: str = ""
+    payment_intent: str = ""
+    reason: str = ""
+    failure_reason: str = ""
+    created: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "canceled")
+
+
+def _id_of(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def refund_from(obj: Mapping[str, Any] | Any) -> RefundResult:
+    """A RefundResult from a Refund (SDK object, API or webhook JSON)."""
+    data = _as_dict(obj)
+    return RefundResult(
+        id=str(data.get("id") or ""),
+        status=str(data.get("status") or ""),
+        amount_minor=int(data.get("amount") or 0),
+        currency=str(data.get("currency") or "").upper(),
+        charge=_id_of(data.get("charge")),
+        payment_intent=_id_of(data.get("payment_intent")),
+        reason=str(data.get("reason") or ""),
+        failure_reason=str(data.get("failure_reason") or ""),
+        created=int(data.get("created") or 0),
+        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+    )
+
+
+def refund_create(
+    *, charge_id: str, amount_minor: int, idempotency_key: str, metadata: Mapping[str, str]
+) -> RefundResult:
+    """Refund part or all of a charge (``ch_``) or PaymentIntent (``pi_``). The same
+    ``idempotency_key`` never refunds twice (Stripe replays the first answer for 24 hours)."""
+    target = "payment_intent" if charge_id.startswith("pi_") else "charge"
+    refund = _call(
+        stripe_client().v1.refunds.create,
+        params={target: charge_id, "amount": amount_minor, "metadata": dict(metadata)},
+        options={"idempotency_key": idempotency_key},
+    )
+    return refund_from(refund)
+
+
+def refund_get(refund_id: str) -> RefundResult:
+    return refund_from(_call(stripe_client().v1.refunds.retrieve, refund_id))
+
+
+def refunds_list(*, charge_id: str = "", created_gte: int | None = None) -> Iterator[RefundResult]:
+    """The refunds of one charge or PaymentIntent, or of the account since ``created_gte``,
+    newest first, every page (a list, strongly consistent unlike search)."""
+    params: dict[str, Any] = {"limit": 100}
+    if charge_id:
+        params["payment_intent" if charge_id.startswith("pi_") else "charge"] = charge_id
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
+    page = _call(stripe_client().v1.refunds.list, params=params)
+    while True:
+        for refund in page.data:
+            yield refund_from(refund)
+        if not page.has_more or not page.data:
+            return
+        page = _call(
+            stripe_client().v1.refunds.list,
+            params={**params, "starting_after": page.data[-1].id},
+        )
+
+
+def charge_refunds(charge: Mapping[str, Any]) -> list[RefundResult] | None:
+    """The refunds embedded in a Charge (``refunds.data``, API versions before 2022-11-15), or
+    None when the charge does not carry them all and they must be listed."""
+    refunds = charge.get("refunds")
+    if not isinstance(refunds, Mapping) or refunds.get("has_more"):
+        return None
+    data = refunds.get("data")
+    if not isinstance(data, list):
+        return None
+    return [refund_from(r) for r in data if isinstance(r, Mapping)]
 
 
 def webhook_secrets() -> list[str]:

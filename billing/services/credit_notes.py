@@ -47,12 +47,15 @@ def credit_note_issue(
     reason: str,
     lines: Sequence[CreditLineInput] | None = None,
     issue_date: date | None = None,
+    income_role: str = AccountRole.REVENUE,
 ) -> CreditNote:
     """Credit all of an invoice (``lines`` None: its own lines) or part of it.
 
     The credit reduces the invoice's amount due first (the invoice is paid when nothing is
     left); what exceeds it goes to the customer's credit balance. Posts Dr revenue, Dr tax
     payable / Cr AR (and Cr customer credit) at the rate AR carries the invoice.
+    ``income_role``: the income account the invoice was issued to (late-fee income for a
+    late-fee invoice), debited instead of revenue.
     """
     if actor is not None and not actor.has_perm("billing.add_creditnote"):
         raise PermissionDeniedError("Your role does not allow issuing credit notes.")
@@ -142,7 +145,9 @@ def credit_note_issue(
         if to_balance:
             customer.credit_balance = customer.credit_balance + Money(to_balance, currency)
             customer.save(update_fields=["credit_balance"])
-        note.ledger_entry = _post(note, invoice, subtotal, tax, to_invoice, to_balance, actor)
+        note.ledger_entry = _post(
+            note, invoice, subtotal, tax, to_invoice, to_balance, actor, income_role
+        )
         note.save(update_fields=["ledger_entry"])
     return note
 
@@ -155,6 +160,7 @@ def _post(
     to_invoice: Decimal,
     to_balance: Decimal,
     actor: Any,
+    income_role: str = AccountRole.REVENUE,
 ) -> Any:
     rate = invoice.fx_rate or Decimal(1)
     accounts = {a.role: a for a in Account.objects.exclude(role=None)}
@@ -165,9 +171,7 @@ def _post(
     f_balance = f_subtotal + f_tax - f_invoice
     lines = []
     if subtotal:
-        lines.append(
-            LineSpec(accounts[AccountRole.REVENUE], cur, debit=subtotal, functional=f_subtotal)
-        )
+        lines.append(LineSpec(accounts[income_role], cur, debit=subtotal, functional=f_subtotal))
     if tax:
         lines.append(LineSpec(accounts[AccountRole.TAX_PAYABLE], cur, debit=tax, functional=f_tax))
     if to_invoice:

@@ -9,6 +9,7 @@ from stdnum.util import get_cc_module
 
 from billing.exceptions import BillingError, InvalidTaxId
 from billing.models import Customer
+from billing.services.credit import credit_fields_clean
 from core.exceptions import PermissionDeniedError
 from core.money import minor_unit_exponent
 
@@ -31,6 +32,9 @@ EDITABLE = {
     "acquisition_channel",
     "campaign",
     "payment_allocation_order",
+    "credit_limit",
+    "credit_hold",
+    "credit_hold_reason",
 }
 
 
@@ -85,6 +89,7 @@ def _check(actor: Any, perm: str) -> None:
 def customer_create(*, actor: Any, **fields: Any) -> Customer:
     _check(actor, "billing.add_customer")
     fields = _clean(fields)
+    fields = credit_fields_clean(actor=actor, fields=fields, currency=fields.get("currency", ""))
     fields["tax_id"] = tax_id_normalize(
         tax_id=fields.get("tax_id", ""), country=fields.get("country", "")
     )
@@ -108,6 +113,12 @@ def customer_update(*, actor: Any, customer_id: int, **fields: Any) -> Customer:
                 )
             if customer.credit_balance.amount:
                 raise BillingError("The customer has a credit balance in its currency.")
+        fields = credit_fields_clean(
+            actor=actor,
+            fields=fields,
+            currency=fields.get("currency", customer.currency),
+            current=customer,
+        )
         for name, value in fields.items():
             setattr(customer, name, value)
         if "tax_id" in fields or "country" in fields:

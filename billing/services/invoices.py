@@ -18,9 +18,11 @@ from billing.enums import InvoiceStatus
 from billing.exceptions import BillingError, InvalidTransition, InvoiceNotEditable
 from billing.models import Customer, Invoice, InvoiceLine, TaxRate
 from billing.postings import invoice_issue_lines, invoice_write_off_lines
+from billing.services.credit import credit_check
 from billing.tax import customer_tax_rate, line_amounts
 from core.exceptions import PermissionDeniedError
 from core.fx import fx_rate_get
+from core.ledger.enums import AccountRole
 from core.ledger.models import Account
 from core.ledger.services import journal_post, journal_reverse
 from core.money import minor_unit_exponent, round_money, round_storage
@@ -173,6 +175,7 @@ def invoice_create(
     subscription_id: int | None = None,
     period_start: date | None = None,
     period_end: date | None = None,
+    override_credit_limit: bool = False,
 ) -> Invoice:
     """A draft invoice (issued at once when ``issue``); totals rounded to the currency."""
     _require(actor, "billing.add_invoice", "create invoices")
@@ -197,7 +200,9 @@ def invoice_create(
         _write_lines(invoice, lines, customer)
         invoice.save(update_fields=["subtotal", "tax", "total", "currency"])
         if issue:
-            invoice = invoice_issue(actor=actor, invoice_id=invoice.pk)
+            invoice = invoice_issue(
+                actor=actor, invoice_id=invoice.pk, override_credit_limit=override_credit_limit
+            )
     return invoice
 
 
@@ -284,15 +289,38 @@ def _snapshot(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def invoice_issue(*, actor: Any, invoice_id: int, on_date: date | None = None) -> Invoice:
+def invoice_issue(
+    *,
+    actor: Any,
+    invoice_id: int,
+    on_date: date | None = None,
+    income_role: str = AccountRole.REVENUE,
+    override_credit_limit: bool = False,
+) -> Invoice:
     """Issue a draft: gapless number, due date from terms, Dr AR / Cr revenue / Cr tax at
-    the issue-date rate, a frozen snapshot; the PDF and email follow after commit."""
+    the issue-date rate, a frozen snapshot; the PDF and email follow after commit.
+
+    ``income_role``: the income account credited instead of revenue (receivables issues
+    late-fee invoices with ``AccountRole.LATE_FEE_INCOME``).
+
+    New revenue invoices pass the customer's credit check (``billing.services.credit``):
+    refused on hold or beyond the limit unless ``override_credit_limit`` by an approver.
+    A subscription period's invoice and late fees are not new credit and are not checked."""
     _require(actor, "billing.issue_invoice", "issue invoices")
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice_id)
         if not can_proceed(invoice.issue):
             raise InvalidTransition(
                 f"Invoice {invoice} is {invoice.status}; only drafts are issued."
+            )
+        if invoice.subscription_id is None and income_role == AccountRole.REVENUE:
+            invoice.credit_override_by = credit_check(
+                customer_id=invoice.customer_id,
+                amount=invoice.total.amount,
+                currency=invoice.currency,
+                actor=actor,
+                override=override_credit_limit,
+                what=f"Invoice {invoice}",
             )
         issue_date = invoice.issue_date or on_date or timezone.localdate()
         terms = invoice.customer.payment_terms
@@ -313,6 +341,7 @@ def invoice_issue(*, actor: Any, invoice_id: int, on_date: date | None = None) -
                     tax=invoice.tax.amount,
                     total=invoice.total.amount,
                     accounts=_accounts(),
+                    income_role=income_role,
                 ),
                 entry_date=issue_date,
                 description=f"Invoice {invoice.number} to {invoice.customer.name}",

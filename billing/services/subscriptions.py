@@ -24,6 +24,7 @@ from billing.models import (
     UsageEvent,
 )
 from billing.pricing import PricingError, _tiers, period_end, price_amount, prorate
+from billing.services.credit import credit_check
 from core.exceptions import PermissionDeniedError
 from core.money import minor_unit_exponent, round_money
 
@@ -150,8 +151,13 @@ def subscription_create(
     items: Sequence[ItemInput],
     start_date: date | None = None,
     trial_days: int = 0,
+    override_credit_limit: bool = False,
 ) -> Subscription:
-    """Start a subscription: periods anchored on the start day (or the trial's end)."""
+    """Start a subscription: periods anchored on the start day (or the trial's end).
+
+    Passes the customer's credit check with the first paid period's licensed amount
+    (``billing.services.credit``): refused on hold or beyond the limit unless
+    ``override_credit_limit`` by an approver; the override is kept in the history."""
     _require(actor, "billing.add_subscription", "start subscriptions")
     if not items:
         raise BillingError("A subscription needs at least one price.", field="items")
@@ -164,6 +170,17 @@ def subscription_create(
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer_id)
         (currency,), (interval,) = currencies, intervals
+        first_period = sum(
+            (_licensed_amount(None, prices[i.price_id], i.quantity) for i in items), ZERO
+        )
+        overridden_by = credit_check(
+            customer_id=customer.pk,
+            amount=round_money(first_period, currency),
+            currency=currency,
+            actor=actor,
+            override=override_credit_limit,
+            what="This subscription's first period",
+        )
         trial_end = start + timedelta(days=trial_days) if trial_days > 0 else None
         first_start = trial_end or start
         subscription = Subscription(
@@ -182,6 +199,9 @@ def subscription_create(
         else:
             subscription.current_period_start = start
             subscription.current_period_end = period_end(start, interval, start.day)
+        if overridden_by is not None:
+            # The history row of the creation records who let it past the credit limit.
+            subscription._change_reason = f"credit limit overridden by {overridden_by}"[:100]  # type: ignore[attr-defined]
         subscription.save()
         SubscriptionItem.objects.bulk_create(
             [

@@ -16,7 +16,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.models import Invoice, PaymentMethod, ProcessorAttempt, WebhookEvent
+from billing.models import (
+    Invoice,
+    Payment,
+    PaymentMethod,
+    ProcessorAttempt,
+    Refund,
+    WebhookEvent,
+)
 from billing.processors import IntentResult
 from billing.processors import coinbase as coinbase_adapter
 from billing.processors import paypal as paypal_adapter
@@ -26,6 +33,7 @@ from billing.services.processor_payments import (
     attempt_apply_failure,
     attempt_apply_intent,
 )
+from billing.services.refunds import stripe_refund_record
 from core.exceptions import DomainError
 from core.money import minor_unit_exponent
 
@@ -39,8 +47,10 @@ INTENT_EVENTS = frozenset(
         "payment_intent.processing",
     }
 )
-# Kept for the modules that act on them later: refunds (billing) and disputes (receivables).
-STORED_ONLY = frozenset({"charge.refunded", "charge.dispute.created"})
+# A refund made here or in the Stripe dashboard: booked once it has succeeded.
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "charge.refund.updated"})
+# Kept for the module that acts on them later: disputes (receivables).
+STORED_ONLY = frozenset({"charge.dispute.created"})
 PAYPAL_STORED_ONLY = frozenset(
     {
         "CHECKOUT.ORDER.APPROVED",
@@ -118,9 +128,45 @@ def _apply(type_: str, event: dict[str, Any]) -> str:
         if attempt.payment_id:
             return f"attempt {attempt.pk} {attempt.status}, payment {attempt.payment_id}"
         return f"attempt {attempt.pk} {attempt.status}"
+    if type_ == "charge.refunded":
+        return _charge_refunded(obj)
+    if type_ in REFUND_EVENTS:
+        return _refunds_record([stripe_adapter.refund_from(obj)])
     if type_ in STORED_ONLY:
         return "stored"
     return "ignored: event type not handled"
+
+
+def _charge_refunded(charge: dict[str, Any]) -> str:
+    """Book each succeeded refund of a charge of ours: those the charge carries (API versions
+    before 2022-11-15), or else those Stripe lists for it."""
+    ids = [i for i in (str(charge.get("id") or ""), str(charge.get("payment_intent") or "")) if i]
+    ours = Payment.objects.filter(processor=stripe_adapter.NAME, processor_charge_id__in=ids)
+    if not ids or not ours.exists():
+        return "ignored: not a charge of ours"
+    refunds = stripe_adapter.charge_refunds(charge)
+    if refunds is None:
+        refunds = list(stripe_adapter.refunds_list(charge_id=ids[0]))
+    return _refunds_record(refunds)
+
+
+def _refunds_record(refunds: list[stripe_adapter.RefundResult]) -> str:
+    booked = [r for r in refunds if stripe_refund_record(refund=r) is not None]
+    reversed_ = [
+        r for r in refunds if r.failed and Refund.objects.filter(processor_refund_id=r.id).exists()
+    ]
+    for refund in reversed_:
+        # Rare: Stripe failed a refund after reporting it succeeded (e.g. a closed card).
+        logger.error("Stripe refund %s failed after it was booked; reverse it.", refund.id)
+    if reversed_:
+        return "refund failed after it was booked, to reverse by hand: " + ", ".join(
+            r.id for r in reversed_
+        )
+    if booked:
+        return "refunds booked: " + ", ".join(r.id for r in booked)
+    if refunds and all(r.succeeded for r in refunds):
+        return "ignored: not a refund of a payment of ours"
+    return "stored: no succeeded refund to book"
 
 
 def _attempt_for(intent: IntentResult) -> ProcessorAttempt | None:

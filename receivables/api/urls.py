@@ -1,7 +1,12 @@
 from django.urls import path
 
-from receivables.api import views
+from receivables.api import credit_views, views
 
 urlpatterns = [
     path("receivable", views.ReceivableListApi.as_view(), name="accounts-receivable"),
+    path(
+        "credit/<int:customer_id>",
+        credit_views.CustomerCreditApi.as_view(),
+        name="accounts-credit",
+    ),
 ]

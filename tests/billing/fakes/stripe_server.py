@@ -7,6 +7,13 @@ first answer for a repeated Idempotency-Key, as Stripe does, and records every r
 Behaviours for the next charges are queued with ``fake.queue(...)``: "succeed" (default),
 "decline" (402 card_error with a decline code), "timeout" (the intent is created and charged,
 but the answer comes after the client gave up), "processing", "server_error" (500).
+
+Refunds (https://docs.stripe.com/api/refunds): POST /v1/refunds, GET /v1/refunds/{id} and
+GET /v1/refunds (by charge, payment_intent or created). Behaviours for the next refunds are
+queued with ``fake.queue_refund(...)``: "succeed" (default), "refuse" (400
+invalid_request_error with a code), "fail" (created with status failed and a failure_reason),
+"pending", "timeout" (refunded, the answer comes too late) and "server_error" (500, nothing
+refunded). Stripe's own checks apply: no more than what is left of the charge.
 """
 
 from __future__ import annotations
@@ -48,6 +55,13 @@ class Behaviour:
     decline_code: str | None = None
 
 
+@dataclass
+class RefundBehaviour:
+    kind: str = "succeed"
+    code: str = "charge_already_refunded"
+    failure_reason: str = "expired_or_canceled_card"
+
+
 def parse_form(body: str) -> dict[str, Any]:
     """Stripe's form encoding (``metadata[key]=v``, ``created[gte]=1``) to nested dicts."""
     out: dict[str, Any] = {}
@@ -64,8 +78,10 @@ def parse_form(body: str) -> dict[str, Any]:
 class FakeStripe:
     timeout_sleep: float = 1.5
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     behaviours: deque[Behaviour] = field(default_factory=deque)
+    refund_behaviours: deque[RefundBehaviour] = field(default_factory=deque)
     idempotent: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -75,8 +91,91 @@ class FakeStripe:
     def queue(self, kind: str, *, code: str = "card_declined", decline_code: str | None = None):
         self.behaviours.append(Behaviour(kind, code, decline_code))
 
+    def queue_refund(
+        self,
+        kind: str,
+        *,
+        code: str = "charge_already_refunded",
+        failure_reason: str = "expired_or_canceled_card",
+    ) -> None:
+        self.refund_behaviours.append(RefundBehaviour(kind, code, failure_reason))
+
     def charges(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/payment_intents"]
+
+    def refund_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST" and r.path == "/v1/refunds"]
+
+    def refund_in_dashboard(self, charge_id: str, amount_minor: int, **fields: Any) -> dict:
+        """A refund made in the Stripe dashboard (no request of ours): it exists at Stripe."""
+        intent = self._intent_of(charge_id)
+        assert intent is not None, charge_id
+        return self.create_refund(
+            intent, {"amount": amount_minor, "reason": "requested_by_customer", **fields}
+        )
+
+    def charge_object(self, charge_id: str, *, embed_refunds: bool = True) -> dict:
+        """The Charge as a charge.refunded event carries it; API versions from 2022-11-15 on
+        leave its refunds out (``embed_refunds=False``)."""
+        intent = self._intent_of(charge_id)
+        assert intent is not None, charge_id
+        refunds = [r for r in self.refunds.values() if r["payment_intent"] == intent["id"]]
+        refunded = sum(r["amount"] for r in refunds if r["status"] in ("succeeded", "pending"))
+        charge = {
+            "id": intent["latest_charge"],
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": intent["amount"],
+            "amount_refunded": refunded,
+            "captured": True,
+            "created": intent["created"],
+            "currency": intent["currency"],
+            "customer": intent["customer"],
+            "livemode": False,
+            "metadata": dict(intent["metadata"]),
+            "paid": True,
+            "payment_intent": intent["id"],
+            "refunded": refunded == intent["amount"],
+            "status": "succeeded",
+        }
+        if embed_refunds:
+            charge["refunds"] = {
+                "object": "list",
+                "data": sorted(refunds, key=lambda r: r["id"], reverse=True),
+                "has_more": False,
+                "url": f"/v1/charges/{intent['latest_charge']}/refunds",
+            }
+        return charge
+
+    def _intent_of(self, charge_or_intent: str) -> dict[str, Any] | None:
+        for intent in self.intents.values():
+            if charge_or_intent in (intent["id"], intent["latest_charge"]):
+                return intent
+        return None
+
+    def create_refund(
+        self, intent: dict[str, Any], params: dict[str, Any], *, status: str = "succeeded"
+    ) -> dict:
+        n = next(self.counter)
+        refund = {
+            "id": f"re_fake{n:06d}",
+            "object": "refund",
+            "amount": int(params.get("amount") or intent["amount"]),
+            "balance_transaction": f"txn_fake{n:06d}",
+            "charge": intent["latest_charge"],
+            "created": int(time.time()),
+            "currency": intent["currency"],
+            "destination_details": {"card": {"type": "refund"}, "type": "card"},
+            "failure_reason": None,
+            "metadata": dict(params.get("metadata") or {}),
+            "payment_intent": intent["id"],
+            "reason": params.get("reason"),
+            "receipt_number": None,
+            "status": status,
+        }
+        with self.lock:
+            self.refunds[refund["id"]] = refund
+        return refund
 
     def set_status(self, intent_id: str, status: str, *, decline_code: str = "") -> dict:
         with self.lock:
@@ -137,6 +236,30 @@ class FakeStripe:
             if sleep:
                 time.sleep(sleep)
             return answer
+        if method == "POST" and path == "/v1/refunds":
+            key = headers.get("idempotency-key")
+            with self.lock:
+                if key and key in self.idempotent:
+                    return self.idempotent[key]
+            answer, sleep = self._refund(params)
+            if key and answer[0] < 500:
+                with self.lock:
+                    self.idempotent[key] = answer
+            if sleep:
+                time.sleep(sleep)
+            return answer
+        if method == "GET" and path == "/v1/refunds":
+            return 200, self._refund_list(params)
+        match = re.fullmatch(r"/v1/refunds/([A-Za-z0-9_]+)", path)
+        if method == "GET" and match:
+            refund = self.refunds.get(match.group(1))
+            if refund is None:
+                return 404, _error(
+                    "invalid_request_error",
+                    f"No such refund: '{match.group(1)}'",
+                    code="resource_missing",
+                )
+            return 200, json.dumps(refund).encode()
         if method == "GET" and path == "/v1/payment_intents":
             return 200, self._list(params)
         if method == "GET" and path == "/v1/payment_intents/search":
@@ -175,6 +298,76 @@ class FakeStripe:
         intent = self.create_intent(params, status=status)
         sleep = self.timeout_sleep if behaviour.kind == "timeout" else 0
         return (200, json.dumps(intent).encode()), sleep
+
+    def _refund(self, params: dict[str, Any]) -> tuple[tuple[int, bytes], float]:
+        behaviour = self.refund_behaviours.popleft() if self.refund_behaviours else None
+        behaviour = behaviour or RefundBehaviour()
+        if behaviour.kind == "server_error":
+            return (500, _error("api_error", "An unknown error occurred.")), 0
+        target = params.get("payment_intent") or params.get("charge") or ""
+        intent = self._intent_of(target)
+        if intent is None or intent["status"] != "succeeded":
+            return (
+                400,
+                _error(
+                    "invalid_request_error",
+                    f"No such charge: '{target}'",
+                    code="resource_missing",
+                ),
+            ), 0
+        if behaviour.kind == "refuse":
+            message = {
+                "charge_already_refunded": f"Charge {intent['latest_charge']} has already been "
+                "refunded.",
+                "charge_disputed": f"Charge {intent['latest_charge']} has been charged back; "
+                "cannot issue a refund.",
+            }.get(behaviour.code, "The refund was refused.")
+            return (400, _error("invalid_request_error", message, code=behaviour.code)), 0
+        amount = int(params.get("amount") or 0) or intent["amount"]
+        refunded = sum(
+            r["amount"]
+            for r in self.refunds.values()
+            if r["payment_intent"] == intent["id"] and r["status"] in ("succeeded", "pending")
+        )
+        if amount > intent["amount"] - refunded:
+            code = "charge_already_refunded" if refunded >= intent["amount"] else "amount_too_large"
+            message = (
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                f"({intent['amount'] - refunded})"
+            )
+            return (400, _error("invalid_request_error", message, code=code)), 0
+        status = {"fail": "failed", "pending": "pending"}.get(behaviour.kind, "succeeded")
+        refund = self.create_refund(intent, {**params, "amount": amount}, status=status)
+        if status == "failed":
+            refund["failure_reason"] = behaviour.failure_reason
+        sleep = self.timeout_sleep if behaviour.kind == "timeout" else 0
+        return (200, json.dumps(refund).encode()), sleep
+
+    def _refund_list(self, params: dict[str, Any]) -> bytes:
+        created = params.get("created") or {}
+        gte = int(created.get("gte", 0)) if isinstance(created, dict) else 0
+        rows = sorted(self.refunds.values(), key=lambda r: r["id"], reverse=True)
+        rows = [
+            r
+            for r in rows
+            if r["created"] >= gte
+            and (not params.get("charge") or r["charge"] == params["charge"])
+            and (
+                not params.get("payment_intent") or r["payment_intent"] == params["payment_intent"]
+            )
+        ]
+        if params.get("starting_after"):
+            ids = [r["id"] for r in rows]
+            rows = rows[ids.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", 10))
+        return json.dumps(
+            {
+                "object": "list",
+                "data": rows[:limit],
+                "has_more": len(rows) > limit,
+                "url": "/v1/refunds",
+            }
+        ).encode()
 
     def _list(self, params: dict[str, Any]) -> bytes:
         created = params.get("created") or {}
