@@ -204,6 +204,12 @@ class PaymentInput(serializers.Serializer):
     received_date = serializers.DateField(required=False)
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     allocations = AllocationInput(many=True, required=False, allow_empty=True)
+    payment_method = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="A saved payment method (processor token) to charge; then exactly one "
+        "allocation, for the invoice's amount due.",
+    )
 
 
 class AllocationOutput(serializers.Serializer):

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api.processor_views import ProcessorAttemptOutput
 from billing.api.serializers import (
     CustomerInput,
     CustomerOutput,
@@ -24,7 +25,10 @@ from billing.api.serializers import (
     money_str,
 )
 from billing.enums import InvoiceStatus
+from billing.exceptions import BillingError
 from billing.models import CreditNote, Refund
+from billing.models.processors import AttemptStatus
+from billing.processors import PaymentDeclined
 from billing.selectors import customer_list, invoice_list, payment_list
 from billing.services.credit_notes import CreditLineInput, credit_note_issue
 from billing.services.customers import customer_create, customer_update
@@ -37,6 +41,7 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing.services.payments import AllocationInput, payment_record
+from billing.services.processor_payments import payment_charge
 from billing.services.refunds import refund_create
 from core.api.fields import AmountField
 from core.api.pagination import Pagination
@@ -226,6 +231,8 @@ class PaymentListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         allocations = v.get("allocations")
+        if v.get("payment_method"):
+            return self._charge(request, v)
         payment = payment_record(
             actor=request.user,
             customer_id=v["customer"].pk,
@@ -242,6 +249,31 @@ class PaymentListCreateApi(APIView):
         )
         payment = payment_list().get(pk=payment.pk)
         return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
+
+    def _charge(self, request: Request, v: dict[str, Any]) -> Response:
+        """Through the processor: 201 with the payment once it succeeded, 202 with the
+        attempt while the processor decides, 402 when declined."""
+        allocations = v.get("allocations") or []
+        if len(allocations) != 1 or allocations[0]["amount"] != v["amount"]:
+            raise BillingError(
+                "A payment through a saved payment method settles one invoice: give exactly "
+                "one allocation, of the whole amount.",
+                field="allocations",
+            )
+        attempt = payment_charge(
+            actor=request.user,
+            customer_id=v["customer"].pk,
+            invoice_id=allocations[0]["invoice"],
+            amount=v["amount"],
+            currency=v["currency"],
+            payment_method_id=v["payment_method"],
+        )
+        if attempt.status == AttemptStatus.FAILED:
+            raise PaymentDeclined.from_attempt(attempt)
+        if attempt.payment_id:
+            payment = payment_list().get(pk=attempt.payment_id)
+            return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
+        return Response(ProcessorAttemptOutput(attempt).data, status=status.HTTP_202_ACCEPTED)
 
 
 class PaymentDetailApi(APIView):

@@ -49,7 +49,7 @@ from billing.processors import stripe as stripe_adapter
 from billing.selectors import HOSTED_CHECKOUT_PREFIX
 from billing.services.payments import AllocationInput, payment_record
 from core.exceptions import Conflict, DomainError, NotFound, PermissionDeniedError
-from core.money import minor_unit_exponent, round_money, to_minor_units
+from core.money import format_amount, minor_unit_exponent, round_money, to_minor_units
 
 logger = logging.getLogger(__name__)
 
@@ -588,3 +588,29 @@ def attempt_apply_delayed(*, attempt_id: int, message: str) -> ProcessorAttempt:
             attempt.failure_message = message[:500]
             attempt.save(update_fields=["failure_code", "failure_message"])
     return attempt
+
+
+def payment_charge(
+    *,
+    actor: Any,
+    customer_id: int,
+    invoice_id: int,
+    amount: Decimal,
+    currency: str,
+    payment_method_id: int,
+) -> ProcessorAttempt:
+    """``POST /api/billing/payments`` with a saved payment method: the processor charges
+    exactly what the one allocated invoice has due (a partial card charge would leave the
+    processor and the invoice disagreeing), through ``invoice_charge``."""
+    invoice = Invoice.objects.filter(pk=invoice_id, customer_id=customer_id).first()
+    if invoice is None:
+        raise BillingError(
+            f"Invoice {invoice_id} is not an invoice of this customer.", field="allocations"
+        )
+    if invoice.currency != currency or invoice.amount_due.amount != amount:
+        raise BillingError(
+            "A payment through a saved payment method charges the invoice's amount due: "
+            f"{format_amount(invoice.amount_due.amount, invoice.currency)}.",
+            field="amount",
+        )
+    return invoice_charge(invoice_id=invoice.pk, payment_method_id=payment_method_id, actor=actor)

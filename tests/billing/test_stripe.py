@@ -402,3 +402,51 @@ def test_without_stripe_configured_the_charge_is_refused_before_anything(
     with pytest.raises(Exception, match="not configured"):
         invoice_charge(invoice_id=invoice.pk, payment_method_id=card.pk, actor=clerk)
     assert ProcessorAttempt.objects.count() == 0
+
+
+def test_payment_with_a_saved_payment_method_charges_through_the_processor(
+    fake, integration_client, customer, card, make_invoice
+) -> None:
+    # given an open invoice and the customer's saved card
+    invoice = make_invoice("35.20")
+    # when an integration posts a payment naming the card
+    response = integration_client.post(
+        "/api/billing/payments",
+        {
+            "customer": customer.pk,
+            "amount": "35.20",
+            "currency": "USD",
+            "method": "credit_card",
+            "payment_method": card.pk,
+            "allocations": [{"invoice": invoice.pk, "amount": "35.20"}],
+        },
+        format="json",
+    )
+    # then Stripe was charged once and the payment recorded against the invoice
+    assert response.status_code == 201, response.json()
+    (payment,) = payments_of(invoice)
+    assert response.json()["id"] == payment.pk
+    assert payment.processor == "stripe"
+    assert len(fake.charges()) == 1
+
+
+def test_payment_with_a_saved_method_must_charge_the_amount_due(
+    fake, integration_client, customer, card, make_invoice
+) -> None:
+    invoice = make_invoice("35.20")
+    response = integration_client.post(
+        "/api/billing/payments",
+        {
+            "customer": customer.pk,
+            "amount": "10.00",
+            "currency": "USD",
+            "method": "credit_card",
+            "payment_method": card.pk,
+            "allocations": [{"invoice": invoice.pk, "amount": "10.00"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "amount due" in response.json()["message"]
+    assert payments_of(invoice) == []
+    assert fake.charges() == []
