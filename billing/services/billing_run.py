@@ -27,10 +27,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Field, Max, Model, QuerySet, Sum
 from django.utils import timezone
-from djmoney.money import Money
 
 from billing.enums import Aggregation, PriceType, SubscriptionStatus
-from billing.exceptions import BillingError
 from billing.models import (
     Customer,
     Invoice,
@@ -52,8 +50,9 @@ from billing.services.invoices import (
     _snapshot,
     invoice_create,
     invoice_issue,
+    invoice_lines_build,
 )
-from billing.tax import customer_tax_rate, line_amounts
+from billing.tax import customer_tax_rate
 from core.exceptions import DomainError
 from core.fx import fx_rate_get
 from core.ledger.services import EntrySpec, journal_post_batch
@@ -650,48 +649,9 @@ def _draft(
         ),
         fx_rate=fx_rate,
     )
-    subtotal = tax = ZERO
-    lines = []
-    # The rules of invoices._write_lines, line by line.
-    for position, line in enumerate(collected.lines, start=1):
-        rate = default_rate if line.tax_rate is None else line.tax_rate
-        if customer.tax_exempt or customer.reverse_charge:
-            rate = ZERO
-        if not ZERO <= rate <= 1:
-            raise BillingError(f"Line {position}: tax rate {rate} is not between 0 and 1.")
-        if line.quantity < 0:
-            raise BillingError(f"Line {position}: quantity must not be negative.")
-        amounts = line_amounts(
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            tax_rate=rate,
-            currency=currency,
-            tax_inclusive=line.tax_inclusive,
-        )
-        subtotal += amounts.amount
-        tax += amounts.tax
-        lines.append(
-            InvoiceLine(
-                invoice=invoice,
-                position=position,
-                currency=currency,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=Money(line.unit_price, currency),
-                tax_rate=rate,
-                amount=Money(amounts.amount, currency),
-                tax_amount=Money(amounts.tax, currency),
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
-        )
-    if not lines:
-        raise BillingError("An invoice needs at least one line.", code="no_lines")
-    if subtotal + tax < 0:
-        raise BillingError("The invoice total must not be negative; issue a credit note instead.")
-    invoice.subtotal = Money(subtotal, currency)
-    invoice.tax = Money(tax, currency)
-    invoice.total = Money(subtotal + tax, currency)
+    lines = invoice_lines_build(
+        invoice, collected.lines, customer=customer, default_rate=default_rate
+    )
     return _Draft(sub=sub, invoice=invoice, lines=lines, collected=collected)
 
 

@@ -110,12 +110,15 @@ def _default_rate(customer: Customer) -> Decimal:
     )
 
 
-def _write_lines(invoice: Invoice, lines: Sequence[LineInput], customer: Customer) -> None:
-    """Replace the draft's lines and recompute its totals (rounded per line)."""
+def invoice_lines_build(
+    invoice: Invoice, lines: Sequence[LineInput], *, customer: Customer, default_rate: Decimal
+) -> list[InvoiceLine]:
+    """The invoice's lines, unsaved, with its totals set: each line rounded to the currency
+    (the written tax rule), totals the sums of the rounded lines. Pure but for catalog prices;
+    the billing run uses it too, so both paths price a period the same way."""
     if not lines:
         raise BillingError("An invoice needs at least one line.", code="no_lines")
     currency = invoice.currency
-    default_rate = _default_rate(customer)
     subtotal = tax = ZERO
     objects = []
     for position, given in enumerate(lines, start=1):
@@ -155,11 +158,19 @@ def _write_lines(invoice: Invoice, lines: Sequence[LineInput], customer: Custome
         )
     if subtotal + tax < 0:
         raise BillingError("The invoice total must not be negative; issue a credit note instead.")
-    invoice.lines.all().delete()
-    InvoiceLine.objects.bulk_create(objects)
     invoice.subtotal = Money(subtotal, currency)
     invoice.tax = Money(tax, currency)
     invoice.total = Money(subtotal + tax, currency)
+    return objects
+
+
+def _write_lines(invoice: Invoice, lines: Sequence[LineInput], customer: Customer) -> None:
+    """Replace the draft's lines and recompute its totals."""
+    objects = invoice_lines_build(
+        invoice, lines, customer=customer, default_rate=_default_rate(customer)
+    )
+    invoice.lines.all().delete()
+    InvoiceLine.objects.bulk_create(objects)
 
 
 def invoice_create(
