@@ -261,6 +261,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "receivables.collections_run",
         "schedule": crontab(hour=1, minute=30),
     },
+    "receivables-payment-plans-run-daily": {
+        "task": "receivables.payment_plans_run",
+        "schedule": crontab(hour=1, minute=45),
+    },
+    # Stripe chargebacks stored by the webhook become disputes (and postings when lost).
+    "receivables-chargeback-events-apply": {
+        "task": "receivables.chargeback_events_apply",
+        "schedule": timedelta(minutes=5),
+    },
     # Charges whose processor did not answer are asked about until resolved (F4).
     "billing-processor-attempts-resolve": {
         "task": "billing.processor_attempts_resolve",

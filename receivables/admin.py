@@ -349,3 +349,7 @@ class CollectionPauseAdmin(AuditedAdmin):
         for pause in queryset:
             collection_pause_lift(actor=request.user, pause_id=pause.pk)
         self.message_user(request, f"{queryset.count()} lifted.", messages.SUCCESS)
+
+
+import receivables.admin_disputes  # noqa: E402
+import receivables.admin_plans  # noqa: E402, F401

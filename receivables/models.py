@@ -247,3 +247,7 @@ class CollectionsWorklistItem(Invoice):
         proxy = True
         verbose_name = "collections worklist item"
         verbose_name_plural = "collections worklist"
+
+
+from receivables.models_disputes import *  # noqa: E402, F403
+from receivables.models_plans import *  # noqa: E402, F403

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.db.models import (
     Case,
     CharField,
+    Count,
     DecimalField,
     F,
     OuterRef,
@@ -25,6 +26,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from billing.enums import InvoiceStatus
 from billing.models import CreditNote, Invoice, PaymentAllocation, RefundAllocation
@@ -36,6 +38,7 @@ from receivables.models import (
     DunningPolicy,
     DunningStep,
 )
+from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
 BUCKETS = [b.value for b in AgingBucket]
@@ -56,26 +59,40 @@ def receivables_open(
     bucket: str | None = None,
     min_amount: Decimal | None = None,
 ) -> QuerySet[Invoice]:
-    """Invoices open on ``as_of`` annotated with ``due_as_of`` and ``bucket``."""
-    qs = Invoice.objects.filter(issue_date__lte=as_of).exclude(status=InvoiceStatus.DRAFT)
-    # Voided or written off before the date: no longer a receivable then.
-    qs = qs.exclude(
-        Q(status__in=[InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE])
-        & Q(closed_at__date__lte=as_of)
-    )
+    """Invoices open on ``as_of`` annotated with ``due_as_of`` and ``bucket``.
+
+    For today (or later) the invoices' own balances are used, which the partial covering
+    index ``billing_invoice_open_aging`` serves without touching the table; a past date
+    rebuilds each balance from the payments, credit notes and refunds dated by then.
+    """
+    if as_of >= timezone.localdate():
+        qs = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
+        due = F("total") - F("amount_paid") - F("amount_credited")
+    else:
+        qs = Invoice.objects.filter(issue_date__lte=as_of).exclude(status=InvoiceStatus.DRAFT)
+        # Voided or written off before the date: no longer a receivable then.
+        qs = qs.exclude(
+            Q(status__in=[InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE])
+            & Q(closed_at__date__lte=as_of)
+        )
+        due = (
+            F("total")
+            - _sum_for_invoice(
+                PaymentAllocation.objects.filter(payment__received_date__lte=as_of), "amount"
+            )
+            - _sum_for_invoice(
+                CreditNote.objects.filter(issue_date__lte=as_of), "applied_to_invoice"
+            )
+            + _sum_for_invoice(
+                RefundAllocation.objects.filter(refund__refund_date__lte=as_of), "amount"
+            )
+        )
     if customer:
         qs = qs.filter(customer_id=customer)
     if currency:
         qs = qs.filter(currency=currency)
     qs = qs.annotate(
-        due_as_of=F("total")
-        - _sum_for_invoice(
-            PaymentAllocation.objects.filter(payment__received_date__lte=as_of), "amount"
-        )
-        - _sum_for_invoice(CreditNote.objects.filter(issue_date__lte=as_of), "applied_to_invoice")
-        + _sum_for_invoice(
-            RefundAllocation.objects.filter(refund__refund_date__lte=as_of), "amount"
-        ),
+        due_as_of=due,
         bucket=Case(
             When(due_date__gte=as_of, then=Value(AgingBucket.CURRENT.value)),
             When(due_date__gte=as_of - timedelta(days=30), then=Value(AgingBucket.DAYS_1_30.value)),
@@ -96,27 +113,73 @@ def receivables_open(
     return qs.select_related("customer").order_by("due_date", "pk")
 
 
-def receivables_totals(qs: QuerySet[Invoice]) -> dict[str, dict[str, Decimal]]:
-    """Per currency: the amount due in each bucket and in all, over the whole filtered set."""
+def _bucket(days_past_due: int) -> str:
+    for limit, bucket in ((0, "current"), (30, "1-30"), (60, "31-60"), (90, "61-90")):
+        if days_past_due <= limit:
+            return bucket
+    return AgingBucket.DAYS_90_PLUS.value
+
+
+def receivables_totals_and_count(
+    *,
+    as_of: date,
+    customer: int | None = None,
+    currency: str | None = None,
+    bucket: str | None = None,
+    min_amount: Decimal | None = None,
+) -> tuple[dict[str, dict[str, Decimal]], int]:
+    """The per-currency bucket totals and the number of items of ``receivables_open`` with
+    the same filters. The database sums per currency and due date (a few hundred groups);
+    the buckets are added up here from those groups. For today, with no per-item amount
+    filter, it sums the invoices' own columns: an open invoice always has something due (the
+    payment, credit-note and refund services close it at zero), so no per-row test is needed.
+    """
     totals: dict[str, dict[str, Decimal]] = defaultdict(
         lambda: {**{b: Decimal(0) for b in BUCKETS}, "total": Decimal(0)}
     )
-    for row in qs.order_by().values("currency", "bucket").annotate(s=Sum("due_as_of")):
-        totals[row["currency"]][row["bucket"]] += row["s"]
-        totals[row["currency"]]["total"] += row["s"]
-    return dict(sorted(totals.items()))
+    if as_of >= timezone.localdate() and min_amount is None:
+        base = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
+        if customer:
+            base = base.filter(customer_id=customer)
+        if currency:
+            base = base.filter(currency=currency)
+        rows = [
+            (cur, due_date, t - p - c, n)
+            for cur, due_date, t, p, c, n in base.order_by()
+            .values("currency", "due_date")
+            .annotate(t=Sum("total"), p=Sum("amount_paid"), c=Sum("amount_credited"), n=Count("pk"))
+            .values_list("currency", "due_date", "t", "p", "c", "n")
+        ]
+    else:
+        rows = list(
+            receivables_open(
+                as_of=as_of, customer=customer, currency=currency, min_amount=min_amount
+            )
+            .order_by()
+            .values("currency", "due_date")
+            .annotate(s=Sum("due_as_of"), n=Count("pk"))
+            .values_list("currency", "due_date", "s", "n")
+        )
+    count = 0
+    for cur, due_date, amount, n in rows:
+        row_bucket = _bucket((as_of - due_date).days)
+        if bucket and row_bucket != bucket:
+            continue
+        totals[cur][row_bucket] += amount
+        totals[cur]["total"] += amount
+        count += n
+    return dict(sorted(totals.items())), count
 
 
 # --- Collections -------------------------------------------------------------------------------
 
 
 def invoice_in_dispute(invoice: Invoice) -> bool:
-    """Whether an open dispute covers the invoice; dunning and late fees pause while one does.
-
-    There is no dispute model yet: this hook answers False until the disputes work (issue 5,
-    item 6) fills it in. The collections run asks it for every invoice it would act on.
-    """
-    return False
+    """Whether an open or under-review dispute covers the invoice; dunning and late fees
+    pause while one does. The collections run asks it for every invoice it would act on."""
+    return Dispute.objects.filter(
+        invoice_id=invoice.pk, status__in=ACTIVE_DISPUTE_STATUSES
+    ).exists()
 
 
 def dunning_policy_default() -> DunningPolicy | None:

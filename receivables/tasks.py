@@ -20,3 +20,7 @@ def collections_run_task(*, as_of: str | None = None) -> dict[str, object]:
         "actions": len(result.actions),
         "failures": {str(k): v for k, v in result.failures.items()},
     }
+
+
+from receivables.tasks_disputes import chargeback_events_apply_task  # noqa: E402, F401
+from receivables.tasks_plans import payment_plans_run_task  # noqa: E402, F401

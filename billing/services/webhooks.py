@@ -50,7 +50,10 @@ INTENT_EVENTS = frozenset(
 # A refund made here or in the Stripe dashboard: booked once it has succeeded.
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "charge.refund.updated"})
 # Kept for the module that acts on them later: disputes (receivables).
-STORED_ONLY = frozenset({"charge.dispute.created"})
+# Stored for receivables, which turns them into disputes (receivables.chargeback_events_apply).
+STORED_ONLY = frozenset(
+    {"charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"}
+)
 PAYPAL_STORED_ONLY = frozenset(
     {
         "CHECKOUT.ORDER.APPROVED",

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from receivables.api import credit_views, views
 
@@ -9,4 +9,6 @@ urlpatterns = [
         credit_views.CustomerCreditApi.as_view(),
         name="accounts-credit",
     ),
+    path("", include("receivables.api.plan_views")),
+    path("", include("receivables.api.dispute_urls")),
 ]

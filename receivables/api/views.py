@@ -17,7 +17,7 @@ from core.api.pagination import Pagination
 from core.api.renderers import CSVRenderer
 from core.money import round_money
 from receivables.enums import AgingBucket
-from receivables.selectors import BUCKETS, receivables_open, receivables_totals
+from receivables.selectors import BUCKETS, receivables_open, receivables_totals_and_count
 
 COLUMNS = [
     "invoice",
@@ -48,6 +48,23 @@ def _item(invoice: Any, as_of: Any) -> dict[str, Any]:
         "days_past_due": max((as_of - invoice.due_date).days, 0),
         "bucket": invoice.bucket,
     }
+
+
+class _Counted:
+    """A queryset whose count is already known, for the paginator."""
+
+    def __init__(self, qs: Any, count: int) -> None:
+        self.qs = qs
+        self._count = count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.qs[index]
 
 
 class ReceivableItemOutput(serializers.Serializer):
@@ -111,12 +128,14 @@ class ReceivableListApi(APIView):
                 f'attachment; filename="receivables-{as_of.isoformat()}.csv"'
             )
             return response
+        raw_totals, count = receivables_totals_and_count(as_of=as_of, **params)
         totals = {
             currency: {k: _amount(v, currency) for k, v in buckets.items()}
-            for currency, buckets in receivables_totals(qs).items()
+            for currency, buckets in raw_totals.items()
         }
         paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
+        # The grouped totals query already counted the items: no second scan for the count.
+        page = paginator.paginate_queryset(_Counted(qs, count), request, view=self)
         response = paginator.get_paginated_response([_item(i, as_of) for i in page])
         response.data["as_of"] = as_of.isoformat()
         response.data["totals"] = totals

@@ -188,3 +188,40 @@ def test_aggregation_is_done_by_the_database(
 def test_auditor_may_read_and_ap_clerk_may_not(client_for, book) -> None:
     assert client_for("auditor").get(URL).status_code == 200
     assert client_for("ap_clerk").get(URL).status_code == 403
+
+
+def test_today_uses_the_invoices_balances_and_agrees_with_the_rebuilt_ones(
+    book, monkeypatch
+) -> None:
+    from receivables import selectors
+
+    admin, usd, _eur, invoices = book
+    payment_record(
+        actor=admin,
+        customer_id=usd.pk,
+        amount=D("75.00"),
+        currency="USD",
+        method="ach",
+        received_date=date(2026, 6, 21),
+        allocations=[AllocationInput(invoices["d10"].pk, D("75.00"))],
+    )
+    today = timezone.localdate()
+
+    def rows(qs):
+        return sorted((i.pk, i.due_as_of, i.bucket) for i in qs)
+
+    fast = rows(selectors.receivables_open(as_of=today))
+    fast_totals = selectors.receivables_totals_and_count(as_of=today)
+    fast_usd_late = selectors.receivables_totals_and_count(
+        as_of=today, currency="USD", bucket="90+"
+    )
+    # the same day through the rebuilt balances (as if it were a past date)
+    monkeypatch.setattr(selectors.timezone, "localdate", lambda: today + timedelta(days=1))
+    rebuilt = rows(selectors.receivables_open(as_of=today))
+    assert fast == rebuilt
+    assert len(fast) == 5
+    assert fast_totals == selectors.receivables_totals_and_count(as_of=today)
+    assert fast_totals[1] == 5
+    assert fast_usd_late == selectors.receivables_totals_and_count(
+        as_of=today, currency="USD", bucket="90+"
+    )
