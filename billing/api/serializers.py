@@ -6,13 +6,8 @@ from rest_framework import serializers
 
 from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.models import Customer
-from core.api.fields import AmountField, CurrencyField
+from core.api.fields import AmountField, CurrencyField, MoneyOutputField
 from core.money import round_money
-
-
-def money_str(value: Any) -> str:
-    """Money out as a decimal string in the currency's minor units ("12.50", "1999")."""
-    return f"{round_money(value.amount, str(value.currency)):f}"
 
 
 class CustomerInput(serializers.Serializer):
@@ -66,14 +61,11 @@ class CustomerOutput(serializers.Serializer):
     acquisition_channel = serializers.CharField()
     campaign = serializers.CharField()
     payment_allocation_order = serializers.CharField()
-    credit_balance = serializers.SerializerMethodField()
+    credit_balance = MoneyOutputField()
     credit_limit = serializers.SerializerMethodField()
     credit_hold = serializers.BooleanField()
     credit_hold_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
-
-    def get_credit_balance(self, obj: Any) -> str:
-        return money_str(obj.credit_balance)
 
     def get_credit_limit(self, obj: Any) -> str | None:
         if obj.credit_limit is None:
@@ -133,21 +125,12 @@ class ReasonInput(serializers.Serializer):
 class InvoiceLineOutput(serializers.Serializer):
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=19, decimal_places=4)
-    unit_price = serializers.SerializerMethodField()
+    unit_price = MoneyOutputField()
     tax_rate = serializers.DecimalField(max_digits=7, decimal_places=6)
-    amount = serializers.SerializerMethodField()
-    tax = serializers.SerializerMethodField()
+    amount = MoneyOutputField()
+    tax = MoneyOutputField(source="tax_amount")
     period_start = serializers.DateField(allow_null=True)
     period_end = serializers.DateField(allow_null=True)
-
-    def get_unit_price(self, obj: Any) -> str:
-        return money_str(obj.unit_price)
-
-    def get_amount(self, obj: Any) -> str:
-        return money_str(obj.amount)
-
-    def get_tax(self, obj: Any) -> str:
-        return money_str(obj.tax_amount)
 
 
 class InvoiceOutput(serializers.Serializer):
@@ -158,34 +141,16 @@ class InvoiceOutput(serializers.Serializer):
     currency = serializers.CharField()
     issue_date = serializers.DateField(allow_null=True)
     due_date = serializers.DateField(allow_null=True)
-    subtotal = serializers.SerializerMethodField()
-    tax = serializers.SerializerMethodField()
-    total = serializers.SerializerMethodField()
-    amount_paid = serializers.SerializerMethodField()
-    amount_credited = serializers.SerializerMethodField()
-    amount_due = serializers.SerializerMethodField()
+    subtotal = MoneyOutputField()
+    tax = MoneyOutputField()
+    total = MoneyOutputField()
+    amount_paid = MoneyOutputField()
+    amount_credited = MoneyOutputField()
+    amount_due = MoneyOutputField()
     memo = serializers.CharField()
     lines = InvoiceLineOutput(many=True)
     issued_at = serializers.DateTimeField(allow_null=True)
     pdf_available = serializers.SerializerMethodField()
-
-    def get_subtotal(self, obj: Any) -> str:
-        return money_str(obj.subtotal)
-
-    def get_tax(self, obj: Any) -> str:
-        return money_str(obj.tax)
-
-    def get_total(self, obj: Any) -> str:
-        return money_str(obj.total)
-
-    def get_amount_paid(self, obj: Any) -> str:
-        return money_str(obj.amount_paid)
-
-    def get_amount_credited(self, obj: Any) -> str:
-        return money_str(obj.amount_credited)
-
-    def get_amount_due(self, obj: Any) -> str:
-        return money_str(obj.amount_due)
 
     def get_pdf_available(self, obj: Any) -> bool:
         return bool(obj.pdf_sha256)
@@ -215,26 +180,17 @@ class PaymentInput(serializers.Serializer):
 class AllocationOutput(serializers.Serializer):
     invoice = serializers.IntegerField(source="invoice_id")
     number = serializers.CharField(source="invoice.number")
-    amount = serializers.SerializerMethodField()
-
-    def get_amount(self, obj: Any) -> str:
-        return money_str(obj.amount)
+    amount = MoneyOutputField()
 
 
 class PaymentOutput(serializers.Serializer):
     id = serializers.IntegerField()
     customer = serializers.IntegerField(source="customer_id")
     currency = serializers.CharField()
-    amount = serializers.SerializerMethodField()
-    amount_allocated = serializers.SerializerMethodField()
+    amount = MoneyOutputField()
+    amount_allocated = MoneyOutputField()
     method = serializers.CharField()
     status = serializers.CharField()
     received_date = serializers.DateField()
     reference = serializers.CharField()
     allocations = AllocationOutput(many=True)
-
-    def get_amount(self, obj: Any) -> str:
-        return money_str(obj.amount)
-
-    def get_amount_allocated(self, obj: Any) -> str:
-        return money_str(obj.amount_allocated)

@@ -22,7 +22,6 @@ from billing.api.serializers import (
     PaymentInput,
     PaymentOutput,
     ReasonInput,
-    money_str,
 )
 from billing.enums import InvoiceStatus
 from billing.exceptions import BillingError
@@ -43,7 +42,7 @@ from billing.services.invoices import (
 from billing.services.payments import AllocationInput, payment_record
 from billing.services.processor_payments import payment_charge
 from billing.services.refunds import refund_create
-from core.api.fields import AmountField
+from core.api.fields import AmountField, MoneyOutputField
 from core.api.pagination import Pagination
 
 
@@ -305,28 +304,13 @@ class CreditNoteOutput(serializers.Serializer):
     invoice = serializers.IntegerField(source="invoice_id")
     customer = serializers.IntegerField(source="customer_id")
     currency = serializers.CharField()
-    subtotal = serializers.SerializerMethodField()
-    tax = serializers.SerializerMethodField()
-    total = serializers.SerializerMethodField()
-    applied_to_invoice = serializers.SerializerMethodField()
-    applied_to_balance = serializers.SerializerMethodField()
+    subtotal = MoneyOutputField()
+    tax = MoneyOutputField()
+    total = MoneyOutputField()
+    applied_to_invoice = MoneyOutputField()
+    applied_to_balance = MoneyOutputField()
     reason = serializers.CharField()
     issue_date = serializers.DateField()
-
-    def get_subtotal(self, obj: Any) -> str:
-        return money_str(obj.subtotal)
-
-    def get_tax(self, obj: Any) -> str:
-        return money_str(obj.tax)
-
-    def get_total(self, obj: Any) -> str:
-        return money_str(obj.total)
-
-    def get_applied_to_invoice(self, obj: Any) -> str:
-        return money_str(obj.applied_to_invoice)
-
-    def get_applied_to_balance(self, obj: Any) -> str:
-        return money_str(obj.applied_to_balance)
 
 
 class CreditNoteListCreateApi(APIView):
@@ -366,21 +350,12 @@ class RefundOutput(serializers.Serializer):
     customer = serializers.IntegerField(source="customer_id")
     payment = serializers.IntegerField(source="payment_id", allow_null=True)
     currency = serializers.CharField()
-    amount = serializers.SerializerMethodField()
-    from_credit_balance = serializers.SerializerMethodField()
-    from_invoices = serializers.SerializerMethodField()
+    amount = MoneyOutputField()
+    from_credit_balance = MoneyOutputField()
+    from_invoices = MoneyOutputField()
     reason = serializers.CharField()
     refund_date = serializers.DateField()
     processor_refund_id = serializers.CharField(allow_null=True)
-
-    def get_amount(self, obj: Any) -> str:
-        return money_str(obj.amount)
-
-    def get_from_credit_balance(self, obj: Any) -> str:
-        return money_str(obj.from_credit_balance)
-
-    def get_from_invoices(self, obj: Any) -> str:
-        return money_str(obj.from_invoices)
 
 
 class RefundPendingOutput(serializers.Serializer):

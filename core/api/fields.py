@@ -14,6 +14,8 @@ from drf_spectacular.utils import extend_schema_field
 from moneyed import CURRENCIES
 from rest_framework import serializers
 
+from core.money import round_money
+
 AMOUNT_PATTERN = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
 
 
@@ -58,3 +60,15 @@ class CurrencyField(serializers.CharField):
         if value not in CURRENCIES or value == "XXX":
             self.fail("unknown", value=value)
         return value
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "125.50"})
+class MoneyOutputField(serializers.Field):
+    """A Money out as a decimal string in its currency's minor units ("12.50", "1999")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return f"{round_money(value.amount, str(value.currency)):f}"
