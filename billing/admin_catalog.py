@@ -54,6 +54,8 @@ from billing.models import (
     Price,
     ProcessorAttempt,
     Product,
+    Refund,
+    RefundAllocation,
     Subscription,
     SubscriptionItem,
     UsageEvent,
@@ -1362,3 +1364,47 @@ class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Invoice")
     def invoice_link(self, event: UsageEvent) -> str:
         return _change_link(event.invoice, str(event.invoice)) if event.invoice else "not yet"
+
+
+class RefundAllocationInline(ReadOnlyInline):
+    model = RefundAllocation
+    fields = ("invoice", "amount")
+    readonly_fields = fields
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+    """Roles: view for finance_admin, controller, ar_clerk, auditor. Refunds are made through
+    the API (``refund_create`` / ``refund_issue``); here they are only read."""
+
+    list_display = (
+        "refund_date",
+        "customer",
+        "payment",
+        "amount_display",
+        "reason",
+        "processor_refund_id",
+    )
+    list_filter = ("currency", "refund_date")
+    search_fields = ("customer__name", "reason", "processor_refund_id")
+    list_select_related = ("customer", "payment")
+    inlines = (RefundAllocationInline,)
+    fields = (
+        "customer",
+        "payment",
+        "currency",
+        "amount",
+        "from_credit_balance",
+        "from_invoices",
+        "reason",
+        "refund_date",
+        "processor_refund_id",
+        "ledger_entry",
+        "created_by",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return money_display(refund.amount)

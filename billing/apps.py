@@ -10,3 +10,8 @@ class BillingConfig(AppConfig):
         from core.ledger.checks import register_check
 
         register_check("billing.ar_subledger", ar_subledger_check)
+
+        from billing.demo import billing_demo_seed
+        from core.demo import register_demo_seeder
+
+        register_demo_seeder("billing", billing_demo_seed)

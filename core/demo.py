@@ -7,6 +7,7 @@ Never runs in production.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -54,6 +55,18 @@ class DemoResult:
     entries_posted: list[str]
     entries_existing: list[str]
     login: DemoLogin
+    # What each app's demo seeder reported (one line each).
+    app_reports: list[str]
+
+
+# Apps add their own demo data (customers, invoices...) from AppConfig.ready: core cannot
+# import them. Each seeder takes ``today`` and returns a line for the report; idempotent.
+DemoSeeder = Callable[[date], str]
+_SEEDERS: dict[str, DemoSeeder] = {}
+
+
+def register_demo_seeder(name: str, seeder: DemoSeeder) -> None:
+    _SEEDERS[name] = seeder
 
 
 def _fx_rate(currency: str, rate_date: date) -> Decimal:
@@ -134,9 +147,10 @@ def _demo_entries(today: date) -> list[tuple[str, date, str, list[LineSpec]]]:
         (
             "demo:eur-sale",
             today - timedelta(days=1),
-            "Licence sold to a EUR customer (converted at the day's rate)",
+            "Licence sold for cash to a EUR customer (converted at the day's rate)",
             [
-                LineSpec(account=ar, currency="EUR", debit=Decimal("500.00")),
+                # Cash, not AR: receivables belong to invoices (ledger_check compares them).
+                LineSpec(account=cash, currency="EUR", debit=Decimal("500.00")),
                 LineSpec(account=revenue, currency="EUR", credit=Decimal("500.00")),
             ],
         ),
@@ -185,9 +199,11 @@ def demo_seed(*, today: date | None = None) -> DemoResult:
     today = today or timezone.localdate()
     recorded = demo_fx_rates(today=today)
     posted, existing = demo_entries_post(today=today)
+    reports = [seeder(today) for _, seeder in sorted(_SEEDERS.items())]
     return DemoResult(
         fx_rates_recorded=recorded,
         entries_posted=posted,
         entries_existing=existing,
         login=demo_login_reset(),
+        app_reports=reports,
     )

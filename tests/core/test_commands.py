@@ -173,9 +173,11 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
     second = run("seed_demo")
 
     # then
+    # 5 ledger demo entries, and 4 from the billing demo (two monthly invoices of the
+    # subscription, an invoice in EUR, a payment)
     assert counts_after_first == {
-        "entries": 5,
-        "lines": 11,
+        "entries": 9,
+        "lines": 22,
         "fx_rates": 28,
         "fx_history": 28,
         "users": 1,
@@ -220,7 +222,8 @@ def test_seed_demo_posts_balanced_entries_and_converts_the_eur_sale() -> None:
         ("4000", Decimal("0.0000"), Decimal("1000.0000")),
         ("2100", Decimal("0.0000"), Decimal("87.5000")),
     ]
-    assert sorted(JournalEntry.objects.values_list("idempotency_key", flat=True)) == [
+    demo_keys = JournalEntry.objects.filter(idempotency_key__startswith="demo:")
+    assert sorted(demo_keys.values_list("idempotency_key", flat=True)) == [
         "demo:capital",
         "demo:eur-sale",
         "demo:expense",
@@ -245,7 +248,8 @@ def test_seed_demo_on_a_later_day_keeps_earlier_entries_and_rates() -> None:
     assert {
         pk: rate for pk, rate in FxRate.objects.values_list("pk", "rate") if pk in rates_before
     } == (rates_before)
-    assert JournalEntry.objects.count() == 5
+    assert JournalEntry.objects.count() == 9
+    assert lines[1] == "Billing demo data: already there."
 
 
 @time_machine.travel(date(2025, 3, 10), tick=False)

@@ -26,6 +26,8 @@ class Command(BaseCommand):
             f"Journal entries posted: {len(result.entries_posted)}, "
             f"already there: {len(result.entries_existing)}."
         )
+        for report in result.app_reports:
+            self.stdout.write(report)
         self.stdout.write("")
         self.stdout.write(f"Log in at   http://127.0.0.1:{port}/admin/")
         self.stdout.write(f"Username:   {login.username}")
