@@ -39,6 +39,7 @@ from receivables.models import (
     DunningStep,
 )
 from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
+from receivables.models_plans import PaymentPlanInvoice, PaymentPlanStatus
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
 BUCKETS = [b.value for b in AgingBucket]
@@ -180,6 +181,19 @@ def invoice_in_dispute(invoice: Invoice) -> bool:
     return Dispute.objects.filter(
         invoice_id=invoice.pk, status__in=ACTIVE_DISPUTE_STATUSES
     ).exists()
+
+
+def invoices_held_from_dunning(invoice_ids: list[int]) -> set[int]:
+    """Of these invoices, those dunning leaves alone: under an open or under-review dispute,
+    or covered by an active payment plan (the plan's own reminders and schedule apply).
+    One query each, for a whole collections run."""
+    disputed = Dispute.objects.filter(
+        invoice_id__in=invoice_ids, status__in=ACTIVE_DISPUTE_STATUSES
+    ).values_list("invoice_id", flat=True)
+    planned = PaymentPlanInvoice.objects.filter(
+        invoice_id__in=invoice_ids, plan__status=PaymentPlanStatus.ACTIVE
+    ).values_list("invoice_id", flat=True)
+    return set(disputed) | set(planned)
 
 
 def dunning_policy_default() -> DunningPolicy | None:

@@ -32,7 +32,7 @@ from receivables.models import CollectionEvent, CollectionPause, DunningPolicy, 
 from receivables.selectors import (
     collection_pauses_active,
     dunning_policies_by_customer,
-    invoice_in_dispute,
+    invoices_held_from_dunning,
 )
 from receivables.services.late_fees import (
     fee_base,
@@ -166,14 +166,15 @@ def _candidates(as_of: date) -> tuple[list[Invoice], dict[int, DunningPolicy], s
     )
     policies = dunning_policies_by_customer({i.customer_id for i in invoices})
     paused_customers, paused_invoices = collection_pauses_active(as_of=as_of)
+    held = invoices_held_from_dunning([i.pk for i in invoices])
     kept = [
         i
         for i in invoices
         if i.customer_id in policies
         and i.customer_id not in paused_customers
         and i.pk not in paused_invoices
+        and i.pk not in held
         and i.amount_due.amount > 0
-        and not invoice_in_dispute(i)
     ]
     fee_invoices = set(
         Invoice.objects.filter(

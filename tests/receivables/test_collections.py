@@ -210,10 +210,33 @@ def test_pause_refused_for_ap_clerk_and_without_reason(admin, make_user) -> None
 def test_open_dispute_pauses_dunning(admin, monkeypatch) -> None:
     invoice = make_invoice(admin, "1000.00")
     assert invoice_in_dispute(invoice) is False
-    monkeypatch.setattr(collections_module, "invoice_in_dispute", lambda inv: True)
+    monkeypatch.setattr(collections_module, "invoices_held_from_dunning", lambda ids: set(ids))
     run_days(-5, 20)
     assert timeline(invoice) == []
     assert LateFee.objects.count() == 0
+
+
+def test_an_active_payment_plan_holds_dunning_until_it_ends(admin) -> None:
+    from receivables.services.payment_plans import payment_plan_cancel, payment_plan_create
+
+    # given an overdue invoice put on a payment plan before its due date
+    invoice = make_invoice(admin, "1000.00")
+    plan = payment_plan_create(
+        actor=admin,
+        customer_id=invoice.customer_id,
+        invoice_ids=[invoice.pk],
+        installments=4,
+        first_due_date=DUE + timedelta(days=30),
+    )
+    # when the days pass, no dunning step or late fee touches it
+    run_days(-5, 20)
+    assert timeline(invoice) == []
+    assert LateFee.objects.count() == 0
+    # and once the plan is canceled, collections resume
+    payment_plan_cancel(actor=admin, plan_id=plan.pk)
+    run_days(21, 21)
+    assert timeline(invoice) != []
+    assert ar_subledger_check() == []
 
 
 def test_dry_run_lists_actions_and_writes_nothing(admin) -> None:
