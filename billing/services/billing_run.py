@@ -70,6 +70,16 @@ def _boundary(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
+def _pending_line(pending: PendingItem) -> LineInput:
+    """A proration credit or charge waiting for the invoice, as one line of it."""
+    return LineInput(
+        description=pending.description,
+        quantity=Decimal(1),
+        unit_price=pending.amount,
+        tax_inclusive=pending.tax_inclusive,
+    )
+
+
 def _period_label(start: date, end: date) -> str:
     return f"{start.isoformat()} to {end.isoformat()}"
 
@@ -202,14 +212,7 @@ def _period_lines(
                 out.lines.append(_line_for(item, item.quantity, amount, label, sub.currency))
     for pending_item in pending:
         out.pending_ids.append(pending_item.pk)
-        out.lines.append(
-            LineInput(
-                description=pending_item.description,
-                quantity=Decimal(1),
-                unit_price=pending_item.amount,
-                tax_inclusive=pending_item.tax_inclusive,
-            )
-        )
+        out.lines.append(_pending_line(pending_item))
     if not out.lines:
         note = "Trial period" if trial else "No charges for this period"
         out.lines.append(
@@ -283,14 +286,7 @@ def pending_items_invoice(*, subscription: Subscription, actor: Any, on_date: da
     collected = _Lines()
     for pending in PendingItem.objects.filter(subscription=subscription, invoice__isnull=True):
         collected.pending_ids.append(pending.pk)
-        collected.lines.append(
-            LineInput(
-                description=pending.description,
-                quantity=Decimal(1),
-                unit_price=pending.amount,
-                tax_inclusive=pending.tax_inclusive,
-            )
-        )
+        collected.lines.append(_pending_line(pending))
     return _invoice(subscription, collected, actor=actor, on_date=on_date, period=None)
 
 
