@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -24,56 +20,9 @@ from simple_history.models import HistoricalRecords
 
 from billing.enums import PaymentMethodType, PaymentStatus
 from billing.models.documents import MONEY, Customer, Invoice, Payment
+from core.encryption import EncryptedTextField
 
-ENCRYPTED_PREFIX = "fernet:"
 MASK = "\u2022\u2022\u2022\u2022"
-
-
-@lru_cache(maxsize=4)
-def _fernet(keys: str) -> MultiFernet:
-    parts = [k.strip() for k in keys.split(",") if k.strip()]
-    if not parts:
-        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is empty.")
-    try:
-        return MultiFernet([Fernet(k) for k in parts])
-    except ValueError:
-        raise ImproperlyConfigured(
-            "FIELD_ENCRYPTION_KEY must be urlsafe base64 32-byte keys, comma-separated."
-        ) from None
-
-
-def field_cipher() -> MultiFernet:
-    """The keys of settings.FIELD_ENCRYPTION_KEY: the first encrypts, every one decrypts."""
-    return _fernet(str(getattr(settings, "FIELD_ENCRYPTION_KEY", "")))
-
-
-class EncryptedTextField(models.TextField):
-    """Text stored as a Fernet token (``fernet:<token>``); decrypted when read.
-
-    Rotation: put the new key first in FIELD_ENCRYPTION_KEY, keep the old ones after it,
-    then re-encrypt the rows (``payment_methods_reencrypt``) and drop the old keys.
-    """
-
-    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        return self.to_python(value)
-
-    def to_python(self, value: Any) -> Any:
-        if not isinstance(value, str) or not value.startswith(ENCRYPTED_PREFIX):
-            return value
-        token = value.removeprefix(ENCRYPTED_PREFIX).encode()
-        try:
-            return field_cipher().decrypt(token).decode()
-        except InvalidToken:
-            raise ImproperlyConfigured(
-                f"{self.model.__name__}.{self.name} cannot be decrypted with any key of "
-                "FIELD_ENCRYPTION_KEY."
-            ) from None
-
-    def get_prep_value(self, value: Any) -> Any:
-        value = super().get_prep_value(value)
-        if value is None or value == "" or str(value).startswith(ENCRYPTED_PREFIX):
-            return value
-        return ENCRYPTED_PREFIX + field_cipher().encrypt(str(value).encode()).decode()
 
 
 def mask(last4: str) -> str:
