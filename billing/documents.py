@@ -23,27 +23,13 @@ from django.utils import timezone
 
 from billing.enums import InvoiceStatus
 from billing.models import Invoice
+from core.company import company_details
 from core.exceptions import Conflict
 from core.money import minor_unit_exponent, round_money
 
 PDF_TEMPLATE = "billing/invoice_pdf.html"
 EMAIL_TEMPLATE = "billing/invoice_email.txt"
 PDF_MIMETYPE = "application/pdf"
-
-# The issuer shown on every invoice; ``settings.BACKOFFICE_COMPANY`` overrides any key.
-DEFAULT_COMPANY: dict[str, Any] = {
-    "name": "Back-office Demo Co.",
-    "address": ["100 Market Street, Suite 300", "San Francisco, CA 94105", "United States"],
-    "email": "billing@backoffice.example",
-    "phone": "",
-    "tax_id": "EIN 12-3456789",
-    "payment_instructions": (
-        "Pay by ACH or wire to Back-office Demo Co., Demo Bank N.A., account 000123456789, "
-        "routing (ABA) 110000000, SWIFT DEMOUS33, quoting the invoice number."
-    ),
-    # CSS page size: "Letter" or "A4".
-    "page_size": "Letter",
-}
 
 
 class InvoiceNotIssued(Conflict):
@@ -57,11 +43,6 @@ class InvoiceNotSendable(Conflict):
 class InvoicePdfIntegrityError(Exception):
     """The stored PDF is missing or no longer matches its recorded SHA-256: never re-rendered
     silently, because the customer holds the original."""
-
-
-def company_details() -> dict[str, Any]:
-    """The issuer's details: the defaults above, overridden by ``BACKOFFICE_COMPANY``."""
-    return {**DEFAULT_COMPANY, **getattr(settings, "BACKOFFICE_COMPANY", DEFAULT_COMPANY)}
 
 
 # --- Pure rendering ---------------------------------------------------------------------------

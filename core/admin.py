@@ -14,13 +14,27 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
+from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.exceptions import DomainError
 from core.fx import fx_rate_set
 from core.models import FxRate, TaskFailure
+from core.money import minor_unit_exponent, round_money
 
 _SERVICE_ERROR = "_backoffice_service_error"
+
+
+def money_display(value: Money | None) -> str:
+    """``1,234.50 USD``: rounded to the currency's minor unit, the code after the amount."""
+    if value is None:
+        return "-"
+    currency = str(value.currency)
+    try:
+        places = minor_unit_exponent(currency)
+    except DomainError:
+        return f"{value.amount} {currency}"
+    return f"{round_money(value.amount, currency):,.{places}f} {currency}"
 
 
 class ServiceModelAdmin(admin.ModelAdmin):

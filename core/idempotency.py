@@ -14,6 +14,8 @@ import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -76,7 +78,18 @@ class IdempotencyMiddleware:
                 f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.",
             )
         scope = _scope(request)
-        request_hash = _request_hash(request)
+        try:
+            request_hash = _request_hash(request)
+        except RequestDataTooBig:
+            # Django refuses to hold bodies above DATA_UPLOAD_MAX_MEMORY_SIZE in memory: such a
+            # request cannot be compared with a replay, so it is refused rather than run twice.
+            return _error(
+                413,
+                "request_too_large_for_idempotency_key",
+                f"A request with an {HEADER} may have at most "
+                f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)} MB of body; send "
+                "larger uploads without the header (imports are idempotent by content).",
+            )
         record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
         if record is not None:
             return _replay(record, request_hash)

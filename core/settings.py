@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.processor_attempts_resolve",
         "schedule": timedelta(minutes=10),
     },
+    # Approved payment runs whose payment date has come: bank file exported, run paid.
+    "payables-payment-runs-process-daily": {
+        "task": "payables.payment_runs_process",
+        "schedule": crontab(hour=6, minute=0),
+    },
 }
 
 # --- Payment processors (secrets from the environment only) ------------------------------------

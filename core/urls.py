@@ -18,11 +18,15 @@ class DocsApi(SpectacularSwaggerView):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("approvals/", include("payables.screens.urls")),
     path("api/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", DocsApi.as_view(url_name="schema"), name="swagger-ui"),
     path("api/ledger/", include("core.ledger.api.urls")),
     path("api/billing/", include("billing.api.urls")),
     path("api/accounts/", include("receivables.api.urls")),
+    path("api/accounts/", include("payables.api.account_urls")),
+    path("api/payables/", include("payables.api.urls")),
+    path("api/reconciliation/", include("reconciliation.api.urls")),
 ]
 
 

@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class PayablesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "payables"
+
+    def ready(self) -> None:
+        from core.ledger.checks import register_check
+        from payables.selectors import ap_subledger_check
+
+        register_check("payables.ap_subledger", ap_subledger_check)
+
+        from core.demo import register_demo_seeder
+        from payables.demo import payables_demo_seed
+
+        register_demo_seeder("payables", payables_demo_seed)

@@ -16,6 +16,8 @@ class AccountRole(models.TextChoices):
     PROCESSOR_CLEARING = "processor_clearing", "Processor clearing"
     ACCOUNTS_RECEIVABLE = "accounts_receivable", "Accounts receivable"
     ACCOUNTS_PAYABLE = "accounts_payable", "Accounts payable"
+    INVENTORY = "inventory", "Inventory"
+    PURCHASE_DISCOUNTS = "purchase_discounts", "Early-payment discounts taken"
     REVENUE = "revenue", "Revenue"
     TAX_PAYABLE = "tax_payable", "Tax payable"
     LATE_FEE_INCOME = "late_fee_income", "Late-fee income"

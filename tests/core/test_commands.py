@@ -18,7 +18,7 @@ from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from core.accounts import totp_secret_base32
-from core.ledger.models import JournalEntry, JournalLine
+from core.ledger.models import Account, JournalEntry, JournalLine
 from core.models import FxRate
 from core.roles import Role
 
@@ -47,7 +47,7 @@ def test_create_api_token_prints_a_working_token_on_the_last_line() -> None:
     token = lines[-1]
     response = token_client(token).get("/api/ledger/accounts")
     assert response.status_code == 200
-    assert len(response.json()) == 16
+    assert len(response.json()) == Account.objects.count()
     user = User.objects.get(username="erp")
     assert list(user.groups.values_list("name", flat=True)) == ["integration"]
     assert user.is_staff is False
@@ -173,14 +173,15 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
     second = run("seed_demo")
 
     # then
-    # 5 ledger demo entries, and 4 from the billing demo (two monthly invoices of the
-    # subscription, an invoice in EUR, a payment)
+    # 5 ledger demo entries, 4 from the billing demo (two monthly invoices of the
+    # subscription, an invoice in EUR, a payment) and 2 from payables (an approved bill and an
+    # approved expense report); the payables demo adds a clerk and an approver
     assert counts_after_first == {
-        "entries": 9,
-        "lines": 22,
+        "entries": 11,
+        "lines": 27,
         "fx_rates": 28,
         "fx_history": 28,
-        "users": 1,
+        "users": 3,
         "totp": 1,
         "static_tokens": 10,
     }
@@ -248,7 +249,7 @@ def test_seed_demo_on_a_later_day_keeps_earlier_entries_and_rates() -> None:
     assert {
         pk: rate for pk, rate in FxRate.objects.values_list("pk", "rate") if pk in rates_before
     } == (rates_before)
-    assert JournalEntry.objects.count() == 9
+    assert JournalEntry.objects.count() == 11
     assert lines[1] == "Billing demo data: already there."
 
 

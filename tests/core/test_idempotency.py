@@ -109,6 +109,22 @@ def test_bad_key_is_refused() -> None:
     assert JournalEntry.objects.count() == 0
 
 
+@pytest.mark.django_db
+def test_body_too_large_to_compare_is_refused_with_a_reason(settings) -> None:
+    # given a body above what Django holds in memory
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+    client = token_client("erp")
+    big = body()
+    big["description"] = "x" * (1024 * 1024 + 1)
+    # when it is sent with an Idempotency-Key
+    response = client.post(URL, big, format="json", HTTP_IDEMPOTENCY_KEY="big-1")
+    # then 413 with the reason, nothing written, nothing stored
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large_for_idempotency_key"
+    assert JournalEntry.objects.count() == 0
+    assert IdempotencyRecord.objects.count() == 0
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_L3_concurrent_duplicates_have_one_effect_and_identical_responses() -> None:
     # given one integration sending the same request 20 times at once

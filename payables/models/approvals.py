@@ -1,0 +1,115 @@
+"""Approval levels by amount, the decisions taken, and delegation while an approver is away.
+
+A document needs one distinct person per level its functional amount reaches; the person
+who created it never approves it (superuser included) and nobody counts twice. Each
+decision stores who, when, the comment and a hash of the version decided on (C5): an edit
+afterwards voids the decision.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from payables.enums import ApprovalDecision, DocumentKind
+from payables.models.common import user_fk
+
+# Who may fill a slot: a role counts for its own level and the ones below it.
+ROLE_RANK = {"approver": 1, "controller": 2, "finance_admin": 3}
+APPROVER_ROLES = tuple(ROLE_RANK)
+
+
+class ApprovalLevel(models.Model):
+    """From ``min_amount`` (functional currency) a document of ``kind`` also needs a person
+    holding ``role``. Edited in the admin; shipped by a data migration."""
+
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices)
+    min_amount = models.DecimalField(max_digits=19, decimal_places=4)
+    role = models.CharField(max_length=20, choices=[(r, r) for r in APPROVER_ROLES])
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("kind", "min_amount")
+        constraints = [
+            models.UniqueConstraint(fields=("kind", "role"), name="approval_level_one_per_role"),
+            models.CheckConstraint(
+                condition=Q(min_amount__gte=0), name="approval_level_min_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: from {self.min_amount} a {self.role}"
+
+
+class Approval(models.Model):
+    """One person's decision on one document version."""
+
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices)
+    object_id = models.BigIntegerField()
+    decision = models.CharField(max_length=10, choices=ApprovalDecision.choices)
+    # The slot this approval fills (empty for a rejection or a single-approver document).
+    role = models.CharField(max_length=20, blank=True, default="")
+    user = user_fk(null=False)
+    # Set when the user acted as a delegate of an absent approver.
+    on_behalf_of = user_fk()
+    comment = models.CharField(max_length=1000, blank=True, default="")
+    decided_at = models.DateTimeField(default=timezone.now, editable=False)
+    # sha256 of the document's content when decided (C5).
+    version_hash = models.CharField(max_length=64)
+    # An edit after the decision voids it; the row stays for the record.
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=300, blank=True, default="")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("decided_at", "pk")
+        indexes = [models.Index(fields=("kind", "object_id"), name="approval_document_idx")]
+        constraints = [
+            # The same person never counts twice on one document.
+            models.UniqueConstraint(
+                fields=("kind", "object_id", "user"),
+                condition=Q(voided_at__isnull=True),
+                name="approval_once_per_person",
+            ),
+            models.UniqueConstraint(
+                fields=("kind", "object_id", "role"),
+                condition=Q(voided_at__isnull=True, decision=ApprovalDecision.APPROVED),
+                name="approval_once_per_slot",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.user} ({self.kind} {self.object_id})"
+
+
+class ApprovalDelegation(models.Model):
+    """While ``delegator`` is away (``starts_on``..``ends_on``), ``delegate`` may decide with
+    the delegator's roles. Decisions record both names."""
+
+    delegator = user_fk("delegations_given", null=False)
+    delegate = user_fk("delegations_received", null=False)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = user_fk()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-starts_on", "pk")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")), name="delegation_dates_ordered"
+            ),
+            models.CheckConstraint(
+                condition=~Q(delegate=models.F("delegator")), name="delegation_not_to_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delegator} -> {self.delegate} ({self.starts_on}..{self.ends_on})"

@@ -1,0 +1,26 @@
+"""Reconciliation domain errors, each with a stable code."""
+
+from __future__ import annotations
+
+from core.exceptions import DomainError
+
+
+class ReconciliationError(DomainError):
+    code = "reconciliation_error"
+
+
+class StatementRefused(ReconciliationError):
+    """The file is malformed or its totals do not add up; nothing was imported."""
+
+    code = "statement_refused"
+
+
+class StatementMismatch(ReconciliationError):
+    """The statement belongs to another account or currency than the bank account."""
+
+    code = "statement_mismatch"
+
+
+class UploadTooLarge(ReconciliationError):
+    code = "too_large"
+    status_code = 413
