@@ -56,24 +56,12 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing.services.tax_rates import tax_rate_set
-from core.admin import AuditedAdmin
+from core.admin import AuditedAdmin, money_display
 from core.exceptions import DomainError
-from core.money import minor_unit_exponent, round_money
+from core.money import round_money
 from core.system_settings import system_settings
 
 # --- Display helpers --------------------------------------------------------------------------
-
-
-def money_display(value: Money | None) -> str:
-    """``1,234.50 USD``: rounded to the currency's minor unit, the code after the amount."""
-    if value is None:
-        return "-"
-    currency = str(value.currency)
-    try:
-        places = minor_unit_exponent(currency)
-    except DomainError:
-        return f"{value.amount} {currency}"
-    return f"{round_money(value.amount, currency):,.{places}f} {currency}"
 
 
 def amount_display(value: Money) -> str:
@@ -184,6 +172,28 @@ class CustomerForm(forms.ModelForm):
         }
 
 
+# Sections other apps add to the customer page (receivables' credit panel). Billing may not
+# import those apps, so they register here: a title and a function of the customer that
+# returns HTML built with ``format_html`` (escaped), shown read-only on the change page.
+CustomerPanel = Callable[[Customer], str]
+CUSTOMER_PANELS: dict[str, tuple[str, CustomerPanel]] = {}
+
+
+def customer_panel_register(*, title: str, render: CustomerPanel) -> None:
+    """Show ``render(customer)`` under ``title`` on the customer's admin page (once per
+    title: registering again replaces it). A domain error while rendering (a missing FX
+    rate) is shown in the panel's place, never as a server error."""
+
+    @admin.display(description=title)
+    def panel(customer: Customer) -> str:
+        try:
+            return render(customer)
+        except DomainError as exc:
+            return format_html('<p class="errornote">{}</p>', exc.message)
+
+    CUSTOMER_PANELS["panel_" + "_".join(title.lower().split())] = (title, panel)
+
+
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
     """Roles: view for finance_admin, controller, auditor and ar_clerk; add/change for
@@ -227,7 +237,19 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
         ]
         if obj is not None:
             fieldsets.append(("Balance", {"fields": ("credit_balance_display", "created_at")}))
+            for name, (title, _panel) in CUSTOMER_PANELS.items():
+                fieldsets.append((title, {"fields": (name,)}))
         return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields + tuple(CUSTOMER_PANELS) if obj is not None else fields
+
+    def __getattr__(self, name: str) -> Any:
+        # The registered panels are read-only fields of this admin, looked up by name.
+        if name in CUSTOMER_PANELS:
+            return CUSTOMER_PANELS[name][1]
+        raise AttributeError(name)
 
     def get_inline_instances(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         return super().get_inline_instances(request, obj) if obj is not None else []

@@ -7,6 +7,7 @@ from datetime import date
 from django.db.models import QuerySet
 
 from billing.models import Customer, Invoice, Payment, PaymentMethod
+from billing.processors.stripe import NAME as STRIPE
 
 
 def customer_list() -> QuerySet[Customer]:
@@ -59,3 +60,19 @@ def payment_method_list(*, customer_id: int) -> QuerySet[PaymentMethod]:
         .exclude(processor_token__startswith=HOSTED_CHECKOUT_PREFIX)
         .order_by("-is_default", "pk")
     )
+
+
+def payment_method_chargeable(
+    *, customer_id: int, payment_method_id: int | None = None
+) -> PaymentMethod | None:
+    """The customer's saved method that can be charged off-session (a Stripe payment method
+    of a Stripe customer): the one given, else the default one; None when it cannot be."""
+    qs = (
+        payment_method_list(customer_id=customer_id)
+        .filter(processor=STRIPE)
+        .exclude(processor_customer_id="")
+        .exclude(processor_token="")
+    )
+    if payment_method_id is not None:
+        return qs.filter(pk=payment_method_id).first()
+    return qs.filter(is_default=True).first()

@@ -19,8 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from billing.admin import money_display
-from core.admin import AuditedAdmin
+from core.admin import AuditedAdmin, money_display
 from core.exceptions import DomainError
 from receivables.models import (
     CollectionEvent,
@@ -351,5 +350,6 @@ class CollectionPauseAdmin(AuditedAdmin):
         self.message_user(request, f"{queryset.count()} lifted.", messages.SUCCESS)
 
 
+import receivables.admin_credit  # noqa: E402
 import receivables.admin_disputes  # noqa: E402
 import receivables.admin_plans  # noqa: E402, F401

@@ -9,8 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest
 
-from billing.admin import money_display
-from core.admin import AuditedAdmin
+from core.admin import AuditedAdmin, money_display
 from core.exceptions import DomainError
 from receivables.models_disputes import ChargebackEvent, Dispute, DisputeStatus
 from receivables.services.disputes import REJECTED, UPHELD, dispute_resolve, dispute_review

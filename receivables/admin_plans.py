@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.admin import money_display
+from core.admin import money_display
 from core.exceptions import DomainError
 from receivables.models_plans import Installment, InstallmentReminder, PaymentPlan
 from receivables.services.payment_plans import payment_plan_cancel

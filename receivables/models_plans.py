@@ -14,10 +14,11 @@ from django.utils import timezone
 from djmoney.models.fields import MoneyField
 from simple_history.models import HistoricalRecords
 
-from billing.models import Customer, Invoice, Payment, PaymentMethod
+from billing.models import Customer, Invoice, Payment, PaymentMethod, ProcessorAttempt
 
 __all__ = [
     "Installment",
+    "InstallmentCharge",
     "InstallmentReminder",
     "InstallmentStatus",
     "PaymentPlan",
@@ -60,10 +61,13 @@ class PaymentPlan(models.Model):
     first_due_date = models.DateField()
     # Days between installments; empty: monthly on the first due date's day.
     interval_days = models.PositiveIntegerField(null=True, blank=True)
-    # A saved method for automatic charges (recorded; charging needs a billing amount-charge).
+    # The saved method installments are charged to; empty: the customer's default one.
     payment_method = models.ForeignKey(
         PaymentMethod, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Days after an installment's due date to charge again after a failed charge, e.g.
+    # [1, 3, 7]; empty: RECEIVABLES_INSTALLMENT_RETRY_DAYS (default 1, 3, 7).
+    retry_days = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -142,6 +146,39 @@ class Installment(models.Model):
 
     def __str__(self) -> str:
         return f"Installment {self.sequence} of plan {self.plan_id}: {self.amount}"
+
+
+class InstallmentCharge(models.Model):
+    """One automatic charge of an installment on a saved method: try ``attempt_number`` of
+    its retry schedule. One per (installment, try), and its idempotency key is the processor
+    attempt's, so a repeated or overlapping run charges once. Append-only but for
+    ``settled_at``, stamped when a success has been counted toward the plan."""
+
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="charges")
+    attempt_number = models.PositiveSmallIntegerField()
+    # The day the schedule set for this try, and the day of the run that made it.
+    scheduled_date = models.DateField()
+    charged_date = models.DateField()
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    attempt = models.OneToOneField(
+        ProcessorAttempt, on_delete=models.PROTECT, related_name="installment_charge"
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("installment", "attempt_number")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("installment", "attempt_number"), name="installment_charge_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(attempt_number__gte=1), name="installment_charge_number_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Charge {self.attempt_number} of {self.installment}"
 
 
 class InstallmentReminder(models.Model):

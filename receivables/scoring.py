@@ -195,3 +195,27 @@ def credit_figures_get(
         exposure=exposure.total,
         credit_limit=customer.credit_limit,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCredit:
+    """What the credit panel shows (API and admin): score with its factors, limit,
+    exposure and hold, as of one day."""
+
+    customer: Customer
+    as_of: date
+    score: CreditScore
+    exposure: Exposure
+
+    @property
+    def available(self) -> Decimal | None:
+        """What may still be issued before the limit; never below zero; None: no limit."""
+        limit = self.customer.credit_limit
+        return None if limit is None else max(limit - self.exposure.total, ZERO)
+
+
+def customer_credit_get(*, customer: Customer, as_of: date | None = None) -> CustomerCredit:
+    as_of = as_of or timezone.localdate()
+    exposure = customer_exposure(customer=customer, on_date=as_of)
+    score = credit_score(credit_figures_get(customer=customer, as_of=as_of, exposure=exposure))
+    return CustomerCredit(customer=customer, as_of=as_of, score=score, exposure=exposure)

@@ -136,6 +136,9 @@ class ProcessorAttempt(FSMModelMixin, models.Model):
     amount = MoneyField(default=Decimal, **MONEY)
     # What the processor was asked for, in the currency's minor units (USD 35.20 -> 3520).
     amount_minor = models.BigIntegerField()
+    # A charge of part of what is due: [{"invoice": id, "amount": "12.50"}, ...], which the
+    # payment is allocated to on success; empty: what was due on ``invoice``.
+    allocations = models.JSONField(default=list, blank=True)
     status = FSMField(
         max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.PENDING, protected=True
     )

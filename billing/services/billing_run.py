@@ -55,6 +55,7 @@ from billing.services.invoices import (
 from billing.tax import customer_tax_rate
 from core.exceptions import DomainError
 from core.fx import fx_rate_get
+from core.ledger.enums import AccountRole
 from core.ledger.services import EntrySpec, journal_post_batch
 from core.money import minor_unit_exponent, round_money
 from core.numbering import document_numbers_take
@@ -383,12 +384,12 @@ class _Chunk:
 
 @dataclass(slots=True)
 class _Draft:
-    """One period's invoice, built in memory before the chunk writes it."""
+    """One invoice (a period's, or a system charge's), built in memory before it is written."""
 
-    sub: Subscription
+    sub: Subscription | None
     invoice: Invoice
     lines: list[InvoiceLine]
-    collected: _Lines
+    collected: _Lines | None = None
 
 
 def _bill_chunk(*, as_of: date, actor: Any, size: int, skip: set[int]) -> _Chunk | None:
@@ -651,7 +652,13 @@ def _draft(
     return _Draft(sub=sub, invoice=invoice, lines=lines, collected=collected)
 
 
-def _issue(drafts: list[_Draft], *, actor: Any, on_date: date) -> None:
+def _issue(
+    drafts: list[_Draft],
+    *,
+    actor: Any,
+    on_date: date,
+    income_role: str = AccountRole.REVENUE,
+) -> None:
     """Number, issue, post and write the drafts as ``invoice_issue`` would, in bulk: numbers
     as one consecutive block, postings in one ``journal_post_batch``, the issue-date rate."""
     if not drafts:
@@ -682,6 +689,7 @@ def _issue(drafts: list[_Draft], *, actor: Any, on_date: date) -> None:
                         tax=invoice.tax.amount,
                         total=invoice.total.amount,
                         accounts=accounts,
+                        income_role=income_role,
                     ),
                     entry_date=on_date,
                     description=f"Invoice {number} to {invoice.customer.name}",
@@ -694,7 +702,7 @@ def _issue(drafts: list[_Draft], *, actor: Any, on_date: date) -> None:
         _cache_lines(invoice, draft.lines)
         invoice.snapshot = _snapshot(invoice)
     for invoice, entry in zip(
-        posted, journal_post_batch(entries=entries, actor=actor), strict=True
+        posted, journal_post_batch(entries=entries, actor=actor) if entries else [], strict=True
     ):
         invoice.ledger_entry = entry
     invoices = [d.invoice for d in drafts]
@@ -702,6 +710,59 @@ def _issue(drafts: list[_Draft], *, actor: Any, on_date: date) -> None:
     for line in (lines := [line for d in drafts for line in d.lines]):
         line.invoice_id = line.invoice.pk
     _copy_insert(InvoiceLine, lines, with_pk=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceSpec:
+    """A system charge to invoice (a late fee): the customer (its terms), the currency and
+    the lines."""
+
+    customer: Customer
+    currency: str
+    lines: Sequence[LineInput]
+    memo: str = ""
+
+
+def invoices_issue_batch(
+    *,
+    specs: Sequence[InvoiceSpec],
+    on_date: date,
+    actor: Any = None,
+    income_role: str = AccountRole.REVENUE,
+) -> list[Invoice]:
+    """Create and issue many system-charge invoices in the caller's transaction, with the
+    same lines, totals, numbers, postings and snapshots as ``invoice_create`` and
+    ``invoice_issue`` (``income_role`` credited, no credit check: such charges are not new
+    credit), written in bulk: numbers as one block, postings through ``journal_post_batch``,
+    rows and history by COPY, delivery queued after commit. Raises, writing nothing, what
+    those services raise for the same content."""
+    if not specs:
+        return []
+    rate = _Rates(on_date)
+    default_rates = _default_rates([spec.customer for spec in specs])
+    terms_default = system_settings().billing.payment_terms
+    drafts = []
+    for spec in specs:
+        customer = spec.customer
+        terms = terms_default if customer.payment_terms is None else customer.payment_terms
+        invoice = Invoice(
+            customer=customer,
+            currency=spec.currency,
+            created_by=_user(actor),
+            issue_date=on_date,
+            due_date=on_date + timedelta(days=terms),
+            fx_rate=rate.get(spec.currency),
+            memo=spec.memo,
+        )
+        lines = invoice_lines_build(
+            invoice, spec.lines, customer=customer, default_rate=default_rates[customer.pk]
+        )
+        drafts.append(_Draft(sub=None, invoice=invoice, lines=lines))
+    _issue(drafts, actor=actor, on_date=on_date, income_role=income_role)
+    transaction.on_commit(
+        partial(_queue_deliveries, [str(d.invoice.pk) for d in drafts]), robust=True
+    )
+    return [d.invoice for d in drafts]
 
 
 def _copy_insert(

@@ -19,6 +19,7 @@ payment method, a row standing for "pays on PayPal's (Coinbase's) page" that hol
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -49,7 +50,13 @@ from billing.processors import stripe as stripe_adapter
 from billing.selectors import HOSTED_CHECKOUT_PREFIX
 from billing.services.payments import AllocationInput, payment_record
 from core.exceptions import Conflict, DomainError, NotFound, PermissionDeniedError
-from core.money import format_amount, minor_unit_exponent, round_money, to_minor_units
+from core.money import (
+    check_amount,
+    format_amount,
+    minor_unit_exponent,
+    round_money,
+    to_minor_units,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +91,15 @@ def _metadata(attempt: ProcessorAttempt) -> dict[str, str]:
     }
 
 
-def _start(*, invoice_id: int, payment_method_id: int, actor: Any) -> ProcessorAttempt:
+def _start(
+    *,
+    invoice_id: int,
+    payment_method_id: int,
+    actor: Any,
+    amount: Decimal | None = None,
+    allocations: Sequence[AllocationInput] | None = None,
+    idempotency_key: str = "",
+) -> ProcessorAttempt:
     with transaction.atomic():
         try:
             invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
@@ -102,16 +117,76 @@ def _start(*, invoice_id: int, payment_method_id: int, actor: Any) -> ProcessorA
             raise PaymentMethodUnusable(
                 "Only Stripe payment methods can be charged here.", field="payment_method"
             )
-        return _attempt_open(invoice=invoice, method=method, actor=actor)
+        return _attempt_open(
+            invoice=invoice,
+            method=method,
+            actor=actor,
+            amount=amount,
+            allocations=allocations,
+            idempotency_key=idempotency_key,
+        )
 
 
-def _attempt_open(*, invoice: Invoice, method: PaymentMethod, actor: Any) -> ProcessorAttempt:
-    """The pending attempt for what is due on the (locked) invoice, unless one is in flight."""
+def _charge_parts(
+    invoice: Invoice, amount: Decimal, allocations: Sequence[AllocationInput] | None
+) -> list[dict[str, str]]:
+    """The invoices a partial charge pays, checked against what each has due (locked, in id
+    order): the charged invoice alone, or the allocations given, which include it."""
+    check_amount(amount, invoice.currency)
+    parts = list(allocations or [AllocationInput(invoice_id=invoice.pk, amount=amount)])
+    ids = [p.invoice_id for p in parts]
+    if invoice.pk not in ids or len(set(ids)) != len(ids):
+        raise BillingError(
+            "The allocations name the charged invoice, each invoice once.", field="allocations"
+        )
+    if sum((p.amount for p in parts), Decimal(0)) != amount or any(p.amount <= 0 for p in parts):
+        raise BillingError("The allocations are positive and sum to the amount.", field="amount")
+    locked = {
+        i.pk: i for i in Invoice.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    for part in parts:
+        target = locked.get(part.invoice_id)
+        if (
+            target is None
+            or target.customer_id != invoice.customer_id
+            or target.currency != invoice.currency
+            or target.status != InvoiceStatus.OPEN
+        ):
+            raise BillingError(
+                f"Invoice {part.invoice_id} is not an open invoice of this customer in "
+                f"{invoice.currency}.",
+                field="allocations",
+            )
+        if part.amount > target.amount_due.amount:
+            raise BillingError(
+                f"{format_amount(part.amount, invoice.currency)} is more than the "
+                f"{format_amount(target.amount_due.amount, invoice.currency)} due on "
+                f"invoice {target}.",
+                field="amount",
+            )
+    return [{"invoice": str(p.invoice_id), "amount": str(p.amount)} for p in parts]
+
+
+def _attempt_open(
+    *,
+    invoice: Invoice,
+    method: PaymentMethod,
+    actor: Any,
+    amount: Decimal | None = None,
+    allocations: Sequence[AllocationInput] | None = None,
+    idempotency_key: str = "",
+) -> ProcessorAttempt:
+    """The pending attempt for what is due on the (locked) invoice, or for ``amount`` of it
+    (and of the other invoices allocated), unless one is in flight."""
     if invoice.status != InvoiceStatus.OPEN:
         raise BillingError(f"Invoice {invoice} is {invoice.status}; there is nothing to charge.")
-    amount = round_money(invoice.amount_due.amount, invoice.currency)
-    if amount <= 0:
-        raise BillingError(f"Nothing is due on invoice {invoice}.")
+    parts: list[dict[str, str]] = []
+    if amount is None:
+        amount = round_money(invoice.amount_due.amount, invoice.currency)
+        if amount <= 0:
+            raise BillingError(f"Nothing is due on invoice {invoice}.")
+    else:
+        parts = _charge_parts(invoice, amount, allocations)
     in_progress = ChargeInProgress(
         f"A charge of invoice {invoice} is already in progress; its outcome is awaited."
     )
@@ -127,7 +202,9 @@ def _attempt_open(*, invoice: Invoice, method: PaymentMethod, actor: Any) -> Pro
                 currency=invoice.currency,
                 amount=Money(amount, invoice.currency),
                 amount_minor=to_minor_units(amount, invoice.currency),
+                allocations=parts,
                 created_by=actor if getattr(actor, "pk", None) else None,
+                **({"idempotency_key": idempotency_key} if idempotency_key else {}),
             )
     except IntegrityError:
         raise in_progress from None
@@ -147,6 +224,53 @@ def invoice_charge(*, invoice_id: int, payment_method_id: int, actor: Any) -> Pr
     _require_charge_permission(actor)
     stripe_adapter.stripe_client()  # refuses at once, before any attempt, if not configured
     attempt = _start(invoice_id=invoice_id, payment_method_id=payment_method_id, actor=actor)
+    return _stripe_charge(attempt, description=f"Invoice {attempt.invoice}")
+
+
+def invoice_charge_amount(
+    *,
+    invoice_id: int,
+    payment_method_id: int,
+    amount: Decimal,
+    actor: Any,
+    idempotency_key: str = "",
+    allocations: Sequence[AllocationInput] | None = None,
+    description: str = "",
+) -> ProcessorAttempt:
+    """Charge ``amount`` (more than 0, at most what is due) toward an open invoice, or toward
+    the open invoices of ``allocations`` (which name the invoice), to a saved Stripe method.
+
+    With an ``idempotency_key`` the charge is made once for that key: a caller repeating it
+    (a redelivered job, a crash before it noted the outcome) gets the first attempt back,
+    whatever its status, and the processor is not called again. Outcomes as
+    ``invoice_charge``; a success records one payment, allocated as the attempt was made out.
+    """
+    _require_charge_permission(actor)
+    stripe_adapter.stripe_client()
+    if idempotency_key:
+        existing = ProcessorAttempt.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
+    try:
+        attempt = _start(
+            invoice_id=invoice_id,
+            payment_method_id=payment_method_id,
+            actor=actor,
+            amount=amount,
+            allocations=allocations,
+            idempotency_key=idempotency_key,
+        )
+    except ChargeInProgress:
+        existing = ProcessorAttempt.objects.filter(idempotency_key=idempotency_key).first()
+        if idempotency_key and existing is not None:
+            return existing  # a concurrent caller with the same key opened it first
+        raise
+    return _stripe_charge(attempt, description=description or f"Invoice {attempt.invoice}")
+
+
+def _stripe_charge(attempt: ProcessorAttempt, *, description: str) -> ProcessorAttempt:
+    """Ask Stripe to charge a committed pending attempt, outside any transaction, and apply
+    its answer: declined (failed), no answer (unknown), or the intent as it stands."""
     method = attempt.payment_method
     try:
         intent = stripe_adapter.payment_intent_charge(
@@ -156,7 +280,7 @@ def invoice_charge(*, invoice_id: int, payment_method_id: int, actor: Any) -> Pr
             payment_method=method.processor_token,
             idempotency_key=attempt.idempotency_key,
             metadata=_metadata(attempt),
-            description=f"Invoice {attempt.invoice}",
+            description=description,
         )
     except ProcessorDeclined as exc:
         return _apply_failure(
@@ -218,15 +342,28 @@ def attempt_apply_failure(
 
 
 def _allocations(attempt: ProcessorAttempt, amount: Decimal) -> list[AllocationInput] | None:
-    """To the invoice charged while it can take the money; otherwise oldest due first and
-    the rest as customer credit (the money was collected all the same)."""
+    """As the attempt was made out (the invoice charged, or the allocations of a partial
+    charge) while the invoices can take the money; otherwise oldest due first and the rest as
+    customer credit (the money was collected all the same)."""
     invoice = attempt.invoice
     if invoice is None:
         return None
-    invoice.refresh_from_db()
-    if invoice.status == InvoiceStatus.OPEN and invoice.amount_due.amount >= amount:
-        return [AllocationInput(invoice_id=invoice.pk, amount=amount)]
-    return None
+    parts = [
+        AllocationInput(invoice_id=int(a["invoice"]), amount=Decimal(a["amount"]))
+        for a in attempt.allocations or []
+    ] or [AllocationInput(invoice_id=invoice.pk, amount=amount)]
+    if sum((p.amount for p in parts), Decimal(0)) != amount:
+        return None
+    targets = {i.pk: i for i in Invoice.objects.filter(pk__in=[p.invoice_id for p in parts])}
+    for part in parts:
+        target = targets.get(part.invoice_id)
+        if (
+            target is None
+            or target.status != InvoiceStatus.OPEN
+            or target.amount_due.amount < part.amount
+        ):
+            return None
+    return parts
 
 
 def _apply_success(attempt: ProcessorAttempt, intent: IntentResult) -> ProcessorAttempt:

@@ -95,10 +95,16 @@ def refund_issue(
     payment_id: int | None = None,
     refund_date: date | None = None,
     processor_refund_id: str | None = None,
+    invoices_first: bool = False,
+    invoice_id: int | None = None,
 ) -> Refund:
     """Give money back. Without a payment it comes out of the credit balance. With one, the
     payment's overpayment still on the credit balance goes first, then what it paid on
-    invoices, newest allocation first. Refused, with nothing written, beyond what is there."""
+    invoices, newest allocation first. Refused, with nothing written, beyond what is there.
+
+    ``invoices_first`` (a chargeback: the money is taken back for what it paid): what the
+    payment paid on ``invoice_id`` first, then on its other invoices newest first, and only
+    then its overpayment on the credit balance."""
     _check_request(actor=actor, reason=reason)
     on = refund_date or timezone.localdate()
     with transaction.atomic():
@@ -108,7 +114,11 @@ def refund_issue(
             if existing is not None:
                 return existing
         payment, currency, from_credit, takes = _plan(
-            customer=customer, payment_id=payment_id, amount=amount
+            customer=customer,
+            payment_id=payment_id,
+            amount=amount,
+            invoices_first=invoices_first,
+            invoice_id=invoice_id,
         )
         from_invoices = amount - from_credit
         refund = Refund.objects.create(
@@ -152,10 +162,16 @@ def _check_request(*, actor: Any, reason: str) -> None:
 
 
 def _plan(
-    *, customer: Customer, payment_id: int | None, amount: Decimal
+    *,
+    customer: Customer,
+    payment_id: int | None,
+    amount: Decimal,
+    invoices_first: bool = False,
+    invoice_id: int | None = None,
 ) -> tuple[Payment | None, str, Decimal, list[tuple[Invoice, Decimal]]]:
     """Where a refund of ``amount`` comes from (credit balance, then the payment's invoices,
-    newest allocation first), under the caller's locks; refused beyond what is there."""
+    newest allocation first; or, ``invoices_first``, the invoices with ``invoice_id`` first,
+    then the credit balance), under the caller's locks; refused beyond what is there."""
     payment = None
     if payment_id is not None:
         payment = Payment.objects.select_for_update().get(pk=payment_id)
@@ -180,11 +196,12 @@ def _plan(
             )
         refunded_credit = payment.refunds.aggregate(t=Sum("from_credit_balance"))["t"] or ZERO
         overpaid = payment.amount.amount - payment.amount_allocated.amount - refunded_credit
-        if currency == customer.currency:
+        if currency == customer.currency and not invoices_first:
             from_credit = min(amount, overpaid, customer.credit_balance.amount)
         left = amount - from_credit
         refunded = _refunded_per_invoice(payment)
         allocations = list(payment.allocations.order_by("-pk"))
+        allocations.sort(key=lambda a: a.invoice_id != invoice_id)  # stable: the rest newest first
         invoices = {
             i.pk: i
             for i in Invoice.objects.select_for_update()
@@ -199,6 +216,9 @@ def _plan(
             if part > 0:
                 takes.append((invoices[allocation.invoice_id], part))
                 left -= part
+        if invoices_first and left > 0 and currency == customer.currency:
+            from_credit = min(left, overpaid, customer.credit_balance.amount)
+            left -= from_credit
         if left > 0:
             raise BillingError(
                 f"{format_amount(left, currency)} of the refund is neither on the credit "

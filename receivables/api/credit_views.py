@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,9 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Customer
-from billing.services.credit import customer_exposure
 from core.money import round_money
-from receivables.scoring import credit_figures_get, credit_score
+from receivables.scoring import customer_credit_get
 
 
 class FactorOutput(serializers.Serializer):
@@ -59,21 +57,21 @@ class CustomerCreditApi(APIView):
     @extend_schema(responses=CustomerCreditOutput)
     def get(self, request: Request, customer_id: int) -> Response:
         customer = get_object_or_404(Customer.objects.all(), pk=customer_id)
-        as_of = timezone.localdate()
-        exposure = customer_exposure(customer=customer, on_date=as_of)
-        result = credit_score(credit_figures_get(customer=customer, as_of=as_of, exposure=exposure))
+        credit = customer_credit_get(customer=customer)
+        exposure = credit.exposure
         c = customer.currency
 
         def money(value: Any) -> str:
             return f"{round_money(value, c):f}"
 
         limit = customer.credit_limit
+        available = credit.available
         body = {
             "customer": customer.pk,
             "name": customer.name,
             "currency": c,
-            "as_of": as_of,
-            "score": result.score,
+            "as_of": credit.as_of,
+            "score": credit.score.score,
             "factors": [
                 {
                     "name": f.name,
@@ -82,7 +80,7 @@ class CustomerCreditApi(APIView):
                     "contribution": f"{f.contribution:f}",
                     "explanation": f.explanation,
                 }
-                for f in result.factors
+                for f in credit.score.factors
             ],
             "credit_limit": None if limit is None else money(limit),
             "credit_hold": customer.credit_hold,
@@ -94,7 +92,6 @@ class CustomerCreditApi(APIView):
                 "converted_from": list(exposure.converted_from),
                 "rate_date": exposure.rate_date,
             },
-            # What may still be issued before the limit; never below zero.
-            "available": None if limit is None else money(max(limit - exposure.total, 0)),
+            "available": None if available is None else money(available),
         }
         return Response(CustomerCreditOutput(body).data)

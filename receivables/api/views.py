@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import AmountField
-from core.api.pagination import Pagination
+from core.api.pagination import CountedQuerySet, Pagination
 from core.api.renderers import CSVRenderer
 from core.money import round_money
 from receivables.enums import AgingBucket
@@ -48,23 +48,6 @@ def _item(invoice: Any, as_of: Any) -> dict[str, Any]:
         "days_past_due": max((as_of - invoice.due_date).days, 0),
         "bucket": invoice.bucket,
     }
-
-
-class _Counted:
-    """A queryset whose count is already known, for the paginator."""
-
-    def __init__(self, qs: Any, count: int) -> None:
-        self.qs = qs
-        self._count = count
-
-    def count(self) -> int:
-        return self._count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.qs[index]
 
 
 class ReceivableItemOutput(serializers.Serializer):
@@ -135,7 +118,7 @@ class ReceivableListApi(APIView):
         }
         paginator = Pagination()
         # The grouped totals query already counted the items: no second scan for the count.
-        page = paginator.paginate_queryset(_Counted(qs, count), request, view=self)
+        page = paginator.paginate_queryset(CountedQuerySet(qs, count), request, view=self)
         response = paginator.get_paginated_response([_item(i, as_of) for i in page])
         response.data["as_of"] = as_of.isoformat()
         response.data["totals"] = totals

@@ -307,6 +307,10 @@ def _chargeback_close(dispute: Dispute, obj: dict[str, Any], status: str) -> str
         reason=f"Chargeback {dispute.stripe_dispute_id} lost",
         payment_id=dispute.payment_id,
         processor_refund_id=dispute.stripe_dispute_id,
+        # Taken back for what it paid on the disputed invoice, which opens again; an
+        # overpayment left on the credit balance is reversed only after.
+        invoices_first=True,
+        invoice_id=dispute.invoice_id,
     )
     dispute.reversal = refund
     dispute.fee_entry = _fee_post(dispute, obj)

@@ -95,18 +95,8 @@ def late_fee_charge(
             customer_id=invoice.customer_id,
             currency=currency,
             issue_date=on_date,
-            memo=f"Late fee {sequence} on invoice {invoice.number}.",
-            lines=[
-                LineInput(
-                    description=(
-                        f"Late fee on invoice {invoice.number}: {percentage.normalize():f}% of "
-                        f"{format_amount(base, currency)} overdue ({days_overdue} days)"
-                    ),
-                    quantity=Decimal(1),
-                    unit_price=amount,
-                    tax_rate=ZERO,
-                )
-            ],
+            memo=late_fee_memo(invoice, sequence),
+            lines=[late_fee_line(invoice, base, percentage, days_overdue, amount)],
         )
         fee_invoice = invoice_issue(
             actor=None,
@@ -115,16 +105,51 @@ def late_fee_charge(
             income_role=AccountRole.LATE_FEE_INCOME,
         )
         return LateFee.objects.create(
-            invoice=invoice,
-            sequence=sequence,
+            **late_fee_fields(invoice, sequence, base, percentage, days_overdue, amount, on_date),
             fee_invoice=fee_invoice,
-            currency=currency,
-            base_amount=Money(base, currency),
-            percentage=percentage,
-            amount=Money(amount, currency),
-            days_overdue=days_overdue,
-            charged_date=on_date,
         )
+
+
+def late_fee_memo(invoice: Invoice, sequence: int) -> str:
+    return f"Late fee {sequence} on invoice {invoice.number}."
+
+
+def late_fee_line(
+    invoice: Invoice, base: Decimal, percentage: Decimal, days_overdue: int, amount: Decimal
+) -> LineInput:
+    """The one line of a fee invoice (untaxed)."""
+    return LineInput(
+        description=(
+            f"Late fee on invoice {invoice.number}: {percentage.normalize():f}% of "
+            f"{format_amount(base, invoice.currency)} overdue ({days_overdue} days)"
+        ),
+        quantity=Decimal(1),
+        unit_price=amount,
+        tax_rate=ZERO,
+    )
+
+
+def late_fee_fields(
+    invoice: Invoice,
+    sequence: int,
+    base: Decimal,
+    percentage: Decimal,
+    days_overdue: int,
+    amount: Decimal,
+    on_date: date,
+) -> dict[str, Any]:
+    """The LateFee row's fields but its fee invoice."""
+    currency = invoice.currency
+    return {
+        "invoice": invoice,
+        "sequence": sequence,
+        "currency": currency,
+        "base_amount": Money(base, currency),
+        "percentage": percentage,
+        "amount": Money(amount, currency),
+        "days_overdue": days_overdue,
+        "charged_date": on_date,
+    }
 
 
 def late_fee_waive(*, actor: Any, late_fee_id: int, reason: str) -> LateFee:

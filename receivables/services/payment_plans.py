@@ -4,9 +4,11 @@ order, reminders before each installment, and the daily run that marks missed in
 Installment amounts sum exactly to the plan's total (largest remainder, RELIABILITY.md B4).
 A payment through a plan is recorded by billing's ``payment_record``, allocated to the plan's
 invoices oldest due first; the installments are then paid in sequence out of the plan's
-running total paid. Automatic charges are not made here: billing charges a whole invoice's
-amount due only (``invoice_charge``), never an installment's amount, and receivables does
-not call a processor itself.
+running total paid. Installments of a plan with a saved chargeable method (the plan's, or
+the customer's default) are charged automatically on their due date through billing's
+``invoice_charge_amount``, and again on the retry schedule after a failure; each try is a
+processor attempt with a key of its own (installment and try number), so a repeated run
+never charges twice, and an unanswered charge is left to billing's check, never retried.
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ from djmoney.money import Money
 from billing.documents import company_details
 from billing.enums import InvoiceStatus
 from billing.models import Customer, Invoice, Payment, PaymentMethod
+from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
+from billing.selectors import payment_method_chargeable
 from billing.services.payments import AllocationInput, payment_record
+from billing.services.processor_payments import invoice_charge_amount
 from core.exceptions import Conflict, DomainError, NotFound, PermissionDeniedError
 from core.money import check_amount, format_amount, quantum, round_money, split_evenly
 from receivables.models_plans import (
     Installment,
+    InstallmentCharge,
     InstallmentReminder,
     InstallmentStatus,
     PaymentPlan,
@@ -49,6 +55,8 @@ REMINDER_DAYS_BEFORE = 3
 # An installment still unpaid this many days after its due date defaults the plan.
 DEFAULT_AFTER_DAYS = 14
 UNPAID = (InstallmentStatus.SCHEDULED, InstallmentStatus.OVERDUE)
+# After a failed automatic charge, charged again this many days after the due date.
+RETRY_DAYS = (1, 3, 7)
 
 
 class PaymentPlanError(DomainError):
@@ -87,9 +95,11 @@ def payment_plan_create(
     first_due_date: date,
     interval_days: int | None = None,
     payment_method_id: int | None = None,
+    retry_days: list[int] | None = None,
 ) -> PaymentPlan:
     """A plan over what is due on the customer's open invoices given (one currency, none in
-    another active plan), split into ``installments`` installments from ``first_due_date``."""
+    another active plan), split into ``installments`` installments from ``first_due_date``.
+    ``retry_days``: when failed automatic charges are tried again (empty: the system's)."""
     _require(actor, "receivables.add_paymentplan", "Your role does not allow payment plans.")
     if not 1 <= installments <= MAX_INSTALLMENTS:
         raise PaymentPlanError(
@@ -99,6 +109,7 @@ def payment_plan_create(
         raise PaymentPlanError("The interval is at least one day.", field="interval_days")
     if not invoice_ids or len(set(invoice_ids)) != len(invoice_ids):
         raise PaymentPlanError("Give each invoice once, at least one.", field="invoices")
+    _check_retry_days(retry_days)
     with transaction.atomic():
         customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
         if customer is None:
@@ -152,6 +163,7 @@ def payment_plan_create(
             first_due_date=first_due_date,
             interval_days=interval_days,
             payment_method=method,
+            retry_days=retry_days,
             created_by=actor if getattr(actor, "pk", None) else None,
         )
         for invoice in invoices:
@@ -194,6 +206,29 @@ def _apply_paid(plan: PaymentPlan, *, payment: Payment | None, paid_date: date) 
     return newly
 
 
+def _plan_allocations(plan: PaymentPlan, amount: Decimal) -> list[AllocationInput]:
+    """``amount`` over the plan's open invoices, oldest due first, as far as they take it."""
+    allocations: list[AllocationInput] = []
+    left = amount
+    for invoice in plan.invoices.filter(status=InvoiceStatus.OPEN).order_by(
+        "due_date", "issue_date", "pk"
+    ):
+        part = min(left, invoice.amount_due.amount)
+        if part > 0:
+            allocations.append(AllocationInput(invoice_id=invoice.pk, amount=part))
+            left -= part
+    return allocations
+
+
+def _count_toward(
+    plan: PaymentPlan, *, amount: Decimal, payment: Payment | None, paid_date: date
+) -> list[int]:
+    """Add a payment to the (locked) plan's total paid and pay the installments it covers."""
+    plan.amount_paid = plan.amount_paid + Money(amount, plan.currency)
+    plan.save(update_fields=["amount_paid"])
+    return _apply_paid(plan, payment=payment, paid_date=paid_date)
+
+
 def payment_plan_payment_record(
     *,
     actor: Any,
@@ -222,15 +257,6 @@ def payment_plan_payment_record(
                 f"{format_amount(remaining, plan.currency)}.",
                 field="amount",
             )
-        allocations: list[AllocationInput] = []
-        left = amount
-        for invoice in plan.invoices.filter(status=InvoiceStatus.OPEN).order_by(
-            "due_date", "issue_date", "pk"
-        ):
-            part = min(left, invoice.amount_due.amount)
-            if part > 0:
-                allocations.append(AllocationInput(invoice_id=invoice.pk, amount=part))
-                left -= part
         payment = payment_record(
             actor=actor,
             customer_id=plan.customer_id,
@@ -239,11 +265,9 @@ def payment_plan_payment_record(
             method=method,
             received_date=received_date,
             reference=reference or f"Payment plan {plan.pk}",
-            allocations=allocations,
+            allocations=_plan_allocations(plan, amount),
         )
-        plan.amount_paid = plan.amount_paid + Money(amount, plan.currency)
-        plan.save(update_fields=["amount_paid"])
-        _apply_paid(plan, payment=payment, paid_date=received_date)
+        _count_toward(plan, amount=amount, payment=payment, paid_date=received_date)
     return payment
 
 
@@ -274,6 +298,9 @@ class PlansRunResult:
     reminders: list[int] = field(default_factory=list)
     overdue: list[int] = field(default_factory=list)
     defaulted: list[int] = field(default_factory=list)
+    # Installments charged (a try made), and installment charges counted toward their plan.
+    charges: list[int] = field(default_factory=list)
+    settled: list[int] = field(default_factory=list)
     failures: dict[int, str] = field(default_factory=dict)
 
 
@@ -362,6 +389,179 @@ def _mark_late(plan_id: int, as_of: date, default_after_days: int) -> tuple[list
     return overdue, defaulted
 
 
+# --- Automatic charges --------------------------------------------------------------------------
+
+
+def retry_schedule(plan: PaymentPlan) -> list[int]:
+    """Days after the due date of each try: 0 (the due date), then the plan's retry days or
+    the system's (``RECEIVABLES_INSTALLMENT_RETRY_DAYS``, default 1, 3, 7)."""
+    days = plan.retry_days
+    if days is None:
+        days = getattr(settings, "RECEIVABLES_INSTALLMENT_RETRY_DAYS", RETRY_DAYS)
+    return [0, *(int(d) for d in days)]
+
+
+def _check_retry_days(retry_days: list[int] | None) -> None:
+    if retry_days is None:
+        return
+    if (
+        not isinstance(retry_days, list)
+        or len(retry_days) > 10
+        or any(type(d) is not int or d < 1 for d in retry_days)
+        or retry_days != sorted(set(retry_days))
+    ):
+        raise PaymentPlanError(
+            "Retry days are up to 10 increasing whole numbers of days, at least 1.",
+            field="retry_days",
+        )
+
+
+def installment_charge_key(installment: Installment, attempt_number: int) -> str:
+    """The processor idempotency key of one try: a repeated run sends the same one."""
+    return f"bo_plan{installment.plan_id}_inst{installment.pk}_try{attempt_number}"
+
+
+def _chargeable_method(plan: PaymentPlan) -> PaymentMethod | None:
+    return payment_method_chargeable(
+        customer_id=plan.customer_id, payment_method_id=plan.payment_method_id
+    )
+
+
+def _outstanding(plan: PaymentPlan, installment: Installment) -> Decimal:
+    """What of the installment the plan's total paid does not cover yet."""
+    before = sum(
+        (i.amount.amount for i in plan.installments.all() if i.sequence < installment.sequence),
+        ZERO,
+    )
+    covered = min(max(plan.amount_paid.amount - before, ZERO), installment.amount.amount)
+    return installment.amount.amount - covered
+
+
+def _settle(charge_id: int, as_of: date) -> bool:
+    """Count a succeeded charge toward its plan, once; the payment itself was recorded by
+    billing. A plan no longer active keeps its state: the money is on its invoices."""
+    with transaction.atomic():
+        charge = InstallmentCharge.objects.select_related("installment").get(pk=charge_id)
+        plan = PaymentPlan.objects.select_for_update().get(pk=charge.installment.plan_id)
+        charge = (
+            InstallmentCharge.objects.select_for_update()
+            .select_related("attempt")
+            .get(pk=charge_id)
+        )
+        attempt = charge.attempt
+        if charge.settled_at is not None or attempt.status != AttemptStatus.SUCCEEDED:
+            return False
+        if plan.status == PaymentPlanStatus.ACTIVE:
+            remaining = plan.total.amount - plan.amount_paid.amount
+            amount = min(attempt.amount.amount, remaining)
+            if amount > 0:
+                _count_toward(plan, amount=amount, payment=attempt.payment, paid_date=as_of)
+        charge.settled_at = timezone.now()
+        charge.save(update_fields=["settled_at"])
+    return True
+
+
+def _charge_next(plan: PaymentPlan, installment: Installment, as_of: date) -> str:
+    """Charge the installment if its schedule says so today. Returns what happened:
+    "waiting" (a try is in flight or the next is not due), "exhausted", "nothing_due",
+    or the new (or found) attempt's status."""
+    charges = list(installment.charges.select_related("attempt").order_by("attempt_number"))
+    if any(c.attempt.status in OPEN_ATTEMPT for c in charges):
+        return "waiting"
+    schedule = retry_schedule(plan)
+    number = len(charges) + 1
+    if number > len(schedule):
+        return "exhausted"
+    scheduled = installment.due_date + timedelta(days=schedule[number - 1])
+    if as_of < scheduled:
+        return "waiting"
+    method = _chargeable_method(plan)
+    if method is None:
+        return "no_method"
+    amount = _outstanding(plan, installment)
+    allocations = _plan_allocations(plan, amount) if amount > 0 else []
+    amount = sum((a.amount for a in allocations), ZERO)
+    if amount <= 0:
+        return "nothing_due"
+    key = installment_charge_key(installment, number)
+    attempt = invoice_charge_amount(
+        invoice_id=allocations[0].invoice_id,
+        payment_method_id=method.pk,
+        amount=amount,
+        actor=None,
+        idempotency_key=key,
+        allocations=allocations,
+        description=f"Installment {installment.sequence} of payment plan {plan.pk}",
+    )
+    with transaction.atomic():
+        InstallmentCharge.objects.get_or_create(
+            idempotency_key=key,
+            defaults={
+                "installment": installment,
+                "attempt_number": number,
+                "scheduled_date": scheduled,
+                "charged_date": as_of,
+                "attempt": attempt,
+            },
+        )
+        Installment.objects.filter(pk=installment.pk, attempts__lt=number).update(
+            attempts=number, last_attempt_at=timezone.now()
+        )
+    return str(attempt.status)
+
+
+def _charge_plan(plan_id: int, as_of: date, result: PlansRunResult) -> None:
+    """Charge the plan's due installments in order, stopping at the first not paid."""
+    plan = PaymentPlan.objects.select_related("payment_method").get(pk=plan_id)
+    due = plan.installments.filter(status__in=UNPAID, due_date__lte=as_of).order_by("sequence")
+    for installment in due:
+        outcome = _charge_next(plan, installment, as_of)
+        if outcome not in (AttemptStatus.SUCCEEDED, "nothing_due"):
+            if outcome not in ("waiting", "exhausted", "no_method"):
+                result.charges.append(installment.pk)
+            return
+        if outcome == AttemptStatus.SUCCEEDED:
+            result.charges.append(installment.pk)
+            for charge_id in installment.charges.filter(settled_at__isnull=True).values_list(
+                "pk", flat=True
+            ):
+                _settle(charge_id, as_of)
+            plan.refresh_from_db()
+
+
+def _plans_with_unpaid(*, due_before: date) -> list[int]:
+    """Active plans with an unpaid installment due before the date, in id order."""
+    return list(
+        Installment.objects.filter(
+            plan__status=PaymentPlanStatus.ACTIVE, status__in=UNPAID, due_date__lt=due_before
+        )
+        .values_list("plan_id", flat=True)
+        .distinct()
+        .order_by("plan_id")
+    )
+
+
+def _charges_run(as_of: date, result: PlansRunResult) -> None:
+    """Settle succeeded charges (answered now, or resolved since by billing's check or a
+    webhook), then charge what the schedules say is due today."""
+    unsettled = InstallmentCharge.objects.filter(
+        settled_at__isnull=True, attempt__status=AttemptStatus.SUCCEEDED
+    ).order_by("pk")
+    for charge_id in unsettled.values_list("pk", flat=True):
+        try:
+            if _settle(charge_id, as_of):
+                result.settled.append(charge_id)
+        except Exception as exc:
+            logger.exception("Installment charge %s could not be settled", charge_id)
+            result.failures[charge_id] = str(exc)
+    for plan_id in _plans_with_unpaid(due_before=as_of + timedelta(days=1)):
+        try:
+            _charge_plan(plan_id, as_of, result)
+        except Exception as exc:  # a refusal or an outage is reported; the others go on
+            logger.exception("Automatic charge of payment plan %s failed", plan_id)
+            result.failures[plan_id] = str(exc)
+
+
 def payment_plans_run(
     *,
     as_of: date | None = None,
@@ -369,7 +569,8 @@ def payment_plans_run(
     default_after_days: int = DEFAULT_AFTER_DAYS,
 ) -> PlansRunResult:
     """Daily: reminders for installments due within ``reminder_days_before`` days (each
-    once), installments past due marked overdue, plans with one unpaid too long defaulted.
+    once), automatic charges of installments due (and their retries), installments past due
+    marked overdue, plans with one unpaid too long defaulted.
     Safe to repeat for the same or a past day; one plan failing does not stop the others."""
     as_of = as_of or timezone.localdate()
     result = PlansRunResult(as_of=as_of)
@@ -387,15 +588,8 @@ def payment_plans_run(
         except Exception as exc:  # one failure is reported, the others go on
             logger.exception("Reminder for installment %s failed", installment_id)
             result.failures[installment_id] = str(exc)
-    late_plans = (
-        Installment.objects.filter(
-            plan__status=PaymentPlanStatus.ACTIVE, status__in=UNPAID, due_date__lt=as_of
-        )
-        .values_list("plan_id", flat=True)
-        .distinct()
-        .order_by("plan_id")
-    )
-    for plan_id in late_plans:
+    _charges_run(as_of, result)
+    for plan_id in _plans_with_unpaid(due_before=as_of):
         try:
             overdue, defaulted = _mark_late(plan_id, as_of, default_after_days)
         except Exception as exc:

@@ -13,15 +13,21 @@ from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing.checks import ar_subledger_check
 from billing.enums import InvoiceStatus
 from billing.models import Invoice, Payment, PaymentMethod, ProcessorAttempt
 from billing.processors import ChargeInProgress, PaymentMethodUnusable
 from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create
 from billing.services.payment_methods import payment_method_add, payment_method_remove
-from billing.services.processor_payments import invoice_charge, processor_attempts_resolve
+from billing.services.payments import AllocationInput
+from billing.services.processor_payments import (
+    invoice_charge,
+    invoice_charge_amount,
+    processor_attempts_resolve,
+)
 from billing.tasks_processors import processor_attempts_resolve_task
-from core.exceptions import PermissionDeniedError
+from core.exceptions import DomainError, PermissionDeniedError
 from core.fx import fx_rate_set
 from core.ledger.enums import AccountRole
 from core.ledger.models import JournalEntry
@@ -450,3 +456,118 @@ def test_payment_with_a_saved_method_must_charge_the_amount_due(
     assert "amount due" in response.json()["message"]
     assert payments_of(invoice) == []
     assert fake.charges() == []
+
+
+# --- Charging part of what is due (installments) -----------------------------------------------
+
+
+def test_a_partial_charge_records_a_payment_of_that_amount_on_the_invoice(
+    fake, clerk, customer, card, make_invoice
+) -> None:
+    # given an open invoice of 100.00
+    invoice = make_invoice("100.00")
+    # when 40.00 of it is charged
+    attempt = invoice_charge_amount(
+        invoice_id=invoice.pk, payment_method_id=card.pk, amount=D("40.00"), actor=clerk
+    )
+    # then Stripe was asked for 40.00 and the payment is allocated to the invoice
+    (request,) = fake.charges()
+    assert request.params["amount"] == "4000"
+    assert (attempt.status, attempt.amount) == ("succeeded", Money("40.00", "USD"))
+    assert attempt.allocations == [{"invoice": str(invoice.pk), "amount": "40.00"}]
+    (payment,) = payments_of(invoice)
+    assert payment.amount == Money("40.00", "USD")
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_due) == (InvoiceStatus.OPEN, Money("60.00", "USD"))
+    assert ar_subledger_check() == []
+    assert trial_balance().is_balanced
+
+
+def test_a_partial_charge_allocated_over_two_invoices(
+    fake, clerk, customer, card, make_invoice
+) -> None:
+    # given two open invoices
+    first, second = make_invoice("30.00"), make_invoice("50.00")
+    # when 30.00 + 20.00 are charged at once
+    attempt = invoice_charge_amount(
+        invoice_id=first.pk,
+        payment_method_id=card.pk,
+        amount=D("50.00"),
+        actor=clerk,
+        allocations=[
+            AllocationInput(invoice_id=first.pk, amount=D("30.00")),
+            AllocationInput(invoice_id=second.pk, amount=D("20.00")),
+        ],
+    )
+    # then one charge of 50.00, one payment split as asked
+    assert [r.params["amount"] for r in fake.charges()] == ["5000"]
+    assert sorted(
+        (a.invoice_id, a.amount.amount) for a in attempt.payment.allocations.all()
+    ) == sorted([(first.pk, D("30.00")), (second.pk, D("20.00"))])
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.amount_due) == (InvoiceStatus.PAID, Money("30.00", "USD"))
+    assert ar_subledger_check() == []
+
+
+@pytest.mark.parametrize("amount", ["100.01", "0", "-1.00", "10.001"])
+def test_a_partial_charge_outside_what_is_due_is_refused_and_nothing_is_sent(
+    fake, clerk, customer, card, make_invoice, amount
+) -> None:
+    # given
+    invoice = make_invoice("100.00")
+    # when / then
+    with pytest.raises(DomainError):
+        invoice_charge_amount(
+            invoice_id=invoice.pk, payment_method_id=card.pk, amount=D(amount), actor=clerk
+        )
+    assert ProcessorAttempt.objects.count() == 0
+    assert fake.charges() == []
+    invoice.refresh_from_db()
+    assert invoice.amount_due == Money("100.00", "USD")
+
+
+def test_a_partial_charge_may_not_allocate_to_another_customers_invoice(
+    fake, clerk, customer, card, make_invoice
+) -> None:
+    # given an invoice of another customer
+    invoice = make_invoice("100.00")
+    other = customer_create(actor=clerk, name="Other", email="o@x.example", currency="USD")
+    foreign = make_invoice("10.00", on=other)
+    # when / then
+    with pytest.raises(DomainError):
+        invoice_charge_amount(
+            invoice_id=invoice.pk,
+            payment_method_id=card.pk,
+            amount=D("20.00"),
+            actor=clerk,
+            allocations=[
+                AllocationInput(invoice_id=invoice.pk, amount=D("10.00")),
+                AllocationInput(invoice_id=foreign.pk, amount=D("10.00")),
+            ],
+        )
+    assert ProcessorAttempt.objects.count() == 0
+    assert fake.charges() == []
+
+
+def test_a_partial_charge_with_a_key_is_made_once(fake, clerk, customer, card, make_invoice):
+    # given a charge made with a key
+    invoice = make_invoice("100.00")
+    fake.queue("decline")
+    kwargs = {
+        "invoice_id": invoice.pk,
+        "payment_method_id": card.pk,
+        "amount": D("40.00"),
+        "actor": clerk,
+        "idempotency_key": "bo_test_key_1",
+    }
+    first = invoice_charge_amount(**kwargs)
+    assert first.status == "failed"
+    # when the same key is used again
+    again = invoice_charge_amount(**kwargs)
+    # then the first attempt comes back and Stripe was asked once
+    assert again.pk == first.pk
+    assert again.status == "failed"
+    assert len(fake.charges()) == 1
+    assert fake.charges()[0].headers["idempotency-key"] == "bo_test_key_1"
+    assert ProcessorAttempt.objects.count() == 1

@@ -276,21 +276,21 @@ def test_command_dry_run_and_run(admin, capsys) -> None:
 def test_one_failing_invoice_does_not_stop_the_run(admin, monkeypatch) -> None:
     good = make_invoice(admin, "100.00")
     bad = make_invoice(admin, "200.00")
-    real_send = collections_module._send_email
+    real_deliver = collections_module._deliver
 
-    def flaky(invoice, step, as_of):
+    def flaky(message, invoice):
         if invoice.pk == bad.pk:
             raise ConnectionError("mail server down")
-        return real_send(invoice, step, as_of)
+        return real_deliver(message, invoice)
 
-    monkeypatch.setattr(collections_module, "_send_email", flaky)
+    monkeypatch.setattr(collections_module, "_deliver", flaky)
     result = collections_run(as_of=DUE)
     # then the good invoice got its step, the bad one is reported and has nothing recorded
     assert result.failures == {bad.pk: "ConnectionError: mail server down"}
     assert [c for c, _, _ in timeline(good)] == ["reminder", "due"]
     assert timeline(bad) == []
     # when the mail server is back, the next run catches up
-    monkeypatch.setattr(collections_module, "_send_email", real_send)
+    monkeypatch.setattr(collections_module, "_deliver", real_deliver)
     assert collections_run(as_of=DUE).failures == {}
     assert [c for c, _, _ in timeline(bad)] == ["reminder", "due"]
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
+from rest_framework.test import APIClient
 
 from billing.models import Customer
-from billing.services.customers import customer_create
+from billing.services.customers import customer_create, customer_update
 from billing.services.invoices import LineInput, invoice_create
 from billing.services.payments import AllocationInput, payment_record
 from core.roles import Role
 from receivables.scoring import CreditFigures, credit_figures_get, credit_score
+from tests.conftest import verified_client
 
 D = Decimal
 
@@ -296,3 +300,80 @@ def test_api_anonymous_and_unverified(make_user, integration_client):
     unverified.force_login(make_user(Role.FINANCE_ADMIN))
     assert unverified.get(URL.format(customer.pk)).status_code == 403
     assert integration_client.get(URL.format(customer.pk)).status_code == 200
+
+
+# --- The admin credit panel on billing's customer page ------------------------------------------
+
+
+def panel_of(html: str) -> str:
+    start = html.index('<div class="credit-panel">')
+    return html[start : html.index("</div>", start)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", [Role.FINANCE_ADMIN, Role.AR_CLERK, Role.AUDITOR])
+def test_admin_customer_page_shows_the_credit_panel(make_user, history, role):
+    # given a customer with a history (score 61) and a staff member signed in with a second factor
+    client = verified_client(make_user(role))
+    # when
+    response = client.get(reverse("admin:billing_customer_change", args=[history.pk]))
+    # then the panel shows the score, each factor, the limit, the exposure and the hold
+    assert response.status_code == 200
+    panel = panel_of(response.content.decode())
+    assert '<span class="credit-score">61</span> / 100 (as of 2026-07-01)' in panel
+    rows = re.findall(
+        r'<tr class="credit-factor" data-factor="(\w+)"><td>[^<]*</td><td>([^<]*)</td>'
+        r"<td>(\d+)</td><td>([^<]*)</td>",
+        panel,
+    )
+    assert rows == [
+        ("average_days_late", "13.7", "30", "-6.8"),
+        ("share_paid_late", "0.6667", "25", "-16.7"),
+        ("disputes", "0", "15", "0.0"),
+        ("tenure", "181", "10", "-7.5"),
+        ("utilisation", "0.4000", "20", "-8.0"),
+    ]
+    assert '<span class="credit-limit">2,000.00 USD</span>' in panel
+    assert '<span class="credit-exposure">800.00 USD</span>' in panel
+    assert "(open 800.00 USD less credit balance 0.00 USD)" in panel
+    assert '<span class="credit-available">1,200.00 USD</span>' in panel
+    assert '<span class="credit-hold">No</span>' in panel
+
+
+@pytest.mark.django_db
+def test_admin_credit_panel_shows_a_hold_and_no_limit(make_user, history):
+    # given a customer put on hold, its limit removed
+    admin = make_user(Role.FINANCE_ADMIN)
+    customer_update(
+        actor=admin,
+        customer_id=history.pk,
+        credit_limit=None,
+        credit_hold=True,
+        credit_hold_reason="Cheque <bounced>",
+    )
+    # when
+    response = verified_client(admin).get(
+        reverse("admin:billing_customer_change", args=[history.pk])
+    )
+    # then (the reason is escaped)
+    panel = panel_of(response.content.decode())
+    assert '<span class="credit-limit">none</span>' in panel
+    assert '<span class="credit-available">none</span>' in panel
+    assert '<span class="credit-hold">On hold: Cheque &lt;bounced&gt;</span>' in panel
+    assert 'data-factor="utilisation"><td>Utilisation of the limit</td><td>0</td>' in panel
+
+
+@pytest.mark.django_db
+def test_admin_credit_panel_needs_a_second_factor_and_is_absent_when_adding(make_user, history):
+    # given a staff member signed in without a verified second factor
+    unverified = APIClient()
+    unverified.force_login(make_user(Role.FINANCE_ADMIN))
+    # when / then the page is not shown, only the login
+    response = unverified.get(reverse("admin:billing_customer_change", args=[history.pk]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    # and a verified staff member adding a customer sees no panel (there is no customer yet)
+    client = verified_client(make_user(Role.FINANCE_ADMIN))
+    response = client.get(reverse("admin:billing_customer_add"))
+    assert response.status_code == 200
+    assert "credit-panel" not in response.content.decode()

@@ -449,3 +449,53 @@ def test_a_dispute_of_a_charge_not_ours_is_marked_and_ignored(admin, shared_data
     assert Dispute.objects.count() == 0
     assert ChargebackEvent.objects.get().outcome == "ignored: not a charge of ours"
     assert chargeback_events_apply().applied == 0
+
+
+@pytest.mark.corpus
+@pytest.mark.urls("tests.billing.fakes.urls")
+def test_lost_chargeback_of_an_overpayment_reverses_the_invoice_it_paid_first(
+    admin, shared_data, stripe_settings
+):
+    # given: a 10.00 invoice paid by a 15.00 card payment, 5.00 left as customer credit
+    invoice = make_invoice(admin, "10.00")
+    payment = payment_record(
+        actor=None,
+        customer_id=invoice.customer_id,
+        amount=D("15.00"),
+        currency="USD",
+        method="credit_card",
+        processor="stripe",
+        processor_charge_id=CHARGE,
+        allocations=[AllocationInput(invoice_id=invoice.pk, amount=D("10.00"))],
+    )
+    customer = invoice.customer
+    customer.refresh_from_db()
+    assert customer.credit_balance.amount == D("5.00")
+    webhook = APIClient()
+    # when: a 10.00 chargeback of it is opened and lost
+    deliver(webhook, dispute_object(shared_data, "needs_response"), "charge.dispute.created", "o1")
+    chargeback_events_apply()
+    lost = dispute_object(shared_data, "lost", lost=True)
+    deliver(webhook, lost, "charge.dispute.closed", "o2")
+    chargeback_events_apply()
+    # then: the 10.00 comes back off the invoice it paid, which is open again for it; the
+    # overpayment stays on the customer's credit balance
+    (dispute,) = Dispute.objects.all()
+    (refund,) = Refund.objects.all()
+    assert (dispute.status, dispute.invoice_id, dispute.payment_id) == (
+        "resolved_upheld",
+        invoice.pk,
+        payment.pk,
+    )
+    assert (refund.from_invoices.amount, refund.from_credit_balance.amount) == (
+        D("10.00"),
+        D("0.00"),
+    )
+    assert [(a.invoice_id, a.amount.amount) for a in refund.allocations.all()] == [
+        (invoice.pk, D("10.00"))
+    ]
+    invoice.refresh_from_db()
+    customer.refresh_from_db()
+    assert (invoice.status, invoice.amount_due.amount) == ("open", D("10.00"))
+    assert customer.credit_balance.amount == D("5.00")
+    assert ar_subledger_check() == []

@@ -1,0 +1,1 @@
+"""Local HTTP fakes of the bank-feed and payout APIs (Plaid, Yodlee, Stripe payouts)."""
