@@ -282,6 +282,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Reconciliation -------------------------------------------------------------------------
+# Matches at or above this confidence (0..1, read as a Decimal) are applied at once; below it
+# they wait as suggestions.
+RECONCILIATION_AUTO_MATCH_THRESHOLD = env.str("RECONCILIATION_AUTO_MATCH_THRESHOLD", default="0.95")
+
 # --- Payment processors (secrets from the environment only) ------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 # Comma-separated while rotating the webhook secret.

@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/accounts/", include("payables.api.account_urls")),
     path("api/payables/", include("payables.api.urls")),
     path("api/reconciliation/", include("reconciliation.api.urls")),
+    path("api/accounts/", include("reconciliation.api.reconcile_urls")),
 ]
 
 

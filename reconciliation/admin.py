@@ -238,3 +238,7 @@ class ImportLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# The matching screens (suggestion queue, rules, learned counterparties, runs).
+import reconciliation.admin_matching  # noqa: E402, F401

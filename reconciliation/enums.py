@@ -36,3 +36,39 @@ class ImportResult(models.TextChoices):
     IMPORTED = "imported", "Imported"
     DUPLICATE = "duplicate", "Same file already imported"
     REFUSED = "refused", "Refused"
+
+
+class MatchStatus(models.TextChoices):
+    """A proposal waits (proposed) until applied automatically or by a person, or rejected;
+    an applied match can be undone (its postings reversed)."""
+
+    PROPOSED = "proposed", "Proposed"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+    UNDONE = "undone", "Undone"
+
+
+class MatchTargetKind(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    PAYMENT = "payment", "Existing payment"
+    PAYMENT_RUN = "payment_run", "Payment run"
+    PAYMENT_RUN_ITEM = "payment_run_item", "Payment run item"
+    ACCOUNT = "account", "Ledger account"
+
+
+class RuleSign(models.TextChoices):
+    ANY = "any", "Any"
+    CREDIT = "credit", "Money in"
+    DEBIT = "debit", "Money out"
+
+
+class AliasKind(models.TextChoices):
+    NAME = "name", "Counterparty name"
+    ACCOUNT = "account", "Counterparty account"
+
+
+class ReconciliationRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

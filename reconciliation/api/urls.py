@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reconciliation.api import views
+from reconciliation.api import matching_views, views
 
 urlpatterns = [
     path(
@@ -14,4 +14,15 @@ urlpatterns = [
         views.StatementDetailApi.as_view(),
         name="reconciliation-statement",
     ),
+    path("matches", matching_views.MatchListApi.as_view(), name="reconciliation-matches"),
+    *[
+        path(
+            f"matches/<int:match_id>/{action}",
+            matching_views.MatchDecisionApi.as_view(),
+            {"action": action},
+            name=f"reconciliation-match-{action}",
+        )
+        for action in ("accept", "reject", "undo")
+    ],
+    path("rules", matching_views.RuleListCreateApi.as_view(), name="reconciliation-rules"),
 ]

@@ -27,6 +27,7 @@ from reconciliation.importers.common import MAX_FILE_BYTES
 from reconciliation.models import Statement
 from reconciliation.selectors import bank_account_list, statement_get, statement_list
 from reconciliation.services import bank_account_create, statement_import
+from reconciliation.services_matching import reconciliation_run_start
 
 READ = [
     "reconciliation.view_bankaccount",
@@ -133,6 +134,13 @@ class StatementListImportApi(APIView):
             format=v.get("format"),
             csv_mapping=v.get("csv_mapping"),
         )
+        if outcome.created:
+            # New lines: a reconciliation run for the importer, queued after commit.
+            reconciliation_run_start(
+                actor=request.user,
+                bank_account_id=v["bank_account"],
+                authorized_by_caller=True,
+            )
         ids = [s.pk for s in outcome.statements]
         statements = list(statement_list().filter(pk__in=ids).order_by("file_position", "pk"))
         first, last = statements[0], statements[-1]
