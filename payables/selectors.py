@@ -4,11 +4,12 @@ sub-ledger check."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from django.db.models import Case, CharField, Count, F, QuerySet, Sum, Value, When
+from django.db.models import Count, F, QuerySet, Sum
 
+from core.aging import aging_bucket_case, aging_totals
 from core.ledger.checks import Problem
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account
@@ -17,14 +18,6 @@ from payables.enums import BillStatus, ExpenseReportStatus
 from payables.models import Bill, ExpenseReport
 
 OPEN_BILL_STATUSES = (BillStatus.APPROVED, BillStatus.SCHEDULED)
-BUCKETS = ["current", "1-30", "31-60", "61-90", "90+"]
-
-
-def aging_bucket(days_past_due: int) -> str:
-    for limit, bucket in ((0, "current"), (30, "1-30"), (60, "31-60"), (90, "61-90")):
-        if days_past_due <= limit:
-            return bucket
-    return "90+"
 
 
 def payables_open(
@@ -44,14 +37,7 @@ def payables_open(
         qs = qs.filter(currency=currency)
     qs = qs.annotate(
         due_now=F("total") - F("amount_paid"),
-        bucket=Case(
-            When(due_date__gte=as_of, then=Value("current")),
-            When(due_date__gte=as_of - timedelta(days=30), then=Value("1-30")),
-            When(due_date__gte=as_of - timedelta(days=60), then=Value("31-60")),
-            When(due_date__gte=as_of - timedelta(days=90), then=Value("61-90")),
-            default=Value("90+"),
-            output_field=CharField(),
-        ),
+        bucket=aging_bucket_case(as_of),
     ).filter(due_now__gt=0)
     if bucket:
         qs = qs.filter(bucket=bucket)
@@ -70,9 +56,6 @@ def payables_totals_and_count(
 ) -> tuple[dict[str, dict[str, Decimal]], int]:
     """Per-currency bucket totals and the item count of ``payables_open`` with the same
     filters: the database sums per currency and due date; buckets are added up here."""
-    totals: dict[str, dict[str, Decimal]] = defaultdict(
-        lambda: {**{b: Decimal(0) for b in BUCKETS}, "total": Decimal(0)}
-    )
     rows = (
         payables_open(as_of=as_of, vendor=vendor, currency=currency, min_amount=min_amount)
         .order_by()
@@ -80,15 +63,7 @@ def payables_totals_and_count(
         .annotate(s=Sum("due_now"), n=Count("pk"))
         .values_list("currency", "due_date", "s", "n")
     )
-    count = 0
-    for cur, due_date, amount, n in rows:
-        row_bucket = aging_bucket((as_of - due_date).days)
-        if bucket and row_bucket != bucket:
-            continue
-        totals[cur][row_bucket] += amount
-        totals[cur]["total"] += amount
-        count += n
-    return dict(sorted(totals.items())), count
+    return aging_totals(rows, as_of=as_of, bucket=bucket)
 
 
 def ap_subledger_check() -> list[Problem]:

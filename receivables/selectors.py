@@ -7,13 +7,10 @@ up to that day.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import (
-    Case,
-    CharField,
     Count,
     DecimalField,
     F,
@@ -23,14 +20,13 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus
 from billing.models import CreditNote, Invoice, PaymentAllocation, RefundAllocation
-from receivables.enums import AgingBucket
+from core.aging import aging_bucket_case, aging_totals
 from receivables.models import (
     CollectionEvent,
     CollectionPause,
@@ -42,7 +38,6 @@ from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
 from receivables.models_plans import PaymentPlanInvoice, PaymentPlanStatus
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
-BUCKETS = [b.value for b in AgingBucket]
 
 
 def _sum_for_invoice(qs: QuerySet, field: str) -> Coalesce:
@@ -94,31 +89,13 @@ def receivables_open(
         qs = qs.filter(currency=currency)
     qs = qs.annotate(
         due_as_of=due,
-        bucket=Case(
-            When(due_date__gte=as_of, then=Value(AgingBucket.CURRENT.value)),
-            When(due_date__gte=as_of - timedelta(days=30), then=Value(AgingBucket.DAYS_1_30.value)),
-            When(
-                due_date__gte=as_of - timedelta(days=60), then=Value(AgingBucket.DAYS_31_60.value)
-            ),
-            When(
-                due_date__gte=as_of - timedelta(days=90), then=Value(AgingBucket.DAYS_61_90.value)
-            ),
-            default=Value(AgingBucket.DAYS_90_PLUS.value),
-            output_field=CharField(),
-        ),
+        bucket=aging_bucket_case(as_of),
     ).filter(due_as_of__gt=0)
     if bucket:
         qs = qs.filter(bucket=bucket)
     if min_amount is not None:
         qs = qs.filter(due_as_of__gte=min_amount)
     return qs.select_related("customer").order_by("due_date", "pk")
-
-
-def _bucket(days_past_due: int) -> str:
-    for limit, bucket in ((0, "current"), (30, "1-30"), (60, "31-60"), (90, "61-90")):
-        if days_past_due <= limit:
-            return bucket
-    return AgingBucket.DAYS_90_PLUS.value
 
 
 def receivables_totals_and_count(
@@ -135,9 +112,6 @@ def receivables_totals_and_count(
     filter, it sums the invoices' own columns: an open invoice always has something due (the
     payment, credit-note and refund services close it at zero), so no per-row test is needed.
     """
-    totals: dict[str, dict[str, Decimal]] = defaultdict(
-        lambda: {**{b: Decimal(0) for b in BUCKETS}, "total": Decimal(0)}
-    )
     if as_of >= timezone.localdate() and min_amount is None:
         base = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
         if customer:
@@ -161,15 +135,7 @@ def receivables_totals_and_count(
             .annotate(s=Sum("due_as_of"), n=Count("pk"))
             .values_list("currency", "due_date", "s", "n")
         )
-    count = 0
-    for cur, due_date, amount, n in rows:
-        row_bucket = _bucket((as_of - due_date).days)
-        if bucket and row_bucket != bucket:
-            continue
-        totals[cur][row_bucket] += amount
-        totals[cur]["total"] += amount
-        count += n
-    return dict(sorted(totals.items())), count
+    return aging_totals(rows, as_of=as_of, bucket=bucket)
 
 
 # --- Collections -------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.aging import BUCKETS
 from core.api.fields import AmountField
 from core.api.pagination import CountedQuerySet, Pagination
 from core.api.renderers import CSVRenderer
 from core.money import round_money
-from payables.selectors import BUCKETS, payables_open, payables_totals_and_count
+from payables.selectors import payables_open, payables_totals_and_count
 
 COLUMNS = [
     "bill",

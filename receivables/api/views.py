@@ -12,12 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.aging import BUCKETS, AgingBucket
 from core.api.fields import AmountField
 from core.api.pagination import CountedQuerySet, Pagination
 from core.api.renderers import CSVRenderer
 from core.money import round_money
-from receivables.enums import AgingBucket
-from receivables.selectors import BUCKETS, receivables_open, receivables_totals_and_count
+from receivables.selectors import receivables_open, receivables_totals_and_count
 
 COLUMNS = [
     "invoice",
