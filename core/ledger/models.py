@@ -170,4 +170,5 @@ class LedgerCheckRun(models.Model):
         ordering = ("-started_at", "-id")
 
     def __str__(self) -> str:
-        return f"Ledger check {self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'PROBLEMS'}"
+        state = "running" if self.finished_at is None else "ok" if self.ok else "PROBLEMS"
+        return f"Ledger check {self.started_at:%Y-%m-%d %H:%M} {state}"

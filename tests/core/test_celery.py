@@ -80,14 +80,17 @@ def test_ledger_check_runs_on_a_real_worker() -> None:
         # when the task is sent through the broker
         with app.connection_for_write() as conn:
             ledger_check_task.apply_async(queue=queue, connection=conn)
-        # then the worker runs it and records the run
+        # then the worker runs it and records the run (the row exists from the start of the
+        # run; it is finished once finished_at is set)
+        finished = LedgerCheckRun.objects.filter(finished_at__isnull=False)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not LedgerCheckRun.objects.exists():
+        while time.monotonic() < deadline and not finished.exists():
             time.sleep(0.25)
             assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
         run = LedgerCheckRun.objects.get()
-        assert run.ok
         assert run.finished_at is not None
+        assert run.problems == []
+        assert run.ok
     finally:
         app.conf.broker_url, app.conf.task_always_eager = old
         worker.terminate()
