@@ -12,6 +12,8 @@ class StatementFormatChoice(models.TextChoices):
     OFX = StatementFormat.OFX.value, StatementFormat.OFX.label
     BAI2 = StatementFormat.BAI2.value, StatementFormat.BAI2.label
     CSV = StatementFormat.CSV.value, StatementFormat.CSV.label
+    # Lines that came from a bank feed (Plaid, Yodlee): one "statement" per sync.
+    FEED = "feed", "Bank feed"
 
 
 class StatementLineStatus(models.TextChoices):
@@ -53,6 +55,7 @@ class MatchTargetKind(models.TextChoices):
     PAYMENT = "payment", "Existing payment"
     PAYMENT_RUN = "payment_run", "Payment run"
     PAYMENT_RUN_ITEM = "payment_run_item", "Payment run item"
+    PAYOUT = "payout", "Card-processor payout"
     ACCOUNT = "account", "Ledger account"
 
 
@@ -72,3 +75,71 @@ class ReconciliationRunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+
+
+class FeedProvider(models.TextChoices):
+    PLAID = "plaid", "Plaid"
+    YODLEE = "yodlee", "Yodlee"
+
+
+class FeedStatus(models.TextChoices):
+    """A feed in error keeps being tried on schedule; a disabled one is not."""
+
+    ACTIVE = "active", "Active"
+    ERROR = "error", "Failing"
+    DISABLED = "disabled", "Disabled"
+
+
+class FeedSyncResult(models.TextChoices):
+    OK = "ok", "Synced"
+    FAILED = "failed", "Failed"
+
+
+class PayoutStatus(models.TextChoices):
+    """An imported payout waits for its bank deposit; reconciled once the deposit is matched
+    and the settlement posted; an exception when its parts do not add up to it."""
+
+    IMPORTED = "imported", "Imported, waiting for the deposit"
+    RECONCILED = "reconciled", "Reconciled"
+    EXCEPTION = "exception", "Does not add up"
+
+
+class ExceptionKind(models.TextChoices):
+    UNMATCHED_LINE = "unmatched_line", "Unmatched bank line"
+    AMOUNT_DIFFERENCE = "amount_difference", "Amount difference"
+    SUSPECTED_DUPLICATE = "suspected_duplicate", "Suspected duplicate"
+    SEQUENCE_GAP = "sequence_gap", "Gap in statement sequence"
+    PAYOUT_MISMATCH = "payout_mismatch", "Payout does not add up"
+    FEED_CHANGE = "feed_change", "Feed removed or changed a matched transaction"
+
+
+class ExceptionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class SignOffStatus(models.TextChoices):
+    SIGNED = "signed", "Signed off"
+    REOPENED = "reopened", "Reopened"
+
+
+class AuditAction(models.TextChoices):
+    """What the reconciliation audit trail records (who, when and why for each)."""
+
+    IMPORT = "import", "Statement imported"
+    IMPORT_REFUSED = "import_refused", "Import refused"
+    FEED_SYNC = "feed_sync", "Bank feed synced"
+    FEED_CHANGED = "feed_changed", "Bank feed set up or changed"
+    PAYOUT_IMPORTED = "payout_imported", "Payout imported"
+    PAYOUT_RECONCILED = "payout_reconciled", "Payout reconciled"
+    MATCH_APPLIED = "match_applied", "Match applied"
+    MATCH_REJECTED = "match_rejected", "Suggestion rejected"
+    MATCH_UNDONE = "match_undone", "Match undone"
+    MATCH_MANUAL = "match_manual", "Match made by hand"
+    RULE_CREATED = "rule_created", "Rule created"
+    RULE_CHANGED = "rule_changed", "Rule changed"
+    EXCEPTION_ASSIGNED = "exception_assigned", "Exception assigned"
+    EXCEPTION_RESOLVED = "exception_resolved", "Exception resolved"
+    EXCEPTION_REOPENED = "exception_reopened", "Exception reopened"
+    SIGN_OFF = "sign_off", "Period signed off"
+    SIGN_OFF_REOPENED = "sign_off_reopened", "Signed-off period reopened"

@@ -135,10 +135,20 @@ class JournalLine(models.Model):
 class PeriodLock(models.Model):
     """The books are closed up to and including ``lock_date``; the newest row is in force.
 
-    Rows are only added, so the table is the lock's own history (who closed or reopened what).
+    Without ``account`` the lock closes the whole books; with one it closes that account
+    only (a bank account's reconciliation signed off through a date), and the newest row of
+    that account is in force for it. Rows are only added, so the table is the lock's own
+    history (who closed or reopened what).
     """
 
     lock_date = models.DateField()
+    account = models.ForeignKey(
+        "ledger.Account",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="period_locks",
+    )
     reason = models.CharField(max_length=300)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -152,9 +162,13 @@ class PeriodLock(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         get_latest_by = ("created_at", "id")
+        indexes = [
+            models.Index(fields=("account", "-created_at", "-id"), name="period_lock_account"),
+        ]
 
     def __str__(self) -> str:
-        return f"Closed through {self.lock_date}"
+        where = f" for {self.account}" if self.account_id else ""
+        return f"Closed through {self.lock_date}{where}"
 
 
 class LedgerCheckRun(models.Model):

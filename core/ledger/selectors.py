@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from core.ledger.enums import AccountRole
@@ -20,12 +22,32 @@ def account_get_by_role(role: AccountRole | str) -> Account:
 
 
 def period_lock_date() -> date | None:
-    """The last closed day, or None when no period is closed."""
+    """The last closed day of the whole books, or None when no period is closed."""
     return (
-        PeriodLock.objects.order_by("-created_at", "-id")
+        PeriodLock.objects.filter(account__isnull=True)
+        .order_by("-created_at", "-id")
         .values_list("lock_date", flat=True)
         .first()
     )
+
+
+def account_lock_dates(account_ids: Iterable[int]) -> dict[int, date]:
+    """The last closed day of each of these accounts that has a lock of its own in force."""
+    ids = set(account_ids)
+    if not ids:
+        return {}
+    rows = (
+        PeriodLock.objects.filter(account_id__in=ids)
+        .order_by("account_id", "-created_at", "-id")
+        .distinct("account_id")
+        .values_list("account_id", "lock_date")
+        if connection.vendor == "postgresql"
+        else PeriodLock.objects.filter(account_id__in=ids)
+        .order_by("created_at", "id")
+        .values_list("account_id", "lock_date")
+    )
+    # On SQLite the newest row of each account is the last one written to the dict.
+    return dict(rows)
 
 
 def journal_entry_list(

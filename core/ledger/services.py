@@ -30,7 +30,7 @@ from core.ledger.exceptions import (
     UnbalancedEntry,
 )
 from core.ledger.models import Account, JournalEntry, JournalLine, PeriodLock
-from core.ledger.selectors import period_lock_date
+from core.ledger.selectors import account_lock_dates, period_lock_date
 from core.money import STORAGE_QUANTUM, allocate, minor_unit_exponent, round_storage
 
 ZERO = Decimal(0)
@@ -126,12 +126,15 @@ class _Context:
 
     def __init__(self, account_ids: Iterable[int], *, checked_by_database: bool = False) -> None:
         self.accounts: dict[int, Account] | None
+        self.account_locks: dict[int, date] = {}
         if checked_by_database:
             self.accounts = None
             self.lock_date = None
         else:
-            self.accounts = {a.pk: a for a in Account.objects.filter(pk__in=set(account_ids))}
+            ids = set(account_ids)
+            self.accounts = {a.pk: a for a in Account.objects.filter(pk__in=ids)}
             self.lock_date = period_lock_date()
+            self.account_locks = account_lock_dates(ids)
         self.functional = settings.SYSTEM_SETTINGS.functional_currency
         self._rates: dict[tuple[str, date], Decimal] = {}
 
@@ -171,6 +174,16 @@ def _prepare(spec: EntrySpec, ctx: _Context) -> _Prepared:
             if not account.is_active:
                 raise InactiveAccount(
                     f"{where}: account {account} is inactive.", account=account.code
+                )
+            account_lock = ctx.account_locks.get(account.pk)
+            if account_lock and spec.entry_date <= account_lock:
+                raise PeriodLocked(
+                    f"{where}: account {account} is closed through "
+                    f"{account_lock.isoformat()} (its reconciliation is signed off); an entry "
+                    f"dated {spec.entry_date.isoformat()} cannot post to it. Post it in the "
+                    "open period.",
+                    lock_date=account_lock.isoformat(),
+                    account=account.code,
                 )
             if account.currency and account.currency != line.currency:
                 raise InvalidLine(
@@ -678,3 +691,19 @@ def period_lock_set(*, lock_date: date, reason: str, actor: Any) -> PeriodLock:
     if not reason.strip():
         raise DomainError("Closing or reopening a period needs a reason.", code="reason_required")
     return PeriodLock.objects.create(lock_date=lock_date, reason=reason, created_by=actor)
+
+
+def account_lock_set(*, account: Account, lock_date: date, reason: str, actor: Any) -> PeriodLock:
+    """Close one account through ``lock_date`` (or reopen it to an earlier date): postings to
+    it dated on or before are refused for everyone, as for the whole books.
+
+    The caller checks who may (a bank reconciliation's sign-off checks its own permission).
+    """
+    if not reason.strip():
+        raise DomainError("Closing or reopening a period needs a reason.", code="reason_required")
+    return PeriodLock.objects.create(
+        account=account,
+        lock_date=lock_date,
+        reason=reason[:300],
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
