@@ -286,6 +286,16 @@ CELERY_BEAT_SCHEDULE = {
 # Matches at or above this confidence (0..1, read as a Decimal) are applied at once; below it
 # they wait as suggestions.
 RECONCILIATION_AUTO_MATCH_THRESHOLD = env.str("RECONCILIATION_AUTO_MATCH_THRESHOLD", default="0.95")
+# A bank line still unmatched this many days after its booking date is an exception.
+RECONCILIATION_UNMATCHED_DAYS = env.int("RECONCILIATION_UNMATCHED_DAYS", default=5)
+# Bank feeds (secrets from the environment only; each feed's own token is encrypted in the
+# database). Yodlee's API base is per customer environment.
+PLAID_CLIENT_ID = env.str("PLAID_CLIENT_ID", default="")
+PLAID_SECRET = env.str("PLAID_SECRET", default="")
+PLAID_API_BASE = env.str("PLAID_API_BASE", default="https://sandbox.plaid.com")
+YODLEE_CLIENT_ID = env.str("YODLEE_CLIENT_ID", default="")
+YODLEE_SECRET = env.str("YODLEE_SECRET", default="")
+YODLEE_API_BASE = env.str("YODLEE_API_BASE", default="")
 
 # --- Payment processors (secrets from the environment only) ------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")

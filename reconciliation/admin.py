@@ -240,5 +240,9 @@ class ImportLogAdmin(admin.ModelAdmin):
         return False
 
 
-# The matching screens (suggestion queue, rules, learned counterparties, runs).
-import reconciliation.admin_matching  # noqa: E402, F401
+# The other screens: sign-off, exceptions, feeds, matching (suggestions, rules), payouts.
+import reconciliation.admin_close  # noqa: E402
+import reconciliation.admin_exceptions  # noqa: E402
+import reconciliation.admin_feeds  # noqa: E402
+import reconciliation.admin_matching  # noqa: E402
+import reconciliation.admin_payouts  # noqa: E402, F401

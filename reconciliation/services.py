@@ -20,7 +20,8 @@ from moneyed import CURRENCIES
 from core.exceptions import NotFound, PermissionDeniedError
 from core.ledger.enums import AccountRole, AccountType
 from core.ledger.models import Account
-from reconciliation.enums import ImportResult
+from reconciliation.audit import audit_record
+from reconciliation.enums import AuditAction, ImportResult
 from reconciliation.exceptions import ReconciliationError, StatementMismatch, StatementRefused
 from reconciliation.importers import (
     CsvMapping as CsvMappingSpec,
@@ -182,6 +183,26 @@ def _statement_fingerprint(parsed: ParsedStatement, fingerprints: list[str]) -> 
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
+def _audit_import(
+    log: ImportLog, action: AuditAction, actor: Any, statements: list[Statement]
+) -> None:
+    audit_record(
+        action=action,
+        actor=actor,
+        subject=log,
+        bank_account_id=log.bank_account_id,
+        reason=log.message,
+        details={
+            "file_name": log.file_name,
+            "file_sha256": log.file_sha256,
+            "result": log.result,
+            "error_code": log.error_code,
+            "statements": [x.pk for x in statements],
+            "lines": log.line_count,
+        },
+    )
+
+
 def statement_import(
     *,
     bank_account_id: int,
@@ -238,6 +259,7 @@ def statement_import(
                         ),
                     )
                     log.statements.set(statements)
+                    _audit_import(log, AuditAction.IMPORT, actor, statements)
                     return ImportOutcome(statements, True, log, skipped)
                 existing = already
             log = ImportLog.objects.create(
@@ -248,15 +270,17 @@ def statement_import(
                 statement_count=len(existing),
             )
             log.statements.set(existing)
+            _audit_import(log, AuditAction.IMPORT, actor, existing)
             return ImportOutcome(existing, False, log)
     except (StatementRefused, StatementMismatch) as exc:
-        ImportLog.objects.create(
+        log = ImportLog.objects.create(
             **base_log,
             format=(format or "")[:10],
             result=ImportResult.REFUSED,
             error_code=exc.code[:40],
             message=exc.message,
         )
+        _audit_import(log, AuditAction.IMPORT_REFUSED, actor, [])
         raise
 
 

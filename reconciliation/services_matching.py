@@ -31,8 +31,10 @@ from core.ledger.services import LineSpec, journal_post, journal_reverse
 from payables.enums import PaymentRunStatus
 from payables.models import PaymentRun, PaymentRunItem
 from reconciliation import matching
+from reconciliation.audit import audit_record
 from reconciliation.enums import (
     AliasKind,
+    AuditAction,
     MatchStatus,
     MatchTargetKind,
     ReconciliationRunStatus,
@@ -365,9 +367,32 @@ def _method(lines: list[StatementLine]) -> str:
     return PaymentMethodType.WIRE_TRANSFER
 
 
-def match_apply(*, match_id: int, actor: Any) -> Match:
+def _audit_match(match: Match, action: AuditAction, actor: Any, reason: str = "") -> None:
+    line_ids = list(match.lines.values_list("line_id", flat=True))
+    audit_record(
+        action=action,
+        actor=actor,
+        subject=match,
+        bank_account_id=match.bank_account_id,
+        reason=reason or match.reason,
+        details={
+            "rule": match.rule,
+            "confidence": str(match.confidence),
+            "amount": str(match.amount),
+            "currency": match.currency,
+            "lines": line_ids,
+            "automatic": actor is None,
+            "payment": match.payment_id,
+        },
+    )
+
+
+def match_apply(
+    *, match_id: int, actor: Any, audit_action: AuditAction = AuditAction.MATCH_APPLIED
+) -> Match:
     """Carry a proposed match out (see the module docstring); all or nothing. The caller
-    checks permissions (``match_accept``); the engine applies as the system (actor None)."""
+    checks permissions (``match_accept``); the engine applies as the system (actor None).
+    The audit trail records it (``audit_action``) in the same transaction."""
     with transaction.atomic():
         match = Match.objects.select_for_update().get(pk=match_id)
         if match.status != MatchStatus.PROPOSED:
@@ -395,6 +420,7 @@ def match_apply(*, match_id: int, actor: Any) -> Match:
         StatementLine.objects.filter(pk__in=[x.pk for x in lines]).update(
             status=StatementLineStatus.MATCHED
         )
+        _audit_match(match, audit_action, actor)
     return match
 
 
@@ -523,6 +549,7 @@ def match_reject(*, match_id: int, actor: Any, reason: str = "") -> Match:
         match.rejected_by = _user(actor)
         match.undo_reason = reason
         match.save(update_fields=["status", "rejected_at", "rejected_by", "undo_reason"])
+        _audit_match(match, AuditAction.MATCH_REJECTED, actor, reason or "rejected")
         line_ids = list(match.lines.values_list("line_id", flat=True))
         match.lines.update(is_live=False)
         StatementLine.objects.filter(pk__in=line_ids).update(status=StatementLineStatus.UNMATCHED)
@@ -606,7 +633,7 @@ def match_manual(
             currency,
         )
         (match,) = proposals_store(account=lines[0].bank_account, proposals=[proposal], actor=actor)
-        match = match_apply(match_id=match.pk, actor=actor)
+        match = match_apply(match_id=match.pk, actor=actor, audit_action=AuditAction.MATCH_MANUAL)
         alias_learn(match=match, actor=actor)
     return match
 
@@ -647,6 +674,7 @@ def match_undo(*, match_id: int, actor: Any, reason: str) -> Match:
         match.undone_by = _user(actor)
         match.undo_reason = reason
         match.save(update_fields=["status", "undone_at", "undone_by", "undo_reason"])
+        _audit_match(match, AuditAction.MATCH_UNDONE, actor, reason)
         line_ids = list(match.lines.values_list("line_id", flat=True))
         match.lines.update(is_live=False)
         StatementLine.objects.filter(pk__in=line_ids).update(status=StatementLineStatus.UNMATCHED)

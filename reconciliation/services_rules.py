@@ -5,10 +5,36 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
+from django.forms.models import model_to_dict
+
 from core.exceptions import NotFound, PermissionDeniedError
 from core.ledger.models import Account
+from reconciliation.audit import audit_record
+from reconciliation.enums import AuditAction
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import BankAccount, MatchRule
+
+_RULE_FIELDS = (
+    "name",
+    "priority",
+    "bank_account",
+    "text_contains",
+    "counterparty_name_equals",
+    "counterparty_account_equals",
+    "amount_min",
+    "amount_max",
+    "sign",
+    "account",
+    "is_active",
+)
+
+
+def _rule_details(rule: MatchRule) -> dict[str, Any]:
+    return {
+        k: (str(v) if isinstance(v, Decimal) else v)
+        for k, v in model_to_dict(rule, fields=_RULE_FIELDS).items()
+    }
 
 
 def match_rule_create(
@@ -47,19 +73,28 @@ def match_rule_create(
         raise NotFound(f"No active ledger account {account_id}.")
     if bank_account_id is not None and not BankAccount.objects.filter(pk=bank_account_id).exists():
         raise NotFound(f"No bank account {bank_account_id}.")
-    return MatchRule.objects.create(
-        name=name.strip(),
-        priority=priority,
-        bank_account_id=bank_account_id,
-        text_contains=text_contains.strip(),
-        counterparty_name_equals=counterparty_name_equals.strip(),
-        counterparty_account_equals=counterparty_account_equals.strip(),
-        amount_min=amount_min,
-        amount_max=amount_max,
-        sign=sign,
-        account=account,
-        created_by=actor if getattr(actor, "pk", None) else None,
-    )
+    with transaction.atomic():
+        rule = MatchRule.objects.create(
+            name=name.strip(),
+            priority=priority,
+            bank_account_id=bank_account_id,
+            text_contains=text_contains.strip(),
+            counterparty_name_equals=counterparty_name_equals.strip(),
+            counterparty_account_equals=counterparty_account_equals.strip(),
+            amount_min=amount_min,
+            amount_max=amount_max,
+            sign=sign,
+            account=account,
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )
+        audit_record(
+            action=AuditAction.RULE_CREATED,
+            actor=actor,
+            subject=rule,
+            bank_account_id=bank_account_id,
+            details=_rule_details(rule),
+        )
+    return rule
 
 
 def match_rule_save(*, actor: Any, rule: MatchRule) -> MatchRule:
@@ -67,5 +102,19 @@ def match_rule_save(*, actor: Any, rule: MatchRule) -> MatchRule:
     if actor is None or not actor.has_perm("reconciliation.change_matchrule"):
         raise PermissionDeniedError("Your role does not allow changing matching rules.")
     rule.full_clean()
-    rule.save()
+    before = _rule_details(MatchRule.objects.get(pk=rule.pk)) if rule.pk else {}
+    with transaction.atomic():
+        rule.save()
+        after = _rule_details(rule)
+        audit_record(
+            action=AuditAction.RULE_CHANGED if before else AuditAction.RULE_CREATED,
+            actor=actor,
+            subject=rule,
+            bank_account_id=rule.bank_account_id,
+            details={
+                "changed": {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+            }
+            if before
+            else after,
+        )
     return rule

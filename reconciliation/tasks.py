@@ -9,6 +9,9 @@ from celery import shared_task
 from django.db import OperationalError
 
 from reconciliation.services_matching import reconciliation_run_execute
+from reconciliation.tasks_exceptions import *  # noqa: F403 (registered with Celery)
+from reconciliation.tasks_feeds import *  # noqa: F403
+from reconciliation.tasks_payouts import *  # noqa: F403
 
 
 @shared_task(

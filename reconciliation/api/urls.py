@@ -1,6 +1,13 @@
 from django.urls import path
 
-from reconciliation.api import matching_views, views
+from reconciliation.api import (
+    close_views,
+    exceptions_views,
+    feeds_views,
+    matching_views,
+    payouts_views,
+    views,
+)
 
 urlpatterns = [
     path(
@@ -25,4 +32,8 @@ urlpatterns = [
         for action in ("accept", "reject", "undo")
     ],
     path("rules", matching_views.RuleListCreateApi.as_view(), name="reconciliation-rules"),
+    *feeds_views.urlpatterns,
+    *payouts_views.urlpatterns,
+    *exceptions_views.urlpatterns,
+    *close_views.urlpatterns,
 ]

@@ -1,0 +1,1 @@
+"""Admin screens for reconciliation close (filled in by the close work)."""

@@ -1,0 +1,1 @@
+"""Admin screens for reconciliation exceptions (filled in by the exceptions work)."""

@@ -1,0 +1,1 @@
+"""Admin screens for reconciliation feeds (filled in by the feeds work)."""

@@ -1,0 +1,1 @@
+"""Admin screens for reconciliation payouts (filled in by the payouts work)."""

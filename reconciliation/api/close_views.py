@@ -1,0 +1,7 @@
+"""API of reconciliation close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+urlpatterns: list[Any] = []

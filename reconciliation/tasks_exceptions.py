@@ -1,0 +1,1 @@
+"""Celery tasks of reconciliation exceptions (reconciliation.tasks imports them for Celery)."""

@@ -1,0 +1,1 @@
+"""Celery tasks of reconciliation feeds (reconciliation.tasks imports them for Celery)."""

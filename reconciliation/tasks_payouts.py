@@ -1,0 +1,1 @@
+"""Celery tasks of reconciliation payouts (reconciliation.tasks imports them for Celery)."""
