@@ -223,16 +223,24 @@ class PeriodLockAdmin(ServiceModelAdmin):
     """Roles: view for finance_admin, controller, auditor; add for finance_admin and
     controller. Rows are only added (the table is the lock's own history)."""
 
-    list_display = ("lock_date", "reason", "created_by", "created_at")
-    list_select_related = ("created_by",)
-    fields = ("lock_date", "reason", "created_by", "created_at")
+    list_display = ("lock_date", "scope", "reason", "created_by", "created_at")
+    list_select_related = ("created_by", "account")
+    list_filter = (("account", admin.RelatedOnlyFieldListFilter),)
+    fields = ("lock_date", "account", "currency", "reason", "created_by", "created_at")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: Model | None = None
     ) -> tuple[str, ...]:
+        # Account locks come from reconciliation sign-offs; here only the whole books.
         if obj is None:
-            return ("created_by", "created_at")
+            return ("account", "currency", "created_by", "created_at")
         return self.fields
+
+    @admin.display(description="closes")
+    def scope(self, obj: PeriodLock) -> str:
+        if obj.account_id is None:
+            return "the whole books"
+        return f"{obj.account} {obj.currency or 'all currencies'}"
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -136,8 +136,9 @@ class PeriodLock(models.Model):
     """The books are closed up to and including ``lock_date``; the newest row is in force.
 
     Without ``account`` the lock closes the whole books; with one it closes that account
-    only (a bank account's reconciliation signed off through a date), and the newest row of
-    that account is in force for it. Rows are only added, so the table is the lock's own
+    only (a bank account's reconciliation signed off through a date), in one ``currency``
+    of it or, empty, in all. The newest row of each scope (none; account; account and
+    currency) is in force for it. Rows are only added, so the table is the lock's own
     history (who closed or reopened what).
     """
 
@@ -149,6 +150,7 @@ class PeriodLock(models.Model):
         blank=True,
         related_name="period_locks",
     )
+    currency = models.CharField(max_length=3, blank=True, default="")
     reason = models.CharField(max_length=300)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -163,11 +165,19 @@ class PeriodLock(models.Model):
         ordering = ("-created_at", "-id")
         get_latest_by = ("created_at", "id")
         indexes = [
-            models.Index(fields=("account", "-created_at", "-id"), name="period_lock_account"),
+            models.Index(
+                fields=("account", "currency", "-created_at", "-id"), name="period_lock_account"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(currency="") | models.Q(account__isnull=False),
+                name="period_lock_currency_needs_account",
+            ),
         ]
 
     def __str__(self) -> str:
-        where = f" for {self.account}" if self.account_id else ""
+        where = f" for {self.account} {self.currency}".rstrip() if self.account_id else ""
         return f"Closed through {self.lock_date}{where}"
 
 

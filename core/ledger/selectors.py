@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Q, QuerySet, Sum
 
 from core.ledger.enums import AccountRole
@@ -31,23 +30,16 @@ def period_lock_date() -> date | None:
     )
 
 
-def account_lock_dates(account_ids: Iterable[int]) -> dict[int, date]:
-    """The last closed day of each of these accounts that has a lock of its own in force."""
+def account_lock_dates(account_ids: Iterable[int]) -> dict[tuple[int, str], date]:
+    """The locks in force of these accounts, by (account id, currency): currency "" is a lock
+    of the account in every currency. A line of (account, currency) is closed through the
+    later of the (account, "") and (account, currency) dates."""
     ids = set(account_ids)
     if not ids:
         return {}
-    rows = (
-        PeriodLock.objects.filter(account_id__in=ids)
-        .order_by("account_id", "-created_at", "-id")
-        .distinct("account_id")
-        .values_list("account_id", "lock_date")
-        if connection.vendor == "postgresql"
-        else PeriodLock.objects.filter(account_id__in=ids)
-        .order_by("created_at", "id")
-        .values_list("account_id", "lock_date")
-    )
-    # On SQLite the newest row of each account is the last one written to the dict.
-    return dict(rows)
+    rows = PeriodLock.objects.filter(account_id__in=ids).order_by("created_at", "id")
+    # The newest row of each scope is the last one written to the dict.
+    return {(a, c): d for a, c, d in rows.values_list("account_id", "currency", "lock_date")}
 
 
 def journal_entry_list(

@@ -126,7 +126,7 @@ class _Context:
 
     def __init__(self, account_ids: Iterable[int], *, checked_by_database: bool = False) -> None:
         self.accounts: dict[int, Account] | None
-        self.account_locks: dict[int, date] = {}
+        self.account_locks: dict[tuple[int, str], date] = {}
         if checked_by_database:
             self.accounts = None
             self.lock_date = None
@@ -175,8 +175,11 @@ def _prepare(spec: EntrySpec, ctx: _Context) -> _Prepared:
                 raise InactiveAccount(
                     f"{where}: account {account} is inactive.", account=account.code
                 )
-            account_lock = ctx.account_locks.get(account.pk)
-            if account_lock and spec.entry_date <= account_lock:
+            account_lock = max(
+                ctx.account_locks.get((account.pk, ""), date.min),
+                ctx.account_locks.get((account.pk, line.currency), date.min),
+            )
+            if spec.entry_date <= account_lock:
                 raise PeriodLocked(
                     f"{where}: account {account} is closed through "
                     f"{account_lock.isoformat()} (its reconciliation is signed off); an entry "
@@ -693,9 +696,12 @@ def period_lock_set(*, lock_date: date, reason: str, actor: Any) -> PeriodLock:
     return PeriodLock.objects.create(lock_date=lock_date, reason=reason, created_by=actor)
 
 
-def account_lock_set(*, account: Account, lock_date: date, reason: str, actor: Any) -> PeriodLock:
-    """Close one account through ``lock_date`` (or reopen it to an earlier date): postings to
-    it dated on or before are refused for everyone, as for the whole books.
+def account_lock_set(
+    *, account: Account, lock_date: date, reason: str, actor: Any, currency: str = ""
+) -> PeriodLock:
+    """Close one account (in one ``currency``, or all) through ``lock_date``, or reopen it
+    to an earlier date: postings to it dated on or before are refused for everyone, as for
+    the whole books.
 
     The caller checks who may (a bank reconciliation's sign-off checks its own permission).
     """
@@ -703,6 +709,7 @@ def account_lock_set(*, account: Account, lock_date: date, reason: str, actor: A
         raise DomainError("Closing or reopening a period needs a reason.", code="reason_required")
     return PeriodLock.objects.create(
         account=account,
+        currency=currency,
         lock_date=lock_date,
         reason=reason[:300],
         created_by=actor if getattr(actor, "pk", None) else None,

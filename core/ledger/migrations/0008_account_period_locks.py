@@ -1,7 +1,8 @@
 """Period locks of one account (a bank account's reconciliation signed off through a date).
 
 ``ledger_post_entry`` (migration 0003) learns them: with ``checked`` it also refuses an entry
-dated on or before the lock in force of any of its lines' accounts, and the whole-books lock
+dated on or before a lock in force of any of its lines' accounts (the account's lock in
+every currency, or in the line's currency), and the whole-books lock
 it reads is the newest row without an account.
 """
 
@@ -30,9 +31,11 @@ BEGIN
         OR p_entry_date <= (SELECT lock_date FROM ledger_periodlock
                             WHERE account_id IS NULL
                             ORDER BY created_at DESC, id DESC LIMIT 1)
-        OR EXISTS (SELECT 1 FROM (SELECT DISTINCT unnest(p_account_id) AS id) AS a
+        OR EXISTS (SELECT 1
+                   FROM (SELECT DISTINCT * FROM unnest(p_account_id, p_currency)) AS a(id, cur)
+                   CROSS JOIN LATERAL (VALUES (''::varchar), (a.cur)) AS s(cur)
                    CROSS JOIN LATERAL (SELECT lock_date FROM ledger_periodlock p
-                                       WHERE p.account_id = a.id
+                                       WHERE p.account_id = a.id AND p.currency = s.cur
                                        ORDER BY created_at DESC, id DESC LIMIT 1) AS l
                    WHERE p_entry_date <= l.lock_date)
     ) THEN
@@ -73,9 +76,18 @@ class Migration(migrations.Migration):
             name='account',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='period_locks', to='ledger.account'),
         ),
+        migrations.AddField(
+            model_name='periodlock',
+            name='currency',
+            field=models.CharField(blank=True, default='', max_length=3),
+        ),
         migrations.AddIndex(
             model_name='periodlock',
-            index=models.Index(fields=['account', '-created_at', '-id'], name='period_lock_account'),
+            index=models.Index(fields=['account', 'currency', '-created_at', '-id'], name='period_lock_account'),
+        ),
+        migrations.AddConstraint(
+            model_name='periodlock',
+            constraint=models.CheckConstraint(condition=models.Q(('currency', ''), ('account__isnull', False), _connector='OR'), name='period_lock_currency_needs_account'),
         ),
         # Backwards the 0003 function stays; it ignores the account column, which goes.
         migrations.RunPython(forward, migrations.RunPython.noop),
