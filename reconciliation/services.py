@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +22,13 @@ from core.exceptions import NotFound, PermissionDeniedError
 from core.ledger.enums import AccountRole, AccountType
 from core.ledger.models import Account
 from reconciliation.audit import audit_record
-from reconciliation.enums import AuditAction, ImportResult
+from reconciliation.enums import AuditAction, ImportResult, StatementFormatChoice
 from reconciliation.exceptions import ReconciliationError, StatementMismatch, StatementRefused
 from reconciliation.importers import (
     CsvMapping as CsvMappingSpec,
 )
 from reconciliation.importers import (
+    ParsedLine,
     ParsedStatement,
     StatementFormatError,
     bank_mapping,
@@ -294,6 +296,40 @@ def _mapping_for(account: BankAccount, csv_mapping: str | None) -> CsvMappingSpe
         raise StatementRefused(f"CSV mapping: {exc.message}", code="invalid_mapping") from None
 
 
+def _without_feed_lines(
+    account: BankAccount, new: list[tuple[ParsedLine, str]]
+) -> list[tuple[ParsedLine, str]]:
+    """Leave out the lines a bank feed brought already: the rule of
+    ``services_feeds`` the other way round. For each (booking date, amount, currency), as
+    many lines as the feed holds beyond the file lines already imported with that key are
+    the feed's, taken one for one in the file's order."""
+    feed_lines = StatementLine.objects.filter(
+        bank_account=account, statement__format=StatementFormatChoice.FEED
+    )
+    if not new or not feed_lines.exists():
+        return new
+    keys = {(ln.booking_date, ln.amount, ln.currency) for ln, _ in new}
+    dates = {k[0] for k in keys}
+    counts: dict[tuple[Any, ...], int] = defaultdict(int)
+    rows = (
+        StatementLine.objects.filter(bank_account=account, booking_date__in=dates)
+        .values_list("booking_date", "amount", "currency", "statement__format")
+        .order_by()
+    )
+    for day, amount, currency, fmt in rows:
+        key = (day, amount, currency)
+        if key in keys:
+            counts[key] += 1 if fmt == StatementFormatChoice.FEED else -1
+    kept = []
+    for line, fp in new:
+        key = (line.booking_date, line.amount, line.currency)
+        if counts[key] > 0:
+            counts[key] -= 1
+            continue
+        kept.append((line, fp))
+    return kept
+
+
 def _import(
     account: BankAccount,
     data: bytes,
@@ -348,6 +384,7 @@ def _import(
             ).values_list("fingerprint", flat=True)
         )
         new = [(ln, fp) for ln, fp in zip(p.lines, fingerprints, strict=True) if fp not in known]
+        new = _without_feed_lines(account, new)
         statement = Statement.objects.create(
             bank_account=account,
             format=p.format.value,
