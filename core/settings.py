@@ -280,6 +280,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payables.payment_runs_process",
         "schedule": crontab(hour=6, minute=0),
     },
+    # Bank feeds (Plaid, Yodlee): active and failing feeds, each on its own.
+    "reconciliation-feeds-sync": {
+        "task": "reconciliation.feeds_sync",
+        "schedule": timedelta(hours=1),
+    },
+    # Stripe payouts and their balance transactions (nothing without STRIPE_SECRET_KEY).
+    "reconciliation-payouts-import": {
+        "task": "reconciliation.payouts_import",
+        "schedule": crontab(minute=20),
+    },
+    # After the night's feeds and imports: unmatched lines, differences, duplicates, gaps.
+    "reconciliation-exceptions-detect-daily": {
+        "task": "reconciliation.exceptions_detect",
+        "schedule": crontab(hour=6, minute=30),
+    },
 }
 
 # --- Reconciliation -------------------------------------------------------------------------

@@ -49,7 +49,10 @@ class MatchLineInline(_ReadOnly, admin.TabularInline):
 
 class MatchTargetInline(_ReadOnly, admin.TabularInline):
     model = MatchTarget
-    fields = ("kind", "invoice", "payment", "payment_run", "payment_run_item", "account", "amount")
+    fields = (
+        "kind", "invoice", "payment", "payment_run", "payment_run_item", "account", "payout",
+        "amount",
+    )  # fmt: skip
     readonly_fields = fields
     extra = 0
 

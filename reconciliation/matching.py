@@ -12,6 +12,10 @@ d. one line paying several invoices of one customer (bounded subset sum), and a 
    part of a customer's only open invoice;
 e. user rules (text contains / counterparty equals, amount range, sign) -> a ledger account.
 
+Card-processor payouts (payout grouping): a deposit is one payout that settles many card
+payments; the payout id (``po_...``) in the text matches it in pass a, and in pass b the exact
+amount within the date window of its arrival, with the processor named in the line.
+
 Every lookup goes through a dict built once, so the work is about linear in lines + items.
 Credits (money in) match invoices and unreconciled payments; debits match payment runs (the
 run total as one batch debit, or one item) and rules.
@@ -46,6 +50,13 @@ C_SUBSET = Decimal("0.90")
 C_PARTIAL = Decimal("0.60")
 C_RUN_TOTAL = Decimal("0.90")
 C_RULE = Decimal("0.99")
+C_PAYOUT_REFERENCE = Decimal("0.99")
+# Exact amount, arrival within the window, processor named: applied automatically only when
+# no other payout fits.
+C_PAYOUT_AMOUNT = Decimal("0.96")
+C_PAYOUT_AMBIGUOUS = Decimal("0.75")
+# How a processor shows in the bank line (counterparty or text), by provider.
+PROCESSOR_NAMES = {"stripe": ("STRIPE",)}
 
 FUZZY_CUTOFF = 85.0
 SUBSET_MAX_ITEMS = 16
@@ -183,6 +194,18 @@ class OpenRun:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenPayout:
+    """A card-processor payout waiting for its bank deposit: one line of ``amount``."""
+
+    id: int
+    external_id: str
+    currency: str
+    amount: Decimal  # signed like a bank line: a deposit positive
+    arrival_date: date
+    provider: str = "stripe"
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: int
     priority: int
@@ -208,7 +231,7 @@ class Alias:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    kind: str  # invoice | payment | payment_run | payment_run_item | account
+    kind: str  # invoice | payment | payment_run | payment_run_item | account | payout
     id: int
     amount: Decimal  # positive
 
@@ -241,6 +264,7 @@ class _State:
     used_payments: set[int] = field(default_factory=set)
     used_runs: set[int] = field(default_factory=set)
     used_items: set[int] = field(default_factory=set)
+    used_payouts: set[int] = field(default_factory=set)
 
 
 def _fmt(amount: Decimal, currency: str) -> str:
@@ -700,6 +724,87 @@ def _by_several(line: BankLine, index: _Index, state: _State) -> Proposal | None
     return None
 
 
+# --- payouts: one deposit, many card payments -------------------------------------------
+
+
+class _PayoutIndex:
+    def __init__(self, payouts: Sequence[OpenPayout]) -> None:
+        self.payouts = {p.id: p for p in payouts}
+        self.by_ref: dict[str, int] = {}
+        self.by_amount: dict[tuple[str, Decimal], list[int]] = defaultdict(list)
+        for p in payouts:
+            ref = normalize_reference(p.external_id)
+            if len(ref) >= 4:
+                self.by_ref[ref] = p.id
+            self.by_amount[(p.currency, p.amount)].append(p.id)
+
+
+def _payout_proposal(
+    line: BankLine, payout: OpenPayout, confidence: Decimal, how: str, state: _State
+) -> Proposal:
+    state.used_payouts.add(payout.id)
+    return Proposal(
+        (line.id,),
+        (Target("payout", payout.id, abs(line.amount)),),
+        confidence,
+        "payout",
+        f"{payout.provider.capitalize()} payout {payout.external_id} of "
+        f"{_fmt(payout.amount, payout.currency)} arriving {payout.arrival_date.isoformat()}; "
+        f"{how}",
+        line.amount,
+        line.currency,
+    )
+
+
+def _by_payout_reference(line: BankLine, index: _PayoutIndex, state: _State) -> Proposal | None:
+    if not index.payouts:
+        return None
+    for token in sorted(
+        reference_tokens(line.description, line.bank_reference, line.end_to_end_id)
+    ):
+        pid = index.by_ref.get(token)
+        if pid is None or pid in state.used_payouts:
+            continue
+        payout = index.payouts[pid]
+        # Another amount cannot be applied (the deposit must equal the payout): not proposed.
+        if payout.currency == line.currency and payout.amount == line.amount:
+            return _payout_proposal(
+                line, payout, C_PAYOUT_REFERENCE, "payout id in the bank text, same amount", state
+            )
+    return None
+
+
+def _names_processor(line: BankLine, provider: str) -> bool:
+    text = f"{line.counterparty_name} {line.description} {line.bank_reference}".upper()
+    return any(name in text for name in PROCESSOR_NAMES.get(provider, (provider.upper(),)))
+
+
+def _by_payout_amount(
+    line: BankLine, index: _PayoutIndex, state: _State, config: Config
+) -> Proposal | None:
+    if not index.payouts:
+        return None
+    window = config.date_window_days
+    fits = [
+        index.payouts[pid]
+        for pid in index.by_amount.get((line.currency, line.amount), ())
+        if pid not in state.used_payouts
+        and _within(index.payouts[pid].arrival_date, line.booking_date, window)
+        and _names_processor(line, index.payouts[pid].provider)
+    ]
+    if not fits:
+        return None
+    payout = min(fits, key=lambda p: (abs((p.arrival_date - line.booking_date).days), p.id))
+    if len(fits) == 1:
+        how = f"amount equal, arriving within {window} days, the processor named in the line"
+        return _payout_proposal(line, payout, C_PAYOUT_AMOUNT, how, state)
+    how = (
+        f"amount equals {len(fits)} payouts arriving within {window} days; this one arrives "
+        "closest to the booking date"
+    )
+    return _payout_proposal(line, payout, C_PAYOUT_AMBIGUOUS, how, state)
+
+
 # --- rule e: user rules ------------------------------------------------------------------
 
 
@@ -753,12 +858,14 @@ def match_lines(
     rules: Sequence[Rule] = (),
     aliases: Sequence[Alias] = (),
     config: Config | None = None,
+    payouts: Sequence[OpenPayout] = (),
 ) -> list[Proposal]:
     """Proposals for the lines, at most one per line, never promising more of an item than
     is open. Lines are taken in booking-date order, so the earliest of several partial
     payments of one invoice comes first. Deterministic for the same input."""
     config = config or Config()
     index = _Index(invoices, payments, runs, aliases)
+    payout_index = _PayoutIndex(payouts)
     state = _State(invoice_due={i.id: i.amount_due for i in invoices})
     ordered = sorted(lines, key=lambda line: (line.booking_date, line.id))
     rules_sorted = sorted(rules, key=lambda r: (r.priority, r.id))
@@ -768,14 +875,18 @@ def match_lines(
     for line in ordered:
         if line.amount == 0:
             continue
-        proposal = _by_reference(line, index, state)
+        proposal = _by_payout_reference(line, payout_index, state) or _by_reference(
+            line, index, state
+        )
         if proposal is not None:
             proposals.append(proposal)
         else:
             rest.append(line)
     later: list[BankLine] = []
     for line in rest:
-        proposal = _by_counterparty(line, index, state, config)
+        proposal = _by_payout_amount(line, payout_index, state, config) or _by_counterparty(
+            line, index, state, config
+        )
         if proposal is None:
             later.append(line)
         else:

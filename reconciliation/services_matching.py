@@ -11,7 +11,7 @@ most one live (proposed or applied) match: a partial unique constraint on ``Matc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,6 +51,8 @@ from reconciliation.models import (
     ReconciliationRun,
     StatementLine,
 )
+from reconciliation.services_close import ensure_not_signed_off
+from reconciliation.services_payouts import open_payouts_qs, payout_match_apply, payout_match_undo
 
 ZERO = Decimal(0)
 DECIDE = "reconciliation.decide_match"
@@ -65,6 +67,7 @@ _TARGET_FIELD = {
     MatchTargetKind.PAYMENT_RUN: "payment_run_id",
     MatchTargetKind.PAYMENT_RUN_ITEM: "payment_run_item_id",
     MatchTargetKind.ACCOUNT: "account_id",
+    MatchTargetKind.PAYOUT: "payout_id",
 }
 
 
@@ -97,6 +100,7 @@ class Candidates:
     runs: list[matching.OpenRun]
     rules: list[matching.Rule]
     aliases: list[matching.Alias]
+    payouts: list[matching.OpenPayout] = field(default_factory=list)
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -226,7 +230,14 @@ def candidates_load(
             )
         )
     ]
-    return Candidates(lines, invoices, payments, runs, rules, aliases)
+    # Card-processor payouts waiting for their deposit (services_payouts).
+    payouts = [
+        matching.OpenPayout(*row)
+        for row in open_payouts_qs(account).values_list(
+            "pk", "external_id", "currency", "amount", "arrival_date", "provider"
+        )
+    ]
+    return Candidates(lines, invoices, payments, runs, rules, aliases, payouts)
 
 
 # --- writing proposals ---------------------------------------------------------------------
@@ -244,6 +255,7 @@ def _rejected_pairs(line_ids: list[int]) -> set[tuple[int, str, int]]:
         "match__targets__payment_run_id",
         "match__targets__payment_run_item_id",
         "match__targets__account_id",
+        "match__targets__payout_id",
     )
     return {(row[0], row[1], next(x for x in row[2:] if x is not None)) for row in rows if row[1]}
 
@@ -334,6 +346,7 @@ def reconcile(
             runs=found.runs,
             rules=found.rules,
             aliases=found.aliases,
+            payouts=found.payouts,
         )
         matches = proposals_store(account=account, proposals=proposals, run=run, actor=actor)
     threshold = auto_match_threshold()
@@ -405,6 +418,11 @@ def match_apply(
             .filter(match_lines__match=match)
             .order_by("pk")
         )
+        ensure_not_signed_off(
+            bank_account_id=match.bank_account_id,
+            dates=[x.booking_date for x in lines],
+            what="applying a match",
+        )
         targets = list(match.targets.all())
         kinds = {t.kind for t in targets}
         total = sum((x.amount for x in lines), ZERO)
@@ -412,6 +430,9 @@ def match_apply(
             _apply_invoices(match, lines, targets, total, actor)
         elif kinds == {MatchTargetKind.ACCOUNT}:
             _apply_account(match, lines, targets[0].account_id, actor)
+        elif kinds == {MatchTargetKind.PAYOUT}:
+            # A card-processor payout: the settlement entry (services_payouts).
+            payout_match_apply(match=match, lines=lines, targets=targets, actor=actor)
         # Existing payments and payment runs are posted already: linking is all.
         match.status = MatchStatus.APPLIED
         match.applied_at = timezone.now()
@@ -653,6 +674,11 @@ def match_undo(*, match_id: int, actor: Any, reason: str) -> Match:
                 f"Match {match.pk} is {match.status}; only an applied match can be undone.",
                 code="match_not_applied",
             )
+        ensure_not_signed_off(
+            bank_account_id=match.bank_account_id,
+            dates=list(match.lines.values_list("line__booking_date", flat=True)),
+            what="undoing a match",
+        )
         if match.payment_id:
             payment_reverse(
                 actor=actor,
@@ -669,6 +695,8 @@ def match_undo(*, match_id: int, actor: Any, reason: str) -> Match:
                     entry_date=timezone.localdate(),
                     authorized_by_caller=True,
                 )
+        # A payout's settlement entry was reversed above; the payout waits for its deposit.
+        payout_match_undo(match=match, actor=actor, reason=reason)
         match.status = MatchStatus.UNDONE
         match.undone_at = timezone.now()
         match.undone_by = _user(actor)

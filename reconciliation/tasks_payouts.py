@@ -1,1 +1,52 @@
-"""Celery tasks of reconciliation payouts (reconciliation.tasks imports them for Celery)."""
+"""Celery tasks of reconciliation payouts (reconciliation.tasks imports them for Celery).
+
+The beat schedule runs ``reconciliation.payouts_import`` hourly; each run looks two weeks
+back, so a missed run or a payout Stripe itemises late is picked up by the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from reconciliation.feeds.errors import FeedError
+from reconciliation.services_payouts import payouts_import
+
+__all__ = ["payouts_import_task"]
+
+
+class _TransientFeedError(Exception):
+    """A provider failure worth trying again (rate limited, unavailable)."""
+
+
+@shared_task(
+    name="reconciliation.payouts_import",
+    acks_late=True,
+    autoretry_for=(OperationalError, _TransientFeedError),
+    retry_backoff=60,
+    retry_backoff_max=900,
+    max_retries=3,
+)
+def payouts_import_task(*, since: str = "") -> dict[str, object]:
+    """Import Stripe payouts as the system. Idempotent: a payout stored before is left as it
+    is (its processor status follows Stripe's). Retried with backoff, a bounded number of
+    times, for database hiccups and transient provider errors only; a refused key is not.
+    Without a Stripe key (a deployment without Stripe) it does nothing."""
+    if not settings.STRIPE_SECRET_KEY:
+        return {"skipped": "STRIPE_SECRET_KEY is not set"}
+    try:
+        result = payouts_import(actor=None, since=dt.date.fromisoformat(since) if since else None)
+    except FeedError as exc:
+        if exc.retryable:
+            raise _TransientFeedError(str(exc)) from exc
+        raise
+    return {
+        "fetched": result.fetched,
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "exceptions": result.exceptions,
+    }

@@ -49,6 +49,7 @@ class MatchTargetOutput(serializers.Serializer):
             or obj.payment_run_id
             or obj.payment_run_item_id
             or obj.account_id
+            or obj.payout_id
         )
 
 
