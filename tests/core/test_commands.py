@@ -175,13 +175,15 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
     # then
     # 5 ledger demo entries, 4 from the billing demo (two monthly invoices of the
     # subscription, an invoice in EUR, a payment) and 2 from payables (an approved bill and an
-    # approved expense report); the payables demo adds a clerk and an approver
+    # approved expense report), and 2 from reconciliation (a bank line paying an invoice, a
+    # bank fee booked by a rule); the payables demo adds a clerk and an approver, the
+    # reconciliation demo a controller
     assert counts_after_first == {
-        "entries": 11,
-        "lines": 27,
+        "entries": 13,
+        "lines": 31,
         "fx_rates": 28,
         "fx_history": 28,
-        "users": 3,
+        "users": 4,
         "totp": 1,
         "static_tokens": 10,
     }
@@ -249,7 +251,7 @@ def test_seed_demo_on_a_later_day_keeps_earlier_entries_and_rates() -> None:
     assert {
         pk: rate for pk, rate in FxRate.objects.values_list("pk", "rate") if pk in rates_before
     } == (rates_before)
-    assert JournalEntry.objects.count() == 11
+    assert JournalEntry.objects.count() == 13
     assert lines[1] == "Billing demo data: already there."
 
 
