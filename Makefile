@@ -45,6 +45,7 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+	DATABASE_URL=sqlite:///:memory: $(BIN)/mypy
 
 # Every test and check, on PostgreSQL and Redis.
 test: services-check lint

@@ -136,7 +136,8 @@ class EmailListField(forms.CharField):
     def prepare_value(self, value: Any) -> Any:
         return ", ".join(value) if isinstance(value, list) else value
 
-    def to_python(self, value: Any) -> list[str]:
+    # Its value is the list (a JSONField's), not the text the CharField it extends cleans to.
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
         if isinstance(value, list):
             return value
         return [part.strip() for part in (value or "").split(",") if part.strip()]

@@ -66,13 +66,14 @@ class ServiceModelAdmin(admin.ModelAdmin):
         error: DomainError | None = request.__dict__.get(_SERVICE_ERROR)
         if error is None:
             return form
+        refusal: DomainError = error
 
         class RefusedForm(form):  # type: ignore[valid-type,misc]
             def clean(self) -> dict[str, Any]:
                 cleaned: dict[str, Any] = super().clean()
                 # Beside the field the service names, when the form has it.
-                field = error.details.get("field")
-                self.add_error(field if field in self.fields else None, error.message)
+                field = refusal.details.get("field")
+                self.add_error(field if field in self.fields else None, refusal.message)
                 return cleaned
 
         return RefusedForm

@@ -44,7 +44,7 @@ def _scope(request: HttpRequest) -> str:
 
 
 def _request_hash(request: HttpRequest) -> str:
-    digest = hashlib.sha256(request.content_type.encode() + b"\n")
+    digest = hashlib.sha256((request.content_type or "").encode() + b"\n")
     digest.update(request.body)
     return digest.hexdigest()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
+from typing import TypedDict
 
 from moneyed import CURRENCIES, Money
 
@@ -16,6 +17,13 @@ from core.exceptions import DomainError
 
 STORAGE_PLACES = 4
 STORAGE_QUANTUM = Decimal(1).scaleb(-STORAGE_PLACES)
+
+
+class DecimalOptions(TypedDict):
+    """Shared ``DecimalField(**options)`` (typed, so the field's other arguments stay checked)."""
+
+    max_digits: int
+    decimal_places: int
 
 
 class UnknownCurrency(DomainError):

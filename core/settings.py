@@ -218,6 +218,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several resources have a "status" of their own: name their enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "SignOffStatusEnum": "reconciliation.enums.SignOffStatus",
+        "ExceptionStatusEnum": "reconciliation.enums.ExceptionStatus",
+        "PayoutStatusEnum": "reconciliation.enums.PayoutStatus",
+        "FeedStatusEnum": "reconciliation.enums.FeedStatus",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------------

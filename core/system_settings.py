@@ -184,4 +184,4 @@ def system_settings() -> SystemSettings:
     """The settings validated at start-up (``settings.SYSTEM_SETTINGS``)."""
     from django.conf import settings
 
-    return settings.SYSTEM_SETTINGS  # type: ignore[no-any-return]
+    return settings.SYSTEM_SETTINGS

@@ -55,7 +55,7 @@ class PaymentPlan(models.Model):
     status = models.CharField(
         max_length=10, choices=PaymentPlanStatus.choices, default=PaymentPlanStatus.ACTIVE
     )
-    invoices = models.ManyToManyField(
+    invoices: models.ManyToManyField[Invoice, PaymentPlanInvoice] = models.ManyToManyField(
         Invoice, through="PaymentPlanInvoice", related_name="payment_plans"
     )
     first_due_date = models.DateField()

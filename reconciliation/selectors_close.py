@@ -233,6 +233,7 @@ def _entries_of_matches(matches: list[Match]) -> dict[int, list[int]]:
         for pk, key in JournalEntry.objects.filter(
             idempotency_key__in=[f"payables.payment_run:{r}:paid" for r in run_ids]
         ).values_list("pk", "idempotency_key")
+        if key is not None  # always: the filter is on the key
     }
     payout_entries = dict(
         Payout.objects.filter(
@@ -346,17 +347,18 @@ def reconciliation_report(
 
     counts: dict[str, int] = defaultdict(int)
     bank_items: list[BankItem] = []
+    why_open: dict[str, str] = {
+        StatementLineStatus.UNMATCHED: "not matched",
+        StatementLineStatus.SUGGESTED: "suggestion waiting for a decision",
+        StatementLineStatus.EXCLUDED: "excluded from matching",
+    }
     for pk, booking_date, amount, description, status in lines:
         if booking_date >= period_start:
             counts[status] += 1
-        match_id = line_match.get(pk)
-        if match_id is not None and match_id in explained_matches:
+        line_match_id = line_match.get(pk)
+        if line_match_id is not None and line_match_id in explained_matches:
             continue
-        why = {
-            StatementLineStatus.UNMATCHED: "not matched",
-            StatementLineStatus.SUGGESTED: "suggestion waiting for a decision",
-            StatementLineStatus.EXCLUDED: "excluded from matching",
-        }.get(status, "matched to an entry dated after the period end")
+        why = why_open.get(status, "matched to an entry dated after the period end")
         bank_items.append(BankItem(pk, booking_date, amount, description[:200], status, why))
 
     outstanding = {
@@ -384,7 +386,7 @@ def reconciliation_report(
         for e, amount in sorted(outstanding.items(), key=lambda kv: (entry_info[kv[0]][0], kv[0]))
     ]
 
-    in_period = Q(line__booking_date__lte=period_end) | Q(line__isnull=True)
+    in_period_q = Q(line__booking_date__lte=period_end) | Q(line__isnull=True)
     last_sign_off = (
         SignOff.objects.filter(bank_account=account, status=SignOffStatus.SIGNED)
         .order_by("-period_end", "-pk")
@@ -407,7 +409,7 @@ def reconciliation_report(
         book_items=book_items,
         line_counts=dict(counts),
         open_exceptions=ReconciliationException.objects.filter(
-            in_period, bank_account=account, status=ExceptionStatus.OPEN
+            in_period_q, bank_account=account, status=ExceptionStatus.OPEN
         ).count(),
         suggestions_pending=Match.objects.filter(
             bank_account=account,

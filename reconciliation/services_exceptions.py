@@ -38,11 +38,11 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -94,6 +94,9 @@ from reconciliation.models import (
     Statement,
     StatementLine,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 def exception_raise(
@@ -198,7 +201,7 @@ _FIELDS = (
     "currency",
 )
 _LIVE_MATCH = (MatchStatus.PROPOSED, MatchStatus.APPLIED)
-_AMOUNT = DecimalField(max_digits=19, decimal_places=4)
+_AMOUNT: DecimalField[Decimal, Decimal] = DecimalField(max_digits=19, decimal_places=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +322,10 @@ def _clear_each(qs: QuerySet[ReconciliationException], note: Any) -> int:
 
 
 def _of_kind(kind: str, bank_account_id: int | None) -> QuerySet[ReconciliationException]:
-    return _scoped(ReconciliationException.objects.filter(kind=kind), bank_account_id)
+    qs: QuerySet[ReconciliationException] = _scoped(
+        ReconciliationException.objects.filter(kind=kind), bank_account_id
+    )
+    return qs
 
 
 # --- detection --------------------------------------------------------------------------------
@@ -378,7 +384,19 @@ def _detect_unmatched_lines(bank_account_id: int | None, today: date) -> tuple[i
     return opened, cleared
 
 
-def _match_differences(bank_account_id: int | None) -> QuerySet[Match]:
+class _MatchDifference(TypedDict):
+    """The annotations of ``_match_differences``."""
+
+    lines_total: Decimal
+    targets_total: Decimal
+    due_total: Decimal | None
+    first_line: int | None
+    difference: Decimal
+
+
+def _match_differences(
+    bank_account_id: int | None,
+) -> QuerySet[WithAnnotations[Match, _MatchDifference]]:
     def total(model: Any, expression: Any, **filters: Any) -> Subquery:
         return Subquery(
             model.objects.filter(match=OuterRef("pk"), **filters)
@@ -394,7 +412,7 @@ def _match_differences(bank_account_id: int | None) -> QuerySet[Match]:
         rule="reference", confidence=C_REFERENCE_OTHER_AMOUNT
     )
     zero = Value(Decimal(0), output_field=_AMOUNT)
-    return (
+    qs: QuerySet[WithAnnotations[Match, _MatchDifference]] = (
         _scoped(Match.objects.filter(status__in=_LIVE_MATCH), bank_account_id)
         .annotate(
             lines_total=Abs(Coalesce(total(MatchLine, "amount"), zero)),
@@ -422,6 +440,7 @@ def _match_differences(bank_account_id: int | None) -> QuerySet[Match]:
         .filter(difference__isnull=False)
         .exclude(difference=0)
     )
+    return qs
 
 
 def _detect_amount_differences(bank_account_id: int | None) -> tuple[int, int]:
@@ -590,7 +609,10 @@ def _gap_reasons(row: Mapping[str, Any]) -> list[str]:
 
 def _detect_sequence_gaps(bank_account_id: int | None) -> tuple[int, int]:
     kind = ExceptionKind.SEQUENCE_GAP
-    window = {"partition_by": [F("bank_account_id")], "order_by": [F("closing_date"), F("pk")]}
+    window: dict[str, Any] = {
+        "partition_by": [F("bank_account_id")],
+        "order_by": [F("closing_date"), F("pk")],
+    }
     rows = (
         _scoped(
             Statement.objects.filter(format__in=SEQUENCED_FORMATS, closing_date__isnull=False),
@@ -713,7 +735,7 @@ def exceptions_detect(
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DETECT_LOCK_ID])
-        steps = (
+        steps: tuple[tuple[str, Callable[[], tuple[int, int]]], ...] = (
             (ExceptionKind.UNMATCHED_LINE, lambda: _detect_unmatched_lines(bank_account_id, today)),
             (ExceptionKind.AMOUNT_DIFFERENCE, lambda: _detect_amount_differences(bank_account_id)),
             (ExceptionKind.SUSPECTED_DUPLICATE, lambda: _detect_duplicates(bank_account_id)),

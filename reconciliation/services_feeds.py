@@ -219,7 +219,7 @@ def bank_feed_update(
     the bank again). Enabling or a new token makes a failing feed active with its failures
     reset; its cursor is kept, so the next sync resumes where the last good one ended."""
     _check(actor, CHANGE_PERMISSION, "changing bank feeds")
-    token = None if access_token in (None, "") else _clean_token(access_token)
+    token = _clean_token(access_token) if access_token else None  # None and "": no new token
     external = None if external_account_id is None else _clean_external_id(external_account_id)
     with transaction.atomic():
         feed = BankFeed.objects.select_for_update().filter(pk=feed_id).first()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -177,11 +177,13 @@ def _payments_by_charge(items: list[client.PayoutItem]) -> dict[str, int]:
     keys = {k for i in items for k in (i.charge_id, i.payment_intent) if k}
     if not keys:
         return {}
-    return dict(
-        Payment.objects.filter(processor_charge_id__in=keys).values_list(
+    return {
+        charge_id: pk
+        for charge_id, pk in Payment.objects.filter(processor_charge_id__in=keys).values_list(
             "processor_charge_id", "pk"
         )
-    )
+        if charge_id is not None  # always: the filter is on the id
+    }
 
 
 def _payment_for(item: client.PayoutItem, payments: dict[str, int]) -> int | None:
@@ -490,7 +492,8 @@ def payout_match_apply(
             "A payout is reconciled with exactly one bank line.", code="payout_one_line"
         )
     (line,) = lines
-    payout = Payout.objects.select_for_update().get(pk=targets[0].payout_id)
+    # The payout rule's target always names its payout.
+    payout = Payout.objects.select_for_update().get(pk=cast(int, targets[0].payout_id))
     _check_pair(payout, line)
     bank = BankAccount.objects.get(pk=line.bank_account_id)
     roles = {

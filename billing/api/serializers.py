@@ -94,7 +94,9 @@ class InvoiceLineInput(serializers.Serializer):
 
 
 class InvoiceInput(serializers.Serializer):
-    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    customer: serializers.PrimaryKeyRelatedField[Customer] = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.all()
+    )
     currency = CurrencyField(required=False)
     issue_date = serializers.DateField(required=False, allow_null=True)
     due_date = serializers.DateField(required=False, allow_null=True)
@@ -162,7 +164,9 @@ class AllocationInput(serializers.Serializer):
 
 
 class PaymentInput(serializers.Serializer):
-    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    customer: serializers.PrimaryKeyRelatedField[Customer] = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.all()
+    )
     amount = AmountField()
     currency = CurrencyField()
     method = serializers.ChoiceField(choices=PaymentMethodType.choices)

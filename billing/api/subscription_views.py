@@ -87,7 +87,9 @@ class ItemSerializer(serializers.Serializer):
 
 
 class SubscriptionInput(serializers.Serializer):
-    customer = serializers.PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    customer: serializers.PrimaryKeyRelatedField[Customer] = serializers.PrimaryKeyRelatedField(
+        queryset=Customer.objects.all()
+    )
     items = ItemSerializer(many=True, allow_empty=False)
     start_date = serializers.DateField(required=False)
     trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False, default=0)
@@ -137,7 +139,8 @@ class UsageEventInput(serializers.Serializer):
 
 
 class UsageBatchInput(serializers.Serializer):
-    events = UsageEventInput(many=True, allow_empty=False, max_length=10_000)
+    # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
+    events = UsageEventInput(many=True, allow_empty=False, max_length=10_000)  # type: ignore[call-arg]
 
 
 class UsageBatchOutput(serializers.Serializer):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -51,7 +51,8 @@ def _from_price(line: LineInput, currency: str) -> LineInput:
     from billing.models import Price
     from billing.pricing import price_amount
 
-    price = Price.objects.select_related("product").filter(pk=line.price_id).first()
+    # Only lines that name a price come here.
+    price = Price.objects.select_related("product").filter(pk=cast(int, line.price_id)).first()
     if price is None:
         raise BillingError(f"Price {line.price_id} does not exist.", field="lines")
     if price.currency != currency:
@@ -92,7 +93,7 @@ def _require(actor: Any, perm: str, what: str) -> None:
 
 
 def _accounts() -> dict[str, Account]:
-    return {a.role: a for a in Account.objects.exclude(role=None)}
+    return {a.role: a for a in Account.objects.exclude(role=None) if a.role is not None}
 
 
 def _default_rate(customer: Customer) -> Decimal:

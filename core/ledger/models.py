@@ -17,8 +17,9 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.ledger.enums import AccountRole, AccountType
+from core.money import DecimalOptions
 
-AMOUNT = {"max_digits": 19, "decimal_places": 4}
+AMOUNT: DecimalOptions = {"max_digits": 19, "decimal_places": 4}
 
 
 class Account(models.Model):

@@ -489,7 +489,11 @@ def _existing_entries(keys: list[str]) -> dict[str, JournalEntry]:
             keys = [row[0] for row in cursor.fetchall()]
         if not keys:
             return {}
-    return {e.idempotency_key: e for e in JournalEntry.objects.filter(idempotency_key__in=keys)}
+    return {
+        e.idempotency_key: e
+        for e in JournalEntry.objects.filter(idempotency_key__in=keys)
+        if e.idempotency_key is not None  # always: the filter is on the key
+    }
 
 
 def _entry_object(p: _Prepared, functional: str, created_by_id: int | None) -> JournalEntry:

@@ -121,7 +121,8 @@ class OrderLineInput(serializers.Serializer):
 class OrderInput(serializers.Serializer):
     vendor = serializers.IntegerField(min_value=1)
     currency = CurrencyField()
-    lines = OrderLineInput(many=True, allow_empty=False, max_length=500)
+    # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
+    lines = OrderLineInput(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
     department = serializers.CharField(max_length=100, required=False, default="")
     description = serializers.CharField(max_length=500, required=False, default="")
 
@@ -172,7 +173,8 @@ class ReceiptInput(serializers.Serializer):
     purchase_order = serializers.IntegerField(min_value=1)
     received_on = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
     note = serializers.CharField(max_length=500, required=False, default="")
-    lines = ReceiptLineInputSerializer(many=True, allow_empty=False, max_length=500)
+    # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
+    lines = ReceiptLineInputSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
 
 
 class ReceiptLineOutput(serializers.Serializer):
@@ -209,7 +211,8 @@ class BillInput(serializers.Serializer):
     purchase_order = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     description = serializers.CharField(max_length=500, required=False, default="")
     duplicate_override_reason = serializers.CharField(max_length=300, required=False, default="")
-    lines = BillLineInputSerializer(many=True, allow_empty=False, max_length=500)
+    # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
+    lines = BillLineInputSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
 
 
 class BillLineOutput(serializers.Serializer):
@@ -260,7 +263,8 @@ class ExpenseLineInputSerializer(serializers.Serializer):
 class ExpenseReportInput(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     currency = CurrencyField()
-    lines = ExpenseLineInputSerializer(many=True, allow_empty=False, max_length=200)
+    # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
+    lines = ExpenseLineInputSerializer(many=True, allow_empty=False, max_length=200)  # type: ignore[call-arg]
 
 
 class ExpenseLineOutput(serializers.Serializer):

@@ -33,8 +33,8 @@ class DecisionForm(forms.Form):
         if not match_exception:
             del self.fields["accept_match_exception"]
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, Any] | None:
         data = super().clean()
-        if data.get("decision") == REJECT and not data.get("comment"):
+        if data is not None and data.get("decision") == REJECT and not data.get("comment"):
             self.add_error("comment", "Say why you reject it.")
         return data

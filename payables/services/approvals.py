@@ -21,7 +21,7 @@ from payables.models import Approval, ApprovalDelegation, ApprovalLevel
 from payables.models.approvals import APPROVER_ROLES, ROLE_RANK
 
 # The permission that lets a role decide on each kind of document.
-APPROVE_PERMISSION = {
+APPROVE_PERMISSION: dict[str, str] = {
     DocumentKind.PURCHASE_ORDER: "payables.approve_purchaseorder",
     DocumentKind.BILL: "payables.approve_bill",
     DocumentKind.EXPENSE_REPORT: "payables.approve_expensereport",

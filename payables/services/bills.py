@@ -332,7 +332,7 @@ def _debit_account(line: BillLine, accounts: dict[str, Account]) -> Account:
 
 
 def _post_bill(bill: Bill, actor: Any) -> None:
-    accounts = {
+    accounts: dict[str, Account] = {
         role: account_get_by_role(role)
         for role in (AccountRole.EXPENSES, AccountRole.INVENTORY, AccountRole.ACCOUNTS_PAYABLE)
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -32,7 +32,10 @@ from payables.models import Vendor, VendorBankChange, VendorDocument
 from payables.services.common import require
 from payables.uploads import upload_check
 
-TAX_ID_VALIDATORS = {
+if TYPE_CHECKING:
+    from stdnum.util import NumberValidationModule
+
+TAX_ID_VALIDATORS: dict[str, NumberValidationModule] = {
     TaxIdType.US_EIN: us_ein,
     TaxIdType.EU_VAT: eu_vat,
     TaxIdType.GB_VAT: gb_vat,

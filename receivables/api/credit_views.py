@@ -56,7 +56,7 @@ class CustomerCreditApi(APIView):
 
     @extend_schema(responses=CustomerCreditOutput)
     def get(self, request: Request, customer_id: int) -> Response:
-        customer = get_object_or_404(Customer.objects.all(), pk=customer_id)
+        customer: Customer = get_object_or_404(Customer.objects.all(), pk=customer_id)
         credit = customer_credit_get(customer=customer)
         exposure = credit.exposure
         c = customer.currency

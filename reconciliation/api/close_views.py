@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -19,6 +20,9 @@ from reconciliation.enums import AuditAction
 from reconciliation.models import AuditEvent, SignOff
 from reconciliation.selectors_close import reconciliation_report
 from reconciliation.services_close import sign_off_create, sign_off_reopen
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 REPORT_VIEW = ["reconciliation.view_statement", "reconciliation.view_match"]
 SIGN_OFF_VIEW = ["reconciliation.view_signoff"]
@@ -41,8 +45,12 @@ class ReopenInput(serializers.Serializer):
 
 
 class SignOffOutput(serializers.ModelSerializer):
-    signed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    reopened_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    reopened_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = SignOff
@@ -67,7 +75,9 @@ class SignOffOutput(serializers.ModelSerializer):
 
 
 class AuditEventOutput(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = AuditEvent
@@ -85,7 +95,8 @@ class ReportApi(APIView):
         parameters=[
             OpenApiParameter("period_start", str, required=True),
             OpenApiParameter("period_end", str, required=True),
-        ]
+        ],
+        responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request, bank_account_id: int) -> Response:
         data = PeriodInput(data=request.query_params)

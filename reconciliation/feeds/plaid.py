@@ -193,11 +193,11 @@ def _sync_once(
         if account_id:
             kwargs["options"] = TransactionsSyncRequestOptions(account_id=account_id)
         request = TransactionsSyncRequest(**kwargs)
-        page = call_with_retries(
-            lambda request=request: _post(api.transactions_sync, request, config=config),
-            policy=config.retry,
-            sleep=sleep,
-        )
+
+        def sync_page(request: Any = request) -> Mapping[str, Any]:
+            return _post(api.transactions_sync, request, config=config)
+
+        page = call_with_retries(sync_page, policy=config.retry, sleep=sleep)
         pages += 1
         try:
             added.extend(transaction_from(t) for t in page["added"])

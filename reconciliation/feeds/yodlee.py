@@ -239,18 +239,18 @@ def yodlee_transactions_list(
         }
         if account_id:
             params["accountId"] = account_id
-        body = call_with_retries(
-            lambda params=params: _request(
+
+        def get_page(params: dict[str, Any] = params) -> Any:
+            return _request(
                 "GET",
                 "/transactions",
                 config=config,
                 headers=_headers(access_token),
                 params=params,
                 session=session,
-            ),
-            policy=config.retry,
-            sleep=sleep,
-        )
+            )
+
+        body = call_with_retries(get_page, policy=config.retry, sleep=sleep)
         # Yodlee answers {} rather than an empty list when nothing is left.
         rows = body.get("transaction", []) if isinstance(body, dict) else None
         if not isinstance(rows, list):

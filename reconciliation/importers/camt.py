@@ -161,9 +161,7 @@ def _statement(element: ET.Element, fmt: StatementFormat, where: str) -> ParsedS
             currency = opening[1][1]
         elif entries:
             currency = (
-                child(entries[0], "Amt").get("Ccy", "")
-                if child(entries[0], "Amt") is not None
-                else ""
+                amount.get("Ccy", "") if (amount := child(entries[0], "Amt")) is not None else ""
             )
     currency = check_currency(currency, where=f"<{where}/Acct/Ccy> ")
     for label, picked in (("opening", opening), ("closing", closing)):

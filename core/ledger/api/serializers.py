@@ -51,7 +51,8 @@ class JournalEntryOutput(serializers.Serializer):
     id = serializers.IntegerField()
     entry_date = serializers.DateField()
     description = serializers.CharField()
-    source = serializers.CharField()
+    # DRF's metaclass takes declared fields off the class, so this does not shadow Field.source.
+    source = serializers.CharField()  # type: ignore[assignment]
     functional_currency = serializers.CharField()
     reversal_of = serializers.IntegerField(source="reversal_of_id", allow_null=True)
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)

@@ -41,7 +41,8 @@ class JournalEntryListCreateApi(APIView):
     class FilterInput(serializers.Serializer):
         date_from = serializers.DateField(required=False)
         date_to = serializers.DateField(required=False)
-        source = serializers.CharField(required=False)
+        # DRF's metaclass takes declared fields off the class: no shadowing of Field.source.
+        source = serializers.CharField(required=False)  # type: ignore[assignment]
         account = serializers.CharField(required=False)
 
     @extend_schema(
