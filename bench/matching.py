@@ -15,9 +15,12 @@ half of them with an amount some invoice also has) that must not match. Rows, in
 - naive: each line compared with every open item (reference in the text, else amount and
   name), on a subset of lines (--baseline, default 300) and extrapolated linearly;
 - write: in its own database (``<name of DATABASE_URL>_bench``, migrated, seeded in bulk,
-  dropped at the end unless --keep), ``reconcile()`` over --write lines (default 2,000):
-  proposals stored and every automatic match applied (a payment recorded and posted through
-  billing per line), seconds and lines per second, extrapolated to the full set.
+  dropped at the end unless --keep), ``reconcile()`` over --write lines (default 20,000):
+  proposals stored and every automatic match applied in chunks (payments through
+  ``payments_record_batch``, entries through ``journal_post_batch``), seconds and lines per
+  second (the whole run, and the applying alone), extrapolated to the full set; then the
+  same over --write-old lines of a second data set (default 1,000) applied one by one
+  through ``match_apply`` as before, and the ratio of the two.
 
 Goal (issue #7): the engine over the full set under 10 s.
 """
@@ -81,7 +84,9 @@ def _typo(rng: random.Random, name: str) -> str:
     return " ".join(words).upper()
 
 
-def synthetic(n_lines: int, *, seed: int = 7, currency: str = "USD") -> Synthetic:
+def synthetic(
+    n_lines: int, *, seed: int = 7, currency: str = "USD", prefix: str = "INV"
+) -> Synthetic:
     """n_lines bank lines (95% paying one invoice each, 5% noise) and as many open
     invoices (5% of them unpaid)."""
     rng = random.Random(seed)
@@ -105,7 +110,7 @@ def synthetic(n_lines: int, *, seed: int = 7, currency: str = "USD") -> Syntheti
         invoices.append(
             matching.OpenInvoice(
                 id=i + 1,
-                number=f"INV-2026-{i + 1:06d}",
+                number=f"{prefix}-2026-{i + 1:06d}",
                 customer_id=cid + 1,
                 customer_name=names[cid],
                 currency=currency,
@@ -267,8 +272,9 @@ def run_engine(n: int, baseline: int) -> tuple[Synthetic, float]:
     return data, seconds
 
 
-def run_write(n_write: int, n_full: int, keep: bool) -> None:
-    """Seed a fresh database with n_write lines and their invoices, time reconcile()."""
+def run_write(n_write: int, n_old: int, n_full: int, keep: bool) -> None:
+    """Seed a fresh database with n_write lines and their invoices, time reconcile(); then
+    the same one by one over n_old lines of another data set."""
     from bench.ledger_post import DEFAULT_URL, bench_url, recreate_database
 
     url, name, maintenance = bench_url(os.environ.get("DATABASE_URL", DEFAULT_URL))
@@ -282,7 +288,15 @@ def run_write(n_write: int, n_full: int, keep: bool) -> None:
 
     try:
         call_command("migrate", verbosity=0)
-        _write(n_write, n_full)
+        new = _write(n_write, n_full, seed=11, prefix="INV", one_by_one=False)
+        if n_old:
+            old = _write(n_old, n_full, seed=13, prefix="OLD", one_by_one=True)
+            print(
+                f"write: chunks {new.rate:,.0f} lines/s against one by one {old.rate:,.0f} "
+                f"lines/s: {new.rate / old.rate:,.1f}x (applying alone: "
+                f"{new.apply_rate:,.0f} against {old.apply_rate:,.0f} matches/s, "
+                f"{new.apply_rate / old.apply_rate:,.1f}x)"
+            )
     finally:
         from django.db import connections
 
@@ -291,7 +305,13 @@ def run_write(n_write: int, n_full: int, keep: bool) -> None:
             recreate_database(maintenance, name, drop_only=True)
 
 
-def _write(n: int, n_full: int) -> None:
+@dataclass(frozen=True, slots=True)
+class WriteFigures:
+    rate: float  # lines per second, the whole reconcile()
+    apply_rate: float  # automatic matches applied per second, the applying alone
+
+
+def _write(n: int, n_full: int, *, seed: int, prefix: str, one_by_one: bool) -> WriteFigures:
     from django.db import connection
     from djmoney.money import Money
 
@@ -299,10 +319,10 @@ def _write(n: int, n_full: int) -> None:
     from billing.models import Customer, Invoice
     from core.ledger.enums import AccountRole
     from core.ledger.models import Account
+    from reconciliation import services_matching
     from reconciliation.models import BankAccount, Statement, StatementLine
-    from reconciliation.services_matching import reconcile
 
-    data = synthetic(n, seed=11)
+    data = synthetic(n, seed=seed, prefix=prefix)
     customers = {
         cid: Customer.objects.create(name=nm, email=f"c{cid}@x.example", currency="USD")
         for cid, nm in sorted({(i.customer_id, i.customer_name) for i in data.invoices})
@@ -325,11 +345,13 @@ def _write(n: int, n_full: int) -> None:
         batch_size=2000,
     )
     account = BankAccount.objects.create(
-        name="Bench", currency="USD", ledger_account=Account.objects.get(role=AccountRole.CASH)
+        name=f"Bench {prefix}",
+        currency="USD",
+        ledger_account=Account.objects.get(role=AccountRole.CASH),
     )
     statement = Statement.objects.create(
         bank_account=account, format="csv", currency="USD", control="none",
-        file_sha256="0" * 64, fingerprint="0" * 64,
+        file_sha256="0" * 64, fingerprint=f"{prefix:0>64}",
     )  # fmt: skip
     StatementLine.objects.bulk_create(
         [
@@ -351,30 +373,60 @@ def _write(n: int, n_full: int) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    started = time.perf_counter()
-    result = reconcile(bank_account_id=account.pk)
-    seconds = time.perf_counter() - started
+    # The time spent applying, around the function reconcile() applies each chunk with.
+    applying = [0.0]
+    apply_chunk = services_matching._apply_automatic
+    real_chunk = services_matching._apply_chunk
+
+    def timed(match_ids: list[int]) -> tuple[int, int]:
+        began = time.perf_counter()
+        try:
+            return apply_chunk(match_ids)
+        finally:
+            applying[0] += time.perf_counter() - began
+
+    services_matching._apply_automatic = timed  # type: ignore[assignment]
+    if one_by_one:
+        # As before: every automatic match through match_apply.
+        services_matching._apply_chunk = lambda ids: (0, 0, list(ids))  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        result = services_matching.reconcile(bank_account_id=account.pk)
+        seconds = time.perf_counter() - started
+    finally:
+        services_matching._apply_automatic = apply_chunk  # type: ignore[assignment]
+        services_matching._apply_chunk = real_chunk  # type: ignore[assignment]
+    how = "one by one (match_apply)" if one_by_one else "in chunks"
+    apply_rate = result.auto_matched / applying[0] if applying[0] else 0.0
     print(
-        f"write: reconcile() over {n:,} lines in the database: {seconds:6.2f} s "
-        f"({n / seconds:,.0f} lines/s): {result.auto_matched:,} applied (a payment each), "
-        f"{result.suggested:,} suggested, {result.unmatched:,} unmatched; "
-        f"about {seconds / n * n_full:,.0f} s for {n_full:,} lines"
+        f"write: reconcile() over {n:,} lines, applied {how}: {seconds:6.2f} s "
+        f"({n / seconds:,.0f} lines/s; applying {applying[0]:.2f} s, {apply_rate:,.0f} "
+        f"matches/s): {result.auto_matched:,} applied (a payment each), "
+        f"{result.suggested:,} suggested, {result.unmatched:,} unmatched, "
+        f"{result.failed_to_apply:,} refused; about {seconds / n * n_full:,.0f} s for "
+        f"{n_full:,} lines"
     )
+    return WriteFigures(n / seconds, apply_rate)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--baseline", type=int, default=300)
-    parser.add_argument("--write", type=int, default=2_000)
-    parser.add_argument("--quick", action="store_true", help="10,000 lines, 500 written")
+    parser.add_argument("--write", type=int, default=20_000)
+    parser.add_argument(
+        "--write-old", type=int, default=1_000, help="lines applied one by one, as before"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="10,000 lines, 2,000 written, 200 one by one"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     if args.quick:
-        args.lines, args.write, args.baseline = 10_000, 500, 100
+        args.lines, args.write, args.write_old, args.baseline = 10_000, 2_000, 200, 100
     run_engine(args.lines, args.baseline)
     if args.write:
-        run_write(args.write, args.lines, args.keep)
+        run_write(args.write, args.write_old, args.lines, args.keep)
 
 
 if __name__ == "__main__":

@@ -45,11 +45,10 @@ def audit_record_many(
     *,
     action: AuditAction | str,
     actor: Any,
-    events: Iterable[tuple[Model | str, int | None, Mapping[str, Any]]],
-    reason: str = "",
+    events: Iterable[tuple[Model | str, int | None, Mapping[str, Any], str]],
 ) -> int:
     """Many events of one action (a reconciliation run's automatic matches): (subject,
-    bank_account_id, details) each, written in one statement."""
+    bank_account_id, details, reason) each, written in one statement per 2,000."""
     rows = [
         AuditEvent(
             action=action,
@@ -59,7 +58,7 @@ def audit_record_many(
             reason=reason,
             details=dict(details),
         )
-        for subject, bank_account_id, details in events
+        for subject, bank_account_id, details, reason in events
     ]
     AuditEvent.objects.bulk_create(rows, batch_size=2000)
     return len(rows)

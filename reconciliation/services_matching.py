@@ -10,6 +10,7 @@ most one live (proposed or applied) match: a partial unique constraint on ``Matc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -17,21 +18,32 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus, PaymentMethodType, PaymentStatus
 from billing.models import Invoice, Payment
 from billing.services.payment_reversal import payment_reverse
-from billing.services.payments import AllocationInput, payment_record
+from billing.services.payments import (
+    AllocationInput,
+    BatchPaymentInput,
+    payment_record,
+    payments_record_batch,
+)
 from core.exceptions import DomainError, NotFound, PermissionDeniedError
 from core.ledger.models import Account
-from core.ledger.services import LineSpec, journal_post, journal_reverse
+from core.ledger.services import (
+    EntrySpec,
+    LineSpec,
+    journal_post,
+    journal_post_batch,
+    journal_reverse,
+)
 from payables.enums import PaymentRunStatus
 from payables.models import PaymentRun, PaymentRunItem
 from reconciliation import matching
-from reconciliation.audit import audit_record
+from reconciliation.audit import audit_record, audit_record_many
 from reconciliation.enums import (
     AliasKind,
     AuditAction,
@@ -51,10 +63,13 @@ from reconciliation.models import (
     ReconciliationRun,
     StatementLine,
 )
-from reconciliation.services_close import ensure_not_signed_off
+from reconciliation.services_close import ensure_not_signed_off, signed_off_through
 from reconciliation.services_payouts import open_payouts_qs, payout_match_apply, payout_match_undo
 
 ZERO = Decimal(0)
+logger = logging.getLogger(__name__)
+# Automatic matches applied per transaction by ``reconcile``.
+APPLY_CHUNK = 1000
 DECIDE = "reconciliation.decide_match"
 START = "reconciliation.start_reconciliation"
 # Existing payments older than this before the period are not candidates any more.
@@ -69,6 +84,12 @@ _TARGET_FIELD = {
     MatchTargetKind.ACCOUNT: "account_id",
     MatchTargetKind.PAYOUT: "payout_id",
 }
+
+
+# Targets already posted: applying them only links.
+_LINK_KINDS = frozenset(
+    {MatchTargetKind.PAYMENT, MatchTargetKind.PAYMENT_RUN, MatchTargetKind.PAYMENT_RUN_ITEM}
+)
 
 
 def auto_match_threshold() -> Decimal:
@@ -334,7 +355,8 @@ def reconcile(
     actor: Any = None,
 ) -> ReconcileResult:
     """Match the account's unmatched lines (of the period): store every proposal, apply those
-    at or above the threshold. Running it again matches no line twice."""
+    at or above the threshold (in chunks of ``APPLY_CHUNK``, each as ``match_apply`` would;
+    a refused one stays a suggestion). Running it again matches no line twice."""
     with transaction.atomic():
         # One run per account at a time: concurrent runs would propose the same lines.
         account = BankAccount.objects.select_for_update().get(pk=bank_account_id)
@@ -350,17 +372,12 @@ def reconcile(
         )
         matches = proposals_store(account=account, proposals=proposals, run=run, actor=actor)
     threshold = auto_match_threshold()
+    automatic = [m.pk for m in matches if m.confidence >= threshold]
     applied = failed = 0
-    for match in matches:
-        if match.confidence < threshold:
-            continue
-        try:
-            match_apply(match_id=match.pk, actor=None)
-        except DomainError:
-            # A refusal from billing or the ledger (period locked...): it waits for a person.
-            failed += 1
-        else:
-            applied += 1
+    for start in range(0, len(automatic), APPLY_CHUNK):
+        done, refused = _apply_automatic(automatic[start : start + APPLY_CHUNK])
+        applied += done
+        failed += refused
     unmatched = _lines_qs(account, period_start, period_end).count()
     return ReconcileResult(
         auto_matched=applied,
@@ -371,6 +388,268 @@ def reconcile(
 
 
 # --- applying ------------------------------------------------------------------------------
+
+
+def _apply_one_by_one(match_ids: Sequence[int]) -> tuple[int, int]:
+    applied = failed = 0
+    for match_id in match_ids:
+        try:
+            match_apply(match_id=match_id, actor=None)
+        except DomainError:
+            # A refusal from billing or the ledger (period locked...): it waits for a person.
+            failed += 1
+        else:
+            applied += 1
+    return applied, failed
+
+
+def _apply_automatic(match_ids: Sequence[int]) -> tuple[int, int]:
+    """Apply a chunk of automatic matches as the system, each as ``match_apply`` would:
+    (applied, refused). The common kinds go in bulk in one transaction; payouts and anything
+    unusual go through ``match_apply``, and so does the whole chunk when its transaction
+    fails (a refused match then waits for a person, as before). The bulk writes need
+    PostgreSQL (COPY); the embedded quick start applies one by one."""
+    if connection.vendor != "postgresql":
+        return _apply_one_by_one(match_ids)
+    try:
+        with transaction.atomic():
+            applied, failed, rest = _apply_chunk(match_ids)
+    except (DomainError, DatabaseError):
+        logger.warning(
+            "Applying %s matches in bulk failed; applying them one by one.",
+            len(match_ids),
+            exc_info=True,
+        )
+        applied, failed, rest = 0, 0, list(match_ids)
+    done, refused = _apply_one_by_one(rest)
+    return applied + done, failed + refused
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A match of a chunk on its way to being applied."""
+
+    match: Match
+    lines: list[StatementLine]
+    targets: list[MatchTarget]
+    # In the match's order (what the audit event lists).
+    line_ids: list[int] = field(default_factory=list)
+    payment: Payment | None = None
+    entries: list[int] = field(default_factory=list)
+
+
+def _apply_chunk(match_ids: Sequence[int]) -> tuple[int, int, list[int]]:
+    """Apply what can be applied in bulk: invoices through ``payments_record_batch``, rule
+    accounts through ``journal_post_batch``, links by updates. Returns (applied, refused,
+    the ids left to ``match_apply``); a refused match stays proposed."""
+    matches = list(Match.objects.select_for_update().filter(pk__in=match_ids).order_by("pk"))
+    refused = len(match_ids) - len(matches)
+    lines_of: dict[int, list[int]] = {m.pk: [] for m in matches}
+    for match_id, line_id in (
+        MatchLine.objects.filter(match_id__in=list(lines_of))
+        .order_by("pk")
+        .values_list("match_id", "line_id")
+    ):
+        lines_of[match_id].append(line_id)
+    lines = {
+        x.pk: x
+        for x in StatementLine.objects.select_for_update()
+        .filter(pk__in=[i for ids in lines_of.values() for i in ids])
+        .order_by("pk")
+    }
+    targets_of: dict[int, list[MatchTarget]] = {m.pk: [] for m in matches}
+    for target in MatchTarget.objects.filter(match_id__in=list(lines_of)).order_by("pk"):
+        targets_of[target.match_id].append(target)
+    signed_off: dict[int, date | None] = {}
+    rest: list[int] = []
+    to_pay: list[_Pending] = []
+    to_post: list[_Pending] = []
+    to_link: list[_Pending] = []
+    for match in matches:
+        pending = _Pending(
+            match,
+            sorted((lines[i] for i in lines_of[match.pk]), key=lambda x: x.pk),
+            targets_of[match.pk],
+            line_ids=lines_of[match.pk],
+        )
+        kinds = {t.kind for t in pending.targets}
+        account_id = match.bank_account_id
+        if account_id not in signed_off:
+            signed_off[account_id] = signed_off_through(account_id)
+        through = signed_off[account_id]
+        if not pending.lines or not kinds:
+            rest.append(match.pk)
+        elif match.status != MatchStatus.PROPOSED or (
+            through is not None and min(x.booking_date for x in pending.lines) <= through
+        ):
+            # What ``match_apply`` refuses: not proposed any more, or a signed-off period.
+            refused += 1
+        elif kinds == {MatchTargetKind.INVOICE}:
+            to_pay.append(pending)
+        elif kinds == {MatchTargetKind.ACCOUNT}:
+            to_post.append(pending)
+        elif kinds <= _LINK_KINDS:
+            to_link.append(pending)
+        else:
+            rest.append(match.pk)
+    paid, refused_payments = _pay_invoices(to_pay)
+    posted, refused_postings = _post_accounts(to_post)
+    done = [*paid, *posted, *to_link]
+    _mark_applied(sorted(done, key=lambda p: p.match.pk))
+    return len(done), refused + refused_payments + refused_postings, rest
+
+
+def _pay_invoices(pending: list[_Pending]) -> tuple[list[_Pending], int]:
+    """A payment per match through billing's batch, as ``_apply_invoices`` records each."""
+    if not pending:
+        return [], 0
+    customers = dict(
+        Invoice.objects.filter(
+            pk__in={t.invoice_id for p in pending for t in p.targets}
+        ).values_list("pk", "customer_id")
+    )
+    items: list[BatchPaymentInput] = []
+    asked: list[_Pending] = []
+    refused = 0
+    for p in pending:
+        total = sum((x.amount for x in p.lines), ZERO)
+        owners = {customers[t.invoice_id] for t in p.targets}
+        if total <= 0 or len(owners) != 1:
+            # ``_apply_invoices`` refuses money out and invoices of several customers.
+            refused += 1
+            continue
+        first = p.lines[0]
+        reference = first.bank_reference or first.end_to_end_id or f"bank line {first.pk}"
+        items.append(
+            BatchPaymentInput(
+                customer_id=owners.pop(),
+                amount=total,
+                currency=p.match.currency,
+                method=_method(p.lines),
+                received_date=max(x.booking_date for x in p.lines),
+                reference=reference[:200],
+                allocations=[AllocationInput(t.invoice_id, t.amount) for t in p.targets],
+            )
+        )
+        asked.append(p)
+    batch = payments_record_batch(actor=None, items=items)
+    paid = []
+    for p, payment in zip(asked, batch.payments, strict=True):
+        if payment is None:
+            refused += 1
+            continue
+        p.payment = payment
+        p.match.payment = payment
+        if payment.ledger_entry_id:
+            p.entries.append(payment.ledger_entry_id)
+        paid.append(p)
+    return paid, refused
+
+
+def _post_accounts(pending: list[_Pending]) -> tuple[list[_Pending], int]:
+    """The entries ``_apply_account`` posts (one per line), in one ledger batch; a match
+    the ledger refuses is left out and the others posted."""
+    if not pending:
+        return [], 0
+    cash = dict(
+        BankAccount.objects.filter(pk__in={p.match.bank_account_id for p in pending}).values_list(
+            "pk", "ledger_account_id"
+        )
+    )
+    todo = list(pending)
+    refused = 0
+    while todo:
+        specs: list[EntrySpec] = []
+        owner: list[_Pending] = []
+        for p in todo:
+            bank = cash[p.match.bank_account_id]
+            other = p.targets[0].account_id
+            for line in p.lines:
+                size = abs(line.amount)
+                money_in = line.amount > 0
+                specs.append(
+                    EntrySpec(
+                        lines=[
+                            LineSpec(bank if money_in else other, line.currency, debit=size),
+                            LineSpec(other if money_in else bank, line.currency, credit=size),
+                        ],
+                        entry_date=line.booking_date,
+                        description=f"Bank line {line.pk}: {p.match.reason}"[:500],
+                        source=f"reconciliation.match:{p.match.pk}",
+                        idempotency_key=f"reconciliation.match:{p.match.pk}:line:{line.pk}",
+                    )
+                )
+                owner.append(p)
+        try:
+            entries = journal_post_batch(entries=specs, actor=None)
+        except DomainError as exc:
+            index = exc.details.get("batch_index")
+            if index is None:
+                raise
+            todo = [p for p in todo if p is not owner[index]]
+            refused += 1
+            continue
+        for p, entry in zip(owner, entries, strict=True):
+            p.entries.append(entry.pk)
+        break
+    return todo, refused
+
+
+def _mark_applied(done: list[_Pending]) -> None:
+    """What ``match_apply`` writes once a match is carried out: the match applied (and its
+    history row), its entries linked, its lines matched, an audit event."""
+    if not done:
+        return
+    now = timezone.now()
+    matches = [p.match for p in done]
+    for match in matches:
+        match.status = MatchStatus.APPLIED
+        match.applied_at = now
+        match.applied_by = None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Match._meta.db_table} AS t SET status = %s, applied_at = %s, "  # noqa: S608
+            "applied_by_id = NULL, payment_id = v.payment_id "
+            "FROM UNNEST(%s::bigint[], %s::bigint[]) AS v(id, payment_id) WHERE t.id = v.id",
+            [
+                MatchStatus.APPLIED,
+                now,
+                [m.pk for m in matches],
+                [m.payment_id for m in matches],
+            ],
+        )
+    Match.history.bulk_history_create(matches, batch_size=2000, update=True, default_date=now)
+    Through = Match.journal_entries.through
+    Through.objects.bulk_create(
+        [Through(match_id=p.match.pk, journalentry_id=e) for p in done for e in p.entries],
+        batch_size=5000,
+    )
+    line_ids = [x.pk for p in done for x in p.lines]
+    for start in range(0, len(line_ids), 10_000):
+        StatementLine.objects.filter(pk__in=line_ids[start : start + 10_000]).update(
+            status=StatementLineStatus.MATCHED
+        )
+    audit_record_many(
+        action=AuditAction.MATCH_APPLIED,
+        actor=None,
+        events=[
+            (
+                p.match,
+                p.match.bank_account_id,
+                {
+                    "rule": p.match.rule,
+                    "confidence": str(p.match.confidence),
+                    "amount": str(p.match.amount),
+                    "currency": p.match.currency,
+                    "lines": p.line_ids,
+                    "automatic": True,
+                    "payment": p.match.payment_id,
+                },
+                p.match.reason,
+            )
+            for p in done
+        ],
+    )
 
 
 def _method(lines: list[StatementLine]) -> str:

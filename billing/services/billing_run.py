@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Field, Max, Model, QuerySet, Sum
+from django.db.models import Count, Max, QuerySet, Sum
 from django.utils import timezone
 
 from billing.enums import Aggregation, PriceType, SubscriptionStatus
@@ -43,6 +43,7 @@ from billing.models import (
 from billing.models.subscriptions import BILLABLE
 from billing.postings import invoice_issue_lines
 from billing.pricing import period_end, price_amount, prorate
+from billing.services.bulk import copy_insert, history_insert
 from billing.services.invoices import (
     INVOICE_SERIES,
     LineInput,
@@ -530,7 +531,7 @@ def _save_advanced(subs: list[Subscription], *, actor: Any) -> None:
                 [s.ended_on for s in subs],
             ],
         )
-    _history_insert(Subscription, subs, history_type="~", actor=actor)
+    history_insert(Subscription, subs, history_type="~", actor=actor)
 
 
 class _Rates:
@@ -706,10 +707,10 @@ def _issue(
     ):
         invoice.ledger_entry = entry
     invoices = [d.invoice for d in drafts]
-    _copy_insert(Invoice, invoices, with_pk=True, history_type="+", actor=actor)
+    copy_insert(Invoice, invoices, with_pk=True, history_type="+", actor=actor)
     for line in (lines := [line for d in drafts for line in d.lines]):
         line.invoice_id = line.invoice.pk
-    _copy_insert(InvoiceLine, lines, with_pk=False)
+    copy_insert(InvoiceLine, lines, with_pk=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -763,95 +764,6 @@ def invoices_issue_batch(
         partial(_queue_deliveries, [str(d.invoice.pk) for d in drafts]), robust=True
     )
     return [d.invoice for d in drafts]
-
-
-def _copy_insert(
-    model: type[Model],
-    objs: Sequence[Model],
-    *,
-    with_pk: bool,
-    history_type: str | None = None,
-    actor: Any = None,
-) -> None:
-    """Insert ``objs`` through COPY, each value prepared as ``save()`` prepares it, and
-    their history rows when ``history_type`` is given. ``with_pk``: the objects carry their
-    ids; otherwise the database gives them (and the objects stay without)."""
-    fields, rows = _db_rows(model, objs, add=True)
-    keep = [n for n, f in enumerate(fields) if with_pk or not f.primary_key]
-    _copy_rows(model, [fields[n] for n in keep], ([row[n] for n in keep] for row in rows))
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-    if history_type:
-        _history_rows(model, fields, rows, history_type=history_type, actor=actor)
-
-
-def _history_insert(
-    model: type[Model], objs: Sequence[Model], *, history_type: str, actor: Any
-) -> None:
-    """The history rows of ``objs`` as they are now (saved by a bulk statement)."""
-    fields, rows = _db_rows(model, objs, add=False)
-    _history_rows(model, fields, rows, history_type=history_type, actor=actor)
-
-
-def _db_rows(
-    model: type[Model], objs: Sequence[Model], *, add: bool
-) -> tuple[list[Field[Any, Any]], list[list[Any]]]:
-    fields = list(model._meta.concrete_fields)
-    # The connection itself, not the thread-local proxy it is reached through.
-    db = transaction.get_connection()
-    return fields, [
-        [field.get_db_prep_save(field.pre_save(obj, add), db) for field in fields] for obj in objs
-    ]
-
-
-def _history_rows(
-    model: type[Model],
-    fields: list[Field[Any, Any]],
-    rows: list[list[Any]],
-    *,
-    history_type: str,
-    actor: Any,
-) -> None:
-    """The django-simple-history rows ``save()`` would add (created "+", changed "~"),
-    through COPY: bulk writes keep the audit trail (STYLE.md lesson 3)."""
-    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
-        return
-    history = model.history.model  # type: ignore[attr-defined]
-    tracked = {field.attname for field in history.tracked_fields}
-    stamps = {
-        "history_date": timezone.now(),
-        "history_change_reason": None,
-        "history_type": history_type,
-        "history_user_id": getattr(_user(actor), "pk", None),
-    }
-    position = {field.attname: n for n, field in enumerate(fields)}
-    columns = [
-        f for f in history._meta.concrete_fields if f.attname in tracked or f.attname in stamps
-    ]
-    sources = [position[f.attname] if f.attname in tracked else None for f in columns]
-    values = [stamps.get(f.attname) for f in columns]
-    _copy_rows(
-        history,
-        columns,
-        (
-            [row[n] if n is not None else value for n, value in zip(sources, values, strict=True)]
-            for row in rows
-        ),
-    )
-
-
-def _copy_rows(
-    model: type[Model], fields: Sequence[Field[Any, Any]], rows: Iterable[list[Any]]
-) -> None:
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
 
 
 def _cache_lines(invoice: Invoice, lines: list[InvoiceLine]) -> None:
