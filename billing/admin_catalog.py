@@ -75,7 +75,7 @@ from billing.services.subscriptions import (
     subscription_pause,
     subscription_resume,
 )
-from core.admin import AuditedAdmin
+from core.admin import AuditedAdmin, ReadOnlyAdminMixin
 from core.exceptions import DomainError
 
 FORM_TEMPLATE = "admin/billing/service_form.html"
@@ -90,20 +90,6 @@ def _decimal_text(value: Decimal | None) -> str:
     if normal.as_tuple().exponent > -2:  # type: ignore[operator]
         normal = normal.quantize(Decimal("0.01"))
     return f"{normal:f}"
-
-
-class ReadOnlyAdminMixin:
-    """Listed and shown, never added, changed or deleted here: a POST to a change page is
-    refused (403)."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 def _form_page(

@@ -37,6 +37,20 @@ def money_display(value: Money | None) -> str:
     return f"{round_money(value.amount, currency):,.{places}f} {currency}"
 
 
+class ReadOnlyAdminMixin:
+    """Listed and shown, never added, changed or deleted here: a POST to a change page is
+    refused (403)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 class ServiceModelAdmin(admin.ModelAdmin):
     """An admin whose ``save_model`` calls a service.
 

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from core.admin import ReadOnlyAdminMixin
 from core.exceptions import DomainError
 from reconciliation.models import AuditEvent, BankAccount, SignOff
 from reconciliation.selectors_close import reconciliation_report
@@ -36,19 +37,8 @@ class ReopenForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class _ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(SignOff)
-class SignOffAdmin(_ReadOnly, admin.ModelAdmin):
+class SignOffAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Roles: view finance_admin, ar_clerk, ap_clerk, controller, auditor; sign off and
     reopen controller (from the report screen and the sign-off's page)."""
 
@@ -172,7 +162,7 @@ class SignOffAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(_ReadOnly, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The reconciliation audit trail: who did what, when and why. Read-only for every role
     (on PostgreSQL the table refuses updates and deletes)."""
 

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from core.admin import AuditedAdmin
+from core.admin import AuditedAdmin, ReadOnlyAdminMixin
 from core.exceptions import DomainError
 from reconciliation.models import ReconciliationException
 from reconciliation.services_exceptions import (
@@ -60,7 +60,7 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReconciliationException)
-class ReconciliationExceptionAdmin(AuditedAdmin):
+class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     list_display = ("pk", "kind", "bank_account", "amount_display", "difference_display",
                     "age_days", "assignee", "status", "short_message")  # fmt: skip
     list_display_links = ("pk", "short_message")
@@ -74,15 +74,6 @@ class ReconciliationExceptionAdmin(AuditedAdmin):
                        "resolved_at", "resolved_by")  # fmt: skip
     actions = ("assign_to_me", "resolve_selected", "reopen_selected", "download_csv",
                "download_pdf")  # fmt: skip
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("reconciliation.resolve_exception")

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import ReadOnlyAdminMixin
 from core.exceptions import DomainError
 from reconciliation.models import (
     CounterpartyAlias,
@@ -29,25 +30,14 @@ from reconciliation.services_matching import match_accept, match_reject
 from reconciliation.services_rules import match_rule_create, match_rule_save
 
 
-class _ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class MatchLineInline(_ReadOnly, admin.TabularInline):
+class MatchLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = MatchLine
     fields = ("line", "amount", "is_live")
     readonly_fields = fields
     extra = 0
 
 
-class MatchTargetInline(_ReadOnly, admin.TabularInline):
+class MatchTargetInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = MatchTarget
     fields = (
         "kind", "invoice", "payment", "payment_run", "payment_run_item", "account", "payout",
@@ -58,7 +48,7 @@ class MatchTargetInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(Match)
-class MatchAdmin(_ReadOnly, SimpleHistoryAdmin):
+class MatchAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     """The suggestion queue: filter status = proposed, select, accept or reject."""
 
     list_display = ("pk", "bank_account", "status", "confidence", "rule", "amount", "currency",
@@ -143,14 +133,14 @@ class MatchRuleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CounterpartyAlias)
-class CounterpartyAliasAdmin(_ReadOnly, SimpleHistoryAdmin):
+class CounterpartyAliasAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = ("kind", "key", "customer", "vendor", "confirmations", "taught_by", "taught_at")
     list_filter = ("kind",)
     search_fields = ("key",)
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(_ReadOnly, admin.ModelAdmin):
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("pk", "bank_account", "period_start", "period_end", "status", "auto_matched",
                     "suggested", "unmatched", "created_at", "finished_at")  # fmt: skip
     list_filter = ("status", "bank_account")

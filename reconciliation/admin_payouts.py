@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import ReadOnlyAdminMixin
 from core.exceptions import DomainError
 from reconciliation.models import Payout, PayoutItem
 from reconciliation.services_payouts import payouts_import
@@ -24,7 +25,7 @@ from reconciliation.services_payouts import payouts_import
 IMPORT_PERMISSION = "reconciliation.add_payout"
 
 
-class PayoutItemInline(admin.TabularInline):
+class PayoutItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PayoutItem
     fields = ("balance_transaction_id", "category", "source_id", "charge_id", "amount", "fee",
               "net", "currency", "payment", "description")  # fmt: skip
@@ -32,18 +33,9 @@ class PayoutItemInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Payout)
-class PayoutAdmin(SimpleHistoryAdmin):
+class PayoutAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     list_display = ("external_id", "amount", "currency", "fees", "arrival_date", "status",
                     "provider_status", "statement_line", "bank_account")  # fmt: skip
     list_filter = ("status", "currency", "provider_status", "bank_account")
@@ -55,15 +47,6 @@ class PayoutAdmin(SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Payout._meta.fields if f.name != "raw"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(IMPORT_PERMISSION)
