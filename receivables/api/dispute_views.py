@@ -74,7 +74,7 @@ class DisputeListOpenApi(APIView):
         filters.is_valid(raise_exception=True)
         qs = Dispute.objects.filter(**filters.validated_data).order_by("-opened_at", "-pk")
         paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
+        page = paginator.paginate_queryset(qs, request, view=self) or []
         return paginator.get_paginated_response([_out(d) for d in page])
 
     @extend_schema(request=OpenInput, responses={201: DisputeOutput})
