@@ -25,6 +25,7 @@ from reconciliation.importers import BANK_MAPPINGS
 from reconciliation.importers.common import MAX_FILE_BYTES
 from reconciliation.models import BankAccount, ImportLog, Statement, StatementLine
 from reconciliation.services import IMPORT_PERMISSION, bank_account_create, statement_import
+from reconciliation.services_matching import reconciliation_run_start
 
 
 class BankAccountAddForm(forms.ModelForm):
@@ -190,9 +191,16 @@ class StatementAdmin(SimpleHistoryAdmin):
                 else:
                     lines = sum(s.line_count - s.skipped_line_count for s in outcome.statements)
                     if outcome.created:
+                        # New lines: a reconciliation run, as after an import through the API.
+                        run = reconciliation_run_start(
+                            actor=request.user,
+                            bank_account_id=form.cleaned_data["bank_account"].pk,
+                            authorized_by_caller=True,
+                        )
                         self.message_user(
                             request,
-                            f"Imported {len(outcome.statements)} statement(s), {lines} new lines.",
+                            f"Imported {len(outcome.statements)} statement(s), {lines} new lines; "
+                            f"reconciliation run {run.pk} started.",
                             messages.SUCCESS,
                         )
                     else:

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from core.roles import Role
-from reconciliation.models import BankAccount, ImportLog, Statement
+from reconciliation.models import BankAccount, ImportLog, ReconciliationRun, Statement
 from tests.conftest import verified_client
 from tests.reconciliation.conftest import fixture_bytes
 
@@ -45,6 +45,8 @@ def test_upload_form_imports_through_the_service(make_user, eur_account):
     assert response.status_code == 302
     statement = Statement.objects.get()
     assert statement.imported_by.groups.filter(name=Role.AR_CLERK).exists()
+    # and a reconciliation run was started for the new lines
+    assert ReconciliationRun.objects.filter(bank_account=eur_account).count() == 1
     detail = client.get(reverse("admin:reconciliation_statement_change", args=[statement.pk]))
     assert detail.status_code == 200
     assert "E2E-INV-1001" in detail.content.decode()
