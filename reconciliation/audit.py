@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import Model
 
+from reconciliation.actors import acting_user
 from reconciliation.enums import AuditAction
 from reconciliation.models import AuditEvent
 
@@ -16,10 +17,6 @@ from reconciliation.models import AuditEvent
 def subject_of(obj: Model) -> str:
     """ "match:42" for a Match with pk 42."""
     return f"{obj._meta.model_name}:{obj.pk}"
-
-
-def _actor(actor: Any) -> Any:
-    return actor if getattr(actor, "pk", None) else None
 
 
 def audit_record(
@@ -33,7 +30,7 @@ def audit_record(
 ) -> AuditEvent:
     return AuditEvent.objects.create(
         action=action,
-        actor=_actor(actor),
+        actor=acting_user(actor),
         subject=subject if isinstance(subject, str) else subject_of(subject),
         bank_account_id=bank_account_id,
         reason=reason,
@@ -52,7 +49,7 @@ def audit_record_many(
     rows = [
         AuditEvent(
             action=action,
-            actor=_actor(actor),
+            actor=acting_user(actor),
             subject=subject if isinstance(subject, str) else subject_of(subject),
             bank_account_id=bank_account_id,
             reason=reason,

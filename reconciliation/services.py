@@ -18,9 +18,10 @@ from django.db import transaction
 from django.utils import timezone
 from moneyed import CURRENCIES
 
-from core.exceptions import NotFound, PermissionDeniedError
+from core.exceptions import NotFound
 from core.ledger.enums import AccountRole, AccountType
 from core.ledger.models import Account
+from reconciliation.actors import acting_user, permission_check
 from reconciliation.audit import audit_record
 from reconciliation.enums import AuditAction, ImportResult, StatementFormatChoice
 from reconciliation.exceptions import ReconciliationError, StatementMismatch, StatementRefused
@@ -38,15 +39,6 @@ from reconciliation.importers import (
 from reconciliation.models import BankAccount, CsvMapping, ImportLog, Statement, StatementLine
 
 IMPORT_PERMISSION = "reconciliation.import_statement"
-
-
-def _check(actor: Any, perm: str, what: str) -> None:
-    if actor is not None and not actor.has_perm(perm):
-        raise PermissionDeniedError(f"Your role does not allow {what}.")
-
-
-def _user(actor: Any) -> Any:
-    return actor if getattr(actor, "pk", None) else None
 
 
 def normalize_identifier(value: str) -> str:
@@ -68,7 +60,9 @@ def bank_account_create(
     ledger_account_id: int | None = None,
 ) -> BankAccount:
     """A bank account on a ledger asset account (by default the chart's cash account)."""
-    _check(actor, "reconciliation.add_bankaccount", "adding bank accounts")
+    permission_check(
+        actor, "reconciliation.add_bankaccount", "adding bank accounts", system_allowed=True
+    )
     currency = (currency or "").upper()
     if currency not in CURRENCIES or currency == "XXX":
         raise ReconciliationError(f"Unknown currency {currency!r}.", code="invalid_currency")
@@ -106,13 +100,15 @@ def bank_account_create(
         iban_last4=iban_clean[-4:],
         bic=bic.strip().upper(),
         bank_name=bank_name.strip(),
-        created_by=_user(actor),
+        created_by=acting_user(actor),
     )
 
 
 def csv_mapping_save(*, actor: Any, bank_account_id: int, config: dict[str, Any]) -> CsvMapping:
     """Save (or replace) a bank account's CSV mapping after checking it reads as one."""
-    _check(actor, "reconciliation.add_csvmapping", "saving CSV mappings")
+    permission_check(
+        actor, "reconciliation.add_csvmapping", "saving CSV mappings", system_allowed=True
+    )
     try:
         spec = CsvMappingSpec.from_dict(config)
     except StatementFormatError as exc:
@@ -127,7 +123,7 @@ def csv_mapping_save(*, actor: Any, bank_account_id: int, config: dict[str, Any]
                 "name": spec.name,
                 "config": spec.to_dict(),
                 "updated_at": timezone.now(),
-                "updated_by": _user(actor),
+                "updated_by": acting_user(actor),
             },
         )
     return mapping
@@ -221,7 +217,7 @@ def statement_import(
     ``created`` (False when the same file, or the same statements, were imported before).
     Refusals raise StatementRefused / StatementMismatch and write only the ImportLog row.
     """
-    _check(actor, IMPORT_PERMISSION, "importing bank statements")
+    permission_check(actor, IMPORT_PERMISSION, "importing bank statements", system_allowed=True)
     digest = hashlib.sha256(data).hexdigest()
     # Only the base name is kept: a path in the upload ("../../etc/passwd") means nothing here.
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:255]
@@ -233,7 +229,7 @@ def statement_import(
         "file_name": name,
         "file_sha256": digest,
         "file_size": min(len(data), 2**31 - 1),
-        "actor": _user(actor),
+        "actor": acting_user(actor),
     }
     try:
         with transaction.atomic():
@@ -403,7 +399,7 @@ def _import(
             fingerprint=content,
             line_count=len(p.lines),
             skipped_line_count=len(p.lines) - len(new),
-            imported_by=_user(actor),
+            imported_by=acting_user(actor),
         )
         # Lines carry no history of their own (the statement's history and the import log
         # cover them), so bulk_create skips nothing that matters.

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from core.exceptions import Conflict, NotFound, PermissionDeniedError
 from core.ledger.services import account_lock_set
+from reconciliation.actors import permission_check
 from reconciliation.audit import audit_record
 from reconciliation.enums import AuditAction, MatchStatus, SignOffStatus
 from reconciliation.exceptions import ReconciliationError
@@ -30,11 +31,6 @@ SIGN_OFF = "reconciliation.sign_off_reconciliation"
 
 class PeriodSignedOff(Conflict):
     code = "period_signed_off"
-
-
-def _check(actor: Any) -> None:
-    if actor is None or not actor.has_perm(SIGN_OFF):
-        raise PermissionDeniedError("Your role does not allow signing off bank reconciliations.")
 
 
 def signed_off_through(bank_account_id: int) -> date | None:
@@ -67,7 +63,7 @@ def sign_off_create(
     period_end: date,
     note: str = "",
 ) -> SignOff:
-    _check(actor)
+    permission_check(actor, SIGN_OFF, "signing off bank reconciliations", system_allowed=False)
     if period_end > timezone.localdate():
         raise ReconciliationError(
             "A period can be signed off once it has ended.",
@@ -160,7 +156,7 @@ def sign_off_create(
 def sign_off_reopen(*, actor: Any, sign_off_id: int, reason: str) -> SignOff:
     """Reopen the last signed-off period of a bank account: the ledger lock goes back to the
     end of the period signed off before it (none: open)."""
-    _check(actor)
+    permission_check(actor, SIGN_OFF, "signing off bank reconciliations", system_allowed=False)
     if not reason.strip():
         raise ReconciliationError("Say why.", code="reason_required", field="reason")
     with transaction.atomic():

@@ -69,8 +69,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from core.exceptions import Conflict, DomainError, NotFound, PermissionDeniedError
+from core.exceptions import Conflict, DomainError, NotFound
 from core.money import minor_unit_exponent, round_money
+from reconciliation.actors import permission_check
 from reconciliation.audit import audit_record
 from reconciliation.enums import (
     AuditAction,
@@ -94,6 +95,7 @@ from reconciliation.models import (
     Statement,
     StatementLine,
 )
+from reconciliation.selectors import exception_list
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -764,15 +766,6 @@ def exceptions_detect(
 # --- people's decisions -------------------------------------------------------------------------
 
 
-def _check(actor: Any, what: str) -> None:
-    if (
-        actor is None
-        or not getattr(actor, "is_authenticated", False)
-        or not actor.has_perm(RESOLVE)
-    ):
-        raise PermissionDeniedError(f"Your role does not allow {what}.")
-
-
 def _locked(exception_id: int) -> ReconciliationException:
     exc = ReconciliationException.objects.select_for_update().filter(pk=exception_id).first()
     if exc is None:
@@ -797,7 +790,7 @@ def exception_assign(
     *, exception_id: int, assignee_id: int | None, actor: Any
 ) -> ReconciliationException:
     """Give an open exception to someone who may resolve exceptions (None: to no one)."""
-    _check(actor, "working the exceptions queue")
+    permission_check(actor, RESOLVE, "working the exceptions queue", system_allowed=False)
     with transaction.atomic():
         exc = _locked(exception_id)
         if exc.status != ExceptionStatus.OPEN:
@@ -838,7 +831,7 @@ def exception_assign(
 
 def exception_resolve(*, exception_id: int, note: str, actor: Any) -> ReconciliationException:
     """A person closes an open exception, saying how (the note is required and kept)."""
-    _check(actor, "resolving reconciliation exceptions")
+    permission_check(actor, RESOLVE, "resolving reconciliation exceptions", system_allowed=False)
     note = (note or "").strip()
     if not note:
         raise ReconciliationError(
@@ -860,7 +853,7 @@ def exception_resolve(*, exception_id: int, note: str, actor: Any) -> Reconcilia
 def exception_reopen(*, exception_id: int, reason: str, actor: Any) -> ReconciliationException:
     """Put a resolved exception back in the queue, saying why; the earlier resolution stays
     in its history and in the audit trail."""
-    _check(actor, "reopening reconciliation exceptions")
+    permission_check(actor, RESOLVE, "reopening reconciliation exceptions", system_allowed=False)
     reason = (reason or "").strip()
     if not reason:
         raise ReconciliationError("Say why.", code="reason_required", field="reason")
@@ -883,32 +876,6 @@ def exception_reopen(*, exception_id: int, reason: str, actor: Any) -> Reconcili
 
 
 # --- reading and the report ---------------------------------------------------------------------
-
-
-def exception_list(
-    *,
-    kind: str | None = None,
-    status: str | None = None,
-    bank_account_id: int | None = None,
-    assignee_id: int | None = None,
-    unassigned: bool = False,
-    ids: Sequence[int] | None = None,
-) -> QuerySet[ReconciliationException]:
-    """The queue: open first, newest first; related rows joined (no N+1 in lists)."""
-    qs = ReconciliationException.objects.select_related("bank_account", "assignee", "resolved_by")
-    if kind:
-        qs = qs.filter(kind=kind)
-    if status:
-        qs = qs.filter(status=status)
-    if bank_account_id is not None:
-        qs = qs.filter(bank_account_id=bank_account_id)
-    if assignee_id is not None:
-        qs = qs.filter(assignee_id=assignee_id)
-    if unassigned:
-        qs = qs.filter(assignee__isnull=True)
-    if ids is not None:
-        qs = qs.filter(pk__in=list(ids))
-    return qs.order_by("status", "-detected_at", "-pk")
 
 
 REPORT_COLUMNS = (

@@ -20,11 +20,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.encryption import mask_tail
-from core.exceptions import Conflict, NotFound, PermissionDeniedError
+from core.exceptions import Conflict, NotFound
+from reconciliation.actors import acting_user, permission_check
 from reconciliation.audit import audit_record
 from reconciliation.enums import (
     AuditAction,
@@ -64,48 +64,8 @@ PLAID_PAGE_SIZE = MAX_SYNC_COUNT
 FEED_SOURCE_PREFIXES = tuple(f"{p}:" for p in FeedProvider.values)
 
 
-def _check(actor: Any, perm: str, what: str) -> None:
-    if actor is not None and not actor.has_perm(perm):
-        raise PermissionDeniedError(f"Your role does not allow {what}.")
-
-
-def _user(actor: Any) -> Any:
-    return actor if getattr(actor, "pk", None) else None
-
-
 def _source(provider: str, transaction_id: str) -> str:
     return f"{provider}:{transaction_id}"[:100]
-
-
-# ---------------------------------------------------------------- reads
-
-
-def bank_feed_list(*, bank_account_id: int | None = None) -> QuerySet[BankFeed]:
-    qs = BankFeed.objects.select_related("bank_account")
-    if bank_account_id is not None:
-        qs = qs.filter(bank_account_id=bank_account_id)
-    return qs.order_by("bank_account__name", "pk")
-
-
-def bank_feed_get(*, feed_id: int) -> BankFeed:
-    feed = bank_feed_list().filter(pk=feed_id).first()
-    if feed is None:
-        raise NotFound(f"No bank feed {feed_id}.")
-    return feed
-
-
-def feed_sync_list(*, feed_id: int) -> QuerySet[FeedSync]:
-    return FeedSync.objects.filter(feed_id=feed_id).order_by("-started_at", "-pk")
-
-
-def feeds_due() -> list[int]:
-    """Feeds the schedule syncs: active ones and failing ones (a failing feed keeps being
-    tried, so it recovers by itself once the provider or the bank is back)."""
-    return list(
-        BankFeed.objects.filter(status__in=(FeedStatus.ACTIVE, FeedStatus.ERROR))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
 
 
 # ---------------------------------------------------------------- set up and change
@@ -171,7 +131,7 @@ def bank_feed_create(
 ) -> BankFeed:
     """Link a bank account to its Plaid or Yodlee account (one feed per bank account). The
     token is stored encrypted and never shown again, not even in the audit trail."""
-    _check(actor, ADD_PERMISSION, "setting up bank feeds")
+    permission_check(actor, ADD_PERMISSION, "setting up bank feeds", system_allowed=True)
     if provider not in FeedProvider.values:
         raise ReconciliationError(
             f"Unknown feed provider {provider!r}; one of {', '.join(FeedProvider.values)}.",
@@ -201,7 +161,7 @@ def bank_feed_create(
             provider=provider,
             external_account_id=external,
             access_token=token,
-            created_by=_user(actor),
+            created_by=acting_user(actor),
         )
         _audit_change(feed, actor, "Feed set up.", {"change": "created"})
     return feed
@@ -218,7 +178,7 @@ def bank_feed_update(
     """Disable or enable a feed, or give it a new token (after the account holder signed in to
     the bank again). Enabling or a new token makes a failing feed active with its failures
     reset; its cursor is kept, so the next sync resumes where the last good one ended."""
-    _check(actor, CHANGE_PERMISSION, "changing bank feeds")
+    permission_check(actor, CHANGE_PERMISSION, "changing bank feeds", system_allowed=True)
     token = _clean_token(access_token) if access_token else None  # None and "": no new token
     external = None if external_account_id is None else _clean_external_id(external_account_id)
     with transaction.atomic():
@@ -627,7 +587,7 @@ def _record_failure(
             error=message,
             cursor_before=feed.cursor,
             cursor_after=feed.cursor,
-            actor=_user(actor),
+            actor=acting_user(actor),
         )
         feed.consecutive_failures += 1
         feed.last_error = message
@@ -665,7 +625,7 @@ def _commit(
             result=FeedSyncResult.OK,
             cursor_before=cursor_before,
             cursor_after=fetched.cursor_after,
-            actor=_user(actor),
+            actor=acting_user(actor),
         )
         statement = _store_lines(feed, account, sync, applied.new)
         sync.added = statement.line_count if statement else 0
@@ -717,7 +677,7 @@ def feed_sync(*, feed_id: int, actor: Any = None) -> FeedSync:
     the provider changes in amount or date, or removes, is left as it is and raises a
     FEED_CHANGE exception. Running the same sync again adds nothing.
     """
-    _check(actor, SYNC_PERMISSION, "syncing bank feeds")
+    permission_check(actor, SYNC_PERMISSION, "syncing bank feeds", system_allowed=True)
     feed = BankFeed.objects.filter(pk=feed_id).first()
     if feed is None:
         raise NotFound(f"No bank feed {feed_id}.")

@@ -31,7 +31,7 @@ from billing.services.payments import (
     payment_record,
     payments_record_batch,
 )
-from core.exceptions import DomainError, NotFound, PermissionDeniedError
+from core.exceptions import DomainError, NotFound
 from core.ledger.models import Account
 from core.ledger.services import (
     EntrySpec,
@@ -43,6 +43,7 @@ from core.ledger.services import (
 from payables.enums import PaymentRunStatus
 from payables.models import PaymentRun, PaymentRunItem
 from reconciliation import matching
+from reconciliation.actors import acting_user, permission_check
 from reconciliation.audit import audit_record, audit_record_many
 from reconciliation.enums import (
     AliasKind,
@@ -94,15 +95,6 @@ _LINK_KINDS = frozenset(
 
 def auto_match_threshold() -> Decimal:
     return Decimal(str(settings.RECONCILIATION_AUTO_MATCH_THRESHOLD))
-
-
-def _user(actor: Any) -> Any:
-    return actor if getattr(actor, "pk", None) else None
-
-
-def _check(actor: Any, perm: str, what: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(f"Your role does not allow {what}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +301,7 @@ def proposals_store(
             amount=p.amount,
             currency=p.currency,
             created_at=now,
-            created_by=_user(actor),
+            created_by=acting_user(actor),
         )
         for p in kept
     ]
@@ -715,7 +707,7 @@ def match_apply(
         # Existing payments and payment runs are posted already: linking is all.
         match.status = MatchStatus.APPLIED
         match.applied_at = timezone.now()
-        match.applied_by = _user(actor)
+        match.applied_by = acting_user(actor)
         match.save(update_fields=["status", "applied_at", "applied_by", "payment"])
         StatementLine.objects.filter(pk__in=[x.pk for x in lines]).update(
             status=StatementLineStatus.MATCHED
@@ -770,7 +762,7 @@ def _apply_account(match: Match, lines: list[StatementLine], account_id: int, ac
             description=f"Bank line {line.pk}: {match.reason}"[:500],
             source=f"reconciliation.match:{match.pk}",
             idempotency_key=f"reconciliation.match:{match.pk}:line:{line.pk}",
-            actor=_user(actor),
+            actor=acting_user(actor),
         )
         match.journal_entries.add(entry)
 
@@ -815,7 +807,7 @@ def alias_learn(*, match: Match, actor: Any) -> list[CounterpartyAlias]:
         if (alias.customer_id, alias.vendor_id) != (customer_id, vendor_id):
             alias.customer_id, alias.vendor_id, alias.confirmations = customer_id, vendor_id, 0
         alias.confirmations += 1
-        alias.taught_by = _user(actor)
+        alias.taught_by = acting_user(actor)
         alias.taught_at = now
         alias.save()
         learned.append(alias)
@@ -824,7 +816,7 @@ def alias_learn(*, match: Match, actor: Any) -> list[CounterpartyAlias]:
 
 def match_accept(*, match_id: int, actor: Any) -> Match:
     """A person confirms a suggestion: it is applied, and the engine learns the counterparty."""
-    _check(actor, DECIDE, "deciding on matches")
+    permission_check(actor, DECIDE, "deciding on matches", system_allowed=False)
     _get_match(match_id)
     with transaction.atomic():
         match = match_apply(match_id=match_id, actor=actor)
@@ -835,7 +827,7 @@ def match_accept(*, match_id: int, actor: Any) -> Match:
 def match_reject(*, match_id: int, actor: Any, reason: str = "") -> Match:
     """A person turns a suggestion down: its lines are unmatched again, and the engine never
     proposes the same line and target again."""
-    _check(actor, DECIDE, "deciding on matches")
+    permission_check(actor, DECIDE, "deciding on matches", system_allowed=False)
     _get_match(match_id)
     with transaction.atomic():
         match = Match.objects.select_for_update().get(pk=match_id)
@@ -846,7 +838,7 @@ def match_reject(*, match_id: int, actor: Any, reason: str = "") -> Match:
             )
         match.status = MatchStatus.REJECTED
         match.rejected_at = timezone.now()
-        match.rejected_by = _user(actor)
+        match.rejected_by = acting_user(actor)
         match.undo_reason = reason
         match.save(update_fields=["status", "rejected_at", "rejected_by", "undo_reason"])
         _audit_match(match, AuditAction.MATCH_REJECTED, actor, reason or "rejected")
@@ -866,7 +858,7 @@ def match_manual(
 ) -> Match:
     """A person matches lines by hand to invoices (paid in due-date order up to the lines'
     total), an existing payment, or a ledger account; applied at once, and learned from."""
-    _check(actor, DECIDE, "matching bank lines")
+    permission_check(actor, DECIDE, "matching bank lines", system_allowed=False)
     if sum(bool(x) for x in (invoice_ids, payment_id, account_id)) != 1:
         raise ReconciliationError(
             "Give invoices, a payment or an account (one of them).", code="one_target_kind"
@@ -942,7 +934,7 @@ def match_undo(*, match_id: int, actor: Any, reason: str) -> Match:
     """Reverse what an applied match posted and unmatch its lines: the payment it recorded is
     reversed by billing (invoices reopened, credit taken back, reversing entry), rule entries
     by ``journal_reverse``; links (existing payment, payment run) just come apart."""
-    _check(actor, DECIDE, "undoing matches")
+    permission_check(actor, DECIDE, "undoing matches", system_allowed=False)
     if not reason.strip():
         raise ReconciliationError("Say why.", code="reason_required", field="reason")
     _get_match(match_id)
@@ -978,7 +970,7 @@ def match_undo(*, match_id: int, actor: Any, reason: str) -> Match:
         payout_match_undo(match=match, actor=actor, reason=reason)
         match.status = MatchStatus.UNDONE
         match.undone_at = timezone.now()
-        match.undone_by = _user(actor)
+        match.undone_by = acting_user(actor)
         match.undo_reason = reason
         match.save(update_fields=["status", "undone_at", "undone_by", "undo_reason"])
         _audit_match(match, AuditAction.MATCH_UNDONE, actor, reason)
@@ -1002,7 +994,7 @@ def reconciliation_run_start(
     """Queue a run; the task starts after commit. ``authorized_by_caller``: a statement import
     starts one for its importer."""
     if not authorized_by_caller:
-        _check(actor, START, "starting reconciliation runs")
+        permission_check(actor, START, "starting reconciliation runs", system_allowed=False)
     if period_start and period_end and period_start > period_end:
         raise ReconciliationError(
             "period_start is after period_end.", code="invalid_period", field="period_start"
@@ -1014,7 +1006,7 @@ def reconciliation_run_start(
             bank_account_id=bank_account_id,
             period_start=period_start,
             period_end=period_end,
-            requested_by=_user(actor),
+            requested_by=acting_user(actor),
         )
         run_id = str(run.pk)
         transaction.on_commit(lambda: _queue_run(run_id), robust=True)

@@ -35,11 +35,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import Payment
-from core.exceptions import NotFound, PermissionDeniedError
+from core.exceptions import NotFound
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account, JournalEntry
 from core.ledger.services import LineSpec, journal_post
 from reconciliation import services_exceptions
+from reconciliation.actors import acting_user, permission_check
 from reconciliation.audit import audit_record
 from reconciliation.enums import (
     AuditAction,
@@ -88,15 +89,6 @@ class PayoutImportResult:
     exceptions: int
 
 
-def _user(actor: Any) -> Any:
-    return actor if getattr(actor, "pk", None) else None
-
-
-def _check(actor: Any, perm: str, what: str) -> None:
-    if actor is None or not actor.has_perm(perm):
-        raise PermissionDeniedError(f"Your role does not allow {what}.")
-
-
 def mismatch_key(payout: Payout) -> str:
     return f"payout_mismatch:{payout.external_id}"
 
@@ -128,8 +120,7 @@ def payouts_import(
     processor status (and, while it is an exception, its links to payments recorded since).
     A provider failure raises FeedError (502) with nothing written. ``actor`` None: the
     scheduled task."""
-    if actor is not None:
-        _check(actor, IMPORT, "importing payouts")
+    permission_check(actor, IMPORT, "importing payouts", system_allowed=True)
     config = config or stripe_config()
     today = timezone.localdate()
     arrival_from = since or today - dt.timedelta(days=IMPORT_LOOKBACK_DAYS)
@@ -262,7 +253,7 @@ def _payout_create(data: client.Payout, actor: Any) -> Payout:
         other=totals.other,
         status=PayoutStatus.EXCEPTION if problems else PayoutStatus.IMPORTED,
         problem=_problem_text(problems),
-        imported_by=_user(actor),
+        imported_by=acting_user(actor),
         raw=_raw(data),
     )
     PayoutItem.objects.bulk_create(
@@ -376,7 +367,7 @@ def payout_reconcile(*, payout_id: int, line_id: int, actor: Any) -> Payout:
     settlement (``payout_match_apply``). All or nothing; undone like any match."""
     from reconciliation.services_matching import match_apply, proposals_store
 
-    _check(actor, DECIDE, "reconciling payouts")
+    permission_check(actor, DECIDE, "reconciling payouts", system_allowed=False)
     with transaction.atomic():
         payout = Payout.objects.select_for_update().filter(pk=payout_id).first()
         if payout is None:
@@ -524,7 +515,7 @@ def payout_match_apply(
         source=f"reconciliation.payout:{payout.pk}",
         # Per payout and match: a retry returns the entry, a new match after an undo posts anew.
         idempotency_key=f"reconciliation.payout:{payout.pk}:match:{match.pk}",
-        actor=_user(actor),
+        actor=acting_user(actor),
     )
     match.journal_entries.add(entry)
     payout.status = PayoutStatus.RECONCILED
@@ -532,7 +523,7 @@ def payout_match_apply(
     payout.bank_account = bank
     payout.journal_entry = entry
     payout.reconciled_at = timezone.now()
-    payout.reconciled_by = _user(actor)
+    payout.reconciled_by = acting_user(actor)
     payout.save(
         update_fields=[
             "status",
@@ -611,20 +602,3 @@ def open_payouts_qs(account: BankAccount) -> Any:
 
 
 # --- reads (the API and admin) ---------------------------------------------------------------
-
-
-def payout_list(*, status: str | None = None, currency: str | None = None) -> Any:
-    qs = Payout.objects.all()
-    if status:
-        qs = qs.filter(status=status)
-    if currency:
-        qs = qs.filter(currency=currency.upper())
-    return qs.order_by("-arrival_date", "-pk")
-
-
-def payout_get(*, payout_id: int) -> Payout:
-    """One payout with its items (two queries); raises NotFound."""
-    payout = Payout.objects.prefetch_related("items").filter(pk=payout_id).first()
-    if payout is None:
-        raise NotFound(f"No payout {payout_id}.")
-    return payout

@@ -14,7 +14,8 @@ from celery import shared_task
 from django.db import OperationalError
 
 from reconciliation.enums import FeedSyncResult
-from reconciliation.services_feeds import feed_sync, feeds_due
+from reconciliation.selectors import feeds_due
+from reconciliation.services_feeds import feed_sync
 
 __all__ = ["feed_sync_task", "feeds_sync_task"]
 

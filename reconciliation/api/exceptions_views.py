@@ -21,10 +21,10 @@ from core.exceptions import DomainError, NotFound
 from reconciliation.api.serializers import amount_out
 from reconciliation.enums import ExceptionKind, ExceptionStatus
 from reconciliation.models import ReconciliationException
+from reconciliation.selectors import exception_list
 from reconciliation.services_exceptions import (
     exception_age_days,
     exception_assign,
-    exception_list,
     exception_reopen,
     exception_resolve,
     exceptions_report_csv,

@@ -16,12 +16,10 @@ from core.api.pagination import Pagination
 from core.encryption import mask_tail
 from reconciliation.enums import FeedProvider, FeedStatus, FeedSyncResult
 from reconciliation.models import BankFeed
+from reconciliation.selectors import bank_feed_get, bank_feed_list, feed_sync_list
 from reconciliation.services_feeds import (
     bank_feed_create,
-    bank_feed_get,
-    bank_feed_list,
     feed_sync,
-    feed_sync_list,
 )
 
 VIEW = ["reconciliation.view_bankfeed"]

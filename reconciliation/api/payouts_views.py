@@ -16,9 +16,8 @@ from core.api.pagination import Pagination
 from reconciliation.api.serializers import amount_out
 from reconciliation.enums import PayoutStatus
 from reconciliation.models import Payout
+from reconciliation.selectors import payout_get, payout_list
 from reconciliation.services_payouts import (
-    payout_get,
-    payout_list,
     payout_reconcile,
     payouts_import,
 )
