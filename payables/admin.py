@@ -27,7 +27,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import AuditedAdmin
+from core.admin import AuditedAdmin, ReadOnlyAdminMixin
 from core.exceptions import DomainError
 from payables.enums import BankChangeStatus
 from payables.models import (
@@ -144,17 +144,8 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ReadOnlyAdmin(AuditedAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     """A document written by its services alone: viewed here, changed by actions."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 class CommentForm(forms.Form):
@@ -486,11 +477,6 @@ class VendorAdmin(ServiceActionsMixin, AuditedAdmin):
     def get_inline_instances(self, request: HttpRequest, obj: Vendor | None = None) -> list[Any]:
         return super().get_inline_instances(request, obj) if obj is not None else []
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     def has_delete_permission(self, request: HttpRequest, obj: Vendor | None = None) -> bool:
         return False
 
@@ -712,11 +698,6 @@ class VendorBankChangeAdmin(ServiceActionsMixin, AuditedAdmin):
         self, request: HttpRequest, obj: VendorBankChange | None = None
     ) -> bool:
         return False
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     has_decide_permission = perm_checker("payables.approve_vendorbankchange")
 

@@ -221,11 +221,6 @@ class PurchaseOrderAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmi
     has_place_permission = perm_checker("payables.order_purchaseorder")
     has_cancel_permission = perm_checker("payables.change_purchaseorder")
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     @admin.display(description="Total", ordering="total")
     def total_display(self, order: PurchaseOrder) -> str:
         return money_display(order.total)
@@ -551,11 +546,6 @@ class BillAdmin(FunctionalTotalMixin, ServiceActionsMixin, AuditedAdmin):
         inline = BillLineCaptureInline if obj is None else BillLineInline
         return [inline(self.model, self.admin_site)]
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     def has_change_permission(self, request: HttpRequest, obj: Bill | None = None) -> bool:
         return False
 
@@ -841,11 +831,6 @@ class ExpenseReportAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmi
 
     has_approve_permission = perm_checker("payables.approve_expensereport")
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     @admin.display(description="Total", ordering="total")
     def total_display(self, report: ExpenseReport) -> str:
         return money_display(report.total)
@@ -979,11 +964,6 @@ class PaymentRunAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin):
 
     has_run_permission = perm_checker("payables.change_paymentrun")
     has_approve_permission = perm_checker("payables.approve_paymentrun")
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     @admin.display(description="Total", ordering="total")
     def total_display(self, run: PaymentRun) -> str:
