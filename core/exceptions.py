@@ -11,12 +11,17 @@ class DomainError(Exception):
     code: str = "domain_error"
     status_code: int = 400
 
-    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, field: str | None = None, **details: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.details = details
+        # The input the refusal is about ("lines[2].unit_price"): the API puts the message
+        # under it in ``errors`` so a client shows it beside that input.
+        self.field = field
+        self.details = {**details, "field": field} if field else details
 
 
 class Conflict(DomainError):

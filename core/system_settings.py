@@ -8,7 +8,8 @@ settings module calls it before apps are loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,63 @@ class IntegrationSettings:
     banking: tuple[str, ...]
 
 
+# Ledger account roles whose accounts take manual journal lines by default. The control
+# accounts (AR, AP, customer credits, processor clearing, cash) are left out: their
+# sub-ledgers would drift from them. Accounts without a role always take manual lines.
+DEFAULT_MANUAL_POSTING_ROLES = (
+    "inventory",
+    "purchase_discounts",
+    "revenue",
+    "tax_payable",
+    "late_fee_income",
+    "bad_debt",
+    "fx_gain_loss",
+    "processor_fees",
+    "bank_fees",
+    "suspense",
+    "expenses",
+    "equity",
+    "rounding",
+)
+KNOWN_ACCOUNT_ROLES = frozenset(
+    {
+        *DEFAULT_MANUAL_POSTING_ROLES,
+        "cash",
+        "processor_clearing",
+        "accounts_receivable",
+        "accounts_payable",
+        "customer_credit",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    # No business date (document, payment, entry) may be earlier: year-1 dates are typos.
+    books_start_date: date = date(2000, 1, 1)
+    manual_posting_roles: tuple[str, ...] = DEFAULT_MANUAL_POSTING_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Bounds on input, so every total fits its column and every request stays cheap."""
+
+    # Lines on one invoice, credit note, purchase order or bill.
+    document_lines: int = 1000
+    # Documents may be dated up to this many days after today (payments received: none).
+    document_days_ahead: int = 366
+    # Free text (memos, notes): characters.
+    memo_length: int = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class SystemSettings:
     billing: BillingSettings
     payment_methods: tuple[str, ...]
     integrations: IntegrationSettings
     source: str
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     @property
     def functional_currency(self) -> str:
@@ -104,6 +156,46 @@ def _names(value: Any, path: str, known: frozenset[str]) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise SystemSettingsError(f"{path}: duplicate entries in {value!r}")
     return tuple(value)
+
+
+def _positive_int(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SystemSettingsError(f"{path}: expected a whole number above 0, got {value!r}")
+    return value
+
+
+def _ledger(root: dict[str, Any]) -> LedgerSettings:
+    """The optional ``ledger`` section: absent keys take the defaults."""
+    raw = _mapping(root.get("ledger", {}), "ledger")
+    unknown = sorted(set(raw) - {"books_start_date", "manual_posting_roles"})
+    if unknown:
+        raise SystemSettingsError(f"ledger.{unknown[0]}: unknown key")
+    start = raw.get("books_start_date", LedgerSettings().books_start_date)
+    if not isinstance(start, date):
+        raise SystemSettingsError(
+            f"ledger.books_start_date: expected a date (YYYY-MM-DD), got {start!r}"
+        )
+    roles = raw.get("manual_posting_roles", list(DEFAULT_MANUAL_POSTING_ROLES))
+    if roles == []:
+        return LedgerSettings(books_start_date=start, manual_posting_roles=())
+    return LedgerSettings(
+        books_start_date=start,
+        manual_posting_roles=_names(roles, "ledger.manual_posting_roles", KNOWN_ACCOUNT_ROLES),
+    )
+
+
+def _limits(root: dict[str, Any]) -> LimitSettings:
+    """The optional ``limits`` section: absent keys take the defaults."""
+    raw = _mapping(root.get("limits", {}), "limits")
+    defaults = LimitSettings()
+    known = ("document_lines", "document_days_ahead", "memo_length")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise SystemSettingsError(f"limits.{unknown[0]}: unknown key")
+    values = {
+        key: _positive_int(raw.get(key, getattr(defaults, key)), f"limits.{key}") for key in known
+    }
+    return LimitSettings(**values)
 
 
 def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSettings:
@@ -165,6 +257,8 @@ def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSetti
         payment_methods=methods,
         integrations=IntegrationSettings(payment_processors=processors, banking=banking),
         source=source,
+        ledger=_ledger(root),
+        limits=_limits(root),
     )
 
 

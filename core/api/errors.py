@@ -35,7 +35,11 @@ def _as_field_errors(detail: Any) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        body: dict[str, Any] = {"code": exc.code, "message": exc.message, "errors": {}}
+        body: dict[str, Any] = {
+            "code": exc.code,
+            "message": exc.message,
+            "errors": {exc.field: [exc.message]} if exc.field else {},
+        }
         if exc.details:
             body["details"] = {k: str(v) for k, v in exc.details.items()}
         return Response(body, status=exc.status_code)

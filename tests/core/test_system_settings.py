@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -139,3 +140,34 @@ def test_bad_file_stops_start_up_with_one_message(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "Invalid system settings: billing.currency: unknown ISO 4217 currency 'ZZZ'"
     ]
+
+
+def test_ledger_and_limits_sections_default_when_absent() -> None:
+    # given a file without the optional sections / when parsed
+    s = parse_system_settings(GOOD)
+    # then the defaults apply
+    assert s.ledger.books_start_date.isoformat() == "2000-01-01"
+    assert "accounts_receivable" not in s.ledger.manual_posting_roles
+    assert "expenses" in s.ledger.manual_posting_roles
+    assert (s.limits.document_lines, s.limits.document_days_ahead, s.limits.memo_length) == (
+        1000,
+        366,
+        5000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("ledger: {books_start_date: yesterday}", "ledger.books_start_date"),
+        ("ledger: {manual_posting_roles: [petty_cash]}", "ledger.manual_posting_roles"),
+        ("ledger: {lock: true}", "ledger.lock: unknown key"),
+        ("limits: {document_lines: 0}", "limits.document_lines"),
+        ("limits: {memo_length: '5000'}", "limits.memo_length"),
+        ("limits: {lines: 5}", "limits.lines: unknown key"),
+    ],
+)
+def test_bad_ledger_and_limits_values_name_the_key(extra: str, message: str) -> None:
+    # given a file with one bad optional value / when parsed / then the key is named
+    with pytest.raises(SystemSettingsError, match=re.escape(message)):
+        parse_system_settings(GOOD + "\n" + extra + "\n")
