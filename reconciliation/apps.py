@@ -6,6 +6,16 @@ class ReconciliationConfig(AppConfig):
     name = "reconciliation"
 
     def ready(self) -> None:
+        from core.ledger.ownership import register_control_accounts
+        from reconciliation.selectors import bank_ledger_account_ids
+
+        register_control_accounts(
+            "reconciliation.bank_accounts",
+            bank_ledger_account_ids,
+            role="cash",
+            what="the ledger account of a bank account under reconciliation",
+        )
+
         from core.demo import register_demo_seeder
         from reconciliation.demo import reconciliation_demo_seed
 

@@ -28,6 +28,12 @@ def bank_account_list(*, active: bool | None = None) -> QuerySet[BankAccount]:
     return qs.order_by("name", "pk")
 
 
+def bank_ledger_account_ids() -> list[int]:
+    """The ledger accounts of the bank accounts (active or not) under reconciliation: the
+    ledger refuses manual lines on them (core.ledger.ownership)."""
+    return list(BankAccount.objects.values_list("ledger_account_id", flat=True).distinct())
+
+
 def statement_list(
     *, bank_account_id: int | None = None, format: str | None = None
 ) -> QuerySet[Statement]:

@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from core.admin import AuditedAdmin, ServiceModelAdmin
 from core.exceptions import DomainError
 from core.ledger.models import Account, JournalEntry, JournalLine, LedgerCheckRun, PeriodLock
+from core.ledger.ownership import document_of
 from core.ledger.services import account_save, journal_reverse, period_lock_set
 
 
@@ -96,7 +97,8 @@ def _entry_link(entry: JournalEntry | None) -> str:
 @admin.register(JournalEntry)
 class JournalEntryAdmin(admin.ModelAdmin):
     """Roles: view for finance_admin, controller, auditor; "Reverse" for holders of
-    ledger.reverse_journalentry (finance_admin, controller). Nobody adds, edits or deletes."""
+    ledger.reverse_journalentry (finance_admin, controller), on manual entries only: an entry
+    a document posted shows the document's route instead. Nobody adds, edits or deletes."""
 
     list_display = (
         "entry_label",
@@ -116,6 +118,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
         "entry_date",
         "description",
         "source",
+        "undone_through",
         "idempotency_key",
         "functional_currency",
         "created_by",
@@ -130,6 +133,13 @@ class JournalEntryAdmin(admin.ModelAdmin):
     @admin.display(description="Entry", ordering="id")
     def entry_label(self, entry: JournalEntry) -> str:
         return f"JE-{entry.pk}"
+
+    @admin.display(description="Undone through")
+    def undone_through(self, entry: JournalEntry) -> str:
+        document = document_of(entry.source)
+        if document is None:
+            return "a reversing entry (Reverse)"
+        return document.describe(entry.pk)
 
     @admin.display(description="Reverses")
     def reversal_of_link(self, entry: JournalEntry) -> str:
@@ -151,6 +161,7 @@ class JournalEntryAdmin(admin.ModelAdmin):
     def _can_reverse(self, request: HttpRequest, entry: JournalEntry) -> bool:
         return (
             request.user.has_perm("ledger.reverse_journalentry")
+            and document_of(entry.source) is None
             and entry.reversal_of_id is None
             and not JournalEntry.objects.filter(reversal_of_id=entry.pk).exists()
         )

@@ -24,3 +24,15 @@ class InvalidLine(LedgerError):
 
 class AlreadyReversed(Conflict):
     code = "already_reversed"
+
+
+class DocumentEntry(Conflict):
+    """The entry belongs to a document: only the document's own operation undoes it."""
+
+    code = "document_entry"
+
+
+class ControlAccount(LedgerError):
+    """A manual line on an account a sub-ledger owns (its role does not take manual lines)."""
+
+    code = "control_account"

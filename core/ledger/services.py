@@ -24,12 +24,15 @@ from core.fx import fx_rate_get
 from core.ledger.digest import entry_digest
 from core.ledger.exceptions import (
     AlreadyReversed,
+    ControlAccount,
+    DocumentEntry,
     InactiveAccount,
     InvalidLine,
     PeriodLocked,
     UnbalancedEntry,
 )
 from core.ledger.models import Account, JournalEntry, JournalLine, PeriodLock
+from core.ledger.ownership import control_roles, document_of, manual_posting_roles
 from core.ledger.selectors import account_lock_dates, period_lock_date
 from core.money import STORAGE_QUANTUM, allocate, minor_unit_exponent, round_storage
 
@@ -586,18 +589,27 @@ def _copy_entries(
 def journal_entry_create_manual(
     *, actor: Any, entry_date: date, description: str, lines: Sequence[dict[str, Any]]
 ) -> JournalEntry:
-    """A manual journal entry by a person: accounts given by code, permission checked."""
+    """A manual journal entry by a person: accounts given by code, permission checked.
+
+    Lines on a control account are refused (``control_account``, naming the line) unless the
+    system settings' ``ledger.manual_posting_roles`` lists its role: AR, AP, customer
+    credits, processor clearing and cash equal their sub-ledgers, which only their documents
+    move. A bank account's ledger account under reconciliation counts as one whatever its role.
+    """
     if actor is None or not actor.has_perm("ledger.post_journalentry"):
         raise PermissionDeniedError("You may not post manual journal entries.")
     codes = {line["account"] for line in lines}
-    accounts = dict(Account.objects.filter(code__in=codes).values_list("code", "pk"))
-    unknown = sorted(codes - accounts.keys())
-    if unknown:
-        raise InvalidLine(f"Unknown account code(s): {', '.join(unknown)}.")
+    accounts = {a.code: a for a in Account.objects.filter(code__in=codes)}
+    for n, line in enumerate(lines):
+        if line["account"] not in accounts:
+            raise InvalidLine(
+                f"Unknown account code {line['account']!r}.", field=f"lines[{n}].account"
+            )
+    _refuse_control_accounts(lines, accounts)
     return journal_post(
         lines=[
             LineSpec(
-                account=accounts[line["account"]],
+                account=accounts[line["account"]].pk,
                 currency=line["currency"],
                 debit=Decimal(line.get("debit") or 0),
                 credit=Decimal(line.get("credit") or 0),
@@ -610,6 +622,26 @@ def journal_entry_create_manual(
         source="manual",
         actor=actor,
     )
+
+
+def _refuse_control_accounts(lines: Sequence[dict[str, Any]], accounts: dict[str, Account]) -> None:
+    allowed = manual_posting_roles()
+    roles = control_roles((a.pk, a.role) for a in accounts.values())
+    for n, line in enumerate(lines):
+        account = accounts[line["account"]]
+        for control in roles[account.pk]:
+            if control.role in allowed:
+                continue
+            what = f"{control.role}: {control.what}" if control.what else control.role
+            raise ControlAccount(
+                f"Account {account} is a control account ({what}): its balance must equal "
+                "its sub-ledger, so it takes no manual lines. Post through its documents "
+                f"(invoices, payments, bills, bank matches), or add {control.role} to "
+                "ledger.manual_posting_roles in the system settings.",
+                field=f"lines[{n}].account",
+                account=account.code,
+                role=control.role,
+            )
 
 
 ACCOUNT_EDITABLE = ("name", "description", "is_active")
@@ -644,15 +676,30 @@ def journal_reverse(
     authorized_by_caller: bool = False,
 ) -> JournalEntry:
     """Post the mirror image of an entry (debits become credits at the same functional
-    values), dated ``entry_date`` (today by default). An entry is reversed at most once."""
+    values), dated ``entry_date`` (today by default). An entry is reversed at most once.
+
+    An entry whose source is a document is refused (``document_entry``, naming the
+    document's route) unless its domain service reverses it with ``authorized_by_caller``."""
     if not authorized_by_caller and (
         actor is None or not actor.has_perm("ledger.reverse_journalentry")
     ):
         # Domain services that reverse their own postings (an invoice void) check their own
         # permission and say so with ``authorized_by_caller``.
         raise PermissionDeniedError("You may not reverse journal entries.")
+    if not authorized_by_caller:
+        # An entry a document posted is undone by the document's own operation (an invoice
+        # void), which sets the document right too; the domain services pass
+        # ``authorized_by_caller``.
+        source = JournalEntry.objects.filter(pk=entry_id).values_list("source", flat=True).first()
+        document = document_of(source) if source is not None else None
+        if document is not None:
+            raise DocumentEntry(
+                document.describe(entry_id),
+                entry=f"JE-{entry_id}",
+                document=document.source,
+            )
     if not reason.strip():
-        raise DomainError("A reversal needs a reason.", code="reason_required")
+        raise DomainError("A reversal needs a reason.", code="reason_required", field="reason")
     with transaction.atomic():
         original = (
             JournalEntry.objects.select_for_update(of=("self",))

@@ -20,7 +20,7 @@ def entry_body(**overrides) -> dict:
         "description": "Accrual",
         "lines": [
             {"account": "6000", "currency": "USD", "debit": "25.00"},
-            {"account": "2000", "currency": "USD", "credit": "25.00"},
+            {"account": "1900", "currency": "USD", "credit": "25.00"},
         ],
     }
     data.update(overrides)
@@ -69,7 +69,7 @@ def test_domain_errors_carry_their_code(integration_client) -> None:
         entry_body(
             lines=[
                 {"account": "6000", "currency": "USD", "debit": "25.00"},
-                {"account": "2000", "currency": "USD", "credit": "24.00"},
+                {"account": "1900", "currency": "USD", "credit": "24.00"},
             ]
         ),
         format="json",
@@ -93,7 +93,7 @@ def test_B2_bad_money_inputs_get_a_field_error_and_write_nothing(
 ) -> None:
     lines = [
         {"account": "6000", "currency": "USD", "debit": amount},
-        {"account": "2000", "currency": "USD", "credit": "25.00"},
+        {"account": "1900", "currency": "USD", "credit": "25.00"},
     ]
     response = integration_client.post(ENTRIES, entry_body(lines=lines), format="json")
     assert response.status_code == 400

@@ -24,7 +24,7 @@ def body(amount: str = "25.00") -> dict:
         "description": "Accrual from the ERP",
         "lines": [
             {"account": "6000", "currency": "USD", "debit": amount},
-            {"account": "2000", "currency": "USD", "credit": amount},
+            {"account": "1900", "currency": "USD", "credit": amount},
         ],
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -100,13 +101,21 @@ class TrialBalanceApi(APIView):
         as_of = serializers.DateField(required=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("as_of", str, description="YYYY-MM-DD")],
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                str,
+                description="YYYY-MM-DD; today when omitted (entries dated later are left out), "
+                "as for every as-of report",
+            )
+        ],
         responses=TrialBalanceOutput,
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        tb = trial_balance(as_of=filters.validated_data.get("as_of"))
+        as_of = filters.validated_data.get("as_of") or timezone.localdate()
+        tb = trial_balance(as_of=as_of)
         data = {
             "as_of": tb.as_of,
             "balanced": tb.is_balanced,
