@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import AmountField, CurrencyField
+from core.fx import SOURCE_LENGTH
+
+RATE_PATTERN = re.compile(r"^\d{1,14}(\.\d{1,10})?$")
 
 
 class AccountOutput(serializers.Serializer):
@@ -85,3 +91,51 @@ class TrialBalanceOutput(serializers.Serializer):
     functional_currency = serializers.CharField()
     functional_debit = serializers.DecimalField(max_digits=21, decimal_places=4)
     functional_credit = serializers.DecimalField(max_digits=21, decimal_places=4)
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": RATE_PATTERN.pattern, "example": "1.0825"}
+)
+class RateField(serializers.Field):
+    """A rate as a decimal string: positive, up to 14 digits and 10 decimals (the column)."""
+
+    default_error_messages = {
+        "type": 'Send the rate as a decimal string such as "1.0825", not as a number.',
+        "format": "Not a plain decimal rate (up to 14 digits, a point and up to 10 decimals).",
+        "positive": "Must be greater than zero.",
+    }
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if not isinstance(data, str):
+            self.fail("type")
+        text = data.strip()
+        if not RATE_PATTERN.match(text):
+            self.fail("format")
+        value = Decimal(text)
+        if value <= 0:
+            self.fail("positive")
+        return value
+
+    def to_representation(self, value: Decimal) -> str:
+        return f"{value:f}"
+
+
+class FxRateInput(serializers.Serializer):
+    base_currency = CurrencyField()
+    quote_currency = CurrencyField()
+    rate = RateField(help_text="1 base_currency = rate quote_currency.")
+    rate_date = serializers.DateField()
+    # DRF's metaclass takes declared fields off the class: no shadowing of Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
+        required=False, max_length=SOURCE_LENGTH, default="manual"
+    )
+
+
+class FxRateOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    base_currency = serializers.CharField()
+    quote_currency = serializers.CharField()
+    rate = RateField()
+    rate_date = serializers.DateField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    created_at = serializers.DateTimeField()

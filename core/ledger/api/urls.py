@@ -16,4 +16,5 @@ urlpatterns = [
         name="ledger-entry-reverse",
     ),
     path("trial-balance", views.TrialBalanceApi.as_view(), name="ledger-trial-balance"),
+    path("fx-rates", views.FxRateListCreateApi.as_view(), name="ledger-fx-rates"),
 ]

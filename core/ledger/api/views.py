@@ -1,4 +1,4 @@
-"""Ledger API: accounts, journal entries (manual posting, reversal), trial balance."""
+"""Ledger API: accounts, journal entries (manual posting, reversal), trial balance, FX rates."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import CurrencyField
 from core.api.pagination import Pagination
+from core.fx import fx_rate_create, fx_rate_list
 from core.ledger.api.serializers import (
     AccountOutput,
+    FxRateInput,
+    FxRateOutput,
     JournalEntryInput,
     JournalEntryOutput,
     ReverseInput,
@@ -128,3 +132,54 @@ class TrialBalanceApi(APIView):
             "functional_credit": tb.functional_totals[1],
         }
         return Response(TrialBalanceOutput(data).data)
+
+
+class FxRateListCreateApi(APIView):
+    """Roles: read for every staff role and integrations; record for finance_admin,
+    controller and integrations. A recorded rate is never changed (409 ``fx_rate_exists``);
+    the same rate again answers 200 with the row on record."""
+
+    required_permissions = {"GET": ["core.view_fxrate"], "POST": ["core.add_fxrate"]}
+
+    class FilterInput(serializers.Serializer):
+        base_currency = CurrencyField(required=False)
+        quote_currency = CurrencyField(required=False)
+        date_from = serializers.DateField(required=False)
+        date_to = serializers.DateField(required=False)
+        # DRF's metaclass takes declared fields off the class: no shadowing of Field.source.
+        source = serializers.CharField(required=False)  # type: ignore[assignment]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("base_currency", str, description="ISO 4217, e.g. EUR"),
+            OpenApiParameter("quote_currency", str, description="ISO 4217, e.g. USD"),
+            OpenApiParameter("date_from", str, description="YYYY-MM-DD, rate dates from"),
+            OpenApiParameter("date_to", str, description="YYYY-MM-DD, rate dates through"),
+            OpenApiParameter("source", str),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description="At most 500"),
+        ],
+        responses=FxRateOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = fx_rate_list(**filters.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(FxRateOutput(page, many=True).data)
+
+    @extend_schema(
+        request=FxRateInput,
+        responses={201: FxRateOutput, 200: FxRateOutput},
+        description="Record a rate: 201 when recorded, 200 when the same pair, day, rate and "
+        "source is already on record, 409 fx_rate_exists when another rate is.",
+    )
+    def post(self, request: Request) -> Response:
+        data = FxRateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        rate, created = fx_rate_create(actor=request.user, **data.validated_data)
+        return Response(
+            FxRateOutput(rate).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
