@@ -40,6 +40,7 @@ from payables.models import (
     VendorBankChange,
     VendorDocument,
 )
+from payables.services.approvals import approval_delegation_create, approval_delegation_delete
 from payables.services.vendors import (
     BankDetails,
     vendor_activate,
@@ -775,9 +776,12 @@ class ApprovalLevelAdmin(AuditedAdmin):
 @admin.register(ApprovalDelegation)
 class ApprovalDelegationAdmin(AuditedAdmin):
     """Roles: view for every payables role; add for approver, controller, finance_admin
-    (an approver or controller delegates only their own authority); change and delete for
-    finance_admin. While the delegator is away the delegate decides with the delegator's
-    roles (both names are recorded on each decision)."""
+    (an approver or controller delegates only their own authority, a finance admin anyone's;
+    never the delegate themselves); delete for the delegator and finance_admin. Both go
+    through the approval services, which refuse a delegate who is not an active person
+    holding the delegated role. A delegation is never edited: remove it and add another.
+    While the delegator is away the delegate decides with the delegator's roles (both names
+    are recorded on each decision)."""
 
     list_display = ("delegator", "delegate", "starts_on", "ends_on", "reason", "created_by")
     list_filter = ("starts_on", "ends_on")
@@ -798,14 +802,41 @@ class ApprovalDelegationAdmin(AuditedAdmin):
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"delegator": request.user.pk, **super().get_changeform_initial_data(request)}
 
+    def has_change_permission(
+        self, request: HttpRequest, obj: ApprovalDelegation | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: ApprovalDelegation | None = None
+    ) -> bool:
+        if obj is not None and obj.delegator_id == request.user.pk:
+            return True
+        return super().has_delete_permission(request, obj)
+
     def save_model(
         self, request: HttpRequest, obj: ApprovalDelegation, form: Any, change: bool
     ) -> None:
-        if self._own_only(request) and obj.delegator_id != request.user.pk:
+        if change:
             raise PermissionDenied
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        saved = approval_delegation_create(
+            delegator_id=obj.delegator_id,
+            delegate_id=obj.delegate_id,
+            starts_on=obj.starts_on,
+            ends_on=obj.ends_on,
+            reason=obj.reason,
+            actor=request.user,
+        )
+        obj.pk = saved.pk
+        obj.created_at = saved.created_at
+        obj.created_by = saved.created_by
+
+    def delete_model(self, request: HttpRequest, obj: ApprovalDelegation) -> None:
+        approval_delegation_delete(delegation_id=obj.pk, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for pk in queryset.order_by("pk").values_list("pk", flat=True):
+            approval_delegation_delete(delegation_id=pk, actor=request.user)
 
 
 @admin.register(MatchTolerance)

@@ -80,6 +80,15 @@ class Approval(models.Model):
                 condition=Q(voided_at__isnull=True, decision=ApprovalDecision.APPROVED),
                 name="approval_once_per_slot",
             ),
+            # Nor through a delegate: one person is acted for at most once per document.
+            models.UniqueConstraint(
+                fields=("kind", "object_id", "on_behalf_of"),
+                condition=Q(voided_at__isnull=True, on_behalf_of__isnull=False),
+                name="approval_once_per_person_delegated",
+            ),
+            models.CheckConstraint(
+                condition=~Q(on_behalf_of=models.F("user")), name="approval_not_for_self"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -88,7 +97,9 @@ class Approval(models.Model):
 
 class ApprovalDelegation(models.Model):
     """While ``delegator`` is away (``starts_on``..``ends_on``), ``delegate`` may decide with
-    the delegator's roles. Decisions record both names."""
+    the delegator's roles, never above the delegate's own, never on the delegator's own
+    documents. Decisions record both names. Written only by ``approval_delegation_create``
+    (the delegator or a finance admin, never the delegate) and ``approval_delegation_delete``."""
 
     delegator = user_fk("delegations_given", null=False)
     delegate = user_fk("delegations_received", null=False)
