@@ -148,7 +148,9 @@ def test_each_role_reaches_exactly_the_changelists_its_permissions_allow(
         (Role.AP_CLERK, "/admin/ledger/journalentry/", 403),
         (Role.AP_CLERK, "/admin/auth/user/", 403),
         (Role.APPROVER, "/admin/ledger/account/", 200),
-        (Role.APPROVER, "/admin/core/fxrate/", 403),
+        # Every staff role reads FX rates (issue 11: GET /api/ledger/fx-rates); only some add.
+        (Role.APPROVER, "/admin/core/fxrate/", 200),
+        (Role.APPROVER, "/admin/core/fxrate/add/", 403),
         (Role.CONTROLLER, "/admin/ledger/periodlock/add/", 200),
         (Role.CONTROLLER, "/admin/core/fxrate/add/", 200),
         (Role.CONTROLLER, "/admin/ledger/account/add/", 403),
