@@ -1,15 +1,20 @@
 """User accounts: role membership, API tokens and second-factor enrollment.
 
 The management commands and the demo seed call these; nothing else writes users, groups,
-tokens or OTP devices outside the admin's own user screens.
+tokens or OTP devices outside the admin's own user screens, which only superusers may use
+and which report every change through ``account_change_log``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from base64 import b32encode
+from typing import Any
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
@@ -18,6 +23,24 @@ from core.exceptions import DomainError
 from core.roles import STAFF_ROLES, Role
 
 RECOVERY_CODE_COUNT = 10
+
+logger = logging.getLogger(__name__)
+
+# Fields whose values a change log may carry: flags, role memberships, permissions, device
+# names and states. Anything else (passwords, keys, tokens, personal data) is logged by name.
+LOGGED_VALUES = frozenset(
+    {
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+        "permissions",
+        "name",
+        "confirmed",
+        "throttling_failure_count",
+    }
+)
 
 
 class UnknownRole(DomainError):
@@ -111,3 +134,34 @@ def mfa_device_count(*, user: User) -> int:
         TOTPDevice.objects.filter(user=user).count()
         + StaticDevice.objects.filter(user=user).count()
     )
+
+
+def account_change_log(
+    *,
+    actor: Any,
+    action: str,
+    target: Any,
+    fields: list[str],
+    changes: dict[str, tuple[Any, Any]] | None = None,
+) -> dict[str, Any]:
+    """Log who changed which account, role or second-factor device, when, and how, as one
+    JSON line (logger ``core.accounts``) for the compliance report. Values are kept only for
+    the fields in ``LOGGED_VALUES``: never a password, a device key or a recovery code."""
+    record = {
+        "event": "account_change",
+        "at": timezone.now().isoformat(),
+        "actor": actor.get_username() if actor is not None else None,
+        "actor_id": actor.pk if actor is not None else None,
+        "action": action,
+        "model": target._meta.label_lower,
+        "object_id": target.pk,
+        "object": str(target),
+        "fields": sorted(fields),
+        "changes": {
+            name: [before, after]
+            for name, (before, after) in sorted((changes or {}).items())
+            if name in LOGGED_VALUES
+        },
+    }
+    logger.info("account_change %s", json.dumps(record, sort_keys=True, default=str))
+    return record

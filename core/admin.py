@@ -1,22 +1,36 @@
-"""Admin for the shared kernel (FX rates, task failures) and the base classes every app's
-admin uses.
+"""Admin for the shared kernel (FX rates, task failures, users, roles and second-factor
+devices) and the base classes every app's admin uses.
 
 Admin pages are thin callers of services: ``save_model`` calls the service, and a
 DomainError it raises comes back as an error on the form instead of a server error.
+
+Users, role groups and OTP devices are managed by superusers only (others with the view
+permission see them read-only); nobody changes their own flags, roles or permissions here; a
+device's key and recovery codes are never shown (enrolment is ``manage.py mfa_enroll``,
+which shows them once to the person enrolling); every change is logged by
+``core.accounts.account_change_log`` besides the admin's own log entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.accounts import account_change_log
 from core.exceptions import DomainError
 from core.fx import fx_rate_set
 from core.models import FxRate, TaskFailure
@@ -184,3 +198,146 @@ class TaskFailureAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+# --- Users, roles and second-factor devices -----------------------------------------------
+
+_ACCOUNT_CHANGES = "_backoffice_account_changes"
+# What nobody changes on their own account through the admin, superusers included.
+SELF_LOCKED_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
+
+
+def _loggable(value: Any) -> Any:
+    """A form value as the change log keeps it: names for roles and permissions."""
+    if isinstance(value, QuerySet | list | tuple | set):
+        return sorted(_loggable(item) for item in value)
+    if isinstance(value, Permission):
+        return f"{value.content_type.app_label}.{value.codename}"
+    if isinstance(value, Model):
+        return str(value)
+    return value
+
+
+class AccountAdminMixin:
+    """Superusers only add, change and delete; every addition, change and deletion is logged
+    with who, what and when (values only for flags, roles and permissions)."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return bool(request.user.is_superuser) and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # type: ignore[misc]
+        request.__dict__[_ACCOUNT_CHANGES] = (
+            list(form.changed_data),
+            {
+                name: (_loggable(form.initial.get(name)), _loggable(form.cleaned_data.get(name)))
+                for name in form.changed_data
+            },
+        )
+
+    def _log(self, request: HttpRequest, action: str, obj: Model, message: Any) -> None:
+        fields, changes = request.__dict__.pop(_ACCOUNT_CHANGES, (None, {}))
+        if fields is None:
+            fields = [
+                name
+                for part in (message if isinstance(message, list) else [])
+                for name in part.get("changed", {}).get("fields", [])
+            ]
+        account_change_log(
+            actor=request.user, action=action, target=obj, fields=fields, changes=changes
+        )
+
+    def log_addition(self, request: HttpRequest, obj: Model, message: Any) -> Any:
+        self._log(request, "add", obj, message)
+        return super().log_addition(request, obj, message)  # type: ignore[misc]
+
+    def log_change(self, request: HttpRequest, obj: Model, message: Any) -> Any:
+        self._log(request, "change", obj, message)
+        return super().log_change(request, obj, message)  # type: ignore[misc]
+
+    def log_deletions(self, request: HttpRequest, queryset: Iterable[Model]) -> Any:
+        for obj in queryset:
+            account_change_log(actor=request.user, action="delete", target=obj, fields=[])
+        return super().log_deletions(request, queryset)  # type: ignore[misc]
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)
+
+
+@admin.register(User)
+class BackofficeUserAdmin(AccountAdminMixin, UserAdmin):
+    """Roles: add and change for superusers; view for finance_admin and auditor. Nobody
+    changes their own active, staff or superuser flag, roles or permissions here (a second
+    superuser does). Users are deactivated, never deleted: their admin log entries and the
+    documents they signed point at them."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk == request.user.pk:
+            return (*readonly, *SELF_LOCKED_FIELDS)
+        return readonly
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(Group)
+class BackofficeGroupAdmin(AccountAdminMixin, GroupAdmin):
+    """Roles: add, change and delete for superusers; view for finance_admin and auditor.
+    A role's permissions change with a logged entry naming each permission."""
+
+
+class DeviceAdminMixin(AccountAdminMixin):
+    """A second-factor device: who it belongs to, its name, state and throttling, never its
+    key or codes. Added only by ``manage.py mfa_enroll``; never moved to another user."""
+
+    list_display = ("user", "name", "created_at", "last_used_at", "confirmed")
+    readonly_fields = ("user", "created_at", "last_used_at")
+    fieldsets = (
+        ("Identity", {"fields": ("user", "name", "confirmed")}),
+        ("Timestamps", {"fields": ("created_at", "last_used_at")}),
+        ("Throttling", {"fields": ("throttling_failure_timestamp", "throttling_failure_count")}),
+    )
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return self.list_display
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        return self.fieldsets
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+
+@admin.register(TOTPDevice)
+class BackofficeTOTPDeviceAdmin(DeviceAdminMixin, TOTPDeviceAdmin):
+    """Roles: change and delete for superusers; view for finance_admin. The key, its QR code
+    and its configuration page are never served."""
+
+    radio_fields: dict[str, int] = {}
+
+    def config_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        raise Http404
+
+    def qrcode_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        raise Http404
+
+
+@admin.register(StaticDevice)
+class BackofficeStaticDeviceAdmin(DeviceAdminMixin, StaticDeviceAdmin):
+    """Roles: change and delete for superusers; view for finance_admin. Recovery codes are
+    never listed."""
+
+    inlines = ()
+
+    def get_inline_instances(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
+        return []
