@@ -4,12 +4,21 @@ The ``bai2`` library's type-code table (``bai2.constants.TypeCodes``) decides wh
 detail is a credit or a debit. Its parser is not used: it cannot read several records on
 one physical line (sample3 of moov-io), it counts continuation records differently from
 banks that omit the trailing ``/`` (it refuses Goldman Sachs files), and it reports neither
-line numbers nor one exception type. Records are read here with their line numbers.
+line numbers nor one exception type. Records are read here with their line numbers
+(tests/reconciliation/test_importer_libraries.py compares both on every corpus file).
+
+A logical record is a record and its 88 continuations. The account record's summaries
+(type code, amount, item count, funds type and the funds type's availability fields: three
+amounts for S, a date and time for V, a count and that many day/amount pairs for D) may be
+cut anywhere by a continuation: the spec continues the cut summary in the 88 record, while
+many banks end the summary early (``,015,33845,/`` or ``,0/``) and start the next one in the
+88. Both readings are tried and the one under which every field is valid is kept.
 
 Control totals, in this order: opening (010) + details = closing ledger (015) when both are
 given; the account's total credits (100) and debits (400) against the details; the account
-trailer (49) total, the algebraic sum of every amount of the account's 03/16/88 records.
-Amounts are in the currency's minor units (BAI2 has no decimal point).
+trailer (49) total, the algebraic sum of the summary and detail amounts of the account
+(availability amounts are not part of it). Amounts are in the currency's minor units (BAI2
+has no decimal point).
 """
 
 from __future__ import annotations
@@ -33,6 +42,11 @@ from reconciliation.importers.types import ParsedLine, ParsedStatement, Statemen
 
 RECORD_SPLIT = re.compile(r"(?<=/)\s+(?=(?:01|02|03|16|49|88|98|99),)")
 AMOUNT_RE = re.compile(r"^[+-]?\d{1,18}$")
+COUNT_RE = re.compile(r"^\d{1,9}$")
+TYPE_CODE_RE = re.compile(r"^\d{3}$")
+FUNDS_TYPES = frozenset({"", "0", "1", "2", "S", "V", "D", "Z"})
+# More distributions than days in a quarter is not availability but a misread file.
+MAX_DISTRIBUTIONS = 99
 
 
 @dataclass
@@ -41,6 +55,14 @@ class _Record:
     fields: list[str]
     line: int
     text: str = ""
+    # Per field: the physical line it came from, and whether its physical record ends after it.
+    lines: list[int] = field(default_factory=list)
+    ends: list[bool] = field(default_factory=list)
+
+    def extend(self, values: list[str], line: int) -> None:
+        self.fields += values
+        self.lines += [line] * len(values)
+        self.ends += [False] * (len(values) - 1) + [True]
 
 
 @dataclass
@@ -51,6 +73,26 @@ class _Account:
     summary: list[tuple[str, Decimal]] = field(default_factory=list)
     details: list[_Record] = field(default_factory=list)
     raw_total: int = 0
+
+
+def _body_fields(body: str) -> list[str]:
+    return body.rstrip().removesuffix("/").split(",")
+
+
+def _text_index(fields: list[str]) -> int | None:
+    """Where a 16 record's free text starts, or None while its funds type is not known yet."""
+    if len(fields) < 3:
+        return None
+    funds = fields[2].strip().upper()
+    if funds == "S":
+        return 8
+    if funds == "V":
+        return 7
+    if funds == "D":
+        if len(fields) < 4 or not COUNT_RE.match(fields[3].strip()):
+            return None
+        return 6 + 2 * min(int(fields[3]), MAX_DISTRIBUTIONS)
+    return 5
 
 
 def _records(text: str) -> list[_Record]:
@@ -77,15 +119,19 @@ def _records(text: str) -> list[_Record]:
             body = piece[3:]
             if code == "88" and records:
                 previous = records[-1]
-                if previous.code == "16":
+                start = _text_index(previous.fields) if previous.code == "16" else None
+                if previous.code == "16" and (
+                    previous.text or (start is not None and len(previous.fields) > start)
+                ):
+                    # The detail's text has begun: the continuation carries more of it.
                     previous.text = (previous.text + " " + body.rstrip("/").strip()).strip()
                 else:
-                    previous.fields += body.rstrip().rstrip("/").split(",")
+                    # Fields continue where the previous physical record stopped.
+                    previous.extend(_body_fields(body), number)
                 continue
-            if code == "16":
-                records.append(_Record(code, body.split(","), number))
-            else:
-                records.append(_Record(code, body.rstrip().rstrip("/").split(","), number))
+            record = _Record(code, [], number)
+            record.extend(_body_fields(body), number)
+            records.append(record)
     return records
 
 
@@ -119,6 +165,43 @@ def _direction(type_code: str, line: int) -> int:
     )
 
 
+def _availability_problem(funds: str, values: list[str]) -> str | None:
+    """What is wrong with the availability fields of a funds type, or None."""
+    if funds == "S":
+        for value in values:
+            if value.strip() and not AMOUNT_RE.match(value.strip()):
+                return f"availability amount {value.strip()!r} is not a whole number"
+    elif funds == "V":
+        date, time = (value.strip() for value in values)
+        if date and not re.fullmatch(r"\d{6}", date):
+            return f"value date {date!r} is not YYMMDD"
+        if time and not re.fullmatch(r"\d{4}", time):
+            return f"value time {time!r} is not HHMM"
+    elif funds == "D":
+        for position, value in enumerate(values[1:]):
+            what = "days" if position % 2 == 0 else "amount"
+            pattern = COUNT_RE if what == "days" else AMOUNT_RE
+            if not pattern.match(value.strip()):
+                return f"distributed availability {what} {value.strip()!r} is not a whole number"
+    return None
+
+
+def _availability_size(funds: str, count: str) -> int | str:
+    """How many fields follow a funds type (D: its count included), or what is wrong."""
+    if funds == "S":
+        return 3
+    if funds == "V":
+        return 2
+    if funds == "D":
+        count = count.strip()
+        if not count:
+            return 1
+        if not COUNT_RE.match(count) or int(count) > MAX_DISTRIBUTIONS:
+            return f"distribution count {count!r} is not a number up to {MAX_DISTRIBUTIONS}"
+        return 1 + 2 * int(count)
+    return 0
+
+
 def _detail_line(
     record: _Record, currency: str, as_of: tuple[int, int, int]
 ) -> tuple[ParsedLine, int]:
@@ -131,13 +214,20 @@ def _detail_line(
     if minor < 0:
         raise StatementFormatError("a detail amount must not be negative.", line=record.line)
     funds = f[2].strip().upper() if len(f) > 2 else ""
+    if funds not in FUNDS_TYPES:
+        raise StatementFormatError(
+            f"funds type {funds!r} is not one of 0, 1, 2, S, V, D, Z or empty.",
+            code="bad_funds_type",
+            line=record.line,
+        )
     rest = f[3:]
-    # The funds type decides how many availability fields follow it.
-    skip = {"S": 3, "V": 2, "D": None}.get(funds, 0)
-    if skip is None:
-        count = _int(rest[0], record.line, "availability count") if rest else 0
-        skip = 1 + 2 * count
-    rest = rest[skip:]
+    size = _availability_size(funds, rest[0] if rest else "")
+    if isinstance(size, str):
+        raise StatementFormatError(f"{size}.", code="bad_funds_type", line=record.line)
+    problem = _availability_problem(funds, (rest[:size] + [""] * size)[:size])
+    if problem:
+        raise StatementFormatError(f"{problem}.", code="bad_funds_type", line=record.line)
+    rest = rest[size:]
     bank_ref = rest[0].strip() if rest else ""
     customer_ref = rest[1].strip() if len(rest) > 1 else ""
     text = ",".join(rest[2:]).strip().rstrip("/").strip()
@@ -163,29 +253,138 @@ def _detail_line(
     return line, minor
 
 
-def _summaries(account: _Account, items: list[str], line: int) -> None:
-    """Type code, amount, item count, funds type (+ its availability fields), repeated."""
-    i = 0
-    while i < len(items):
-        code = items[i].strip()
-        amount = items[i + 1].strip() if i + 1 < len(items) else ""
-        funds = items[i + 3].strip().upper() if i + 3 < len(items) else ""
-        i += 4
-        if funds == "S":
-            i += 3
-        elif funds == "V":
-            i += 2
-        elif funds == "D":
-            count = _int(items[i], line, "availability count") if i < len(items) else 0
-            i += 1 + 2 * count
-        if not code:
-            continue
-        if not re.fullmatch(r"\d{3}", code):
-            raise StatementFormatError(f"summary type code {code!r} is not 3 digits.", line=line)
-        if amount:
-            value = _int(amount, line, f"summary {code} amount")
-            account.summary.append((code, Decimal(value)))
-            account.raw_total += value
+@dataclass(frozen=True)
+class _Summary:
+    code: str
+    amount: str
+    line: int
+
+
+class _SummaryReader:
+    """The summaries of an account record: type code, amount, item count, funds type and its
+    availability fields, repeated. A physical record may end a summary early (its remaining
+    fields empty) or cut it, the continuation carrying on with the next field; of the
+    readings that make every field valid, the one following the spec (cut) is preferred."""
+
+    def __init__(self, values: list[str], lines: list[int], ends: list[bool]) -> None:
+        self.values = [value.strip() for value in values]
+        self.lines = lines
+        self.ends = ends
+        # The invalid field found furthest into the record, to name it if nothing reads.
+        self.failure: tuple[int, str] = (-1, "")
+
+    def _fail(self, index: int, message: str) -> None:
+        if index > self.failure[0]:
+            self.failure = (index, message)
+
+    def _options(self, start: int) -> list[tuple[_Summary | None, int]]:
+        """Each valid reading of one summary from ``start`` as (summary, or None for an empty
+        one; where the next begins), the longest (the spec's) first."""
+        values, ends = self.values, self.ends
+        taken: list[str] = []
+        options: list[tuple[_Summary | None, int]] = []
+        size: int | None = None
+        i = start
+        while size is None or len(taken) < 4 + size:
+            if i >= len(values):
+                break  # the last fields of the record may be left out
+            slot = len(taken)
+            if slot and ends[i - 1]:
+                # The physical record ended here: the summary may end with it.
+                options.append((self._summary(taken, start), i))
+            problem = self._slot_problem(slot, values[i], taken)
+            if problem:
+                self._fail(i, problem)
+                return options[::-1]
+            taken.append(values[i])
+            i += 1
+            if slot == 3:
+                size = {"S": 3, "V": 2, "D": None}.get(taken[3].upper(), 0)
+            elif slot == 4 and size is None:
+                found = _availability_size("D", taken[4])
+                if isinstance(found, str):
+                    self._fail(i - 1, found)
+                    return options[::-1]
+                size = found
+        options.append((self._summary(taken, start), i))
+        return options[::-1]
+
+    def _summary(self, taken: list[str], start: int) -> _Summary | None:
+        if not taken[0]:
+            return None
+        return _Summary(taken[0], taken[1] if len(taken) > 1 else "", self.lines[start])
+
+    @staticmethod
+    def _slot_problem(slot: int, value: str, taken: list[str]) -> str | None:
+        if slot == 0:
+            if value and not TYPE_CODE_RE.match(value):
+                return f"summary type code {value!r} is not 3 digits"
+        elif slot == 1:
+            if value and not taken[0]:
+                return f"summary amount {value!r} has no type code"
+            if value and not AMOUNT_RE.match(value):
+                return f"summary {taken[0]} amount {value!r} is not a whole number"
+        elif slot == 2:
+            if value and not taken[0]:
+                return f"item count {value!r} has no type code"
+            if value and not COUNT_RE.match(value):
+                return f"summary {taken[0]} item count {value!r} is not a number"
+        elif slot == 3:
+            if value.upper() not in FUNDS_TYPES:
+                return (
+                    f"summary {taken[0] or '(empty)'} funds type {value!r} is not one of "
+                    "0, 1, 2, S, V, D, Z or empty"
+                )
+        else:
+            funds = taken[3].upper()
+            position = slot - 4
+            if funds == "V":
+                if position == 0 and value and not re.fullmatch(r"\d{6}", value):
+                    return f"summary {taken[0]} value date {value!r} is not YYMMDD"
+                if position == 1 and value and not re.fullmatch(r"\d{4}", value):
+                    return f"summary {taken[0]} value time {value!r} is not HHMM"
+            elif funds == "S" or (funds == "D" and position % 2 == 0 and position):
+                if value and not AMOUNT_RE.match(value):
+                    return f"summary {taken[0]} availability amount {value!r} is not a number"
+            elif funds == "D" and position % 2 == 1 and not COUNT_RE.match(value):
+                return f"summary {taken[0]} availability days {value!r} is not a number"
+        return None
+
+    def read(self) -> list[_Summary]:
+        count = len(self.values)
+        # readable[i]: the fields from i on read as whole summaries (computed from the end).
+        readable = [False] * (count + 1)
+        readable[count] = True
+        for start in range(count - 1, -1, -1):
+            readable[start] = any(readable[end] for _, end in self._options(start))
+        if not readable[0]:
+            self._explain()
+        summaries: list[_Summary] = []
+        start = 0
+        while start < count:
+            summary, start = next(
+                (summary, end) for summary, end in self._options(start) if readable[end]
+            )
+            if summary is not None:
+                summaries.append(summary)
+        return summaries
+
+    def _explain(self) -> None:
+        """Name the invalid field reached furthest along the readings that begin at 0."""
+        self.failure = (-1, "")
+        reached, start_points = {0}, [0]
+        while start_points:
+            start = start_points.pop()
+            for _, end in self._options(start):
+                if end not in reached and end < len(self.values):
+                    reached.add(end)
+                    start_points.append(end)
+        index, message = self.failure
+        index = max(index, 0)
+        line = self.lines[index] if self.lines else None
+        raise StatementFormatError(
+            f"{message or 'the account summary cannot be read'}.", code="bad_summary", line=line
+        )
 
 
 def _as_of(value: str, line: int) -> tuple[int, int, int]:
@@ -291,7 +490,12 @@ def parse_bai2(data: bytes) -> list[ParsedStatement]:
                 else group_currency
             )
             account = _Account(number, currency, record.line)
-            _summaries(account, f[2:], record.line)
+            reader = _SummaryReader(f[2:], record.lines[2:], record.ends[2:])
+            for summary in reader.read():
+                if summary.amount:
+                    value = _int(summary.amount, summary.line, f"summary {summary.code} amount")
+                    account.summary.append((summary.code, Decimal(value)))
+                    account.raw_total += value
             details = []
         elif record.code == "16":
             if account is None:

@@ -1,12 +1,12 @@
 """SWIFT MT940 statements and MT942 interim reports.
 
-The ``mt-940`` library (``import mt940``) is used for what it does well: its amount and
-date tag regexes mirror the SWIFT field formats, and :func:`mt940.utils.coalesce` style
-helpers. It falls short for an importer that must name the failing line: it merges every
-statement of a file into one ``Transactions`` object (later balances overwrite earlier
-ones), it reports no line numbers, it raises ``RuntimeError``/``ValueError`` of its own,
-and it cannot read supplementary details on the line after ``:61:`` (ASN Bank). So the
-file is tokenised here, tag by tag with line numbers, one statement per ``:20:``.
+The ``mt-940`` library (``import mt940``) is not used here: it merges every statement of a
+file into one ``Transactions`` object (later balances overwrite earlier ones), it reports no
+line numbers, it raises ``RuntimeError``/``ValueError`` of its own, and it cannot read
+supplementary details on the line after ``:61:`` (ASN Bank). So the file is tokenised here,
+tag by tag with line numbers, one statement per ``:20:``. The library serves as the reference
+reader instead: tests/reconciliation/test_importer_libraries.py runs both on every corpus
+file and names each disagreement.
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ BALANCE_RE = re.compile(
     r"^(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)\s*$"
 )
 # :61: first line: value date, [entry date], mark, [funds code], amount, type, references.
+# Banks pad a missing entry date with blanks (four, some fewer) or write it as 0000, follow the
+# mark with a funds code (the currency's third letter: D for USD) and may put a blank before
+# the amount.
 ENTRY_RE = re.compile(
-    r"^(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?"
+    r"^(?P<value>\d{6})(?:(?P<entry>\d{4})| {1,4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])? ?"
     r"(?P<amount>\d[\d,]{0,17})(?P<type>[A-Z][A-Z0-9 ]{3})"
     r"(?P<ref>(?:(?!//).)*)(?://(?P<bankref>.*))?$"
 )
@@ -169,7 +172,7 @@ def _parse_entry(tag: _Tag, currency: str) -> dict[str, object]:
         )
     value_date = swift_date(match["value"], line=tag.line, lenient_day=True)
     booking_date = value_date
-    if match["entry"]:
+    if match["entry"] and match["entry"] != "0000":
         month, day = int(match["entry"][:2]), int(match["entry"][2:])
         year = value_date.year
         if month == 1 and value_date.month == 12:

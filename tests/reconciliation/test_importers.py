@@ -236,3 +236,163 @@ def test_saved_mappings_exist_for_every_corpus_bank():
         "sparkasse_de",
         "swedbank_lt",
     ]
+
+
+# --- Real variants refused before (issue 11): hand-written files reproducing them
+
+
+def test_mt940_padded_entry_date_and_funds_code_after_the_mark():
+    # given a US bank's statement: entry dates padded with blanks or written 0000, funds code D
+    # after the D/C mark, a blank before one amount
+    data = fixture_bytes("mt940_padded_entry_date.sta")
+
+    # when it is read
+    [statement] = parse_statement_file(data)
+
+    # then every line is there with its sign, and the balances add up
+    assert (statement.format, statement.account, statement.currency) == (
+        StatementFormat.MT940,
+        "0532013000",
+        "USD",
+    )
+    assert (statement.opening_balance, statement.closing_balance) == (
+        Decimal("10000.00"),
+        Decimal("11233.22"),
+    )
+    assert [
+        (ln.booking_date, ln.amount, ln.transaction_code, ln.bank_reference)
+        for ln in statement.lines
+    ] == [
+        (dt.date(2024, 3, 12), Decimal("-212.39"), "NMSC", ""),
+        (dt.date(2024, 3, 12), Decimal("1500.00"), "NTRF", "FT24072ABC"),
+        (dt.date(2024, 3, 12), Decimal("-75"), "NCHK", "CHK1001"),
+        (dt.date(2024, 3, 12), Decimal("0.61"), "NINT", ""),
+        (dt.date(2024, 3, 12), Decimal("20.00"), "NTRF", "RET001"),
+    ]
+    assert statement.lines[0].description == "MONTHLY SERVICE FEE"
+
+
+def test_mt940_padded_entry_date_still_enforces_the_control_total():
+    # given the padded statement with one amount changed
+    data = fixture_bytes("mt940_padded_entry_date.sta").replace(b"DD212,39", b"DD212,93")
+
+    # when it is read
+    with pytest.raises(StatementFormatError) as err:
+        parse_statement_file(data)
+
+    # then the closing balance no longer agrees and the error names its line
+    assert (err.value.code, err.value.line) == ("control_total", 15)
+    assert "= 11232.68, but the closing balance is 11233.22" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b":61:240312     DD212,39NMSCNONREF//", "is not a statement line"),
+        (b":61:240312    XD212,39NMSCNONREF//", "is not a statement line"),
+        (b":61:2403121332DD212,39NMSCNONREF//", "2024-13-32 is not a date"),
+    ],
+)
+def test_mt940_bad_padding_or_entry_date_is_refused_naming_the_line(line, message):
+    # given the padded statement with its first :61: damaged
+    data = fixture_bytes("mt940_padded_entry_date.sta").replace(
+        b":61:240312    DD212,39NMSCNONREF//", line
+    )
+
+    # when it is read
+    with pytest.raises(StatementFormatError) as err:
+        parse_statement_file(data)
+
+    # then the error names the line
+    assert err.value.line == 5
+    assert message in err.value.message
+
+
+def test_bai2_summaries_ended_early_cut_and_with_every_funds_type():
+    # given accounts whose summaries end before their funds type (`,015,1490196,/` then
+    # `88,100,490196,1,,400,000,0,/`), are cut between type code and amount, and carry funds
+    # types 0, S, V, D and empty; details with S, V, D, Z and references in a continuation
+    data = fixture_bytes("bai2_summary_funds_types.bai2")
+
+    # when it is read
+    first, second = parse_statement_file(data)
+
+    # then both accounts balance and every detail has its amount, sign and reference
+    assert (first.account, first.opening_balance, first.closing_balance) == (
+        "0532013000",
+        Decimal("10000.00"),
+        Decimal("14901.96"),
+    )
+    assert [(ln.amount, ln.bank_reference) for ln in first.lines] == [
+        (Decimal("4901.96"), "BREF-1")
+    ]
+    assert (second.account, second.opening_balance, second.closing_balance) == (
+        "0532013001",
+        Decimal("5000.00"),
+        Decimal("7200.00"),
+    )
+    assert [
+        (ln.amount, ln.transaction_code, ln.bank_reference, ln.description) for ln in second.lines
+    ] == [
+        (Decimal("2000.00"), "115", "LBX-77", "LOCKBOX DEPOSIT 77"),
+        (Decimal("1000.00"), "195", "FT-9", "WIRE IN"),
+        (Decimal("-500.00"), "475", "CHK-1003", "CHECK PAID 1003"),
+        (Decimal("-300.00"), "451", "ACH-1", "ACH DEBIT ACME"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # the last summary ended by the slash with no comma, or with one more empty field
+        (b"015,1490196,/", b"015,1490196/"),
+        (b"015,1490196,/", b"015,1490196,,,,/"),
+        # the continuation cut between amount and item count (the spec's way)
+        (b"015,1490196,/\n88,100,", b"015,1490196/\n88,,,100,"),
+        # the whole summary on one line
+        (b"015,1490196,/\n88,100,", b"015,1490196,,,100,"),
+    ],
+)
+def test_bai2_every_way_to_end_a_summary_reads_the_same(old, new):
+    # given the first account written another way
+    data = fixture_bytes("bai2_summary_funds_types.bai2").replace(old, new)
+    assert data != fixture_bytes("bai2_summary_funds_types.bai2")
+
+    # when it is read
+    first, _ = parse_statement_file(data)
+
+    # then the figures are those of the fixture
+    assert (first.opening_balance, first.closing_balance, first.movement) == (
+        Decimal("10000.00"),
+        Decimal("14901.96"),
+        Decimal("4901.96"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "line", "message"),
+    [
+        (b"88,100,490196,1,,", b"88,100,490196,1,X,", "bad_summary", 4, "funds type 'X'"),
+        (b"88,100,490196,", b"88,100,49O196,", "bad_summary", 4, "'49O196' is not a whole"),
+        (b"88,80000,2,V,240311,", b"88,80000,2,V,2403,", "bad_summary", 8, "'2403' is not YYMM"),
+        (b"D,2,0,15000,1,5000,/", b"D,200,0,15000,/", "bad_summary", 8, "count '200'"),
+        (b"S,100000,150000,", b"S,1OOOOO,150000,", "bad_summary", 7, "'1OOOOO' is not a number"),
+        (b"16,115,200000,S,100000,", b"16,115,200000,S,1x,", "bad_funds_type", 9, "'1x'"),
+        (b"16,195,100000,V,240311,", b"16,195,100000,Q,240311,", "bad_funds_type", 11, "'Q'"),
+        (b"16,475,50000,D,2,", b"16,475,50000,D,A,", "bad_funds_type", 12, "count 'A'"),
+        (b"16,475,50000,D,2,0,", b"16,475,50000,D,2,X,", "bad_funds_type", 12, "days 'X'"),
+        (b"88,100,490196,", b"88,100,490169,", "control_total", 3, "(100) 4901.69 but"),
+    ],
+)
+def test_bai2_corrupted_summary_or_availability_names_the_line(old, new, code, line, message):
+    # given the fixture with one summary or detail field damaged
+    data = fixture_bytes("bai2_summary_funds_types.bai2").replace(old, new)
+    assert data != fixture_bytes("bai2_summary_funds_types.bai2")
+
+    # when it is read
+    with pytest.raises(StatementFormatError) as err:
+        parse_statement_file(data)
+
+    # then the error names the line and the field
+    assert (err.value.code, err.value.line) == (code, line)
+    assert message in err.value.message

@@ -31,6 +31,8 @@ SEEDS = {
     "good.ofx": StatementFormat.OFX,
     "good.bai2": StatementFormat.BAI2,
     "good.csv": StatementFormat.CSV,
+    "mt940_padded_entry_date.sta": StatementFormat.MT940,
+    "bai2_summary_funds_types.bai2": StatementFormat.BAI2,
 }
 FUZZ = settings(
     max_examples=1500,
@@ -131,6 +133,10 @@ AMOUNT_PATTERNS = {
     "good_camt053.xml": rb"(?<=>)(?!5000)\d+\.\d+(?=</Amt>)",
     "good.bai2": rb"(?<=010,)\d+|(?<=015,)\d+|(?<=100,)\d+|(?<=400,)\d+|(?<=16,195,)\d+"
     rb"|(?<=16,475,)\d+|(?<=49,)\d+",
+    "mt940_padded_entry_date.sta": rb"(?<=USD)\d[\d,]*|(?<=D)\d+,\d*(?=N)|(?<=D )\d+,\d*(?=N)",
+    # (availability amounts are not part of any control total, so they are left out)
+    "bai2_summary_funds_types.bai2": rb"(?<=0[14]0,)\d+|(?<=015,)\d+|(?<=100,)\d+|(?<=400,)\d+"
+    rb"|(?<=072,)\d+|(?<=88,)80000|(?<=16,\d\d\d,)\d+|(?<=49,)\d+",
     # From the second row on: the first row's balance is what the opening balance is derived
     # from (a CSV proves itself consistent from there; the next statement's opening checks it).
     "good.csv": rb"(?<=\n02\.03\.2026;Card payment;)[^\n]*|(?<=\n03\.03\.2026;Fee;)[^\n]*",
