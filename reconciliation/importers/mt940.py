@@ -34,10 +34,10 @@ BALANCE_RE = re.compile(
 )
 # :61: first line: value date, [entry date], mark, [funds code], amount, type, references.
 # Banks pad a missing entry date with blanks (four, some fewer) or write it as 0000, follow the
-# mark with a funds code (the currency's third letter: D for USD) and may put a blank before
-# the amount.
+# mark (upper or lower case) with a funds code (the currency's third letter: D for USD) and may
+# put a blank before the amount.
 ENTRY_RE = re.compile(
-    r"^(?P<value>\d{6})(?:(?P<entry>\d{4})| {1,4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])? ?"
+    r"^(?P<value>\d{6})(?:(?P<entry>\d{4})| {1,4})?(?P<mark>(?i:RC|RD|C|D))(?P<funds>[A-Z])? ?"
     r"(?P<amount>\d[\d,]{0,17})(?P<type>[A-Z][A-Z0-9 ]{3})"
     r"(?P<ref>(?:(?!//).)*)(?://(?P<bankref>.*))?$"
 )
@@ -184,7 +184,7 @@ def _parse_entry(tag: _Tag, currency: str) -> dict[str, object]:
         booking_date = make_date(year, month, day, line=tag.line)
     amount = swift_amount(match["amount"], line=tag.line)
     # D and RC (reversal of a credit) take money out; C and RD put it in.
-    if match["mark"] in ("D", "RC"):
+    if match["mark"].upper() in ("D", "RC"):
         amount = -amount
     ref = match["ref"].strip()
     bank_ref = (match["bankref"] or "").strip()

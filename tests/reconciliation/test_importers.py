@@ -285,6 +285,27 @@ def test_mt940_padded_entry_date_still_enforces_the_control_total():
     assert "= 11232.68, but the closing balance is 11233.22" in err.value.message
 
 
+def test_mt940_lower_case_marks_sign_like_upper_case_ones():
+    # given the padded statement with its marks in lower case (rd: a reversed debit, money in)
+    data = fixture_bytes("mt940_padded_entry_date.sta")
+    for upper, lower in ((b" DD", b" dD"), (b" CD", b" cD"), (b"2DD", b"2dD"), (b"0CD", b"0cD")):
+        data = data.replace(upper, lower)
+    data = data.replace(b"RDD 20", b"rdD 20")
+
+    # when it is read
+    [statement] = parse_statement_file(data)
+
+    # then the amounts and their signs are those of the upper-case file
+    assert b":61:240312    dD212,39" in data
+    assert [ln.amount for ln in statement.lines] == [
+        Decimal("-212.39"),
+        Decimal("1500.00"),
+        Decimal("-75"),
+        Decimal("0.61"),
+        Decimal("20.00"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
