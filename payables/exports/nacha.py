@@ -7,9 +7,12 @@ an optional addenda 05 carrying the remittance (80 characters), the batch and fi
 terminated, text upper-cased with anything outside ``A-Z 0-9`` and ``&'(),-./#:;@+`` removed and cut
 to the field width. Routing and account numbers are never cut or altered: a payment that cannot be
 written exactly is refused (``PaymentExportError``). The trace number of the n-th transfer
-(1-based, in the order given) is the ODFI's 8 digits followed by n on 7 digits, and its
-Identification Number holds the first 15 characters of the ``end_to_end_id``; returns and
-notifications of change come back with that trace number.
+(1-based, in the order given) is the ODFI's 8 digits followed by n on 7 digits; returns and
+notifications of change come back with that trace number. Its Individual Identification Number
+(15 characters, what the payee's bank shows) is unique in the file: the ``end_to_end_id`` when it
+fits, else a compact form keeping its item number whole (``PR-2026-000001-12`` becomes
+``PR-2026-1-12``), else, if two entries would still read the same, its first characters and n
+(``INVOICE-0000002``).
 
 One batch per file keeps the file and its controls simple; the field widths allow 999,999 entry
 and addenda records and 9,999,999,999.99 USD per batch, far above a payment run's size (refused
@@ -32,6 +35,7 @@ read (``error.summary``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +52,7 @@ from payables.exports.common import (
 )
 
 RECORD_LENGTH = 94
+INDIVIDUAL_ID_LENGTH = 15
 BLOCKING_FACTOR = 10
 FILLER = "9" * RECORD_LENGTH
 
@@ -149,6 +154,38 @@ def _text(value: str, width: int) -> str:
     return cleaned[:width].decode("ascii").ljust(width)
 
 
+def _compact_id(end_to_end_id: str) -> str:
+    """The end-to-end id in at most 15 ACH characters, its trailing item number kept whole."""
+    cleaned = _text(end_to_end_id, 35).strip()
+    if len(cleaned) <= INDIVIDUAL_ID_LENGTH:
+        return cleaned
+    head, _, item = cleaned.rpartition("-")
+    tail = "-" + (item.lstrip("0") or "0")
+    if not (head and item.isdigit() and len(tail) < INDIVIDUAL_ID_LENGTH):
+        return cleaned[:INDIVIDUAL_ID_LENGTH]
+    # Run number parts without their leading zeros: PR-2026-000001 -> PR-2026-1.
+    parts = [
+        (part.lstrip("0") or "0") if part.isdigit() else part
+        for part in re.split(r"[^A-Z0-9]+", head)
+        if part
+    ]
+    room = INDIVIDUAL_ID_LENGTH - len(tail)
+    for joined in ("-".join(parts), "".join(parts)):
+        if len(joined) <= room:
+            return joined + tail
+    # The run number's end changes from run to run, its start (the series prefix) does not.
+    return "".join(parts)[-room:] + tail
+
+
+def _individual_ids(end_to_end_ids: Sequence[str]) -> list[str]:
+    """One Individual Identification Number per entry, all different."""
+    compact = [_compact_id(e2e) for e2e in end_to_end_ids]
+    if len(set(compact)) == len(compact):
+        return compact
+    # Ids that read the same once compacted: the entry's place in the file tells them apart.
+    return [f"{ident[:7].rstrip()}-{n:07d}" for n, ident in enumerate(compact, start=1)]
+
+
 def _cents(amount: Decimal) -> int | None:
     if not isinstance(amount, Decimal) or not amount.is_finite():
         return None
@@ -221,6 +258,7 @@ def nacha_file(
         f"{'':3}1{odfi}0000001",
     ]
     append = records.append
+    individual_ids = _individual_ids([transfer.end_to_end_id for transfer in transfers])
     seen_ids: set[str] = set()
     entry_hash = 0
     total = 0
@@ -244,7 +282,7 @@ def nacha_file(
             f"6{CREDIT_CODES[transfer.account_type]}{rdfi}"
             f"{transfer.account_number.upper():<17}"
             f"{cents:010d}"
-            f"{_text(e2e, 15)}"
+            f"{individual_ids[sequence - 1]:<15}"
             f"{name}"
             f"  {'1' if has_addenda else '0'}{odfi}{trace_seq}"
         )

@@ -280,6 +280,98 @@ def test_nacha_control_totals_equal_the_exact_sum(cents: list[int]) -> None:
     assert len(lines) % 10 == 1  # blocks of 10 records, then the final newline
 
 
+def test_nacha_individual_id_keeps_every_entry_of_a_payment_run_apart() -> None:
+    # given a payment run's transfers, whose end-to-end ids (run number, item) exceed 15 characters
+    transfers = [ach(n, end_to_end_id=f"PR-2026-000001-{n}") for n in (1, 2, 10, 12345)]
+
+    # when the file is written and read back
+    summary = nacha_validate(write_nacha(transfers))
+
+    # then each entry carries the run and its own item number, within 15 characters
+    (batch,) = summary.batches
+    assert [e.individual_id for e in batch.entries] == [
+        "PR-2026-1-1",
+        "PR-2026-1-2",
+        "PR-2026-1-10",
+        "PR-2026-1-12345",
+    ]
+    assert lines_of(write_nacha(transfers[:1]))[2][39:54] == "PR-2026-1-1    "
+
+
+@pytest.mark.parametrize(
+    ("end_to_end_id", "individual_id"),
+    [
+        ("PR1-7", "PR1-7"),
+        ("PR-2026-000001-000012", "PR-2026-1-12"),
+        ("PR-2026-000123-50000", "PR2026123-50000"),
+        ("PR-2026-123456-999999", "26123456-999999"),
+        ("pr/2026/000001-7", "PR-2026-1-7"),
+    ],
+)
+def test_nacha_individual_id_is_a_compact_form_of_the_end_to_end_id(
+    end_to_end_id: str, individual_id: str
+) -> None:
+    # given a transfer whose end-to-end id may be longer than the field
+    transfers = [ach(1, end_to_end_id=end_to_end_id)]
+
+    # when the file is written and read back
+    (batch,) = nacha_validate(write_nacha(transfers)).batches
+
+    # then the identification is the compact form, item number whole
+    assert [e.individual_id for e in batch.entries] == [individual_id]
+
+
+def test_nacha_individual_ids_that_would_read_the_same_take_the_entry_number() -> None:
+    # given end-to-end ids that are the same in their first 15 characters, or once upper-cased
+    transfers = [
+        ach(1, end_to_end_id="INVOICE-BATCH-ALPHA-PAYMENT"),
+        ach(2, end_to_end_id="INVOICE-BATCH-ALPHA-REFUND"),
+        ach(3, end_to_end_id="inv-3"),
+        ach(4, end_to_end_id="INV-3"),
+    ]
+
+    # when the file is written and read back
+    (batch,) = nacha_validate(write_nacha(transfers)).batches
+
+    # then every entry's identification holds its place in the file, as its trace number does
+    assert [e.individual_id for e in batch.entries] == [
+        "INVOICE-0000001",
+        "INVOICE-0000002",
+        "INV-3-0000003",
+        "INV-3-0000004",
+    ]
+    assert [e.trace_number[-7:] for e in batch.entries] == [
+        "0000001",
+        "0000002",
+        "0000003",
+        "0000004",
+    ]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ids=st.lists(
+        st.text(
+            alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=35
+        ),
+        min_size=1,
+        max_size=40,
+        unique=True,
+    )
+)
+def test_nacha_individual_ids_are_unique_for_any_unique_end_to_end_ids(ids: list[str]) -> None:
+    # given transfers with any distinct printable end-to-end ids
+    transfers = [ach(n, end_to_end_id=e2e) for n, e2e in enumerate(ids)]
+
+    # when the file is written and read back
+    (batch,) = nacha_validate(write_nacha(transfers)).batches
+
+    # then every identification is different and fits its field
+    identifications = [e.individual_id for e in batch.entries]
+    assert len(set(identifications)) == len(ids)
+    assert all(len(ident) <= 15 for ident in identifications)
+
+
 # ---------------------------------------------------------------------- NACHA corruption caught
 
 
