@@ -58,7 +58,7 @@ from billing.services.invoices import (
 from billing.services.tax_rates import tax_rate_set
 from core.admin import AuditedAdmin, money_display
 from core.exceptions import DomainError
-from core.money import round_money
+from core.money import round_money, unit_price_text
 from core.system_settings import system_settings
 
 # --- Display helpers --------------------------------------------------------------------------
@@ -468,7 +468,8 @@ class InvoiceLineInline(admin.TabularInline):
 
     @admin.display(description="Unit price")
     def unit_price_display(self, line: InvoiceLine) -> str:
-        return money_display(line.unit_price)
+        # Its own precision: 3 x 33.3367 = 100.01 must read true.
+        return f"{unit_price_text(line.unit_price.amount, line.currency)} {line.currency}"
 
     @admin.display(description="Tax rate")
     def tax_rate_display(self, line: InvoiceLine) -> str:

@@ -26,6 +26,14 @@ class DecimalOptions(TypedDict):
     decimal_places: int
 
 
+# The largest amount one line, document, payment or entry line may carry: 12 integer digits.
+# Stored columns hold 15, which leaves room for the total of a document's lines, its tax and
+# its value in the functional currency at any rate below 1,000.
+MAX_AMOUNT = Decimal("1e12")
+# The largest quantity on one line (columns of quantities hold 10 integer digits).
+MAX_QUANTITY = Decimal("1e9")
+
+
 class UnknownCurrency(DomainError):
     code = "unknown_currency"
 
@@ -68,6 +76,15 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return f"{round_money(amount, currency)} {currency}"
 
 
+def unit_price_text(amount: Decimal, currency: str) -> str:
+    """A unit price with its own precision, never less than the currency's: 33.3367 USD
+    stays "33.3367" (so 3 x 33.3367 = 100.01 reads true), 20 KWD reads "20.000"."""
+    places = minor_unit_exponent(currency)
+    exponent = amount.normalize().as_tuple().exponent
+    own = -exponent if isinstance(exponent, int) else places
+    return f"{amount:.{max(places, own)}f}"
+
+
 def to_money(amount: Decimal, currency: str) -> Money:
     """A Money rounded to the currency's minor unit."""
     return Money(round_money(amount, currency), currency)
@@ -86,17 +103,39 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     return int(scaled)
 
 
-def check_amount(amount: Decimal, currency: str, *, allow_negative: bool = False) -> Decimal:
-    """Validate an input amount: finite, not beyond the currency's minor unit, sign as allowed."""
+def check_amount(
+    amount: Decimal, currency: str, *, allow_negative: bool = False, field: str = "amount"
+) -> Decimal:
+    """Validate an amount that is posted: finite, within MAX_AMOUNT, in whole minor units of
+    the currency (0.001 USD and 10.5 JPY are refused, never rounded), sign as allowed.
+    The refusal names ``field``."""
     if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise InvalidAmount(f"{amount!r} is not a finite decimal amount.")
+        raise InvalidAmount(f"{amount!r} is not a finite decimal amount.", field=field)
     if not allow_negative and amount < 0:
-        raise InvalidAmount(f"{amount} must not be negative.")
-    if amount != round_money(amount, currency):
+        raise InvalidAmount(f"{amount} must not be negative.", field=field)
+    check_limit(amount, field=field)
+    if amount != amount.quantize(quantum(currency), rounding=ROUND_HALF_UP):
         raise InvalidAmount(
-            f"{amount} has more decimals than {currency} allows ({minor_unit_exponent(currency)})."
+            f"{amount} has more decimals than {currency} allows ({minor_unit_exponent(currency)}).",
+            field=field,
         )
     return amount
+
+
+def check_limit(value: Decimal, *, field: str, limit: Decimal = MAX_AMOUNT) -> Decimal:
+    """``value`` if its size is below ``limit``; InvalidAmount naming the field and the limit.
+
+    Check products (quantity x price) with this before rounding them: a 30-digit product
+    cannot even be quantized in Decimal's default precision.
+    """
+    if abs(value) >= limit:
+        raise InvalidAmount(
+            f"{value:f} is too large: amounts must be below {limit:,f}.",
+            code="amount_too_large",
+            field=field,
+            limit=f"{limit:f}",
+        )
+    return value
 
 
 def allocate(

@@ -24,6 +24,7 @@ from djmoney.money import Money
 
 from core.admin import AuditedAdmin, money_display
 from core.ledger.models import Account
+from core.money import unit_price_text
 from core.system_settings import system_settings
 from payables.admin import (
     ReadOnlyAdmin,
@@ -130,7 +131,8 @@ class PurchaseOrderLineInline(ReadOnlyInline):
 
     @admin.display(description="Unit price")
     def unit_price_display(self, line: PurchaseOrderLine) -> str:
-        return money_display(line.unit_price)
+        # Its own precision: quantity x unit price = amount must read true.
+        return f"{unit_price_text(line.unit_price.amount, line.currency)} {line.currency}"
 
     @admin.display(description="Amount")
     def amount_display(self, line: PurchaseOrderLine) -> str:

@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.company import company_details
-from core.money import format_amount
+from core.money import format_amount, unit_price_text
 from payables.enums import PurchaseOrderStatus
 from payables.exceptions import InvalidState
 from payables.models import PurchaseOrder
@@ -42,7 +42,8 @@ def _context(order: PurchaseOrder) -> dict[str, Any]:
                 "position": line.position,
                 "description": line.description,
                 "quantity": line.quantity.normalize(),
-                "unit_price": format_amount(line.unit_price.amount, order.currency),
+                "unit_price": f"{unit_price_text(line.unit_price.amount, order.currency)} "
+                f"{order.currency}",
                 "amount": format_amount(line.amount.amount, order.currency),
             }
             for line in order.lines.order_by("position")

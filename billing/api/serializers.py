@@ -6,8 +6,18 @@ from rest_framework import serializers
 
 from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.models import Customer
-from core.api.fields import AmountField, CurrencyField, MoneyOutputField
+from core.api.fields import (
+    AmountField,
+    BusinessDateField,
+    CurrencyField,
+    MoneyOutputField,
+    UnitPriceOutputField,
+)
+from core.dates import DateKind
 from core.money import round_money
+from core.system_settings import system_settings
+
+MEMO_LENGTH = system_settings().limits.memo_length
 
 
 class CustomerInput(serializers.Serializer):
@@ -82,8 +92,8 @@ class InvoiceLineInput(serializers.Serializer):
         max_digits=7, decimal_places=6, min_value=0, max_value=1, required=False, allow_null=True
     )
     tax_inclusive = serializers.BooleanField(required=False, default=False)
-    period_start = serializers.DateField(required=False, allow_null=True)
-    period_end = serializers.DateField(required=False, allow_null=True)
+    period_start = BusinessDateField(required=False, allow_null=True)
+    period_end = BusinessDateField(required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "price" not in attrs and "unit_price" not in attrs:
@@ -98,9 +108,11 @@ class InvoiceInput(serializers.Serializer):
         queryset=Customer.objects.all()
     )
     currency = CurrencyField(required=False)
-    issue_date = serializers.DateField(required=False, allow_null=True)
-    due_date = serializers.DateField(required=False, allow_null=True)
-    memo = serializers.CharField(required=False, allow_blank=True, default="")
+    issue_date = BusinessDateField(required=False, allow_null=True)
+    due_date = BusinessDateField(required=False, allow_null=True)
+    memo = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MEMO_LENGTH
+    )
     lines = InvoiceLineInput(many=True, allow_empty=False)
     issue = serializers.BooleanField(required=False, default=False)
     # With ``issue``: let it past the customer's credit limit (billing.override_credit_limit).
@@ -114,9 +126,11 @@ class InvoiceIssueInput(serializers.Serializer):
 
 class InvoiceUpdateInput(serializers.Serializer):
     currency = CurrencyField(required=False)
-    issue_date = serializers.DateField(required=False, allow_null=True)
-    due_date = serializers.DateField(required=False, allow_null=True)
-    memo = serializers.CharField(required=False, allow_blank=True, default="")
+    issue_date = BusinessDateField(required=False, allow_null=True)
+    due_date = BusinessDateField(required=False, allow_null=True)
+    memo = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MEMO_LENGTH
+    )
     lines = InvoiceLineInput(many=True, allow_empty=False)
 
 
@@ -127,7 +141,7 @@ class ReasonInput(serializers.Serializer):
 class InvoiceLineOutput(serializers.Serializer):
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=19, decimal_places=4)
-    unit_price = MoneyOutputField()
+    unit_price = UnitPriceOutputField()
     tax_rate = serializers.DecimalField(max_digits=7, decimal_places=6)
     amount = MoneyOutputField()
     tax = MoneyOutputField(source="tax_amount")
@@ -170,7 +184,7 @@ class PaymentInput(serializers.Serializer):
     amount = AmountField()
     currency = CurrencyField()
     method = serializers.ChoiceField(choices=PaymentMethodType.choices)
-    received_date = serializers.DateField(required=False)
+    received_date = BusinessDateField(kind=DateKind.RECEIVED, required=False)
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     allocations = AllocationInput(many=True, required=False, allow_empty=True)
     payment_method = serializers.IntegerField(

@@ -26,7 +26,7 @@ from billing.services.subscriptions import (
     subscription_resume,
     usage_ingest,
 )
-from core.api.fields import AmountField, CurrencyField
+from core.api.fields import AmountField, BusinessDateField, CurrencyField
 from core.api.pagination import Pagination
 
 
@@ -91,7 +91,7 @@ class SubscriptionInput(serializers.Serializer):
         queryset=Customer.objects.all()
     )
     items = ItemSerializer(many=True, allow_empty=False)
-    start_date = serializers.DateField(required=False)
+    start_date = BusinessDateField(required=False)
     trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False, default=0)
     # Let it past the customer's credit limit (billing.override_credit_limit).
     override_credit_limit = serializers.BooleanField(required=False, default=False)
@@ -120,13 +120,13 @@ class SubscriptionOutput(serializers.Serializer):
 
 class ChangeInput(serializers.Serializer):
     items = ItemSerializer(many=True, allow_empty=False)
-    on_date = serializers.DateField(required=False)
+    on_date = BusinessDateField(required=False)
     prorate_now = serializers.BooleanField(required=False, default=False)
 
 
 class CancelInput(serializers.Serializer):
     at_period_end = serializers.BooleanField(required=False, default=True)
-    on_date = serializers.DateField(required=False)
+    on_date = BusinessDateField(required=False)
 
 
 class UsageEventInput(serializers.Serializer):

@@ -42,8 +42,9 @@ from billing.services.invoices import (
 from billing.services.payments import AllocationInput, payment_record
 from billing.services.processor_payments import payment_charge
 from billing.services.refunds import refund_create
-from core.api.fields import AmountField, MoneyOutputField
+from core.api.fields import AmountField, BusinessDateField, MoneyOutputField
 from core.api.pagination import Pagination
+from core.dates import DateKind
 
 
 def _paginated(view: APIView, request: Request, qs: Any, serializer: type) -> Response:
@@ -295,7 +296,7 @@ class CreditNoteInput(serializers.Serializer):
     invoice = serializers.IntegerField()
     reason = serializers.CharField(max_length=300)
     lines = CreditNoteLineInput(many=True, required=False, allow_empty=False)
-    issue_date = serializers.DateField(required=False)
+    issue_date = BusinessDateField(required=False)
 
 
 class CreditNoteOutput(serializers.Serializer):
@@ -342,7 +343,7 @@ class RefundInput(serializers.Serializer):
     payment = serializers.IntegerField(required=False, allow_null=True)
     amount = AmountField()
     reason = serializers.CharField(max_length=300)
-    refund_date = serializers.DateField(required=False)
+    refund_date = BusinessDateField(kind=DateKind.RECEIVED, required=False)
 
 
 class RefundOutput(serializers.Serializer):

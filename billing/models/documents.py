@@ -196,6 +196,9 @@ class Invoice(FSMModelMixin, models.Model):
 
     @property
     def amount_due(self) -> Money:
+        """What the customer still owes: nothing on a void invoice (its posting is reversed)."""
+        if self.status == InvoiceStatus.VOID:
+            return Money(0, self.currency)
         return self.total - self.amount_paid - self.amount_credited
 
     @property

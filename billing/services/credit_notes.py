@@ -17,11 +17,12 @@ from billing.enums import InvoiceStatus
 from billing.exceptions import BillingError, CurrencyMismatch, InvalidTransition
 from billing.models import CreditNote, CreditNoteLine, Customer, Invoice
 from billing.tax import line_amounts
+from core.dates import DateKind, date_check
 from core.exceptions import PermissionDeniedError
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account
 from core.ledger.services import LineSpec, journal_post
-from core.money import format_amount, round_storage
+from core.money import check_amount, format_amount, round_storage
 from core.numbering import document_number_next
 
 ZERO = Decimal(0)
@@ -61,12 +62,20 @@ def credit_note_issue(
         raise PermissionDeniedError("Your role does not allow issuing credit notes.")
     if not reason.strip():
         raise BillingError("A credit note needs a reason.", code="reason_required")
+    if issue_date is not None:
+        date_check(issue_date, field="issue_date", kind=DateKind.DOCUMENT)
     on = issue_date or timezone.localdate()
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.PAID):
             raise InvalidTransition(
                 f"Invoice {invoice} is {invoice.status}; only open or paid invoices are credited."
+            )
+        if invoice.issue_date and on < invoice.issue_date:
+            raise BillingError(
+                f"A credit note cannot be dated before its invoice ({invoice.issue_date}).",
+                code="invalid_date",
+                field="issue_date",
             )
         currency = invoice.currency
         if lines is None:
@@ -79,13 +88,19 @@ def credit_note_issue(
             default_rate = _invoice_rate(invoice)
             rows = []
             for n, line in enumerate(lines, start=1):
+                field = f"lines[{n - 1}]"
                 rate = line.tax_rate if line.tax_rate is not None else default_rate
                 if rate is None:
                     raise BillingError(
-                        f"Line {n}: the invoice has several tax rates; give this line's rate."
+                        f"Line {n}: the invoice has several tax rates; give this line's rate.",
+                        field=f"{field}.tax_rate",
                     )
+                # Posted as given: 1.0005 KWD or 10.5 JPY are refused, never rounded.
+                check_amount(line.amount, currency, field=f"{field}.amount")
                 if line.amount <= 0:
-                    raise BillingError(f"Line {n}: a credited amount must be positive.")
+                    raise BillingError(
+                        f"Line {n}: a credited amount must be positive.", field=f"{field}.amount"
+                    )
                 amounts = line_amounts(
                     quantity=Decimal(1), unit_price=line.amount, tax_rate=rate, currency=currency
                 )
@@ -94,13 +109,14 @@ def credit_note_issue(
         tax = sum((r[3] for r in rows), ZERO)
         total = subtotal + tax
         if total <= 0:
-            raise BillingError("A credit note must credit a positive amount.")
+            raise BillingError("A credit note must credit a positive amount.", field="lines")
         already = sum((c.total.amount for c in invoice.credit_notes.all()), ZERO)
         if already + total > invoice.total.amount:
             raise BillingError(
                 f"{format_amount(total, currency)} would credit more than the invoice's "
                 f"{format_amount(invoice.total.amount - already, currency)} not yet credited.",
                 code="over_credit",
+                field="lines",
             )
         to_invoice = min(total, invoice.amount_due.amount)
         to_balance = total - to_invoice

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
@@ -20,17 +20,25 @@ from billing.models import Customer, Invoice, InvoiceLine, TaxRate
 from billing.postings import invoice_issue_lines, invoice_write_off_lines
 from billing.services.credit import credit_check
 from billing.tax import customer_tax_rate, line_amounts
+from core.dates import DateKind, add_days, date_check
 from core.exceptions import PermissionDeniedError
 from core.fx import fx_rate_get
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account
 from core.ledger.services import journal_post, journal_reverse
-from core.money import minor_unit_exponent, round_money, round_storage
+from core.money import (
+    check_limit,
+    minor_unit_exponent,
+    round_money,
+    round_storage,
+    unit_price_text,
+)
 from core.numbering import document_number_next
 from core.system_settings import system_settings
 
 ZERO = Decimal(0)
 INVOICE_SERIES = "INV"
+LINE_DESCRIPTION_LENGTH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,38 @@ def _default_rate(customer: Customer) -> Decimal:
     )
 
 
+def _line_check(line: LineInput, position: int, field: str) -> None:
+    """Refuse a line whose figures cannot be a real line: the refusal names the input."""
+    if not line.quantity.is_finite() or line.quantity < 0:
+        raise BillingError(
+            f"Line {position}: quantity must not be negative.", field=f"{field}.quantity"
+        )
+    check_limit(line.quantity, field=f"{field}.quantity")
+    price = cast(Decimal, line.unit_price)
+    check_limit(price, field=f"{field}.unit_price")
+    if price != round_storage(price):
+        raise BillingError(
+            f"Line {position}: a unit price has at most 4 decimal places.",
+            code="invalid_amount",
+            field=f"{field}.unit_price",
+        )
+    # Checked before rounding: a product of 30 digits cannot be quantized.
+    check_limit(line.quantity * price, field=f"{field}.unit_price")
+    if line.period_start and line.period_end and line.period_end < line.period_start:
+        raise BillingError(
+            f"Line {position}: the period ends ({line.period_end.isoformat()}) before it "
+            f"starts ({line.period_start.isoformat()}).",
+            code="invalid_period",
+            field=f"{field}.period_end",
+        )
+    if len(line.description) > LINE_DESCRIPTION_LENGTH:
+        raise BillingError(
+            f"Line {position}: the description is longer than {LINE_DESCRIPTION_LENGTH} "
+            "characters.",
+            field=f"{field}.description",
+        )
+
+
 def invoice_lines_build(
     invoice: Invoice, lines: Sequence[LineInput], *, customer: Customer, default_rate: Decimal
 ) -> list[InvoiceLine]:
@@ -123,16 +163,22 @@ def invoice_lines_build(
     subtotal = tax = ZERO
     objects = []
     for position, given in enumerate(lines, start=1):
+        field = f"lines[{position - 1}]"
         line = _from_price(given, currency) if given.price_id else given
         if line.unit_price is None:
-            raise BillingError(f"Line {position}: give a unit price or a catalog price.")
+            raise BillingError(
+                f"Line {position}: give a unit price or a catalog price.",
+                field=f"{field}.unit_price",
+            )
         rate = default_rate if line.tax_rate is None else line.tax_rate
         if customer.tax_exempt or customer.reverse_charge:
             rate = ZERO
         if not ZERO <= rate <= 1:
-            raise BillingError(f"Line {position}: tax rate {rate} is not between 0 and 1.")
-        if line.quantity < 0:
-            raise BillingError(f"Line {position}: quantity must not be negative.")
+            raise BillingError(
+                f"Line {position}: tax rate {rate} is not between 0 and 1.",
+                field=f"{field}.tax_rate",
+            )
+        _line_check(line, position, field)
         amounts = line_amounts(
             quantity=line.quantity,
             unit_price=line.unit_price,
@@ -158,7 +204,11 @@ def invoice_lines_build(
             )
         )
     if subtotal + tax < 0:
-        raise BillingError("The invoice total must not be negative; issue a credit note instead.")
+        raise BillingError(
+            "The invoice total must not be negative; issue a credit note instead.",
+            field="lines",
+        )
+    check_limit(subtotal + tax, field="lines")
     invoice.subtotal = Money(subtotal, currency)
     invoice.tax = Money(tax, currency)
     invoice.total = Money(subtotal + tax, currency)
@@ -172,6 +222,34 @@ def _write_lines(invoice: Invoice, lines: Sequence[LineInput], customer: Custome
     )
     invoice.lines.all().delete()
     InvoiceLine.objects.bulk_create(objects)
+
+
+def _draft_check(
+    *, issue_date: date | None, due_date: date | None, memo: str, lines: Sequence[LineInput]
+) -> None:
+    """The header of a draft from a person or an integration: dates in the window of the
+    system settings, due not before issue, a memo and a line count within the limits."""
+    limits = system_settings().limits
+    if issue_date:
+        date_check(issue_date, field="issue_date", kind=DateKind.DOCUMENT)
+    if due_date:
+        date_check(due_date, field="due_date", kind=DateKind.DOCUMENT)
+    if issue_date and due_date and due_date < issue_date:
+        raise BillingError(
+            "The due date is before the issue date.", code="invalid_date", field="due_date"
+        )
+    if len(memo) > limits.memo_length:
+        raise BillingError(
+            f"The memo is longer than {limits.memo_length} characters.",
+            code="too_long",
+            field="memo",
+        )
+    if len(lines) > limits.document_lines:
+        raise BillingError(
+            f"An invoice has at most {limits.document_lines} lines; this one has {len(lines)}.",
+            code="too_many_lines",
+            field="lines",
+        )
 
 
 def invoice_create(
@@ -194,8 +272,7 @@ def invoice_create(
     customer = Customer.objects.get(pk=customer_id)
     currency = currency or customer.currency
     minor_unit_exponent(currency)
-    if issue_date and due_date and due_date < issue_date:
-        raise BillingError("The due date is before the issue date.", field="due_date")
+    _draft_check(issue_date=issue_date, due_date=due_date, memo=memo, lines=lines)
     with transaction.atomic():
         invoice = Invoice(
             customer=customer,
@@ -241,8 +318,7 @@ def invoice_update_draft(
         if currency:
             minor_unit_exponent(currency)
             invoice.currency = currency
-        if issue_date and due_date and due_date < issue_date:
-            raise BillingError("The due date is before the issue date.", field="due_date")
+        _draft_check(issue_date=issue_date, due_date=due_date, memo=memo, lines=lines)
         invoice.issue_date = issue_date
         invoice.due_date = due_date
         invoice.memo = memo
@@ -285,7 +361,7 @@ def _snapshot(invoice: Invoice) -> dict[str, Any]:
             {
                 "description": line.description,
                 "quantity": f"{line.quantity.normalize():f}",
-                "unit_price": fmt(line.unit_price.amount),
+                "unit_price": unit_price_text(line.unit_price.amount, invoice.currency),
                 "tax_rate": f"{(line.tax_rate * 100).normalize():f}",
                 "amount": fmt(line.amount.amount),
                 "tax": fmt(line.tax_amount.amount),
@@ -335,11 +411,12 @@ def invoice_issue(
                 what=f"Invoice {invoice}",
             )
         issue_date = invoice.issue_date or on_date or timezone.localdate()
+        date_check(issue_date, field="issue_date", kind=DateKind.DOCUMENT)
         terms = invoice.customer.payment_terms
         if terms is None:
             terms = system_settings().billing.payment_terms
         invoice.issue_date = issue_date
-        invoice.due_date = invoice.due_date or issue_date + timedelta(days=terms)
+        invoice.due_date = invoice.due_date or add_days(issue_date, terms, field="issue_date")
         invoice.fx_rate = fx_rate_get(
             base=invoice.currency, quote=system_settings().functional_currency, on_date=issue_date
         )

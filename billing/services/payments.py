@@ -23,6 +23,7 @@ from billing.exceptions import BillingError, CurrencyMismatch, OverAllocation
 from billing.models import Customer, Invoice, Payment, PaymentAllocation
 from billing.postings import payment_lines
 from billing.services.bulk import copy_insert, db_rows, history_rows
+from core.dates import DateKind, date_check
 from core.exceptions import DomainError, NotFound, PermissionDeniedError
 from core.fx import fx_rate_get
 from core.ledger.models import Account
@@ -101,7 +102,7 @@ def _explicit_plan(
 ) -> list[tuple[Invoice, Decimal]]:
     """The allocations checked against the (locked) invoices as they stand."""
     plan = []
-    for a in allocations:
+    for index, a in enumerate(allocations):
         invoice = invoices.get(a.invoice_id)
         if invoice is None or invoice.customer_id != customer.pk:
             raise BillingError(
@@ -113,9 +114,11 @@ def _explicit_plan(
             )
         if invoice.status != InvoiceStatus.OPEN:
             raise OverAllocation(f"Invoice {invoice} is {invoice.status}; it takes no payment.")
-        check_amount(a.amount, currency)
+        check_amount(a.amount, currency, field=f"allocations[{index}].amount")
         if a.amount <= 0:
-            raise BillingError("Allocations must be positive.", field="allocations")
+            raise BillingError(
+                "Allocations must be positive.", field=f"allocations[{index}].amount"
+            )
         if a.amount > invoice.amount_due.amount:
             raise OverAllocation(
                 f"{format_amount(a.amount, currency)} is more than the "
@@ -139,7 +142,7 @@ def _check_payment(method: str, amount: Decimal, currency: str, enabled: Sequenc
         raise BillingError(f"Unknown payment method {method!r}.", field="method")
     if method != PaymentMethodType.CHECK and method not in enabled:
         raise BillingError(f"Payment method {method!r} is not enabled.", field="method")
-    check_amount(amount, currency)
+    check_amount(amount, currency, field="amount")
     if amount <= 0:
         raise BillingError("A payment amount must be positive.", field="amount")
 
@@ -171,6 +174,10 @@ def payment_record(
     if actor is not None and not actor.has_perm("billing.record_payment"):
         raise PermissionDeniedError("Your role does not allow recording payments.")
     _check_payment(method, amount, currency, system_settings().payment_methods)
+    if received_date is not None and actor is not None:
+        # People and integrations: a payment is received on or before today, after the
+        # books start. The system's own callers (processor events) carry the processor's date.
+        date_check(received_date, field="received_date", kind=DateKind.RECEIVED)
     received_date = received_date or timezone.localdate()
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer_id)

@@ -37,6 +37,7 @@ from billing.processors import (
 )
 from billing.processors import stripe as stripe_adapter
 from billing.services.payments import PROCESSOR_METHODS
+from core.dates import DateKind, date_check
 from core.exceptions import Conflict, DomainError, PermissionDeniedError
 from core.fx import fx_rate_get
 from core.ledger.enums import AccountRole
@@ -106,6 +107,8 @@ def refund_issue(
     payment paid on ``invoice_id`` first, then on its other invoices newest first, and only
     then its overpayment on the credit balance."""
     _check_request(actor=actor, reason=reason)
+    if refund_date is not None and actor is not None:
+        date_check(refund_date, field="refund_date", kind=DateKind.RECEIVED)
     on = refund_date or timezone.localdate()
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer_id)
@@ -178,7 +181,7 @@ def _plan(
         if payment.customer_id != customer.pk:
             raise BillingError("That payment is not this customer's.", field="payment")
     currency = payment.currency if payment else customer.currency
-    check_amount(amount, currency)
+    check_amount(amount, currency, field="amount")
     if amount <= 0:
         raise BillingError("A refund must be positive.", field="amount")
 

@@ -7,6 +7,7 @@ A JSON float has already lost exactness before the server sees it, and "1e3", "N
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,23 +15,31 @@ from drf_spectacular.utils import extend_schema_field
 from moneyed import CURRENCIES
 from rest_framework import serializers
 
-from core.money import round_money
+from core.dates import DateKind, DateOutOfRange, date_check
+from core.money import MAX_AMOUNT, MAX_QUANTITY, round_money, unit_price_text
 
-AMOUNT_PATTERN = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
+# Up to 12 integer digits: every amount stays below core.money.MAX_AMOUNT.
+AMOUNT_PATTERN = re.compile(r"^-?\d{1,12}(\.\d{1,4})?$")
 
 
 @extend_schema_field(
     {"type": "string", "format": "decimal", "pattern": AMOUNT_PATTERN.pattern, "example": "125.50"}
 )
 class AmountField(serializers.Field):
+    """A decimal string of up to 4 places and below ``max_value`` (MAX_AMOUNT by default)."""
+
     default_error_messages = {
         "type": 'Send amounts as a decimal string such as "12.50", not as a number.',
         "format": "Not a plain decimal amount (digits, an optional point and up to 4 decimals).",
         "negative": "Must not be negative.",
+        "too_large": "Must be below {limit}.",
     }
 
-    def __init__(self, *, allow_negative: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, allow_negative: bool = False, max_value: Decimal = MAX_AMOUNT, **kwargs: Any
+    ) -> None:
         self.allow_negative = allow_negative
+        self.max_value = max_value
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> Decimal:
@@ -42,10 +51,45 @@ class AmountField(serializers.Field):
         value = Decimal(text)
         if value < 0 and not self.allow_negative:
             self.fail("negative")
+        if abs(value) >= self.max_value:
+            self.fail("too_large", limit=f"{self.max_value:,f}")
         return value
 
     def to_representation(self, value: Decimal) -> str:
         return f"{value:f}"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^\d{1,9}(\.\d{1,4})?$",
+        "example": "3",
+    }
+)
+class QuantityField(AmountField):
+    """A quantity: a decimal string, not negative, below MAX_QUANTITY."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_value", MAX_QUANTITY)
+        super().__init__(**kwargs)
+
+
+class BusinessDateField(serializers.DateField):
+    """A business date (YYYY-MM-DD) inside the window of the system settings: not before the
+    books start, not after today + the days ahead documents may take (``DateKind.RECEIVED``:
+    not after today). Refused as a field error, never an overflow further down."""
+
+    def __init__(self, *, kind: DateKind = DateKind.DOCUMENT, **kwargs: Any) -> None:
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value: Any) -> date:
+        result = super().to_internal_value(value)
+        try:
+            return date_check(result, field=self.field_name or "date", kind=self.kind)
+        except DateOutOfRange as exc:
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
 
 
 class CurrencyField(serializers.CharField):
@@ -72,3 +116,16 @@ class MoneyOutputField(serializers.Field):
 
     def to_representation(self, value: Any) -> str:
         return f"{round_money(value.amount, str(value.currency)):f}"
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "33.3367"})
+class UnitPriceOutputField(serializers.Field):
+    """A unit price out with its own precision (at least the currency's minor units), so that
+    quantity x unit price = amount reads true for prices finer than a cent."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return unit_price_text(value.amount, str(value.currency))

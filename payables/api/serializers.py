@@ -7,9 +7,21 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.api.fields import AmountField, CurrencyField, MoneyOutputField
+from core.api.fields import (
+    AmountField,
+    BusinessDateField,
+    CurrencyField,
+    MoneyOutputField,
+    QuantityField,
+    UnitPriceOutputField,
+)
+from core.dates import DateKind
+from core.system_settings import system_settings
 from payables.enums import PaymentFileFormat, TaxIdType
 from payables.models import Approval
+
+# Lines per order, receipt or bill (system setting limits.document_lines).
+DOCUMENT_LINES = system_settings().limits.document_lines
 
 
 class ApprovalOutput(serializers.Serializer):
@@ -113,7 +125,7 @@ class DocumentOutput(serializers.Serializer):
 
 class OrderLineInput(serializers.Serializer):
     description = serializers.CharField(max_length=300)
-    quantity = AmountField()
+    quantity = QuantityField()
     unit_price = AmountField()
     is_inventory = serializers.BooleanField(required=False, default=False)
 
@@ -122,7 +134,7 @@ class OrderInput(serializers.Serializer):
     vendor = serializers.IntegerField(min_value=1)
     currency = CurrencyField()
     # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
-    lines = OrderLineInput(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+    lines = OrderLineInput(many=True, allow_empty=False, max_length=DOCUMENT_LINES)  # type: ignore[call-arg]
     department = serializers.CharField(max_length=100, required=False, default="")
     description = serializers.CharField(max_length=500, required=False, default="")
 
@@ -132,7 +144,7 @@ class OrderLineOutput(serializers.Serializer):
     position = serializers.IntegerField()
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=14, decimal_places=4)
-    unit_price = MoneyOutputField()
+    unit_price = UnitPriceOutputField()
     amount = MoneyOutputField()
     quantity_received = serializers.DecimalField(max_digits=14, decimal_places=4)
     is_inventory = serializers.BooleanField()
@@ -166,15 +178,17 @@ class PayablesReasonInput(serializers.Serializer):
 
 class ReceiptLineInputSerializer(serializers.Serializer):
     order_line = serializers.IntegerField(min_value=1)
-    quantity = AmountField()
+    quantity = QuantityField()
 
 
 class ReceiptInput(serializers.Serializer):
     purchase_order = serializers.IntegerField(min_value=1)
-    received_on = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    received_on = BusinessDateField(
+        kind=DateKind.RECEIVED, required=False, input_formats=["%Y-%m-%d"]
+    )
     note = serializers.CharField(max_length=500, required=False, default="")
     # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
-    lines = ReceiptLineInputSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+    lines = ReceiptLineInputSerializer(many=True, allow_empty=False, max_length=DOCUMENT_LINES)  # type: ignore[call-arg]
 
 
 class ReceiptLineOutput(serializers.Serializer):
@@ -196,7 +210,7 @@ class ReceiptOutput(serializers.Serializer):
 
 class BillLineInputSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=300)
-    quantity = AmountField()
+    quantity = QuantityField()
     unit_price = AmountField()
     order_line = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     account = serializers.IntegerField(min_value=1, required=False, allow_null=True)
@@ -206,20 +220,20 @@ class BillInput(serializers.Serializer):
     vendor = serializers.IntegerField(min_value=1)
     number = serializers.CharField(max_length=60)
     currency = CurrencyField()
-    bill_date = serializers.DateField(input_formats=["%Y-%m-%d"])
-    due_date = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    bill_date = BusinessDateField(input_formats=["%Y-%m-%d"])
+    due_date = BusinessDateField(required=False, input_formats=["%Y-%m-%d"])
     purchase_order = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     description = serializers.CharField(max_length=500, required=False, default="")
     duplicate_override_reason = serializers.CharField(max_length=300, required=False, default="")
     # many=True hands max_length to the ListSerializer (DRF >= 3.15); the stubs miss it.
-    lines = BillLineInputSerializer(many=True, allow_empty=False, max_length=500)  # type: ignore[call-arg]
+    lines = BillLineInputSerializer(many=True, allow_empty=False, max_length=DOCUMENT_LINES)  # type: ignore[call-arg]
 
 
 class BillLineOutput(serializers.Serializer):
     position = serializers.IntegerField()
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=14, decimal_places=4)
-    unit_price = MoneyOutputField()
+    unit_price = UnitPriceOutputField()
     amount = MoneyOutputField()
     order_line = serializers.IntegerField(source="order_line_id", allow_null=True)
     account = serializers.IntegerField(source="account_id", allow_null=True)
@@ -253,7 +267,7 @@ class BillApproveInput(DecisionInput):
 
 
 class ExpenseLineInputSerializer(serializers.Serializer):
-    spent_on = serializers.DateField(input_formats=["%Y-%m-%d"])
+    spent_on = BusinessDateField(kind=DateKind.RECEIVED, input_formats=["%Y-%m-%d"])
     category = serializers.IntegerField(min_value=1)
     description = serializers.CharField(max_length=300)
     amount = AmountField()
@@ -302,8 +316,8 @@ class ExpenseReportOutput(serializers.Serializer):
 
 class PaymentRunInput(serializers.Serializer):
     currency = CurrencyField()
-    pay_by = serializers.DateField(input_formats=["%Y-%m-%d"])
-    payment_date = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    pay_by = BusinessDateField(input_formats=["%Y-%m-%d"])
+    payment_date = BusinessDateField(required=False, input_formats=["%Y-%m-%d"])
     file_format = serializers.ChoiceField(choices=PaymentFileFormat.choices, required=False)
     bills = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, max_length=100_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +17,13 @@ from django.db import transaction
 from django.db.models import Sum
 from djmoney.money import Money
 
+from core.dates import DateKind, add_days, date_check
 from core.exceptions import Conflict, NotFound
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account
 from core.ledger.selectors import account_get_by_role
 from core.ledger.services import journal_post, journal_reverse
-from core.money import check_amount, round_money
+from core.money import check_limit, round_money
 from payables.enums import BillStatus as S
 from payables.enums import DocumentKind, MatchStatus, PurchaseOrderStatus
 from payables.exceptions import DuplicateBill, InvalidState, PayablesError
@@ -34,7 +35,13 @@ from payables.services.approvals import (
     rejection_record,
     required_roles,
 )
-from payables.services.common import content_hash, functional_amount, require
+from payables.services.common import (
+    content_hash,
+    functional_amount,
+    line_amount_check,
+    lines_limit_check,
+    require,
+)
 from payables.services.orders import vendor_payable_get
 
 KIND = DocumentKind.BILL
@@ -55,10 +62,11 @@ def bill_terms(
 ) -> tuple[date, date | None, Decimal]:
     """Due date, discount deadline and discount amount from the vendor's terms
     (``2/10 net 30``: 2 % off when paid within 10 days, else due in 30)."""
-    due = bill_date + timedelta(days=terms_days)
+    due = add_days(bill_date, terms_days, field="bill_date")
     if not pct or not days:
         return due, None, ZERO
-    return due, bill_date + timedelta(days=days), round_money(total * pct / 100, currency)
+    discount_date = add_days(bill_date, days, field="bill_date")
+    return due, discount_date, round_money(total * pct / 100, currency)
 
 
 def bill_version(bill: Bill) -> str:
@@ -121,7 +129,15 @@ def bill_create(
     if not number:
         raise PayablesError("A bill needs the vendor's invoice number.", code="invalid")
     if not lines:
-        raise PayablesError("A bill needs at least one line.", code="no_lines")
+        raise PayablesError("A bill needs at least one line.", code="no_lines", field="lines")
+    lines_limit_check(lines, "A bill")
+    date_check(bill_date, field="bill_date", kind=DateKind.DOCUMENT)
+    if due_date is not None:
+        date_check(due_date, field="due_date", kind=DateKind.DOCUMENT)
+        if due_date < bill_date:
+            raise PayablesError(
+                "The due date is before the bill date.", code="invalid_date", field="due_date"
+            )
     vendor = vendor_payable_get(vendor_id)
     order: PurchaseOrder | None = None
     order_lines: dict[int, PurchaseOrderLine] = {}
@@ -149,9 +165,10 @@ def bill_create(
         order_lines = {line.pk: line for line in order.lines.all()}
     objects = []
     for position, item in enumerate(lines, start=1):
-        if item.quantity <= 0:
-            raise PayablesError(f"Line {position}: quantity must be positive.", code="invalid")
-        price = check_amount(item.unit_price, currency)
+        amount = line_amount_check(
+            quantity=item.quantity, unit_price=item.unit_price, currency=currency, position=position
+        )
+        price = item.unit_price
         if item.order_line_id is not None and item.order_line_id not in order_lines:
             raise PayablesError(
                 f"Line {position}: order line {item.order_line_id} is not on the bill's order.",
@@ -173,14 +190,15 @@ def bill_create(
                 quantity=item.quantity,
                 currency=currency,
                 unit_price=Money(price, currency),
-                amount=Money(round_money(item.quantity * price, currency), currency),
+                amount=Money(amount, currency),
                 order_line_id=item.order_line_id,
                 account=account,
             )
         )
     total = sum((o.amount.amount for o in objects), ZERO)
     if total <= 0:
-        raise PayablesError("A bill's total must be positive.", code="invalid")
+        raise PayablesError("A bill's total must be positive.", code="invalid", field="lines")
+    check_limit(total, field="lines")
     due, discount_date, discount = bill_terms(
         bill_date=bill_date,
         total=total,
@@ -216,7 +234,7 @@ def bill_create(
         )
         for obj in objects:
             obj.bill = bill
-            obj.save()
+        BillLine.objects.bulk_create(objects)
         if submit:
             _submit(bill)
     return bill

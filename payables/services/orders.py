@@ -15,9 +15,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
+from simple_history.utils import bulk_create_with_history
 
 from core.exceptions import NotFound
-from core.money import check_amount, round_money
+from core.money import check_limit
 from core.numbering import document_number_next
 from payables.enums import DocumentKind, VendorStatus
 from payables.enums import PurchaseOrderStatus as S
@@ -30,7 +31,13 @@ from payables.services.approvals import (
     rejection_record,
     required_roles,
 )
-from payables.services.common import content_hash, functional_amount, require
+from payables.services.common import (
+    content_hash,
+    functional_amount,
+    line_amount_check,
+    lines_limit_check,
+    require,
+)
 
 PO_SERIES = "PO"
 KIND = DocumentKind.PURCHASE_ORDER
@@ -60,13 +67,17 @@ def vendor_payable_get(vendor_id: int) -> Vendor:
 
 def _line_objects(order: PurchaseOrder, lines: Sequence[LineInput]) -> list[PurchaseOrderLine]:
     if not lines:
-        raise PayablesError("An order needs at least one line.", code="no_lines")
+        raise PayablesError("An order needs at least one line.", code="no_lines", field="lines")
+    lines_limit_check(lines, "An order")
     result = []
     for position, line in enumerate(lines, start=1):
-        if line.quantity <= 0:
-            raise PayablesError(f"Line {position}: quantity must be positive.", code="invalid")
-        price = check_amount(line.unit_price, order.currency)
-        amount = round_money(line.quantity * price, order.currency)
+        amount = line_amount_check(
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            currency=order.currency,
+            position=position,
+        )
+        price = line.unit_price
         result.append(
             PurchaseOrderLine(
                 order=order,
@@ -80,6 +91,15 @@ def _line_objects(order: PurchaseOrder, lines: Sequence[LineInput]) -> list[Purc
             )
         )
     return result
+
+
+def _lines_save(objects: list[PurchaseOrderLine], actor: Any) -> None:
+    """Insert the lines in one statement, with their history rows (C3) in another."""
+    bulk_create_with_history(objects, PurchaseOrderLine, default_user=actor)
+
+
+def _total(objects: Sequence[PurchaseOrderLine]) -> Decimal:
+    return check_limit(sum((o.amount.amount for o in objects), Decimal(0)), field="lines")
 
 
 def purchase_order_version(order: PurchaseOrder) -> str:
@@ -119,10 +139,9 @@ def purchase_order_create(
             requester=actor,
         )
         objects = _line_objects(order, lines)
-        order.total = Money(sum((o.amount.amount for o in objects), Decimal(0)), currency)
+        order.total = Money(_total(objects), currency)
         order.save()
-        for obj in objects:
-            obj.save()
+        _lines_save(objects, actor)
     return order
 
 
@@ -165,9 +184,8 @@ def purchase_order_update(
         if lines is not None:
             objects = _line_objects(order, lines)
             order.lines.all().delete()
-            for obj in objects:
-                obj.save()
-            order.total = Money(sum((o.amount.amount for o in objects), Decimal(0)), order.currency)
+            _lines_save(objects, actor)
+            order.total = Money(_total(objects), order.currency)
         if order.status != S.DRAFT:
             order.reopen()
             approvals_void(kind=KIND, object_id=order.pk, reason="edited after the decision")

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import BusinessDateField
 from core.api.pagination import Pagination
 from core.money import round_money
 from receivables.models_plans import PaymentPlan
@@ -31,7 +32,7 @@ class PaymentPlanInput(serializers.Serializer):
     customer = serializers.IntegerField()
     invoices = serializers.ListField(child=serializers.IntegerField(), min_length=1)
     installments = serializers.IntegerField(min_value=1, max_value=MAX_INSTALLMENTS)
-    first_due_date = serializers.DateField()
+    first_due_date = BusinessDateField()
     # Either every ``interval_days`` days, or monthly (the default).
     interval_days = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     monthly = serializers.BooleanField(required=False)

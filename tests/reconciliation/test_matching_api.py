@@ -65,7 +65,7 @@ def seeded(usd_account, make_user, django_capture_on_commit_callbacks):
     for n, (amount, text, name) in enumerate(rows, start=1):
         StatementLine.objects.create(
             statement=statement, bank_account=usd_account, position=n,
-            booking_date=invoices[1].due_date, amount=D(amount), currency="USD",
+            booking_date=invoices[1].issue_date, amount=D(amount), currency="USD",
             description=text, counterparty_name=name, fingerprint=f"{n:064d}",
         )  # fmt: skip
     return usd_account
