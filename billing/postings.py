@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account
 from core.ledger.services import LineSpec
+from core.money import round_storage
 
 ZERO = Decimal(0)
 
@@ -94,3 +96,24 @@ def payment_lines(
             )
         )
     return lines
+
+
+def ar_functional_change(
+    *, settled_before: Decimal, settled_after: Decimal, rate: Decimal | None
+) -> Decimal:
+    """The functional value of AR an invoice's settlement moves when what is settled on it
+    (paid + credited) goes from ``settled_before`` to ``settled_after`` (positive: AR taken
+    off; negative: put back, a refund).
+
+    Cumulative rounding: each event takes round(after x rate) - round(before x rate), so the
+    events of one invoice always add up to round(total x rate), exactly what its issue put in
+    AR. The payment that settles an invoice in full takes its remaining functional balance,
+    and no residue of a cent's fraction is left on the control account (issue 11).
+    """
+    r = rate or Decimal(1)
+    return round_storage(settled_after * r) - round_storage(settled_before * r)
+
+
+def invoice_settled(invoice: Any) -> Decimal:
+    """What is settled on the invoice: paid plus credited, in its currency."""
+    return Decimal(invoice.amount_paid.amount + invoice.amount_credited.amount)

@@ -7,9 +7,10 @@ class PayablesConfig(AppConfig):
 
     def ready(self) -> None:
         from core.ledger.checks import register_check
-        from payables.selectors import ap_subledger_check
+        from payables.selectors import ap_functional_check, ap_subledger_check
 
         register_check("payables.ap_subledger", ap_subledger_check)
+        register_check("payables.ap_functional", ap_functional_check)
 
         from core.demo import register_demo_seeder
         from payables.demo import payables_demo_seed

@@ -16,6 +16,7 @@ from djmoney.money import Money
 from billing.enums import InvoiceStatus
 from billing.exceptions import BillingError, CurrencyMismatch, InvalidTransition
 from billing.models import CreditNote, CreditNoteLine, Customer, Invoice
+from billing.postings import ar_functional_change, invoice_settled
 from billing.tax import line_amounts
 from core.dates import DateKind, date_check
 from core.exceptions import PermissionDeniedError
@@ -182,9 +183,21 @@ def _post(
     accounts = {a.role: a for a in Account.objects.exclude(role=None)}
     cur = note.currency
     f_subtotal, f_tax = round_storage(subtotal * rate), round_storage(tax * rate)
-    f_invoice = round_storage(to_invoice * rate)
-    # The balance part takes the rounding remainder so the entry balances to the last place.
-    f_balance = f_subtotal + f_tax - f_invoice
+    # The credit was applied to the invoice already: it settles from (now - to_invoice).
+    settled = invoice_settled(invoice)
+    f_invoice = ar_functional_change(
+        settled_before=settled - to_invoice, settled_after=settled, rate=rate
+    )
+    if to_balance:
+        # The balance part takes the rounding remainder so the entry balances to the last place.
+        f_balance = f_subtotal + f_tax - f_invoice
+    else:
+        # All of it comes off AR: income (or tax, without income) takes the remainder.
+        f_balance = ZERO
+        if subtotal:
+            f_subtotal = f_invoice - f_tax
+        else:
+            f_tax = f_invoice
     lines = []
     if subtotal:
         lines.append(LineSpec(accounts[income_role], cur, debit=subtotal, functional=f_subtotal))

@@ -17,7 +17,12 @@ from billing.documents import company_details
 from billing.enums import InvoiceStatus
 from billing.exceptions import BillingError, InvalidTransition, InvoiceNotEditable
 from billing.models import Customer, Invoice, InvoiceLine, TaxRate
-from billing.postings import invoice_issue_lines, invoice_write_off_lines
+from billing.postings import (
+    ar_functional_change,
+    invoice_issue_lines,
+    invoice_settled,
+    invoice_write_off_lines,
+)
 from billing.services.credit import credit_check
 from billing.tax import customer_tax_rate, line_amounts
 from core.dates import DateKind, add_days, date_check
@@ -501,7 +506,12 @@ def invoice_mark_uncollectible(*, actor: Any, invoice_id: int, reason: str) -> I
                 lines=invoice_write_off_lines(
                     currency=invoice.currency,
                     amount=due,
-                    functional=round_storage(due * (invoice.fx_rate or 1)),
+                    # What AR still carries of it: nothing of a cent's fraction stays behind.
+                    functional=ar_functional_change(
+                        settled_before=invoice_settled(invoice),
+                        settled_after=invoice.total.amount,
+                        rate=invoice.fx_rate,
+                    ),
                     accounts=_accounts(),
                 ),
                 entry_date=timezone.localdate(),

@@ -21,7 +21,7 @@ from djmoney.money import Money
 from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.exceptions import BillingError, CurrencyMismatch, OverAllocation
 from billing.models import Customer, Invoice, Payment, PaymentAllocation
-from billing.postings import payment_lines
+from billing.postings import ar_functional_change, invoice_settled, payment_lines
 from billing.services.bulk import copy_insert, db_rows, history_rows
 from core.dates import DateKind, date_check
 from core.exceptions import DomainError, NotFound, PermissionDeniedError
@@ -186,6 +186,7 @@ def payment_record(
             if existing is not None:
                 return existing
         plan = _plan(customer, currency, amount, allocations)
+        ar_functional = _ar_functional(plan)
         to_invoices = sum((part for _, part in plan), ZERO)
         to_credit = amount - to_invoices
         _credit_check(customer, currency, to_credit)
@@ -218,16 +219,36 @@ def payment_record(
         if to_credit:
             customer.credit_balance = customer.credit_balance + Money(to_credit, currency)
             customer.save(update_fields=["credit_balance"])
-        payment.ledger_entry = _post(payment, plan, to_credit)
+        payment.ledger_entry = _post(payment, plan, to_credit, ar_functional)
         payment.save(update_fields=["status", "ledger_entry"])
     return payment
 
 
-def _post(payment: Payment, plan: list[tuple[Invoice, Decimal]], to_credit: Decimal) -> Any:
+def _ar_functional(plan: list[tuple[Invoice, Decimal]]) -> Decimal:
+    """The AR (functional) the plan takes off, read from the invoices before it is applied."""
+    return sum(
+        (
+            ar_functional_change(
+                settled_before=invoice_settled(invoice),
+                settled_after=invoice_settled(invoice) + part,
+                rate=invoice.fx_rate,
+            )
+            for invoice, part in plan
+        ),
+        ZERO,
+    )
+
+
+def _post(
+    payment: Payment,
+    plan: list[tuple[Invoice, Decimal]],
+    to_credit: Decimal,
+    ar_functional: Decimal,
+) -> Any:
     functional = system_settings().functional_currency
     rate = fx_rate_get(base=payment.currency, quote=functional, on_date=payment.received_date)
     accounts = {a.role: a for a in Account.objects.exclude(role=None)}
-    spec = _entry(payment, plan, to_credit, rate=rate, accounts=accounts)
+    spec = _entry(payment, to_credit, ar_functional, rate=rate, accounts=accounts)
     return journal_post(
         lines=spec.lines,
         entry_date=spec.entry_date,
@@ -240,17 +261,16 @@ def _post(payment: Payment, plan: list[tuple[Invoice, Decimal]], to_credit: Deci
 
 def _entry(
     payment: Payment,
-    plan: list[tuple[Invoice, Decimal]],
     to_credit: Decimal,
+    ar_f: Decimal,
     *,
     rate: Decimal,
     accounts: dict[str, Account],
 ) -> EntrySpec:
-    """Cash at the payment date's rate (``rate``), AR at each invoice's issue rate, the
-    difference to realized FX gain/loss."""
+    """Cash at the payment date's rate (``rate``), AR as the invoices carry it (``ar_f``, see
+    ``ar_functional_change``), the difference to realized FX gain/loss."""
     currency = payment.currency
     cash_f = round_storage(payment.amount.amount * rate)
-    ar_f = sum((round_storage(part * (inv.fx_rate or 1)) for inv, part in plan), ZERO)
     credit_f = round_storage(to_credit * rate)
     return EntrySpec(
         lines=payment_lines(
@@ -312,6 +332,8 @@ class _Planned:
     to_credit: Decimal
     received_date: date
     rate: Decimal
+    # The AR (functional) it takes off, from the working copies before it was applied.
+    ar_functional: Decimal
 
 
 def payments_record_batch(*, actor: Any, items: Sequence[BatchPaymentInput]) -> PaymentBatch:
@@ -370,7 +392,7 @@ def payments_record_batch(*, actor: Any, items: Sequence[BatchPaymentInput]) -> 
                 for p, pk in zip(planned, pks[: len(planned)], strict=True)
             ]
             specs = [
-                _entry(payment, p.plan, p.to_credit, rate=p.rate, accounts=accounts)
+                _entry(payment, p.to_credit, p.ar_functional, rate=p.rate, accounts=accounts)
                 for payment, p in zip(new, planned, strict=True)
             ]
             try:
@@ -441,10 +463,13 @@ def _batch_plan(
         except DomainError as exc:
             refused[n] = exc
             continue
+        ar_functional = _ar_functional(plan)
         for invoice, part in plan:
             _pay(invoice, part, item.currency)
         planned.append(
-            _Planned(n, item, customer, plan, to_invoices, to_credit, received_date, rate)
+            _Planned(
+                n, item, customer, plan, to_invoices, to_credit, received_date, rate, ar_functional
+            )
         )
     return planned
 

@@ -30,6 +30,7 @@ from djmoney.money import Money
 from billing.enums import InvoiceStatus
 from billing.exceptions import BillingError, CurrencyMismatch
 from billing.models import Customer, Invoice, Payment, Refund, RefundAllocation
+from billing.postings import ar_functional_change, invoice_settled
 from billing.processors import (
     ProcessorDeclined,
     ProcessorNotConfigured,
@@ -267,7 +268,18 @@ def _post(
             )
         )
     ar_total = sum((p for _, p in takes), ZERO)
-    ar_f = sum((round_storage(p * (inv.fx_rate or 1)) for inv, p in takes), ZERO)
+    # The refund was taken off the invoices already: each goes back from (now + p) to now.
+    ar_f = sum(
+        (
+            -ar_functional_change(
+                settled_before=invoice_settled(inv) + p,
+                settled_after=invoice_settled(inv),
+                rate=inv.fx_rate,
+            )
+            for inv, p in takes
+        ),
+        ZERO,
+    )
     if ar_total:
         lines.append(
             LineSpec(

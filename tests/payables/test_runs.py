@@ -247,3 +247,35 @@ def test_payment_runs_task_is_scheduled_and_pays_once(
     first = payment_runs_process_task.apply(kwargs={"as_of": TODAY.isoformat()}).get()
     again = payment_runs_process_task.apply(kwargs={"as_of": TODAY.isoformat()}).get()
     assert (first, again) == ([run.number], [])
+
+
+def test_eur_bill_paid_in_three_parts_at_another_rate_leaves_nothing_in_ap(
+    ap_clerk, approver, make_vendor, make_bill
+):
+    # given an EUR bill of 100.00 booked at 1.1234567 (112.3457 USD in AP)
+    from core.fx import fx_rate_set
+    from payables.selectors import ap_functional_check
+
+    booked = TODAY - timedelta(days=45)
+    fx_rate_set(base="EUR", quote="USD", rate=Decimal("1.1234567"), rate_date=booked)
+    fx_rate_set(base="EUR", quote="USD", rate=Decimal("1.20"), rate_date=TODAY)
+    vendor = make_vendor("Berlin Teile", currency="EUR")
+    bill = make_bill(vendor, "100.00", bill_date=booked, currency="EUR")
+    ap = account_get_by_role(AccountRole.ACCOUNTS_PAYABLE)
+    assert -account_balances(account=ap)["EUR"].functional_balance == Decimal("112.3457")
+    # when it is paid 33.33 + 33.33 + 33.34 at 1.20 in three runs
+    for part in ("33.33", "33.33", "33.34"):
+        run = _approved_run(
+            ap_clerk,
+            approver,
+            currency="EUR",
+            pay_by=TODAY,
+            file_format="pain001",
+            amounts={bill.pk: Decimal(part)},
+        )
+        payment_run_export(run_id=run.pk, actor=ap_clerk)
+        payment_run_confirm(run_id=run.pk, actor=ap_clerk)
+    # then the bill is paid and AP holds nothing in EUR nor in USD
+    assert Bill.objects.get(pk=bill.pk).status == BillStatus.PAID
+    assert account_balances(account=ap)["EUR"].functional_balance == Decimal(0)
+    assert ap_functional_check() == []
