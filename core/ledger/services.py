@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.dates import DateKind, date_check
 from core.exceptions import Conflict, DomainError, PermissionDeniedError
 from core.fx import fx_rate_get
 from core.ledger.digest import entry_digest
@@ -34,7 +35,14 @@ from core.ledger.exceptions import (
 from core.ledger.models import Account, JournalEntry, JournalLine, PeriodLock
 from core.ledger.ownership import control_roles, document_of, manual_posting_roles
 from core.ledger.selectors import account_lock_dates, period_lock_date
-from core.money import STORAGE_QUANTUM, allocate, minor_unit_exponent, round_storage
+from core.money import (
+    STORAGE_QUANTUM,
+    allocate,
+    check_amount,
+    minor_unit_exponent,
+    round_storage,
+)
+from core.system_settings import system_settings
 
 ZERO = Decimal(0)
 MAX_AMOUNT = Decimal("1e15")
@@ -209,6 +217,14 @@ def _prepare(spec: EntrySpec, ctx: _Context) -> _Prepared:
             )
 
     functional_amounts = _functional_amounts(spec, ctx)
+    for n, functional in enumerate(functional_amounts, start=1):
+        if functional >= MAX_AMOUNT:
+            raise InvalidLine(
+                f"line {n}: its value in {ctx.functional} ({functional}) is too large for "
+                "the ledger.",
+                code="amount_too_large",
+                field=f"lines[{n - 1}]",
+            )
     lines = []
     f_debits = f_credits = ZERO
     for line, functional in zip(spec.lines, functional_amounts, strict=True):
@@ -606,6 +622,20 @@ def journal_entry_create_manual(
                 f"Unknown account code {line['account']!r}.", field=f"lines[{n}].account"
             )
     _refuse_control_accounts(lines, accounts)
+    limits = system_settings().limits
+    if len(lines) > limits.document_lines:
+        raise InvalidLine(
+            f"A journal entry has at most {limits.document_lines} lines; this one has "
+            f"{len(lines)}.",
+            code="too_many_lines",
+            field="lines",
+        )
+    date_check(entry_date, field="entry_date", kind=DateKind.DOCUMENT)
+    for n, line in enumerate(lines):
+        # Posted money is in whole minor units: 0.001 USD is refused as a payment of
+        # 10.001 is, never rounded.
+        for side in ("debit", "credit"):
+            check_amount(Decimal(line.get(side) or 0), line["currency"], field=f"lines[{n}].{side}")
     return journal_post(
         lines=[
             LineSpec(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
@@ -216,3 +219,59 @@ def test_public_views_are_only_schema_and_docs() -> None:
     webhooks = [r for r in public if r.startswith("api/billing/webhooks/")]
     assert "api/billing/webhooks/stripe" in webhooks
     assert sorted(set(public) - set(webhooks)) == ["api/docs/", "api/schema/"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        # Posted money is whole minor units, as a payment's is.
+        ({"debit": "0.001"}, "lines[0].debit"),
+        ({"currency": "JPY", "debit": "10.5"}, "lines[0].debit"),
+    ],
+)
+def test_manual_lines_finer_than_the_minor_unit_are_refused(
+    integration_client, change, field
+) -> None:
+    # given a manual entry with one line finer than its currency's minor unit
+    other = {"account": "1900", "currency": change.get("currency", "USD")}
+    other["credit"] = change["debit"]
+    lines = [{"account": "6000", "currency": "USD", **change}, other]
+    # when posted
+    response = integration_client.post(ENTRIES, entry_body(lines=lines), format="json")
+    # then refused naming the line, nothing posted
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["errors"]
+    assert JournalEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize("entry_date", ["0001-01-01", "9999-12-31", "1999-12-31"])
+def test_manual_entry_dates_stay_inside_the_books_window(integration_client, entry_date) -> None:
+    # given a manual entry dated outside the window / when posted
+    response = integration_client.post(ENTRIES, entry_body(entry_date=entry_date), format="json")
+    # then a field error, nothing posted
+    assert response.status_code == 400
+    assert "entry_date" in response.json()["errors"]
+    assert JournalEntry.objects.count() == 0
+
+
+def test_a_functional_value_too_large_for_the_ledger_is_refused(db) -> None:
+    # given a rate that would take a large EUR amount beyond the ledger's columns
+    from core.fx import fx_rate_set
+    from core.ledger.exceptions import InvalidLine
+    from core.ledger.models import Account
+    from core.ledger.services import LineSpec, journal_post
+
+    fx_rate_set(base="EUR", quote="USD", rate=Decimal("2000"), rate_date=date(2026, 4, 15))
+    expense, suspense = Account.objects.get(code="6000"), Account.objects.get(code="1900")
+    amount = Decimal("999999999999")
+    # when posted / then refused with a code, nothing posted (no numeric overflow)
+    with pytest.raises(InvalidLine) as refused:
+        journal_post(
+            lines=[
+                LineSpec(expense, "EUR", debit=amount),
+                LineSpec(suspense, "EUR", credit=amount),
+            ],
+            entry_date=date(2026, 4, 15),
+        )
+    assert refused.value.code == "amount_too_large"
+    assert JournalEntry.objects.count() == 0

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import AmountField, CurrencyField
+from core.api.fields import AmountField, BusinessDateField, CurrencyField
 from core.fx import SOURCE_LENGTH
 
 RATE_PATTERN = re.compile(r"^\d{1,14}(\.\d{1,10})?$")
@@ -32,14 +32,14 @@ class LineInput(serializers.Serializer):
 
 
 class JournalEntryInput(serializers.Serializer):
-    entry_date = serializers.DateField()
+    entry_date = BusinessDateField()
     description = serializers.CharField(max_length=500)
     lines = LineInput(many=True, allow_empty=False)
 
 
 class ReverseInput(serializers.Serializer):
     reason = serializers.CharField(max_length=400)
-    entry_date = serializers.DateField(required=False)
+    entry_date = BusinessDateField(required=False)
 
 
 class LineOutput(serializers.Serializer):
