@@ -80,7 +80,7 @@ def request_contains_card_number(request: HttpRequest) -> bool:
     if content_type.endswith("json") or content_type.startswith("text/"):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return contains_card_number(text)
         return data_contains_card_number(data, exempt_keys=CARD_GUARD_LENIENT_KEYS)
     return False

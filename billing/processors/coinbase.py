@@ -186,7 +186,7 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, 
         raise WebhookRefused("Invalid X-CC-Webhook-Signature.")
     try:
         body = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRefused("The webhook body is not JSON.") from None
     event = body.get("event") if isinstance(body, dict) else None
     if (

@@ -393,7 +393,7 @@ def webhook_event_verify(*, payload: bytes, headers: Mapping[str, str]) -> dict[
         transmission[field] = value
     try:
         event = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRefused("The webhook body is not JSON.") from None
     if not isinstance(event, dict) or not event.get("id") or not event.get("event_type"):
         raise WebhookRefused("The webhook body is not a PayPal event.")

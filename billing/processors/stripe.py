@@ -312,7 +312,7 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, 
         raise WebhookRefused("Invalid Stripe-Signature: the timestamp is in the future.")
     try:
         event = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WebhookRefused("The webhook body is not JSON.") from None
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise WebhookRefused("The webhook body is not a Stripe event.")

@@ -87,23 +87,26 @@ def looks_like_card_number(value: str) -> bool:
 
 def data_contains_card_number(data: Any, *, exempt_keys: frozenset[str] = frozenset()) -> bool:
     """Walk parsed JSON (or form data): keys, strings and numbers. Values under
-    ``exempt_keys`` are checked with the stricter ``looks_like_card_number``."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if contains_card_number(str(key)):
-                return True
-            if key in exempt_keys and isinstance(value, str | int):
-                if looks_like_card_number(str(value)):
+    ``exempt_keys`` are checked with the stricter ``looks_like_card_number``. Iterative, so a
+    body nested thousands of levels deep is walked like any other."""
+    pending: list[Any] = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if contains_card_number(str(key)):
                     return True
-            elif data_contains_card_number(value, exempt_keys=exempt_keys):
-                return True
-        return False
-    if isinstance(data, list | tuple):
-        return any(data_contains_card_number(v, exempt_keys=exempt_keys) for v in data)
-    if isinstance(data, bool) or data is None:
-        return False
-    if isinstance(data, int | float | str):
-        return contains_card_number(str(data))
+                if key in exempt_keys and isinstance(value, str | int):
+                    if looks_like_card_number(str(value)):
+                        return True
+                else:
+                    pending.append(value)
+        elif isinstance(item, list | tuple):
+            pending.extend(reversed(item))
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int | float | str) and contains_card_number(str(item)):
+            return True
     return False
 
 
