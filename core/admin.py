@@ -32,7 +32,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.accounts import account_change_log
 from core.exceptions import DomainError
-from core.fx import fx_rate_set
+from core.fx import fx_rate_create
 from core.models import FxRate, TaskFailure
 from core.money import minor_unit_exponent, round_money
 
@@ -128,9 +128,10 @@ class AuditedAdmin(ServiceModelAdmin, SimpleHistoryAdmin):
 
 @admin.register(FxRate)
 class FxRateAdmin(AuditedAdmin):
-    """Roles: view for finance_admin, controller, auditor, ar/ap clerks; add/change for
-    finance_admin and controller. Rates are written by ``fx_rate_set``; never deleted, because
-    posted entries were converted with them."""
+    """Roles: view for every staff role; add for finance_admin and controller. Rates are
+    recorded by ``fx_rate_create`` (as the API records them) and never changed or deleted,
+    because posted entries were converted with them: a correction is a new rate with its own
+    date."""
 
     list_display = ("rate_date", "base_currency", "quote_currency", "rate", "source", "created_at")
     list_filter = ("base_currency", "quote_currency", "source", "rate_date")
@@ -146,13 +147,17 @@ class FxRateAdmin(AuditedAdmin):
         # The pair and the day identify the rate: a different one is a new rate.
         return ("base_currency", "quote_currency", "rate_date", "created_at")
 
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     def save_model(self, request: HttpRequest, obj: FxRate, form: Any, change: bool) -> None:
-        saved = fx_rate_set(
-            base=obj.base_currency,
-            quote=obj.quote_currency,
+        saved, _created = fx_rate_create(
+            actor=request.user,
+            base_currency=obj.base_currency,
+            quote_currency=obj.quote_currency,
             rate=obj.rate,
             rate_date=obj.rate_date,
             source=obj.source or "manual",

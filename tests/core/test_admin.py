@@ -397,8 +397,10 @@ def test_fx_rate_refused_by_the_service_is_a_form_error(
     assert FxRate.objects.count() == 0
 
 
-def test_fx_rate_change_keeps_the_pair_and_day(client_for: Callable[[str], APIClient]) -> None:
-    # given
+def test_fx_rate_recorded_is_never_changed_in_the_admin(
+    client_for: Callable[[str], APIClient],
+) -> None:
+    # given a rate recorded by a controller
     client = client_for(Role.CONTROLLER)
     client.post(
         "/admin/core/fxrate/add/",
@@ -412,18 +414,21 @@ def test_fx_rate_change_keeps_the_pair_and_day(client_for: Callable[[str], APICl
     )
     rate = FxRate.objects.get()
 
-    # when
+    # when the controller tries to change it (postings may have been converted with it)
     response = client.post(
         f"/admin/core/fxrate/{rate.pk}/change/",
         {"base_currency": "GBP", "rate_date": "2020-01-01", "rate": "1.0900", "source": "ECB"},
     )
 
-    # then
-    assert response.status_code == 302
+    # then refused, the rate as recorded; the page shows it read-only
+    assert response.status_code == 403
     assert list(FxRate.objects.values_list("base_currency", "rate_date", "rate", "source")) == [
-        ("EUR", date(2025, 3, 10), Decimal("1.0900000000"), "ECB")
+        ("EUR", date(2025, 3, 10), Decimal("1.0850000000"), "manual")
     ]
-    assert rate.history.count() == 2
+    assert rate.history.count() == 1
+    page = client.get(f"/admin/core/fxrate/{rate.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
 
 
 def test_account_change_is_limited_and_listed_in_its_history(finance_admin: User) -> None:
