@@ -139,13 +139,8 @@ class FxRateAdmin(AuditedAdmin):
     date_hierarchy = "rate_date"
     fields = ("base_currency", "quote_currency", "rate_date", "rate", "source", "created_at")
 
-    def get_readonly_fields(
-        self, request: HttpRequest, obj: Model | None = None
-    ) -> tuple[str, ...]:
-        if obj is None:
-            return ("created_at",)
-        # The pair and the day identify the rate: a different one is a new rate.
-        return ("base_currency", "quote_currency", "rate_date", "created_at")
+    # A recorded rate is shown, never edited (no change permission): only adding has a form.
+    readonly_fields = ("created_at",)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -28,6 +28,7 @@ AMOUNT_PATTERN = re.compile(r"^-?\d{1,12}(\.\d{1,4})?$")
 class AmountField(serializers.Field):
     """A decimal string of up to 4 places and below ``max_value`` (MAX_AMOUNT by default)."""
 
+    pattern = AMOUNT_PATTERN
     default_error_messages = {
         "type": 'Send amounts as a decimal string such as "12.50", not as a number.',
         "format": "Not a plain decimal amount (digits, an optional point and up to 4 decimals).",
@@ -46,7 +47,7 @@ class AmountField(serializers.Field):
         if not isinstance(data, str):
             self.fail("type")
         text = data.strip()
-        if not AMOUNT_PATTERN.match(text):
+        if not self.pattern.match(text):
             self.fail("format")
         value = Decimal(text)
         if value < 0 and not self.allow_negative:

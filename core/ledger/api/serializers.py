@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import AmountField, BusinessDateField, CurrencyField
-from core.fx import SOURCE_LENGTH
+from core.fx import RATE_LIMIT, SOURCE_LENGTH
 
 RATE_PATTERN = re.compile(r"^\d{1,14}(\.\d{1,10})?$")
 
@@ -96,28 +96,24 @@ class TrialBalanceOutput(serializers.Serializer):
 @extend_schema_field(
     {"type": "string", "format": "decimal", "pattern": RATE_PATTERN.pattern, "example": "1.0825"}
 )
-class RateField(serializers.Field):
+class RateField(AmountField):
     """A rate as a decimal string: positive, up to 14 digits and 10 decimals (the column)."""
 
+    pattern = RATE_PATTERN
     default_error_messages = {
         "type": 'Send the rate as a decimal string such as "1.0825", not as a number.',
         "format": "Not a plain decimal rate (up to 14 digits, a point and up to 10 decimals).",
         "positive": "Must be greater than zero.",
     }
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_value=RATE_LIMIT, **kwargs)
+
     def to_internal_value(self, data: Any) -> Decimal:
-        if not isinstance(data, str):
-            self.fail("type")
-        text = data.strip()
-        if not RATE_PATTERN.match(text):
-            self.fail("format")
-        value = Decimal(text)
+        value = super().to_internal_value(data)
         if value <= 0:
             self.fail("positive")
         return value
-
-    def to_representation(self, value: Decimal) -> str:
-        return f"{value:f}"
 
 
 class FxRateInput(serializers.Serializer):
