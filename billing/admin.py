@@ -469,7 +469,8 @@ class InvoiceLineInline(admin.TabularInline):
     @admin.display(description="Unit price")
     def unit_price_display(self, line: InvoiceLine) -> str:
         # Its own precision: 3 x 33.3367 = 100.01 must read true.
-        return f"{unit_price_text(line.unit_price.amount, line.currency)} {line.currency}"
+        price = unit_price_text(line.unit_price.amount, line.currency, grouped=True)
+        return f"{price} {line.currency}"
 
     @admin.display(description="Tax rate")
     def tax_rate_display(self, line: InvoiceLine) -> str:

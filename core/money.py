@@ -76,13 +76,15 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return f"{round_money(amount, currency)} {currency}"
 
 
-def unit_price_text(amount: Decimal, currency: str) -> str:
+def unit_price_text(amount: Decimal, currency: str, *, grouped: bool = False) -> str:
     """A unit price with its own precision, never less than the currency's: 33.3367 USD
-    stays "33.3367" (so 3 x 33.3367 = 100.01 reads true), 20 KWD reads "20.000"."""
+    stays "33.3367" (so 3 x 33.3367 = 100.01 reads true), 20 KWD reads "20.000";
+    ``grouped``: with thousands separators, as screens show money ("1,250.00")."""
     places = minor_unit_exponent(currency)
     exponent = amount.normalize().as_tuple().exponent
     own = -exponent if isinstance(exponent, int) else places
-    return f"{amount:.{max(places, own)}f}"
+    separator = "," if grouped else ""
+    return f"{amount:{separator}.{max(places, own)}f}"
 
 
 def to_money(amount: Decimal, currency: str) -> Money:

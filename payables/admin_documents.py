@@ -132,7 +132,8 @@ class PurchaseOrderLineInline(ReadOnlyInline):
     @admin.display(description="Unit price")
     def unit_price_display(self, line: PurchaseOrderLine) -> str:
         # Its own precision: quantity x unit price = amount must read true.
-        return f"{unit_price_text(line.unit_price.amount, line.currency)} {line.currency}"
+        price = unit_price_text(line.unit_price.amount, line.currency, grouped=True)
+        return f"{price} {line.currency}"
 
     @admin.display(description="Amount")
     def amount_display(self, line: PurchaseOrderLine) -> str:
