@@ -35,6 +35,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django_fsm import can_proceed
 from djmoney.money import Money
+from unfold.admin import TabularInline
 
 from billing.documents import (
     PDF_MIMETYPE,
@@ -82,7 +83,7 @@ def _entry_link(entry_id: int | None) -> str:
     return format_html('<a href="{}">JE-{}</a>', url, entry_id)
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     """Rows shown inside their parent, never added, changed or deleted there."""
 
     extra = 0
@@ -408,7 +409,7 @@ class InvoiceLineForm(forms.ModelForm):
         )
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(TabularInline):
     """A draft's lines, edited with the draft; read-only once issued."""
 
     model = InvoiceLine

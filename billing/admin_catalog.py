@@ -34,6 +34,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import can_proceed
 from djmoney.money import Money
+from unfold.admin import ModelAdmin
 
 from billing.admin import (
     CustomerInvoiceInline,
@@ -93,7 +94,7 @@ def _decimal_text(value: Decimal | None) -> str:
 
 
 def _form_page(
-    admin_obj: admin.ModelAdmin,
+    admin_obj: ModelAdmin,
     request: HttpRequest,
     *,
     title: str,
@@ -1270,7 +1271,7 @@ class ProcessedFilter(admin.SimpleListFilter):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Roles: view for finance_admin, controller, auditor and ar_clerk. Read-only: events are
     stored once per id by the webhook endpoint; the payload is kept as received."""
 
@@ -1312,7 +1313,7 @@ class BilledFilter(admin.SimpleListFilter):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class UsageEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Roles: view for finance_admin, controller, auditor and ar_clerk. Read-only: usage is
     recorded through the API (``usage_ingest``) and marked billed by the billing run."""
 

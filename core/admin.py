@@ -29,6 +29,10 @@ from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm
+from unfold.forms import UserChangeForm as UnfoldUserChangeForm
+from unfold.forms import UserCreationForm as UnfoldUserCreationForm
 
 from core.accounts import account_change_log
 from core.exceptions import DomainError
@@ -65,7 +69,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ServiceModelAdmin(admin.ModelAdmin):
+class ServiceModelAdmin(ModelAdmin):
     """An admin whose ``save_model`` calls a service.
 
     When the service refuses (DomainError), the transaction is rolled back and the form is
@@ -105,6 +109,11 @@ class ServiceModelAdmin(admin.ModelAdmin):
                 return cleaned
 
         return RefusedForm
+
+
+class HistoryAdmin(SimpleHistoryAdmin, ModelAdmin):
+    """django-simple-history's admin in the workspace theme (its history pages come from
+    ``unfold.contrib.simple_history``)."""
 
 
 class AuditedAdmin(ServiceModelAdmin, SimpleHistoryAdmin):
@@ -162,7 +171,7 @@ class FxRateAdmin(AuditedAdmin):
 
 
 @admin.register(TaskFailure)
-class TaskFailureAdmin(admin.ModelAdmin):
+class TaskFailureAdmin(ModelAdmin):
     """Roles: finance_admin and auditor see background tasks that failed; read-only (the
     workers write these rows)."""
 
@@ -274,11 +283,15 @@ admin.site.unregister(StaticDevice)
 
 
 @admin.register(User)
-class BackofficeUserAdmin(AccountAdminMixin, UserAdmin):
+class BackofficeUserAdmin(AccountAdminMixin, UserAdmin, ModelAdmin):
     """Roles: add and change for superusers; view for finance_admin and auditor. Nobody
     changes their own active, staff or superuser flag, roles or permissions here (a second
     superuser does). Users are deactivated, never deleted: their admin log entries and the
     documents they signed point at them."""
+
+    form = UnfoldUserChangeForm
+    add_form = UnfoldUserCreationForm
+    change_password_form = AdminPasswordChangeForm
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = tuple(super().get_readonly_fields(request, obj))
@@ -291,7 +304,7 @@ class BackofficeUserAdmin(AccountAdminMixin, UserAdmin):
 
 
 @admin.register(Group)
-class BackofficeGroupAdmin(AccountAdminMixin, GroupAdmin):
+class BackofficeGroupAdmin(AccountAdminMixin, GroupAdmin, ModelAdmin):
     """Roles: add, change and delete for superusers; view for finance_admin and auditor.
     A role's permissions change with a logged entry naming each permission."""
 
@@ -319,7 +332,7 @@ class DeviceAdminMixin(AccountAdminMixin):
 
 
 @admin.register(TOTPDevice)
-class BackofficeTOTPDeviceAdmin(DeviceAdminMixin, TOTPDeviceAdmin):
+class BackofficeTOTPDeviceAdmin(DeviceAdminMixin, TOTPDeviceAdmin, ModelAdmin):
     """Roles: change and delete for superusers; view for finance_admin. The key, its QR code
     and its configuration page are never served."""
 
@@ -333,7 +346,7 @@ class BackofficeTOTPDeviceAdmin(DeviceAdminMixin, TOTPDeviceAdmin):
 
 
 @admin.register(StaticDevice)
-class BackofficeStaticDeviceAdmin(DeviceAdminMixin, StaticDeviceAdmin):
+class BackofficeStaticDeviceAdmin(DeviceAdminMixin, StaticDeviceAdmin, ModelAdmin):
     """Roles: change and delete for superusers; view for finance_admin. Recovery codes are
     never listed."""
 

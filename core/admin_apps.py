@@ -5,3 +5,9 @@ class BackofficeAdminConfig(AdminConfig):
     """django.contrib.admin with the OTP-enforcing site as ``admin.site``."""
 
     default_site = "core.admin_site.BackofficeAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        from core.admin_site import adopt_third_party_admins
+
+        adopt_third_party_admins()

@@ -13,9 +13,35 @@ from typing import Any
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from unfold.sites import UnfoldAdminSite
+from unfold.widgets import BASE_INPUT_CLASSES
 
 
 class OTPLoginForm(OTPAdminAuthenticationForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["otp_token"].label = "Authenticator or recovery code"
+        attrs = {
+            "username": {"autofocus": "", "autocomplete": "username"},
+            "password": {"autocomplete": "current-password"},
+            "otp_token": {
+                "autocomplete": "one-time-code",
+                "autocapitalize": "off",
+                "spellcheck": "false",
+            },
+        }
+        for name, extra in attrs.items():
+            self.fields[name].required = True
+            self.fields[name].widget.attrs.update(extra, **{"class": " ".join(BASE_INPUT_CLASSES)})
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        finally:
+            # django-otp turns on rendering the password back into the page after a wrong
+            # code (so it need not be typed again): never, it would sit in the HTML.
+            self.fields["password"].widget.render_value = False
+
     def _chosen_device(self, user: Any) -> Any:
         device = super()._chosen_device(user)
         if device is not None:
@@ -31,7 +57,10 @@ class OTPLoginForm(OTPAdminAuthenticationForm):
         return device
 
 
-class BackofficeAdminSite(OTPAdminSite):
+class BackofficeAdminSite(OTPAdminSite, UnfoldAdminSite):
+    """The OTP-enforcing site in the django-unfold workspace theme (sidebar and navigation
+    from ``settings.UNFOLD``, built by ``core.admin_nav``)."""
+
     site_header = "Back-office"
     site_title = "Back-office"
     index_title = "Finance back-office"
@@ -40,3 +69,18 @@ class BackofficeAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+
+def adopt_third_party_admins() -> None:
+    """Admins registered by other packages (axes, knox, celery beat) in the workspace theme:
+    each is registered again as its own class mixed with unfold's ``ModelAdmin``, so its
+    permissions, lists and forms stay what the package made them."""
+    from django.contrib import admin
+    from unfold.admin import ModelAdmin
+
+    for model, model_admin in list(admin.site._registry.items()):
+        if isinstance(model_admin, ModelAdmin):
+            continue
+        themed = type(type(model_admin).__name__, (type(model_admin), ModelAdmin), {})
+        admin.site.unregister(model)
+        admin.site.register(model, themed)

@@ -60,6 +60,13 @@ else:
 SYSTEM_SETTINGS = load_system_settings(env.str("SYSTEM_SETTINGS_FILE", default="") or None)
 
 INSTALLED_APPS = [
+    # django-unfold (the workspace theme) goes before django.contrib.admin, as it asks; its
+    # basic config keeps our OTP site as admin.site (the default one would replace it).
+    "unfold.apps.BasicAppConfig",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.import_export",
+    "unfold.contrib.simple_history",
     "core.admin_apps.BackofficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -77,6 +84,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "djmoney",
     "simple_history",
+    "import_export",
     "django_celery_beat",
     "core",
     "core.ledger",
@@ -111,6 +119,23 @@ AUTHENTICATION_BACKENDS = [
 
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"
+
+# The finance workspace (django-unfold): sidebar grouped by domain, built per request from
+# what the person may see (core.admin_nav).
+UNFOLD = {
+    "SITE_TITLE": "Back-office",
+    "SITE_HEADER": "Back-office",
+    "SITE_SUBHEADER": "Finance workspace",
+    "SITE_SYMBOL": "account_balance",
+    "SITE_URL": "/admin/",
+    "SHOW_VIEW_ON_SITE": False,
+    "BORDER_RADIUS": "4px",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "core.admin_nav.navigation",
+    },
+}
 
 TEMPLATES = [
     {

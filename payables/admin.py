@@ -26,6 +26,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from unfold.admin import TabularInline
 
 from core.admin import AuditedAdmin, ReadOnlyAdminMixin
 from core.exceptions import DomainError
@@ -128,7 +129,7 @@ def decisions_table(kind: str, object_id: int | None) -> str:
     )
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     """Rows shown inside their parent, never added, changed or deleted there."""
 
     extra = 0

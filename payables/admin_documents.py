@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
+from unfold.admin import TabularInline
 
 from core.admin import AuditedAdmin, money_display
 from core.ledger.models import Account
@@ -404,7 +405,7 @@ class BillLineForm(forms.ModelForm):
         )
 
 
-class BillLineCaptureInline(admin.TabularInline):
+class BillLineCaptureInline(TabularInline):
     """The lines typed in with a new bill; the service writes them with the bill."""
 
     model = BillLine

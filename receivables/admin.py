@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from unfold.admin import ModelAdmin, TabularInline
 
 from core.admin import AuditedAdmin, money_display
 from core.exceptions import DomainError
@@ -42,7 +43,7 @@ from receivables.services.collections import (
 from receivables.services.late_fees import late_fee_waive
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -173,7 +174,7 @@ class CollectionsWorklistAdmin(ReadOnlyAdmin):
 # --- Policies -------------------------------------------------------------------------------------
 
 
-class DunningStepInline(admin.TabularInline):
+class DunningStepInline(TabularInline):
     model = DunningStep
     extra = 0
     fields = ("offset_days", "code", "name", "action", "template")

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
 
 from core.admin import AuditedAdmin, money_display
 from core.exceptions import DomainError
@@ -105,7 +106,7 @@ class DisputeAdmin(AuditedAdmin):
 
 
 @admin.register(ChargebackEvent)
-class ChargebackEventAdmin(admin.ModelAdmin):
+class ChargebackEventAdmin(ModelAdmin):
     """Roles: view for finance_admin, controller, ar_clerk, auditor. Append-only."""
 
     list_display = ("webhook_event", "dispute", "applied_at", "outcome")

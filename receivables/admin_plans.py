@@ -8,15 +8,15 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
-from core.admin import money_display
+from core.admin import HistoryAdmin, money_display
 from core.exceptions import DomainError
 from receivables.models_plans import Installment, InstallmentReminder, PaymentPlan
 from receivables.services.payment_plans import payment_plan_cancel
 
 
-class InstallmentInline(admin.TabularInline):
+class InstallmentInline(TabularInline):
     model = Installment
     extra = 0
     can_delete = False
@@ -28,7 +28,7 @@ class InstallmentInline(admin.TabularInline):
 
 
 @admin.register(PaymentPlan)
-class PaymentPlanAdmin(SimpleHistoryAdmin):
+class PaymentPlanAdmin(HistoryAdmin):
     """Roles: view for finance_admin, ar_clerk, controller, auditor; cancel for
     finance_admin and ar_clerk. Plans are made through the API (the service)."""
 
@@ -67,7 +67,7 @@ class PaymentPlanAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(InstallmentReminder)
-class InstallmentReminderAdmin(admin.ModelAdmin):
+class InstallmentReminderAdmin(ModelAdmin):
     """Roles: view for finance_admin, ar_clerk, controller, auditor. Append-only."""
 
     list_display = ("installment", "sent_date", "email_to", "email_subject")

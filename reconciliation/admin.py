@@ -16,8 +16,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
+from core.admin import HistoryAdmin
 from core.exceptions import DomainError
 from core.ledger.models import Account
 from reconciliation.enums import StatementFormatChoice
@@ -39,7 +40,7 @@ class BankAccountAddForm(forms.ModelForm):
 
 
 @admin.register(BankAccount)
-class BankAccountAdmin(SimpleHistoryAdmin):
+class BankAccountAdmin(HistoryAdmin):
     list_display = (
         "name",
         "currency",
@@ -109,7 +110,7 @@ class BankAccountAdmin(SimpleHistoryAdmin):
         return False
 
 
-class StatementLineInline(admin.TabularInline):
+class StatementLineInline(TabularInline):
     model = StatementLine
     extra = 0
     can_delete = False
@@ -136,7 +137,7 @@ class StatementUploadForm(forms.Form):
 
 
 @admin.register(Statement)
-class StatementAdmin(SimpleHistoryAdmin):
+class StatementAdmin(HistoryAdmin):
     list_display = (
         "pk", "bank_account", "format", "statement_id", "currency", "opening_balance",
         "closing_balance", "line_count", "skipped_line_count", "imported_at", "imported_by",
@@ -220,7 +221,7 @@ class StatementAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ImportLog)
-class ImportLogAdmin(admin.ModelAdmin):
+class ImportLogAdmin(ModelAdmin):
     list_display = (
         "created_at",
         "bank_account",

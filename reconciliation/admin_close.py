@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from unfold.admin import ModelAdmin
 
 from core.admin import ReadOnlyAdminMixin
 from core.exceptions import DomainError
@@ -38,7 +39,7 @@ class ReopenForm(forms.Form):
 
 
 @admin.register(SignOff)
-class SignOffAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SignOffAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Roles: view finance_admin, ar_clerk, ap_clerk, controller, auditor; sign off and
     reopen controller (from the report screen and the sign-off's page)."""
 
@@ -162,7 +163,7 @@ class SignOffAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """The reconciliation audit trail: who did what, when and why. Read-only for every role
     (on PostgreSQL the table refuses updates and deletes)."""
 

@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from core.admin import AuditedAdmin
 from core.encryption import mask_tail
@@ -174,7 +175,7 @@ class BankFeedAdmin(AuditedAdmin):
 
 
 @admin.register(FeedSync)
-class FeedSyncAdmin(admin.ModelAdmin):
+class FeedSyncAdmin(ModelAdmin):
     """Read-only: the sync service writes these rows."""
 
     list_display = (

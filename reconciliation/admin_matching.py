@@ -14,9 +14,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import HistoryAdmin, ReadOnlyAdminMixin
 from core.exceptions import DomainError
 from reconciliation.models import (
     CounterpartyAlias,
@@ -30,14 +30,14 @@ from reconciliation.services_matching import match_accept, match_reject
 from reconciliation.services_rules import match_rule_create, match_rule_save
 
 
-class MatchLineInline(ReadOnlyAdminMixin, admin.TabularInline):
+class MatchLineInline(ReadOnlyAdminMixin, TabularInline):
     model = MatchLine
     fields = ("line", "amount", "is_live")
     readonly_fields = fields
     extra = 0
 
 
-class MatchTargetInline(ReadOnlyAdminMixin, admin.TabularInline):
+class MatchTargetInline(ReadOnlyAdminMixin, TabularInline):
     model = MatchTarget
     fields = (
         "kind", "invoice", "payment", "payment_run", "payment_run_item", "account", "payout",
@@ -48,7 +48,7 @@ class MatchTargetInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Match)
-class MatchAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class MatchAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     """The suggestion queue: filter status = proposed, select, accept or reject."""
 
     list_display = ("pk", "bank_account", "status", "confidence", "rule", "amount", "currency",
@@ -94,7 +94,7 @@ class MatchAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(MatchRule)
-class MatchRuleAdmin(SimpleHistoryAdmin):
+class MatchRuleAdmin(HistoryAdmin):
     list_display = ("name", "priority", "text_contains", "counterparty_name_equals", "sign",
                     "account", "bank_account", "is_active")  # fmt: skip
     list_filter = ("is_active", "sign")
@@ -133,14 +133,14 @@ class MatchRuleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CounterpartyAlias)
-class CounterpartyAliasAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class CounterpartyAliasAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     list_display = ("kind", "key", "customer", "vendor", "confirmations", "taught_by", "taught_at")
     list_filter = ("kind",)
     search_fields = ("key",)
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("pk", "bank_account", "period_start", "period_end", "status", "auto_matched",
                     "suggested", "unmatched", "created_at", "finished_at")  # fmt: skip
     list_filter = ("status", "bank_account")

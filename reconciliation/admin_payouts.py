@@ -15,9 +15,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import TabularInline
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import HistoryAdmin, ReadOnlyAdminMixin
 from core.exceptions import DomainError
 from reconciliation.models import Payout, PayoutItem
 from reconciliation.services_payouts import payouts_import
@@ -25,7 +25,7 @@ from reconciliation.services_payouts import payouts_import
 IMPORT_PERMISSION = "reconciliation.add_payout"
 
 
-class PayoutItemInline(ReadOnlyAdminMixin, admin.TabularInline):
+class PayoutItemInline(ReadOnlyAdminMixin, TabularInline):
     model = PayoutItem
     fields = ("balance_transaction_id", "category", "source_id", "charge_id", "amount", "fee",
               "net", "currency", "payment", "description")  # fmt: skip
@@ -35,7 +35,7 @@ class PayoutItemInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class PayoutAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     list_display = ("external_id", "amount", "currency", "fees", "arrival_date", "status",
                     "provider_status", "statement_line", "bank_account")  # fmt: skip
     list_filter = ("status", "currency", "provider_status", "bank_account")

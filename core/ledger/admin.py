@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
 
 from core.admin import AuditedAdmin, ServiceModelAdmin
 from core.exceptions import DomainError
@@ -49,7 +50,7 @@ class AccountAdmin(AuditedAdmin):
         account_save(account=obj, actor=request.user)
 
 
-class JournalLineInline(admin.TabularInline):
+class JournalLineInline(TabularInline):
     model = JournalLine
     fields = (
         "account",
@@ -95,7 +96,7 @@ def _entry_link(entry: JournalEntry | None) -> str:
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(admin.ModelAdmin):
+class JournalEntryAdmin(ModelAdmin):
     """Roles: view for finance_admin, controller, auditor; "Reverse" for holders of
     ledger.reverse_journalentry (finance_admin, controller), on manual entries only: an entry
     a document posted shows the document's route instead. Nobody adds, edits or deletes."""
@@ -267,7 +268,7 @@ class PeriodLockAdmin(ServiceModelAdmin):
 
 
 @admin.register(LedgerCheckRun)
-class LedgerCheckRunAdmin(admin.ModelAdmin):
+class LedgerCheckRunAdmin(ModelAdmin):
     """Roles: finance_admin, controller and auditor see the nightly check's runs; read-only."""
 
     list_display = ("started_at", "ok", "entries_checked", "problem_count")

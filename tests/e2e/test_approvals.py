@@ -42,7 +42,7 @@ def log_in_through(page: Page, path: str, *, username: str, key: bytes) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.fill("#id_otp_token", f"{totp(key):06d}")
-    page.click("#login-form input[type=submit]")
+    page.click("#login-form [type=submit]")
     expect(page).to_have_url(re.compile(re.escape(path) + "$"))
 
 

@@ -48,8 +48,8 @@ def log_in(page: Page, user: User) -> None:
     page.fill("#id_username", user.username)
     page.fill("#id_password", PASSWORD)
     page.fill("#id_otp_token", f"{totp(device.bin_key):06d}")
-    page.click("#login-form input[type=submit]")
-    expect(page.locator("#content-main")).to_be_visible()
+    page.click("#login-form [type=submit]")
+    expect(page.get_by_role("heading", name="Finance back-office")).to_be_visible()
 
 
 def bank_with_lines(admin: User, amounts: list[str]) -> tuple[BankAccount, list[StatementLine]]:
