@@ -176,7 +176,8 @@ class CustomerForm(forms.ModelForm):
 
 # Sections other apps add to the customer page (receivables' credit panel). Billing may not
 # import those apps, so they register here: a title and a function of the customer that
-# returns HTML built with ``format_html`` (escaped), shown read-only on the change page.
+# returns HTML built with ``format_html`` (escaped), shown read-only on the change page
+# (``customer.admin_viewer`` is the user looking at it).
 CustomerPanel = Callable[[Customer], str]
 CUSTOMER_PANELS: dict[str, tuple[str, CustomerPanel]] = {}
 
@@ -255,6 +256,13 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
 
     def get_inline_instances(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        customer = super().get_object(request, object_id, from_field)
+        if customer is not None:
+            # Panels see who is looking, to offer only the links that person may follow.
+            customer.admin_viewer = request.user
+        return customer
 
     @admin.display(description="Terms")
     def terms_display(self, customer: Customer) -> str:

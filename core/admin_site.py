@@ -70,6 +70,12 @@ class BackofficeAdminSite(OTPAdminSite, UnfoldAdminSite):
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
 
+    def extra_urls(self) -> list[Any]:
+        """Workspace pages that are no model's (unfold's ``get_urls`` mounts them)."""
+        from receivables.admin_credit import credit_urls
+
+        return [*credit_urls(self)]
+
 
 def adopt_third_party_admins() -> None:
     """Admins registered by other packages (axes, knox, celery beat) in the workspace theme:

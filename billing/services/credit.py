@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 
@@ -177,3 +178,36 @@ def credit_fields_clean(
     if changed and (actor is None or not actor.has_perm(MANAGE_PERM)):
         raise PermissionDeniedError("Your role does not allow setting credit limits or holds.")
     return fields
+
+
+def customer_credit_set(
+    *,
+    actor: Any,
+    customer_id: int,
+    credit_limit: Decimal | None,
+    credit_hold: bool,
+    credit_hold_reason: str = "",
+) -> Customer:
+    """Set a customer's credit limit and hold: only ``billing.manage_credit`` (finance_admin,
+    approver), who need not otherwise change customers. Same rules as a customer update
+    (no negative limit, a hold needs a reason); the change is in the customer's history."""
+    if actor is not None and not actor.has_perm(MANAGE_PERM):
+        raise PermissionDeniedError("Your role does not allow setting credit limits or holds.")
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        fields = credit_fields_clean(
+            actor=actor,
+            fields={
+                "credit_limit": credit_limit,
+                "credit_hold": credit_hold,
+                "credit_hold_reason": credit_hold_reason,
+            },
+            currency=customer.currency,
+            current=customer,
+        )
+        changed = [name for name in CREDIT_FIELDS if getattr(customer, name) != fields[name]]
+        if changed:
+            for name in changed:
+                setattr(customer, name, fields[name])
+            customer.save(update_fields=changed)
+    return customer
