@@ -35,6 +35,7 @@ from unfold.forms import UserChangeForm as UnfoldUserChangeForm
 from unfold.forms import UserCreationForm as UnfoldUserCreationForm
 
 from core.accounts import account_change_log
+from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
 from core.fx import fx_rate_create
 from core.models import FxRate, TaskFailure
@@ -76,6 +77,10 @@ class ServiceModelAdmin(ModelAdmin):
     shown again with the user's input and the refusal as a form error.
     """
 
+    # Lists of a million rows show the planner's estimate ("about 1,000,000"), not COUNT(*).
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
     def changeform_view(
         self,
         request: HttpRequest,
@@ -114,6 +119,9 @@ class ServiceModelAdmin(ModelAdmin):
 class HistoryAdmin(SimpleHistoryAdmin, ModelAdmin):
     """django-simple-history's admin in the workspace theme (its history pages come from
     ``unfold.contrib.simple_history``)."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
 
 class AuditedAdmin(ServiceModelAdmin, SimpleHistoryAdmin):
