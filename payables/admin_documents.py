@@ -22,8 +22,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 from unfold.admin import TabularInline
+from unfold.decorators import action
 
 from core.admin import AuditedAdmin, money_display
+from core.admin_confirm import confirm_action
 from core.ledger.models import Account
 from core.money import unit_price_text
 from core.system_settings import system_settings
@@ -36,6 +38,7 @@ from payables.admin import (
     file_response,
     perm_checker,
 )
+from payables.admin_decisions import APPROVE, approval_page, change_url, document_or_404
 from payables.enums import DocumentKind, MatchStatus, PurchaseOrderStatus
 from payables.models import (
     Bill,
@@ -53,15 +56,21 @@ from payables.services.bills import (
     bill_approve,
     bill_create,
     bill_reject,
+    bill_version,
     bill_void,
 )
-from payables.services.expenses import expense_report_approve, expense_report_reject
+from payables.services.expenses import (
+    expense_report_approve,
+    expense_report_reject,
+    expense_report_version,
+)
 from payables.services.orders import (
     purchase_order_approve,
     purchase_order_cancel,
     purchase_order_place,
     purchase_order_reject,
     purchase_order_submit,
+    purchase_order_version,
 )
 from payables.services.runs import (
     payment_run_approve,
@@ -70,6 +79,7 @@ from payables.services.runs import (
     payment_run_export,
     payment_run_reject,
     payment_run_submit,
+    payment_run_version,
 )
 
 # How many payments a run's page lists (a run may hold tens of thousands).
@@ -99,10 +109,26 @@ class FunctionalTotalMixin:
         return functional_display(document.total_functional)
 
 
-def _approval_outcome(document: Any, label: str) -> str:
-    if document.status == "pending_approval":
-        return f"{label}: approval recorded; it waits for the next approver."
-    return f"{label}: {document.get_status_display().lower()}."
+class DetailActionStatesMixin:
+    """A document's page offers an action button only in the states it applies to; opening
+    the action's page in another state shows the service's refusal there."""
+
+    model: type[Model]
+    # Action name -> the document states its button shows in.
+    action_states: dict[str, tuple[str, ...]] = {}
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
+        found = super().get_actions_detail(request, object_id)  # type: ignore[misc]
+        status = (
+            self.model._default_manager.filter(pk=unquote(str(object_id)))
+            .values_list("status", flat=True)
+            .first()
+        )
+        return [
+            a
+            for a in found
+            if status in self.action_states.get(a.method.original_function_name, (status,))
+        ]
 
 
 # --- Purchase orders ----------------------------------------------------------------------------
@@ -153,7 +179,9 @@ class PurchaseOrderReceiptInline(ReadOnlyInline):
 
 
 @admin.register(PurchaseOrder)
-class PurchaseOrderAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin):
+class PurchaseOrderAdmin(
+    DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin
+):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor. Orders are
     written through the API and the approval screens; here: Submit and Cancel for holders
     of payables.add/change_purchaseorder, Approve and Reject for holders of
@@ -177,11 +205,12 @@ class PurchaseOrderAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmi
     inlines = (PurchaseOrderLineInline, PurchaseOrderReceiptInline)
     actions = (
         "submit_selected",
-        "approve_selected",
         "reject_selected",
         "place_selected",
         "cancel_selected",
     )
+    actions_detail = ("approve_detail",)
+    action_states = {"approve_detail": ("pending_approval",)}
     fieldsets = (
         (
             None,
@@ -243,14 +272,36 @@ class PurchaseOrderAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmi
             lambda o: f"{o.number}: {o.get_status_display().lower()}.",
         )
 
-    @admin.action(description="Approve selected orders", permissions=["approve"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
+    def has_approve_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("payables.approve_purchaseorder")
+
+    @action(description=APPROVE, url_path="approve", permissions=["approve_detail"])
+    def approve_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        order = document_or_404(self, request, object_id)
+        return approval_page(
+            self,
             request,
-            queryset,
-            lambda o: purchase_order_approve(order_id=o.pk, actor=request.user),
-            "approval(s) recorded",
-            lambda o: _approval_outcome(o, o.number),
+            document=order,
+            label=f"order {order.number}",
+            version=purchase_order_version(order),
+            approve=lambda comment, version: purchase_order_approve(
+                order_id=order.pk, actor=request.user, comment=comment, expected_version=version
+            ),
+            summary=(
+                ("Order", order.number),
+                ("Vendor", str(order.vendor)),
+                ("Total", money_display(order.total)),
+                ("Requested by", str(order.requester or "-")),
+                (
+                    "What it does",
+                    "Records your approval. Once every level the order's amount needs has "
+                    "approved, the order may be placed with the vendor. Nothing is posted to "
+                    "the ledger.",
+                ),
+            ),
+            posts=False,
         )
 
     @admin.action(description="Reject selected orders", permissions=["approve"])
@@ -456,7 +507,7 @@ class BillLineInline(ReadOnlyInline):
 
 
 @admin.register(Bill)
-class BillAdmin(FunctionalTotalMixin, ServiceActionsMixin, AuditedAdmin):
+class BillAdmin(DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, AuditedAdmin):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor; capture (add)
     for finance_admin and ap_clerk through ``bill_create`` (duplicate check, three-way match,
     submitted for approval); Approve, Approve accepting the match exception and Reject for
@@ -480,12 +531,9 @@ class BillAdmin(FunctionalTotalMixin, ServiceActionsMixin, AuditedAdmin):
     list_select_related = ("vendor", "purchase_order")
     date_hierarchy = "bill_date"
     autocomplete_fields = ("vendor", "purchase_order")
-    actions = (
-        "approve_selected",
-        "approve_exception_selected",
-        "reject_selected",
-        "void_selected",
-    )
+    actions = ("reject_selected", "void_selected")
+    actions_detail = ("approve_detail",)
+    action_states = {"approve_detail": ("pending_approval",)}
     shown = (
         (
             None,
@@ -680,36 +728,48 @@ class BillAdmin(FunctionalTotalMixin, ServiceActionsMixin, AuditedAdmin):
 
     # --- Actions
 
-    @admin.action(description="Approve selected bills", permissions=["approve"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
-            request,
-            queryset,
-            lambda b: bill_approve(bill_id=b.pk, actor=request.user),
-            "approval(s) recorded",
-            lambda b: _approval_outcome(b, f"Bill {b.number}"),
-        )
+    def has_approve_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("payables.approve_bill")
 
-    @admin.action(
-        description="Approve selected bills, accepting the match exception",
-        permissions=["approve"],
-    )
-    def approve_exception_selected(
-        self, request: HttpRequest, queryset: QuerySet
-    ) -> HttpResponse | None:
-        return self.with_comment(
+    @action(description=APPROVE, url_path="approve", permissions=["approve_detail"])
+    def approve_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        bill = document_or_404(self, request, object_id)
+        exception = bill.match_status == MatchStatus.EXCEPTION
+        summary = [
+            ("Bill", f"{bill.number} from {bill.vendor}"),
+            ("Total", money_display(bill.total)),
+            ("Due", f"{bill.due_date:%Y-%m-%d}" if bill.due_date else "-"),
+            ("Three-way match", bill.get_match_status_display()),
+        ]
+        if exception:
+            summary.append(
+                (
+                    "Match exception",
+                    "The bill differs from its order or receipt beyond the tolerances. "
+                    "Approving accepts the difference; say why it is right.",
+                )
+            )
+        return approval_page(
+            self,
             request,
-            queryset,
-            action="approve_exception_selected",
-            title="Approve bills accepting the match exception",
-            explanation="The bills differ from their order or receipt beyond the tolerances. "
-            "Say why the difference is right: the comment is kept with your approval.",
-            label="Comment",
-            button="Approve",
-            apply=lambda b, comment: bill_approve(
-                bill_id=b.pk, actor=request.user, comment=comment, accept_match_exception=True
+            document=bill,
+            label=f"bill {bill.number}",
+            version=bill_version(bill),
+            approve=lambda comment, version: bill_approve(
+                bill_id=bill.pk,
+                actor=request.user,
+                comment=comment,
+                accept_match_exception=exception,
+                expected_version=version,
             ),
-            done="approval(s) recorded",
+            summary=summary,
+            posts=True,
+            comment_required=exception,
+            comment_help="Why the difference from the order is right: kept with your approval."
+            if exception
+            else "",
         )
 
     @admin.action(description="Reject selected bills (back to draft)", permissions=["approve"])
@@ -791,7 +851,9 @@ class ExpenseLineInline(ReadOnlyInline):
 
 
 @admin.register(ExpenseReport)
-class ExpenseReportAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin):
+class ExpenseReportAdmin(
+    DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin
+):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor; Approve and
     Reject for holders of payables.approve_expensereport, never the employee. Written by
     the employee through the API; read-only here, never deleted."""
@@ -809,7 +871,9 @@ class ExpenseReportAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmi
     search_fields = ("number", "title", "employee__username", "employee__last_name")
     list_select_related = ("employee",)
     inlines = (ExpenseLineInline,)
-    actions = ("approve_selected", "reject_selected")
+    actions = ("reject_selected",)
+    actions_detail = ("approve_detail",)
+    action_states = {"approve_detail": ("pending_approval",)}
     fieldsets = (
         (None, {"fields": ("number", "title", "employee", "payee", "status", "currency")}),
         (
@@ -847,14 +911,29 @@ class ExpenseReportAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmi
     def decisions(self, report: ExpenseReport) -> str:
         return decisions_table(DocumentKind.EXPENSE_REPORT, report.pk)
 
-    @admin.action(description="Approve selected expense reports", permissions=["approve"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
+    def has_approve_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("payables.approve_expensereport")
+
+    @action(description=APPROVE, url_path="approve", permissions=["approve_detail"])
+    def approve_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        report = document_or_404(self, request, object_id)
+        return approval_page(
+            self,
             request,
-            queryset,
-            lambda r: expense_report_approve(report_id=r.pk, actor=request.user),
-            "approval(s) recorded",
-            lambda r: _approval_outcome(r, r.number),
+            document=report,
+            label=f"expense report {report.number}",
+            version=expense_report_version(report),
+            approve=lambda comment, version: expense_report_approve(
+                report_id=report.pk, actor=request.user, comment=comment, expected_version=version
+            ),
+            summary=(
+                ("Expense report", f"{report.number}: {report.title}"),
+                ("Employee", str(report.employee)),
+                ("Total", money_display(report.total)),
+            ),
+            posts=True,
         )
 
     @admin.action(description="Reject selected expense reports", permissions=["approve"])
@@ -899,7 +978,9 @@ class ExpenseReportAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmi
 
 
 @admin.register(PaymentRun)
-class PaymentRunAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin):
+class PaymentRunAdmin(
+    DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin
+):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor; Submit,
     Export, Confirm paid and Cancel for holders of payables.change_paymentrun (finance_admin,
     ap_clerk); Approve and Reject for holders of payables.approve_paymentrun, never the run's
@@ -919,14 +1000,13 @@ class PaymentRunAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin):
     list_filter = ("status", "currency", "file_format", "payment_date")
     search_fields = ("number",)
     list_select_related = ("created_by",)
-    actions = (
-        "submit_selected",
-        "approve_selected",
-        "reject_selected",
-        "export_selected",
-        "confirm_selected",
-        "cancel_selected",
-    )
+    actions = ("submit_selected", "reject_selected", "cancel_selected")
+    actions_detail = ("approve_detail", "release_detail", "confirm_detail")
+    action_states = {
+        "approve_detail": ("pending_approval",),
+        "release_detail": ("approved",),
+        "confirm_detail": ("exported",),
+    }
     fieldsets = (
         (
             None,
@@ -1053,16 +1133,6 @@ class PaymentRunAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin):
             "run(s) submitted",
         )
 
-    @admin.action(description="Approve selected runs", permissions=["approve"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
-            request,
-            queryset,
-            lambda r: payment_run_approve(run_id=r.pk, actor=request.user),
-            "approval(s) recorded",
-            lambda r: _approval_outcome(r, r.number),
-        )
-
     @admin.action(description="Reject selected runs", permissions=["approve"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return self.with_comment(
@@ -1079,22 +1149,110 @@ class PaymentRunAdmin(FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin):
             done="run(s) rejected",
         )
 
-    @admin.action(description="Export the bank file of selected runs", permissions=["run"])
-    def export_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
+    def _run_summary(self, run: PaymentRun) -> list[tuple[str, str]]:
+        return [
+            ("Run", run.number),
+            ("Payments", f"{run.item_count} for {money_display(run.total)}"),
+            ("Discounts taken", money_display(run.discount_total)),
+            ("Payment date", f"{run.payment_date:%Y-%m-%d}" if run.payment_date else "-"),
+            ("Bank file", run.get_file_format_display()),
+        ]
+
+    def has_approve_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("payables.approve_paymentrun")
+
+    def has_release_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("payables.change_paymentrun")
+
+    def has_confirm_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("payables.change_paymentrun")
+
+    @action(description=APPROVE, url_path="approve", permissions=["approve_detail"])
+    def approve_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        run = document_or_404(self, request, object_id)
+        return approval_page(
+            self,
             request,
-            queryset,
-            lambda r: payment_run_export(run_id=r.pk, actor=request.user),
-            "bank file(s) exported",
+            document=run,
+            label=f"payment run {run.number}",
+            version=payment_run_version(run),
+            approve=lambda comment, version: payment_run_approve(
+                run_id=run.pk, actor=request.user, comment=comment, expected_version=version
+            ),
+            summary=[
+                *self._run_summary(run),
+                (
+                    "What it does",
+                    "Records your approval of every payment in the run and of each payee's "
+                    "bank account. Once approved, the bank file can be released.",
+                ),
+            ],
+            posts=False,
         )
 
-    @admin.action(description="Confirm selected runs paid by the bank", permissions=["run"])
-    def confirm_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
+    @action(
+        description="Release the bank file…", url_path="release", permissions=["release_detail"]
+    )
+    def release_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        run = document_or_404(self, request, object_id)
+        # Not previewed: writing the file stores it, which no rollback takes back.
+        return confirm_action(
             request,
-            queryset,
-            lambda r: payment_run_confirm(run_id=r.pk, actor=request.user),
-            "run(s) marked paid",
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=run,
+            title=f"Release the bank file of payment run {run.number}",
+            button="Release the bank file",
+            perform=lambda form: payment_run_export(run_id=run.pk, actor=request.user),
+            summary=[
+                *self._run_summary(run),
+                (
+                    "What it does",
+                    "Writes the bank file for these payments and stores it with its checksum, "
+                    "ready to send to the bank. Nothing is posted until the bank confirms "
+                    "the payments.",
+                ),
+            ],
+            warning="This cannot be undone: once released, the run can no longer be changed "
+            "or cancelled here.",
+            done_url=change_url(run),
+            cancel_url=change_url(run),
+            success=f"Payment run {run.number}: bank file released.",
+            danger=True,
+        )
+
+    @action(description="Confirm paid…", url_path="confirm-paid", permissions=["confirm_detail"])
+    def confirm_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        run = document_or_404(self, request, object_id)
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=run,
+            title=f"Confirm payment run {run.number} paid by the bank",
+            button="Confirm paid",
+            perform=lambda form: payment_run_confirm(run_id=run.pk, actor=request.user),
+            preview=lambda form: payment_run_confirm(run_id=run.pk, actor=request.user),
+            summary=[
+                *self._run_summary(run),
+                (
+                    "What it does",
+                    "Marks the run paid, settles each bill and expense report it pays and "
+                    "posts the entry below.",
+                ),
+            ],
+            warning="This cannot be undone: a posted payment is corrected only by a "
+            "reversing entry.",
+            done_url=change_url(run),
+            cancel_url=change_url(run),
+            success=f"Payment run {run.number}: marked paid and posted.",
+            danger=True,
         )
 
     @admin.action(description="Cancel selected runs", permissions=["run"])

@@ -81,6 +81,20 @@ def act(client: Any, model: str, action: str, *pks: int, **extra: str) -> Any:
     )
 
 
+def approve(client: Any, model: str, pk: int, **extra: str) -> Any:
+    """Approve on the document's confirmation page: open it, then press its button."""
+    url = reverse(f"admin:payables_{model}_approve_detail", args=[pk])
+    page = client.get(url)
+    version = page.context["form"]["version"].value() if page.status_code == 200 else ""
+    return client.post(url, {"confirm": "1", "version": version, **extra}, follow=True)
+
+
+def run_step(client: Any, step: str, pk: int) -> Any:
+    """Release or confirm a payment run from its confirmation page."""
+    url = reverse(f"admin:payables_paymentrun_{step}_detail", args=[pk])
+    return client.post(url, {"confirm": "1"}, follow=True)
+
+
 def lines_formset(*lines: tuple[str, str, str, str]) -> dict[str, str]:
     """POST data of the bill capture inline: (description, quantity, price, order line)."""
     data = {
@@ -292,9 +306,9 @@ def test_auditor_views_everything_but_has_no_writing_action(world, make_user) ->
         assert not listing.context["has_add_permission"], model
         assert not page.context["has_change_permission"], model
         assert not page.context["has_delete_permission"], model
-    # and an action posted anyway does nothing
+    # and an approval posted anyway is refused and does nothing
     waiting = world["waiting"]
-    act(client, "purchaseorder", "approve_selected", waiting.pk)
+    assert approve(client, "purchaseorder", waiting.pk).status_code == 403
     assert PurchaseOrder.objects.get(pk=waiting.pk).status == PO.PENDING_APPROVAL
     assert not Approval.objects.filter(kind="purchase_order", object_id=waiting.pk).exists()
 
@@ -305,17 +319,17 @@ def test_requester_cannot_approve_own_order_in_the_admin(make_order, make_user) 
     order = make_order("5000.00", requester=requester)
     purchase_order_submit(order_id=order.pk, actor=requester)
     client = verified_client(requester)
-    # when they run "Approve" on it in the admin
-    response = act(client, "purchaseorder", "approve_selected", order.pk)
-    # then the refusal is shown, the order still waits and no decision was recorded
+    # when they confirm "Approve" on it in the admin
+    response = approve(client, "purchaseorder", order.pk)
+    # then the refusal is shown on the page, the order still waits and no decision was recorded
     assert response.status_code == 200
-    assert any("someone else must decide on it" in m for m in messages_of(response))
+    assert "someone else must decide on it" in response.context["error"]
     assert PurchaseOrder.objects.get(pk=order.pk).status == PO.PENDING_APPROVAL
     assert not Approval.objects.filter(object_id=order.pk, kind="purchase_order").exists()
 
     # when another approver does
     other = make_user(Role.APPROVER)
-    response = act(verified_client(other), "purchaseorder", "approve_selected", order.pk)
+    response = approve(verified_client(other), "purchaseorder", order.pk)
     # then the order is approved and the decision names them
     assert PurchaseOrder.objects.get(pk=order.pk).status == PO.APPROVED
     assert list(
@@ -389,20 +403,13 @@ def test_bill_captured_in_the_admin_through_the_service(vendor, ap_clerk) -> Non
 def test_bill_approval_actions(world, make_user) -> None:
     exception = world["exception"]
     client = verified_client(make_user(Role.APPROVER))
-    # when an approver approves a bill with a match exception without accepting it
-    response = act(client, "bill", "approve_selected", exception.pk)
-    # then the service's refusal is shown and the bill still waits
-    assert any("does not match its order" in m for m in messages_of(response))
+    # when an approver approves a bill with a match exception without saying why
+    response = approve(client, "bill", exception.pk)
+    # then the page asks for the reason and the bill still waits
+    assert response.context["form"].errors["comment"]
     assert Bill.objects.get(pk=exception.pk).status == BillStatus.PENDING_APPROVAL
     # when they accept the exception with a comment
-    act(
-        client,
-        "bill",
-        "approve_exception_selected",
-        exception.pk,
-        apply_comment="1",
-        comment="Price rise agreed by phone",
-    )
+    approve(client, "bill", exception.pk, comment="Price rise agreed by phone")
     bill = Bill.objects.get(pk=exception.pk)
     assert (bill.status, bill.match_status) == (BillStatus.APPROVED, MatchStatus.OVERRIDDEN)
     assert bill.journal_entry_id is not None
@@ -532,11 +539,11 @@ def test_payment_run_actions_and_file(world, ap_clerk, make_user) -> None:
     clerk = verified_client(ap_clerk)
     act(clerk, "paymentrun", "submit_selected", run.pk)
     # the run's creator may not approve it
-    response = act(clerk, "paymentrun", "approve_selected", run.pk)
+    response = approve(clerk, "paymentrun", run.pk)
     assert PaymentRun.objects.get(pk=run.pk).status == "pending_approval"
-    assert response.status_code == 200
-    act(verified_client(make_user(Role.APPROVER)), "paymentrun", "approve_selected", run.pk)
-    act(clerk, "paymentrun", "export_selected", run.pk)
+    assert response.status_code == 403
+    approve(verified_client(make_user(Role.APPROVER)), "paymentrun", run.pk)
+    run_step(clerk, "release", run.pk)
     run.refresh_from_db()
     assert run.status == "exported"
     assert run.file
@@ -546,7 +553,7 @@ def test_payment_run_actions_and_file(world, ap_clerk, make_user) -> None:
     download = clerk.get(file_url)
     assert download.status_code == 200
     assert b"".join(download.streaming_content).startswith(b"101")  # NACHA file header
-    act(clerk, "paymentrun", "confirm_selected", run.pk)
+    run_step(clerk, "confirm", run.pk)
     assert PaymentRun.objects.get(pk=run.pk).status == "paid"
     assert ExpenseReport.objects.exists()
     assert Receipt.objects.exists()
