@@ -6,21 +6,24 @@ append-only, and a correction is a reversing entry posted by ``journal_reverse``
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
 
 from core.admin import AuditedAdmin, ServiceModelAdmin
+from core.admin_confirm import amount_text
 from core.exceptions import DomainError
 from core.ledger.models import Account, JournalEntry, JournalLine, LedgerCheckRun, PeriodLock
 from core.ledger.ownership import document_of
@@ -31,7 +34,7 @@ from core.ledger.services import account_save, journal_reverse, period_lock_set
 class AccountAdmin(AuditedAdmin):
     """Roles: view for every staff role; add/change for finance_admin. Never deleted."""
 
-    list_display = ("code", "name", "type", "role", "currency", "is_active")
+    list_display = ("code", "name", "type", "role_label", "currency_label", "is_active")
     list_filter = ("type", "is_active", "role")
     search_fields = ("code", "name", "description")
     fields = ("code", "name", "type", "role", "currency", "description", "is_active", "created_at")
@@ -42,6 +45,14 @@ class AccountAdmin(AuditedAdmin):
         if obj is None:
             return ("created_at",)
         return ("code", "type", "role", "currency", "created_at")
+
+    @admin.display(description="Role", ordering="role")
+    def role_label(self, account: Account) -> str:
+        return account.get_role_display() if account.role else "-"
+
+    @admin.display(description="Currency", ordering="currency")
+    def currency_label(self, account: Account) -> str:
+        return account.currency or "Any"
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -54,20 +65,42 @@ class JournalLineInline(TabularInline):
     model = JournalLine
     fields = (
         "account",
-        "currency",
-        "debit",
-        "credit",
-        "functional_debit",
-        "functional_credit",
+        "debit_text",
+        "credit_text",
+        "functional_debit_text",
+        "functional_credit_text",
         "memo",
     )
     readonly_fields = fields
     extra = 0
+    # The row caption would repeat each line unformatted ("1000 Dr 1459.3900 USD").
+    hide_title = True
+
+    @admin.display(description="Debit")
+    def debit_text(self, line: JournalLine) -> str:
+        return amount_text(line.debit, line.currency) if line.debit else ""
+
+    @admin.display(description="Credit")
+    def credit_text(self, line: JournalLine) -> str:
+        return amount_text(line.credit, line.currency) if line.credit else ""
+
+    @admin.display(description="Debit (functional)")
+    def functional_debit_text(self, line: JournalLine) -> str:
+        if not line.functional_debit:
+            return ""
+        return amount_text(line.functional_debit, line.entry.functional_currency)
+
+    @admin.display(description="Credit (functional)")
+    def functional_credit_text(self, line: JournalLine) -> str:
+        if not line.functional_credit:
+            return ""
+        return amount_text(line.functional_credit, line.entry.functional_currency)
+
     can_delete = False
     show_change_link = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JournalLine]:
-        return super().get_queryset(request).select_related("account")
+        return super().get_queryset(request).select_related("account", "entry")
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -95,6 +128,36 @@ def _entry_link(entry: JournalEntry | None) -> str:
     return format_html('<a href="{}">JE-{}</a>', url, entry.pk)
 
 
+def source_admin_url(source: str) -> str | None:
+    """The admin page of the document an entry's source names ("billing.invoice:42" is
+    invoice 42's page); None for a manual entry or a document without an admin page."""
+    prefix, _, doc_id = source.partition(":")
+    app_label, _, model = prefix.partition(".")
+    if not (app_label and model and doc_id.isdigit()):
+        return None
+    try:
+        return reverse(f"admin:{app_label}_{model.replace('_', '')}_change", args=[doc_id])
+    except NoReverseMatch:
+        return None
+
+
+def _source_link(source: str) -> str:
+    document = document_of(source)
+    if document is None:
+        return "Manual"
+    label = document.label[:1].upper() + document.label[1:]
+    url = source_admin_url(source)
+    if url is None:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+# "1,250.00", "1250", "1250.00 USD", "USD 1,250.00": an exact amount typed in the search box.
+_AMOUNT = re.compile(r"^(?:[A-Za-z]{3}\s+)?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:\s+[A-Za-z]{3})?$")
+# "JE-42" or "42": an entry number.
+_ENTRY_NUMBER = re.compile(r"^(?:JE-?)?(\d+)$", re.IGNORECASE)
+
+
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ModelAdmin):
     """Roles: view for finance_admin, controller, auditor; "Reverse" for holders of
@@ -105,20 +168,25 @@ class JournalEntryAdmin(ModelAdmin):
         "entry_label",
         "entry_date",
         "description",
-        "source",
+        "total_display",
+        "source_link",
         "created_by",
-        "created_at",
         "reversal_of_link",
         "reversed_by_link",
     )
-    list_filter = ("entry_date", "source")
+    list_filter = ("entry_date", "functional_currency")
     list_select_related = ("created_by", "reversal_of", "reversed_by")
     date_hierarchy = "entry_date"
     search_fields = ("description", "source", "idempotency_key")
+    search_help_text = (
+        "Entry number (JE-42), description, source (billing.invoice:42) or an exact amount "
+        "(1,250.00)."
+    )
     fields = (
         "entry_date",
         "description",
-        "source",
+        "total_display",
+        "source_link",
         "undone_through",
         "idempotency_key",
         "functional_currency",
@@ -131,16 +199,77 @@ class JournalEntryAdmin(ModelAdmin):
     readonly_fields = fields
     inlines = (JournalLineInline,)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[JournalEntry]:
+        # The total in the list's own query, not one query per row.
+        return (
+            super().get_queryset(request).annotate(total_functional=Sum("lines__functional_debit"))
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[JournalEntry], search_term: str
+    ) -> tuple[QuerySet[JournalEntry], bool]:
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        extra = Q()
+        number = _ENTRY_NUMBER.match(term)
+        if number:
+            extra |= Q(pk=int(number.group(1)))
+        amount = _AMOUNT.match(term)
+        if amount:
+            try:
+                value = Decimal(amount.group(1).replace(",", "") + (amount.group(2) or ""))
+            except InvalidOperation:  # pragma: no cover - the pattern admits only digits
+                value = None
+            if value is not None:
+                lines = JournalLine.objects.filter(
+                    Q(debit=value)
+                    | Q(credit=value)
+                    | Q(functional_debit=value)
+                    | Q(functional_credit=value)
+                )
+                totals = (
+                    JournalEntry.objects.annotate(total=Sum("lines__functional_debit"))
+                    .filter(total=value)
+                    .values("pk")
+                )
+                extra |= Q(pk__in=totals) | Q(pk__in=lines.values("entry_id"))
+        if extra:
+            results = results | queryset.filter(extra)
+        return results, duplicates
+
     @admin.display(description="Entry", ordering="id")
     def entry_label(self, entry: JournalEntry) -> str:
         return f"JE-{entry.pk}"
+
+    @admin.display(description="Total", ordering="total_functional")
+    def total_display(self, entry: JournalEntry) -> str:
+        """The sum of the debits in the functional currency (equal to the credits)."""
+        total = getattr(entry, "total_functional", None)
+        if total is None:
+            total = entry.lines.aggregate(total=Sum("functional_debit"))["total"]
+        return amount_text(total or Decimal(0), entry.functional_currency)
+
+    @admin.display(description="Source", ordering="source")
+    def source_link(self, entry: JournalEntry) -> str:
+        return _source_link(entry.source)
 
     @admin.display(description="Undone through")
     def undone_through(self, entry: JournalEntry) -> str:
         document = document_of(entry.source)
         if document is None:
-            return "a reversing entry (Reverse)"
-        return document.describe(entry.pk)
+            reversal = getattr(entry, "reversed_by", None)
+            if reversal is not None:
+                return format_html("Reversed by {}", _entry_link(reversal))
+            return "A reversing entry (the Reverse button above)"
+        url = source_admin_url(entry.source)
+        label = document.label
+        if url is None:
+            return f"The operation that posted it ({label}), never in the ledger alone"
+        return format_html(
+            '<a href="{}">{}</a>, on its own page (the ledger follows the document)',
+            url,
+            label[:1].upper() + label[1:],
+        )
 
     @admin.display(description="Reverses")
     def reversal_of_link(self, entry: JournalEntry) -> str:
@@ -224,6 +353,14 @@ class JournalEntryAdmin(ModelAdmin):
             "title": f"Reverse JE-{entry.pk}",
             "opts": self.opts,
             "entry": entry,
+            "lines": [
+                (
+                    line.account,
+                    amount_text(line.debit, line.currency) if line.debit else "",
+                    amount_text(line.credit, line.currency) if line.credit else "",
+                )
+                for line in entry.lines.all()
+            ],
             "form": form,
             "change_url": change_url,
         }

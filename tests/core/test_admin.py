@@ -212,7 +212,7 @@ def test_posted_entry_is_read_only_even_for_a_superuser() -> None:
     assert 'name="_save"' not in html
     assert 'name="_continue"' not in html
     assert "Delete" not in html
-    assert "100.0000" in html
+    assert "100.00 USD" in html
     assert post.status_code == 403
     entry.refresh_from_db()
     assert entry.description == "Cash sale"
