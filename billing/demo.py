@@ -1,6 +1,8 @@
 """Billing demo data for the quick start: customers, a plan, a subscription billed for its
-past months, an invoice in euros, and a payment. Idempotent: seeded once, found again by
-the demo customer's email."""
+past months, a payment, and two EU customers invoiced in euros: Müller GmbH in Germany
+charged German VAT (19 %, the demo's tax rate for DE) and Van Dijk Logistics B.V., a Dutch
+business with a VAT number, invoiced under the reverse charge (no VAT; the customer accounts
+for it). Idempotent: seeded once, found again by the demo customer's email."""
 
 from __future__ import annotations
 
@@ -20,8 +22,16 @@ from billing.services.subscriptions import (
     product_create,
     subscription_create,
 )
+from billing.services.tax_rates import tax_rate_set
 
 DEMO_EMAIL = "ap@acme.example"
+MULLER_EMAIL = "buchhaltung@mueller.example"
+VAN_DIJK_EMAIL = "finance@vandijk-logistics.example"
+DE_VAT_RATE = Decimal("0.19")
+REVERSE_CHARGE_MEMO = (
+    "Reverse charge: VAT to be accounted for by the recipient "
+    "(Article 196, Council Directive 2006/112/EC)."
+)
 
 
 def billing_demo_seed(today: date) -> str:
@@ -41,14 +51,35 @@ def billing_demo_seed(today: date) -> str:
             country="US",
             acquisition_channel="referral",
         )
+        # German customers pay German VAT: a rate for the DE jurisdiction, not the US default.
+        tax_rate_set(actor=None, jurisdiction="DE", name="Germany VAT (standard)", rate=DE_VAT_RATE)
         muller = customer_create(
             actor=None,
             name="Müller GmbH",
-            email="buchhaltung@mueller.example",
+            email=MULLER_EMAIL,
             currency="EUR",
+            address_line1="Friedrichstraße 68",
+            postal_code="10117",
             city="Berlin",
             country="DE",
             payment_terms=14,
+            tax_jurisdiction="DE",
+            tax_id="DE811569869",
+        )
+        # A business in another member state with a VAT number: reverse charge, no VAT.
+        van_dijk = customer_create(
+            actor=None,
+            name="Van Dijk Logistics B.V.",
+            email=VAN_DIJK_EMAIL,
+            currency="EUR",
+            address_line1="Keizersgracht 221",
+            postal_code="1016 DV",
+            city="Amsterdam",
+            country="NL",
+            payment_terms=30,
+            tax_jurisdiction="NL",
+            tax_id="NL004495445B01",
+            reverse_charge=True,
         )
         product = product_create(actor=None, name="Pro plan")
         seats = price_create(
@@ -80,6 +111,19 @@ def billing_demo_seed(today: date) -> str:
                 ),
             ],
         )
+        invoice_create(
+            actor=None,
+            customer_id=van_dijk.pk,
+            issue=True,
+            memo=REVERSE_CHARGE_MEMO,
+            lines=[
+                LineInput(
+                    description="Route planning licence, annual",
+                    quantity=Decimal(1),
+                    unit_price=Decimal("2400.00"),
+                ),
+            ],
+        )
         payment_record(
             actor=None,
             customer_id=acme.pk,
@@ -89,6 +133,7 @@ def billing_demo_seed(today: date) -> str:
             reference="Demo ACH",
         )
     return (
-        f"Billing demo data: 2 customers, a subscription billed for {len(issued)} month(s), "
-        "an invoice in EUR and a partial payment."
+        f"Billing demo data: 3 customers, a subscription billed for {len(issued)} month(s), "
+        "a payment of 100.00 USD, and 2 invoices in EUR: Müller GmbH with German VAT "
+        f"({DE_VAT_RATE:.0%}), Van Dijk Logistics B.V. under the reverse charge (no VAT)."
     )

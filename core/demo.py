@@ -61,12 +61,18 @@ class DemoResult:
 
 # Apps add their own demo data (customers, invoices...) from AppConfig.ready: core cannot
 # import them. Each seeder takes ``today`` and returns a line for the report; idempotent.
+# Seeders run by ``position``, then name.
 DemoSeeder = Callable[[date], str]
-_SEEDERS: dict[str, DemoSeeder] = {}
+_SEEDERS: dict[str, tuple[int, DemoSeeder]] = {}
+DEFAULT_POSITION = 100
 
 
-def register_demo_seeder(name: str, seeder: DemoSeeder) -> None:
-    _SEEDERS[name] = seeder
+def register_demo_seeder(
+    name: str, seeder: DemoSeeder, *, position: int = DEFAULT_POSITION
+) -> None:
+    """``position``: a seeder of back-dated documents runs before those dated today, so
+    gapless document numbers follow the documents' dates."""
+    _SEEDERS[name] = (position, seeder)
 
 
 def _fx_rate(currency: str, rate_date: date) -> Decimal:
@@ -199,7 +205,8 @@ def demo_seed(*, today: date | None = None) -> DemoResult:
     today = today or timezone.localdate()
     recorded = demo_fx_rates(today=today)
     posted, existing = demo_entries_post(today=today)
-    reports = [seeder(today) for _, seeder in sorted(_SEEDERS.items())]
+    ordered = sorted(_SEEDERS.items(), key=lambda item: (item[1][0], item[0]))
+    reports = [seeder(today) for _, (_, seeder) in ordered]
     return DemoResult(
         fx_rates_recorded=recorded,
         entries_posted=posted,

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ReceivablesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "receivables"
+
+    def ready(self) -> None:
+        from core.demo import register_demo_seeder
+        from receivables.demo import receivables_demo_seed
+
+        # Back-dated invoices: seeded before the documents dated today.
+        register_demo_seeder("receivables", receivables_demo_seed, position=0)

@@ -1,6 +1,6 @@
 """Reconciliation demo data for the quick start: a USD operating account whose bank statement
 (a CSV with running balances, last three weeks) pays an Acme invoice by its number, clears
-the demo payment, carries a bank fee that a rule books, and a deposit nobody recognises; the
+Acme's demo payment, carries a bank fee that a rule books, and a deposit nobody recognises; the
 matching engine has run over it and the exceptions queue has been filled. A controller
 (``demo-controller``) can sign periods off. Idempotent: found again by the account's name."""
 
@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.demo import DEMO_EMAIL
 from billing.enums import InvoiceStatus
 from billing.models import Invoice, Payment
 from core.accounts import user_ensure_in_role
@@ -66,8 +67,11 @@ def reconciliation_demo_seed(today: date) -> str:
         )
         first = today - timedelta(days=21)
         rows: list[list[str]] = []
+        # Acme's invoices: the overdue ones of the receivables demo stay in collections.
         open_usd = list(
-            Invoice.objects.filter(status=InvoiceStatus.OPEN, currency="USD")
+            Invoice.objects.filter(
+                status=InvoiceStatus.OPEN, currency="USD", customer__email=DEMO_EMAIL
+            )
             .select_related("customer")
             .order_by("issue_date", "pk")[:2]
         )
@@ -78,7 +82,9 @@ def reconciliation_demo_seed(today: date) -> str:
                      f"PAYMENT {inv.number} THANK YOU", inv.customer.name.upper())
             )  # fmt: skip
         payment = (
-            Payment.objects.filter(currency="USD", processor="").order_by("-received_date").first()
+            Payment.objects.filter(currency="USD", processor="", customer__email=DEMO_EMAIL)
+            .order_by("-received_date")
+            .first()
         )
         if payment is not None:
             day = max(payment.received_date, first + timedelta(days=1))

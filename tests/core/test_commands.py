@@ -173,17 +173,19 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
     second = run("seed_demo")
 
     # then
-    # 5 ledger demo entries, 4 from the billing demo (two monthly invoices of the
-    # subscription, an invoice in EUR, a payment) and 2 from payables (an approved bill and an
-    # approved expense report), and 2 from reconciliation (a bank line paying an invoice, a
-    # bank fee booked by a rule); the payables demo adds a clerk and an approver, the
-    # reconciliation demo a controller
+    # 5 ledger demo entries, 12 from the receivables demo (6 back-dated invoices, the 5 late
+    # fees the collections runs charged, a part payment), 5 from the billing demo (two monthly
+    # invoices of the subscription, two invoices in EUR, a payment) and 2 from payables (an
+    # approved bill and an approved expense report), and 2 from reconciliation (a bank line
+    # paying an invoice, a bank fee booked by a rule); the receivables demo adds an AR clerk
+    # and an approver (shared with payables, which adds a clerk), the reconciliation demo a
+    # controller
     assert counts_after_first == {
-        "entries": 13,
-        "lines": 31,
+        "entries": 26,
+        "lines": 63,
         "fx_rates": 28,
         "fx_history": 28,
-        "users": 4,
+        "users": 5,
         "totp": 1,
         "static_tokens": 10,
     }
@@ -251,8 +253,9 @@ def test_seed_demo_on_a_later_day_keeps_earlier_entries_and_rates() -> None:
     assert {
         pk: rate for pk, rate in FxRate.objects.values_list("pk", "rate") if pk in rates_before
     } == (rates_before)
-    assert JournalEntry.objects.count() == 13
-    assert lines[1] == "Billing demo data: already there."
+    assert JournalEntry.objects.count() == 26
+    assert lines[1] == "Receivables demo data: already there."
+    assert lines[2] == "Billing demo data: already there."
 
 
 @time_machine.travel(date(2025, 3, 10), tick=False)
