@@ -23,7 +23,7 @@ class DisputeAdmin(AuditedAdmin):
     API (or a chargeback); never deleted."""
 
     list_display = (
-        "pk",
+        "dispute_label",
         "invoice",
         "customer",
         "amount_display",
@@ -62,6 +62,10 @@ class DisputeAdmin(AuditedAdmin):
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("receivables.resolve_dispute")
+
+    @admin.display(description="Dispute", ordering="pk")
+    def dispute_label(self, obj: Dispute) -> str:
+        return f"Dispute {obj.pk}"
 
     @admin.display(description="Amount")
     def amount_display(self, obj: Dispute) -> str:

@@ -20,8 +20,21 @@ class InstallmentInline(TabularInline):
     model = Installment
     extra = 0
     can_delete = False
-    fields = ("sequence", "due_date", "amount", "status", "attempts", "paid_date", "paid_payment")
+    fields = (
+        "sequence",
+        "due_date",
+        "amount_display",
+        "status",
+        "attempts",
+        "paid_date",
+        "paid_payment",
+    )
     readonly_fields = fields
+    hide_title = True
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj: Installment) -> str:
+        return money_display(obj.amount)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -32,9 +45,17 @@ class PaymentPlanAdmin(HistoryAdmin):
     """Roles: view for finance_admin, ar_clerk, controller, auditor; cancel for
     finance_admin and ar_clerk. Plans are made through the API (the service)."""
 
-    list_display = ("pk", "customer", "total_display", "paid_display", "status", "first_due_date")
+    list_display = (
+        "plan_label",
+        "customer",
+        "total_display",
+        "paid_display",
+        "status",
+        "first_due_date",
+    )
     list_filter = ("status", "currency")
-    search_fields = ("customer__name",)
+    list_select_related = ("customer",)
+    search_fields = ("customer__name", "invoices__number")
     inlines = (InstallmentInline,)
     actions = ("cancel_plans",)
 
@@ -46,6 +67,10 @@ class PaymentPlanAdmin(HistoryAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="Plan", ordering="pk")
+    def plan_label(self, obj: PaymentPlan) -> str:
+        return f"Plan {obj.pk}"
 
     @admin.display(description="Total")
     def total_display(self, obj: PaymentPlan) -> str:
