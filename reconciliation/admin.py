@@ -253,5 +253,6 @@ class ImportLogAdmin(ModelAdmin):
 import reconciliation.admin_close  # noqa: E402
 import reconciliation.admin_exceptions  # noqa: E402
 import reconciliation.admin_feeds  # noqa: E402
+import reconciliation.admin_lines  # noqa: E402
 import reconciliation.admin_matching  # noqa: E402
 import reconciliation.admin_payouts  # noqa: E402, F401

@@ -4,6 +4,7 @@ read-only for everyone."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -14,8 +15,10 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from unfold.admin import ModelAdmin
+from unfold.decorators import action
 
 from core.admin import ReadOnlyAdminMixin
+from core.admin_confirm import amount_text, confirm_action
 from core.exceptions import DomainError
 from reconciliation.models import AuditEvent, BankAccount, SignOff
 from reconciliation.selectors_close import reconciliation_report
@@ -56,6 +59,8 @@ class SignOffAdmin(ReadOnlyAdminMixin, ModelAdmin):
     )  # fmt: skip
     exclude = ("report",)
     change_list_template = "admin/reconciliation/signoff/change_list.html"
+    # The workspace shows list actions above the list (the theme has no object tools).
+    actions_list = ("open_report",)
     change_form_template = "admin/reconciliation/signoff/change_form.html"
 
     def get_urls(self) -> list[Any]:
@@ -73,6 +78,17 @@ class SignOffAdmin(ReadOnlyAdminMixin, ModelAdmin):
             *super().get_urls(),
         ]
 
+    def has_report_permission(self, request: HttpRequest) -> bool:
+        return all(request.user.has_perm(p) for p in REPORT_PERMISSIONS)
+
+    @action(
+        description="Reconciliation report and sign-off",
+        url_path="open-report",
+        permissions=["report"],
+    )
+    def open_report(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:reconciliation_signoff_report"))
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
@@ -89,32 +105,14 @@ class SignOffAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if not all(request.user.has_perm(p) for p in REPORT_PERMISSIONS):
             raise PermissionDenied
         form = ReportForm(request.GET or None)
-        sign_form = SignOffForm(request.POST or None)
+        sign_form = SignOffForm()
         report = None
         error = ""
         if form.is_valid():
             account = form.cleaned_data["bank_account"]
             start, end = form.cleaned_data["period_start"], form.cleaned_data["period_end"]
-            if request.method == "POST" and sign_form.is_valid():
-                try:
-                    sign_off = sign_off_create(
-                        actor=request.user,
-                        bank_account_id=account.pk,
-                        period_start=start,
-                        period_end=end,
-                        note=sign_form.cleaned_data["note"],
-                    )
-                except DomainError as exc:
-                    self.message_user(request, f"Not signed off: {exc.message}", messages.ERROR)
-                else:
-                    self.message_user(
-                        request,
-                        f"{account} signed off through {end}; the period is locked.",
-                        messages.SUCCESS,
-                    )
-                    return HttpResponseRedirect(
-                        reverse("admin:reconciliation_signoff_change", args=[sign_off.pk])
-                    )
+            if request.method == "POST" and request.user.has_perm(SIGN_OFF):
+                return self._sign_off_confirm(request, account, start, end)
             try:
                 report = reconciliation_report(
                     bank_account_id=account.pk, period_start=start, period_end=end
@@ -132,6 +130,72 @@ class SignOffAdmin(ReadOnlyAdminMixin, ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/reconciliation/signoff/report.html", context)
+
+    def _sign_off_confirm(
+        self, request: HttpRequest, account: BankAccount, start: date, end: date
+    ) -> HttpResponse:
+        """The sign-off's confirmation page: the balances it keeps and the lock it sets; the
+        period is signed off only from this page's button."""
+        back = request.get_full_path()
+        summary: list[tuple[str, str]] = [
+            ("Bank account", str(account)),
+            ("Period", f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"),
+        ]
+        try:
+            report = reconciliation_report(
+                bank_account_id=account.pk, period_start=start, period_end=end
+            )
+        except DomainError:
+            report = None
+        if report is not None:
+            c = report.currency
+            summary += [
+                ("Statement balance", amount_text(report.statement_balance, c)),
+                ("Book balance", amount_text(report.book_balance, c)),
+                ("Unexplained difference", amount_text(report.unexplained, c)),
+                ("Suggestions waiting", str(report.suggestions_pending)),
+            ]
+        summary.append(
+            (
+                "What it does",
+                "Keeps this report as signed and locks the bank's ledger account through "
+                f"{end:%Y-%m-%d}: no posting, match or undo dated in the period until a "
+                "controller reopens it with a reason. Nothing is posted to the ledger.",
+            )
+        )
+
+        def perform(form: forms.Form | None) -> SignOff:
+            return sign_off_create(
+                actor=request.user,
+                bank_account_id=account.pk,
+                period_start=start,
+                period_end=end,
+                note=form.cleaned_data["note"] if form is not None else "",
+            )
+
+        response = confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=None,
+            title=f"Sign off {account} through {end:%Y-%m-%d}",
+            button=f"Sign off through {end:%Y-%m-%d}",
+            perform=perform,
+            summary=summary,
+            warning="A signed-off period cannot be changed: only a controller can reopen it, "
+            "and the reopening is kept in the audit trail.",
+            form_class=SignOffForm,
+            done_url=reverse("admin:reconciliation_signoff_changelist"),
+            cancel_url=back,
+            success=f"{account} signed off through {end:%Y-%m-%d}; the period is locked.",
+        )
+        if isinstance(response, HttpResponseRedirect):
+            created = SignOff.objects.filter(bank_account=account, period_end=end).order_by("-pk")
+            if created.exists():
+                return HttpResponseRedirect(
+                    reverse("admin:reconciliation_signoff_change", args=[created[0].pk])
+                )
+        return response
 
     def reopen_view(self, request: HttpRequest, sign_off_id: int) -> HttpResponse:
         if not request.user.has_perm(SIGN_OFF):

@@ -9,15 +9,24 @@ reject finance_admin, ar_clerk, ap_clerk, controller; rules finance_admin, contr
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.text import Truncator
+from djmoney.money import Money
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action
 
-from core.admin import HistoryAdmin, ReadOnlyAdminMixin
+from core.admin import HistoryAdmin, ReadOnlyAdminMixin, money_display
+from core.admin_confirm import confirm_action
 from core.exceptions import DomainError
+from reconciliation.enums import MatchStatus
 from reconciliation.models import (
     CounterpartyAlias,
     Match,
@@ -29,43 +38,158 @@ from reconciliation.models import (
 from reconciliation.services_matching import match_accept, match_reject
 from reconciliation.services_rules import match_rule_create, match_rule_save
 
+# What each engine rule code means, for the people who decide on its suggestions.
+MATCH_RULE_LABELS = {
+    "reference": "Reference in the bank text",
+    "amount_date_counterparty": "Same amount, date and payer",
+    "fuzzy_name": "Similar payer name, same amount",
+    "several_invoices": "Several invoices of one payer",
+    "partial_payment": "Part payment of an invoice",
+    "payout": "Card-processor payout",
+    "user_rule": "Your matching rule",
+    "manual": "Matched by hand",
+    "payment": "Existing payment",
+    "payment_run": "Payment run",
+    "payment_run_item": "Payment in a payment run",
+    "invoice": "Invoice",
+    "account": "Ledger account",
+}
+
+
+def rule_label(code: str) -> str:
+    return MATCH_RULE_LABELS.get(code) or code.replace("_", " ").capitalize()
+
+
+def amount_money(amount: Decimal | None, currency: str) -> str:
+    return money_display(Money(amount, currency)) if amount is not None else "-"
+
 
 class MatchLineInline(ReadOnlyAdminMixin, TabularInline):
     model = MatchLine
-    fields = ("line", "amount", "is_live")
+    fields = ("line_date", "line_text", "amount_display", "is_live")
     readonly_fields = fields
     extra = 0
+    verbose_name = "bank line"
+    verbose_name_plural = "Bank lines"
+
+    @admin.display(description="Booked")
+    def line_date(self, row: MatchLine) -> Any:
+        return row.line.booking_date
+
+    @admin.display(description="Bank text")
+    def line_text(self, row: MatchLine) -> str:
+        line = row.line
+        return " · ".join(x for x in (line.counterparty_name, line.description[:80]) if x)
+
+    @admin.display(description="Amount")
+    def amount_display(self, row: MatchLine) -> str:
+        return amount_money(row.amount, row.line.currency)
 
 
 class MatchTargetInline(ReadOnlyAdminMixin, TabularInline):
     model = MatchTarget
-    fields = (
-        "kind", "invoice", "payment", "payment_run", "payment_run_item", "account", "payout",
-        "amount",
-    )  # fmt: skip
+    fields = ("kind", "target", "amount_display")
     readonly_fields = fields
     extra = 0
+    verbose_name = "explained by"
+    verbose_name_plural = "Explained by"
+
+    @admin.display(description="Document or account")
+    def target(self, row: MatchTarget) -> str:
+        found: list[Any] = [row.invoice, row.payment, row.payment_run, row.payment_run_item,
+                            row.account, row.payout]  # fmt: skip
+        return next((str(obj) for obj in found if obj is not None), "-")
+
+    @admin.display(description="Amount")
+    def amount_display(self, row: MatchTarget) -> str:
+        return amount_money(row.amount, row.match.currency)
+
+
+class DecisionReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=1000,
+        help_text="Optional: why the suggestion is wrong (kept in the audit trail).",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class AmountSearchMixin:
+    """Search also by an exact amount (``1,250.00`` or ``-1250``) on ``amount_search_field``."""
+
+    amount_search_field = "amount"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        found, duplicates = super().get_search_results(  # type: ignore[misc]
+            request, queryset, search_term
+        )
+        text = search_term.strip().replace(",", "")
+        try:
+            amount = Decimal(text)
+        except ArithmeticError:
+            return found, duplicates
+        if not amount.is_finite() or abs(amount) >= Decimal("1e15"):
+            return found, duplicates
+        field = self.amount_search_field
+        exact = queryset.filter(**{field: amount}) | queryset.filter(**{field: -amount})
+        return found | exact, duplicates
 
 
 @admin.register(Match)
-class MatchAdmin(ReadOnlyAdminMixin, HistoryAdmin):
-    """The suggestion queue: filter status = proposed, select, accept or reject."""
+class MatchAdmin(AmountSearchMixin, ReadOnlyAdminMixin, HistoryAdmin):
+    """The suggestion queue: filter status = proposed, select, accept or reject, or open one
+    and decide on its page (the same services)."""
 
-    list_display = ("pk", "bank_account", "status", "confidence", "rule", "amount", "currency",
-                    "reason", "created_at")  # fmt: skip
+    list_display = ("match_label", "status", "rule_display", "confidence_display",
+                    "amount_display", "bank_account", "short_reason")  # fmt: skip
+    list_display_links = ("match_label",)
     list_filter = ("status", "rule", "bank_account")
-    search_fields = ("reason",)
+    list_select_related = ("bank_account",)
+    search_fields = ("reason", "lines__line__description", "lines__line__counterparty_name")
     ordering = ("-confidence", "pk")
     inlines = (MatchLineInline, MatchTargetInline)
-    readonly_fields = ("bank_account", "run", "status", "confidence", "rule", "match_rule",
-                       "reason", "amount", "currency", "payment", "created_at", "created_by",
-                       "applied_at", "applied_by", "rejected_at", "rejected_by", "undone_at",
-                       "undone_by", "undo_reason")  # fmt: skip
-    exclude = ("journal_entries",)
+    fieldsets = (
+        (None, {"fields": ("status", "rule_display", "confidence_display", "amount_display",
+                           "bank_account", "reason", "match_rule", "payment")}),
+        ("Record", {"fields": ("run", "created_at", "created_by", "applied_at", "applied_by",
+                               "rejected_at", "rejected_by", "undone_at", "undone_by",
+                               "undo_reason")}),
+    )  # fmt: skip
+    readonly_fields = tuple(f for _, o in fieldsets for f in o["fields"])
     actions = ("accept_selected", "reject_selected")
+    actions_detail = ("accept_detail", "reject_detail")
 
-    def has_decide_permission(self, request: HttpRequest) -> bool:
+    def has_decide_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("reconciliation.decide_match")
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
+        proposed = Match.objects.filter(
+            pk=unquote(str(object_id)), status=MatchStatus.PROPOSED
+        ).exists()
+        return super().get_actions_detail(request, object_id) if proposed else []
+
+    @admin.display(description="Match", ordering="pk")
+    def match_label(self, match: Match) -> str:
+        return f"Match {match.pk}"
+
+    @admin.display(description="Found by", ordering="rule")
+    def rule_display(self, match: Match) -> str:
+        return rule_label(match.rule)
+
+    @admin.display(description="Confidence", ordering="confidence")
+    def confidence_display(self, match: Match) -> str:
+        return f"{match.confidence:.0%}"
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, match: Match) -> str:
+        return amount_money(match.amount, match.currency)
+
+    @admin.display(description="Why")
+    def short_reason(self, match: Match) -> str:
+        return Truncator(match.reason).chars(60)
 
     def _each(
         self,
@@ -91,6 +215,77 @@ class MatchAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     @admin.action(description="Reject selected suggestions", permissions=["decide"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Match]) -> None:
         self._each(request, queryset, match_reject, "rejected")
+
+    def _match(self, request: HttpRequest, object_id: str) -> Match:
+        match = self.get_object(request, unquote(object_id))
+        if match is None:
+            raise Http404
+        return match
+
+    def _summary(self, match: Match) -> list[tuple[str, str]]:
+        lines = ", ".join(
+            f"{row.line.booking_date:%Y-%m-%d} {amount_money(row.amount, match.currency)}"
+            for row in match.lines.select_related("line").order_by("pk")
+        )
+        return [
+            ("Bank account", str(match.bank_account)),
+            ("Amount", amount_money(match.amount, match.currency)),
+            ("Found by", f"{rule_label(match.rule)} ({match.confidence:.0%})"),
+            ("Why", match.reason),
+            ("Bank lines", lines or "-"),
+        ]
+
+    @action(description="Accept…", url_path="accept", permissions=["decide"])
+    def accept_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        match = self._match(request, object_id)
+        url = reverse("admin:reconciliation_match_change", args=[match.pk])
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=match,
+            title=f"Accept suggested match {match.pk}",
+            button="Accept and post",
+            perform=lambda form: match_accept(match_id=match.pk, actor=request.user),
+            preview=lambda form: match_accept(match_id=match.pk, actor=request.user),
+            summary=self._summary(match),
+            warning="Accepting records what the bank line pays and posts it; only undoing "
+            "the match (a reversing entry) takes it back.",
+            done_url=url,
+            cancel_url=url,
+            success=f"Match {match.pk} accepted and posted.",
+        )
+
+    @action(description="Reject…", url_path="reject", permissions=["decide"])
+    def reject_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        match = self._match(request, object_id)
+        url = reverse("admin:reconciliation_match_change", args=[match.pk])
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=match,
+            title=f"Reject suggested match {match.pk}",
+            button="Reject the suggestion",
+            perform=lambda form: match_reject(
+                match_id=match.pk,
+                actor=request.user,
+                reason=form.cleaned_data["reason"] if form is not None else "",
+            ),
+            summary=[
+                *self._summary(match),
+                (
+                    "What it does",
+                    "The bank lines are unmatched again and this pairing is never suggested "
+                    "again. Nothing is posted to the ledger.",
+                ),
+            ],
+            form_class=DecisionReasonForm,
+            done_url=url,
+            cancel_url=url,
+            success=f"Match {match.pk} rejected; its bank lines are unmatched again.",
+            danger=True,
+        )
 
 
 @admin.register(MatchRule)

@@ -176,6 +176,7 @@ class Match(models.Model):
     history = HistoricalRecords(excluded_fields=["journal_entries"])
 
     class Meta:
+        verbose_name_plural = "matches"
         ordering = ("-created_at", "-pk")
         constraints = [
             models.CheckConstraint(

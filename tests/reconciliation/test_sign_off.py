@@ -332,8 +332,13 @@ def test_admin_report_and_sign_off_screen(october, make_user) -> None:
     assert "1295.00" in text
     assert "1500.00" in text
     assert "Sign off through" in text
-    # when the controller signs off from the screen
-    done = controller.post(url + query, {"note": "ok"})
+    # when the controller signs off from the screen: first the confirmation page
+    confirm = controller.post(url + query, {"note": "ok"})
+    assert confirm.status_code == 200
+    assert "cannot be changed" in confirm.content.decode()
+    assert not SignOff.objects.exists()
+    # and then its button
+    done = controller.post(url + query, {"note": "ok", "confirm": "1"})
     # then it lands on the sign-off, which shows the report as signed
     assert done.status_code == 302
     sign_off = SignOff.objects.get()

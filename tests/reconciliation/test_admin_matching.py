@@ -1,0 +1,212 @@
+"""Matching in the admin: a suggestion accepted or rejected from its own page through the
+services the bulk actions use (the page previews the posting and changes nothing until its
+button); a bank line matched by hand to invoices or an account (and a rule), with the
+service's refusals on the form."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from itertools import count
+
+import pytest
+from django.urls import reverse
+
+from billing.enums import InvoiceStatus
+from billing.models import Customer, Invoice, Payment
+from billing.services.customers import customer_create
+from billing.services.invoices import LineInput, invoice_create
+from core.ledger.models import Account, JournalEntry
+from core.roles import Role
+from reconciliation.enums import MatchStatus, StatementLineStatus
+from reconciliation.models import BankAccount, Match, MatchRule, Statement, StatementLine
+from reconciliation.services_matching import reconcile
+from tests.conftest import verified_client
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+_positions = count(1)
+
+
+@pytest.fixture
+def clerk(make_user):
+    return make_user(Role.AR_CLERK)
+
+
+@pytest.fixture
+def usd_account(make_bank_account) -> BankAccount:
+    return make_bank_account("USD", name="US operating")
+
+
+@pytest.fixture
+def customer(clerk) -> Customer:
+    return customer_create(actor=clerk, name="Acme Corp", email="ap@acme.example", currency="USD")
+
+
+@pytest.fixture
+def make_invoice(clerk, customer, django_capture_on_commit_callbacks):
+    def make(amount: str) -> Invoice:
+        with django_capture_on_commit_callbacks(execute=False):
+            return invoice_create(
+                actor=clerk,
+                customer_id=customer.pk,
+                lines=[LineInput("Service", D(1), D(amount), tax_rate=D(0))],
+                issue=True,
+            )
+
+    return make
+
+
+@pytest.fixture
+def make_line(usd_account):
+    statement = Statement.objects.create(
+        bank_account=usd_account,
+        format="csv",
+        currency="USD",
+        control="none",
+        file_sha256="b" * 64,
+        fingerprint="b" * 64,
+    )
+
+    def make(amount: str, **kw) -> StatementLine:
+        n = next(_positions)
+        return StatementLine.objects.create(
+            statement=statement,
+            bank_account=usd_account,
+            position=n,
+            booking_date=date.today(),  # noqa: DTZ011 (invoices are due today+)
+            amount=D(amount),
+            currency="USD",
+            fingerprint=f"{n:064d}",
+            **kw,
+        )
+
+    return make
+
+
+@pytest.fixture
+def suggestion(usd_account, make_invoice, make_line) -> Match:
+    make_invoice("3371.24")
+    make_line("3371.24", counterparty_name="ACMEE")
+    reconcile(bank_account_id=usd_account.pk)
+    return Match.objects.get(status=MatchStatus.PROPOSED)
+
+
+def detail_action(name: str, pk: int) -> str:
+    return reverse(f"admin:reconciliation_match_{name}_detail", args=[pk])
+
+
+def test_suggestion_page_offers_accept_and_reject_in_words(suggestion, clerk) -> None:
+    # when a clerk opens a suggestion
+    page = verified_client(clerk).get(
+        reverse("admin:reconciliation_match_change", args=[suggestion.pk])
+    )
+    # then it offers Accept and Reject, and reads in words and separated amounts
+    html = page.content.decode()
+    assert detail_action("accept", suggestion.pk) in html
+    assert detail_action("reject", suggestion.pk) in html
+    assert "3,371.24 USD" in html
+    assert "Similar payer name" in html
+
+
+def test_accept_from_the_suggestion_page_previews_then_posts(suggestion, clerk) -> None:
+    client = verified_client(clerk)
+    entries = JournalEntry.objects.count()
+    # when the clerk opens Accept
+    page = client.get(detail_action("accept", suggestion.pk))
+    # then the payment's entry is shown and nothing happened
+    assert page.status_code == 200
+    [entry] = page.context["preview"].entries
+    assert [x.debit for x in entry.lines if x.debit] == ["3,371.24 USD"]
+    assert JournalEntry.objects.count() == entries
+    assert Match.objects.get(pk=suggestion.pk).status == MatchStatus.PROPOSED
+    assert not Payment.objects.exists()
+    # when they press Accept
+    client.post(detail_action("accept", suggestion.pk), {"confirm": "1"})
+    # then the match is applied and the invoice paid
+    assert Match.objects.get(pk=suggestion.pk).status == MatchStatus.APPLIED
+    assert Invoice.objects.get().status == InvoiceStatus.PAID
+    # and a second Accept is refused on the page, not with an error page
+    again = client.post(detail_action("accept", suggestion.pk), {"confirm": "1"})
+    assert again.status_code == 200
+    assert again.context["error"]
+
+
+def test_reject_from_the_suggestion_page_with_a_reason(suggestion, clerk) -> None:
+    client = verified_client(clerk)
+    # when the clerk opens Reject, nothing changes
+    assert client.get(detail_action("reject", suggestion.pk)).status_code == 200
+    assert Match.objects.get(pk=suggestion.pk).status == MatchStatus.PROPOSED
+    # when they press it with a reason
+    client.post(detail_action("reject", suggestion.pk), {"confirm": "1", "reason": "Not theirs"})
+    # then the suggestion is rejected and its line unmatched, nothing posted
+    match = Match.objects.get(pk=suggestion.pk)
+    assert (match.status, match.undo_reason) == (MatchStatus.REJECTED, "Not theirs")
+    assert StatementLine.objects.get().status == StatementLineStatus.UNMATCHED
+    assert not Payment.objects.exists()
+
+
+def test_auditor_cannot_decide_on_a_suggestion(suggestion, make_user) -> None:
+    client = verified_client(make_user(Role.AUDITOR))
+    assert client.post(detail_action("accept", suggestion.pk), {"confirm": "1"}).status_code == 403
+    assert Match.objects.get(pk=suggestion.pk).status == MatchStatus.PROPOSED
+
+
+def manual(pk: int) -> str:
+    return reverse("admin:reconciliation_statementline_match_detail", args=[pk])
+
+
+def test_line_matched_by_hand_to_two_invoices(make_invoice, make_line, clerk) -> None:
+    # given two open invoices and one bank line paying both
+    first, second = make_invoice("100.00"), make_invoice("250.00")
+    line = make_line("350.00", counterparty_name="Acme")
+    client = verified_client(clerk)
+    # when the clerk asks what matching them posts
+    shown = client.post(manual(line.pk), {"invoices": f"{first.number}, {second.number}"})
+    # then the entries are shown and nothing is kept
+    assert shown.status_code == 200
+    assert shown.context["preview"].entries
+    assert not Payment.objects.exists()
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.UNMATCHED
+    # when they match
+    response = client.post(
+        manual(line.pk), {"invoices": f"{first.number} {second.number}", "confirm": "1"}
+    )
+    # then both invoices are paid and the line is matched
+    assert response.status_code == 302
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.PAID}
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.MATCHED
+
+
+def test_manual_match_refusals_are_on_the_form(make_invoice, make_line, clerk) -> None:
+    line = make_line("80.00")
+    client = verified_client(clerk)
+    # an unknown invoice number
+    response = client.post(manual(line.pk), {"invoices": "NOPE-1", "confirm": "1"})
+    assert response.status_code == 200
+    assert "No invoice NOPE-1" in response.content.decode()
+    # an invoice with nothing due: the service's refusal
+    paid = make_invoice("80.00")
+    other = make_line("80.00")
+    client.post(manual(other.pk), {"invoices": paid.number, "confirm": "1"})
+    response = client.post(manual(line.pk), {"invoices": paid.number, "confirm": "1"})
+    assert response.status_code == 200
+    assert "Nothing is due on these invoices." in response.context["error"]
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.UNMATCHED
+
+
+def test_bank_fee_matched_to_an_account_and_a_rule_created(make_line, make_user) -> None:
+    # given a bank fee line and a controller (who may add rules)
+    line = make_line("-12.50", counterparty_name="Bank fees", description="Monthly fee")
+    account = Account.objects.filter(is_active=True, type="expense").order_by("code").first()
+    client = verified_client(make_user(Role.CONTROLLER))
+    # when they match it to the expense account and ask for a rule
+    response = client.post(
+        manual(line.pk),
+        {"account": account.pk, "create_rule": "on", "rule_text": "Monthly fee", "confirm": "1"},
+    )
+    # then the line is matched and the rule exists for the next fee
+    assert response.status_code == 302
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.MATCHED
+    rule = MatchRule.objects.get()
+    assert (rule.text_contains, rule.account_id, rule.sign) == ("Monthly fee", account.pk, "debit")
