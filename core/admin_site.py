@@ -73,8 +73,9 @@ class BackofficeAdminSite(OTPAdminSite, UnfoldAdminSite):
     def extra_urls(self) -> list[Any]:
         """Workspace pages that are no model's (unfold's ``get_urls`` mounts them)."""
         from receivables.admin_credit import credit_urls
+        from reporting.admin_aging import aging_urls
 
-        return [*credit_urls(self)]
+        return [*credit_urls(self), *aging_urls(self)]
 
 
 def adopt_third_party_admins() -> None:
