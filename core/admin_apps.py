@@ -8,6 +8,6 @@ class BackofficeAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()
-        from core.admin_site import adopt_third_party_admins
+        from core.admin_site import adopt_admins
 
-        adopt_third_party_admins()
+        adopt_admins()

@@ -72,6 +72,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("reconciliation.BankAccount", "account_balance_wallet"),
             ("reconciliation.Statement", "list_alt"),
+            ("reconciliation.StatementLine", "format_list_bulleted"),
             ("reconciliation.ReconciliationException", "error"),
             ("reconciliation.Match", "join_inner"),
             ("reconciliation.MatchRule", "rule_settings"),
@@ -113,6 +114,49 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
+# Saved views of the lists a clerk starts the day with: (title, icon, app.Model whose view
+# permission shows it, URL name, query string). Listed only where the person may see them.
+QUEUES: tuple[tuple[str, str, str, str, str], ...] = (
+    (
+        "Overdue invoices",
+        "event_busy",
+        "billing.Invoice",
+        "admin:billing_invoice_changelist",
+        "overdue=yes",
+    ),
+    (
+        "Collections worklist",
+        "assignment_late",
+        "receivables.CollectionsWorklistItem",
+        "admin:receivables_collectionsworklistitem_changelist",
+        "",
+    ),
+    ("Waiting for my approval", "approval", "payables.Approval", "approvals:inbox", ""),
+    (
+        "Open exceptions",
+        "error",
+        "reconciliation.ReconciliationException",
+        "admin:reconciliation_reconciliationexception_changelist",
+        "status__exact=open",
+    ),
+    ("AR aging", "hourglass_bottom", "billing.Invoice", "admin:reporting_ar_aging", ""),
+    ("AP aging", "hourglass_top", "payables.Bill", "admin:reporting_ap_aging", ""),
+)
+
+
+def _queues(request: HttpRequest, entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    items = []
+    for title, icon, model, url_name, query in QUEUES:
+        if model not in entries:
+            continue
+        try:
+            link = reverse(url_name)
+        except NoReverseMatch:  # a screen not mounted in this deployment
+            continue
+        items.append({"title": title, "icon": icon, "link": f"{link}?{query}" if query else link})
+    return items
+
+
 def _registered(request: HttpRequest) -> dict[str, dict[str, Any]]:
     """``app_label.ModelName`` -> the admin's own entry, for the models this person may see."""
     entries: dict[str, dict[str, Any]] = {}
@@ -134,6 +178,9 @@ def navigation(request: HttpRequest) -> list[dict[str, Any]]:
     groups.append(
         {"items": [{"title": "Dashboard", "icon": "dashboard", "link": dashboard}]},
     )
+    queues = _queues(request, entries)
+    if queues:
+        groups.append({"title": "My work", "separator": True, "items": queues})
     for title, models in SECTIONS:
         items = []
         for key, icon in models:

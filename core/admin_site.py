@@ -78,16 +78,37 @@ class BackofficeAdminSite(OTPAdminSite, UnfoldAdminSite):
         return [*credit_urls(self), *aging_urls(self)]
 
 
-def adopt_third_party_admins() -> None:
-    """Admins registered by other packages (axes, knox, celery beat) in the workspace theme:
-    each is registered again as its own class mixed with unfold's ``ModelAdmin``, so its
-    permissions, lists and forms stay what the package made them."""
+# The apps whose lists are the finance workspace's own: export, amount search, history.
+WORKSPACE_APPS = frozenset(
+    {"core", "ledger", "billing", "receivables", "payables", "reconciliation", "reporting"}
+)
+
+
+def adopt_admins() -> None:
+    """Bring every registered admin into the workspace, once all are registered.
+
+    Admins of other packages (axes, knox, celery beat) are mixed with unfold's ``ModelAdmin``
+    (the theme); the finance apps' admins with ``WorkspaceAdminMixin`` (export of the
+    filtered list, search by exact amount, readable history). Each is registered again as its
+    own class with the mixin first, so its permissions, lists and forms stay as written.
+    """
     from django.contrib import admin
     from unfold.admin import ModelAdmin
 
+    from core.admin_workspace import WorkspaceAdminMixin
+
     for model, model_admin in list(admin.site._registry.items()):
-        if isinstance(model_admin, ModelAdmin):
+        bases: tuple[type, ...] = ()
+        if model._meta.app_label in WORKSPACE_APPS and not isinstance(
+            model_admin, WorkspaceAdminMixin
+        ):
+            bases = (WorkspaceAdminMixin, type(model_admin))
+        if not isinstance(model_admin, ModelAdmin):
+            bases = (*(bases or (type(model_admin),)), ModelAdmin)
+        if not bases:
             continue
-        themed = type(type(model_admin).__name__, (type(model_admin), ModelAdmin), {})
+        adopted = type(
+            type(model_admin).__name__, bases, {"__module__": type(model_admin).__module__}
+        )
         admin.site.unregister(model)
-        admin.site.register(model, themed)
+        admin.site.register(model, adopted)

@@ -145,3 +145,18 @@ class DiagnosticEffect(models.Model):
     def __str__(self) -> str:
         state = "applied" if self.applied_at else "not applied"
         return f"{self.key}: {state}, {self.attempts} run(s)"
+
+
+class WorkspacePermission(models.Model):
+    """Holds the workspace's own permissions, which belong to no one model (no table).
+
+    ``export_lists``: export a filtered admin list to CSV or XLSX (core.admin_export).
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = (("export_lists", "Can export lists to CSV and XLSX"),)
+
+    def __str__(self) -> str:
+        return "Workspace permissions"

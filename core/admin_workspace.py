@@ -1,0 +1,119 @@
+"""What every workspace list and page shares, whatever its model: export of the filtered
+list, search by exact amount, and history written for people.
+
+``WorkspaceAdminMixin`` sits under the base admins of core/admin.py (ServiceModelAdmin,
+HistoryAdmin), so each domain's admin gets it without repeating it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import formats, timezone
+from djmoney.models.fields import MoneyField
+from simple_history.template_utils import HistoricalRecordContextHelper
+
+from core.admin_export import WorkspaceExportMixin
+from core.exceptions import DomainError
+from core.money import minor_unit_exponent
+
+# "1,631.25", "1631.25", "1 631,25"? no: one format, the one the workspace shows, with an
+# optional currency code before or after ("EUR 1,631.25", "1,631.25 EUR").
+_AMOUNT = re.compile(
+    r"^\s*(?:[A-Za-z]{3}\s+)?(-?\d{1,3}(?:,\d{3})+|-?\d+)(\.\d+)?(?:\s+[A-Za-z]{3})?\s*$"
+)
+
+
+def parse_amount(term: str) -> Decimal | None:
+    """The amount a search term names, or None when it is not one."""
+    match = _AMOUNT.match(term)
+    if match is None:
+        return None
+    try:
+        return Decimal(match.group(1).replace(",", "") + (match.group(2) or ""))
+    except InvalidOperation:  # pragma: no cover - the pattern admits only digits
+        return None
+
+
+def amount_fields(model: type[models.Model]) -> list[str]:
+    """The model's money amounts (MoneyFields and decimal fields named like amounts)."""
+    names = []
+    for field in model._meta.concrete_fields:
+        money = isinstance(field, MoneyField)
+        named = isinstance(field, models.DecimalField) and re.search(
+            r"amount|total|balance|due|paid|price|debit|credit", field.name
+        )
+        if money or named:
+            names.append(field.name)
+    return names
+
+
+def _label(field: models.Field[Any, Any], value: Any) -> Any:
+    if value is None or value == "" or getattr(value, "pk", True) is None:
+        return "-"
+    if isinstance(value, datetime):
+        return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    if isinstance(value, date):
+        return formats.date_format(value, "DATE_FORMAT")
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return value
+
+
+class WorkspaceHistoryHelper(HistoricalRecordContextHelper):
+    """History changes as people read them: choice labels instead of codes, amounts in
+    their currency's minor units with separators, Yes/No, "-" for nothing."""
+
+    def prepare_delta_change_value(self, change: Any, value: Any) -> Any:
+        value = super().prepare_delta_change_value(change, value)
+        field = self.model._meta.get_field(change.field)
+        if isinstance(field, models.DecimalField) and isinstance(value, Decimal):
+            currency = getattr(self.record, f"{change.field}_currency", None)
+            currency = str(currency) if currency else ""
+            if currency:
+                try:
+                    places = minor_unit_exponent(currency)
+                except DomainError:
+                    return f"{value} {currency}"
+                return f"{value:,.{places}f} {currency}"
+            return f"{value:,}"
+        return _label(field, value)
+
+
+class WorkspaceAdminMixin(WorkspaceExportMixin):
+    """Export, search by exact amount, readable history."""
+
+    # Amount columns searched when the term is an amount; None: every amount of the model.
+    search_amount_fields: tuple[str, ...] | None = None
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        amount = parse_amount(search_term) if search_term else None
+        if amount is None:
+            return results, may_have_duplicates
+        names = self.search_amount_fields
+        if names is None:
+            names = tuple(amount_fields(self.model))
+        if not names:
+            return results, may_have_duplicates
+        exact = Q()
+        for name in names:
+            exact |= Q(**{name: amount})
+        if not self.get_search_fields(request):
+            return queryset.filter(exact), may_have_duplicates
+        return results | queryset.filter(exact), may_have_duplicates
+
+    def get_historical_record_context_helper(
+        self, request: HttpRequest, historical_record: Any
+    ) -> HistoricalRecordContextHelper:
+        return WorkspaceHistoryHelper(self.model, historical_record)
