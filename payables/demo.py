@@ -1,7 +1,10 @@
 """Payables demo data for the quick start: vendors in each onboarding state, an order waiting
 for approval, an order placed and partly received, two bills against it (one matched and
-approved, one with a match exception waiting for an approver), an approved expense report
-and a draft payment run.
+approved, one with a match exception waiting for an approver), two bills for services (one
+overdue, one due in three days), a bill in euros waiting for approval, an approved expense
+report, and a payment run approved and ready to release (export the payment file) paying
+the overdue bill and the matched bill; the bill due in three days and the expense report
+wait for the next run.
 
 Everything is written through the payables services, by two demo people: ``demo-ap-clerk``
 (ap_clerk) captures and requests, ``demo-approver`` (approver) activates and approves. The
@@ -38,7 +41,11 @@ from payables.services.orders import (
     purchase_order_submit,
     receipt_create,
 )
-from payables.services.runs import payment_run_create
+from payables.services.runs import (
+    payment_run_approve,
+    payment_run_create,
+    payment_run_submit,
+)
 from payables.services.vendors import (
     BankDetails,
     vendor_activate,
@@ -236,12 +243,65 @@ def payables_demo_seed(today: date) -> str:
         expense_report_submit(report_id=report.pk, actor=clerk)
         expense_report_approve(report_id=report.pk, actor=approver)
 
-        # A draft run paying what is due within the month (and the early-payment discount).
-        run = payment_run_create(currency="USD", pay_by=today + timedelta(days=30), actor=clerk)
+        # Service bills without an order: one overdue (net 30, dated 45 days ago), one due in
+        # three days; both approved.
+        overdue = bill_create(
+            actor=clerk,
+            vendor_id=northwind.pk,
+            number="NW-10198",
+            currency="USD",
+            bill_date=today - timedelta(days=45),
+            description="Office cleaning, last month",
+            lines=[
+                BillLineInput(description="Office cleaning", quantity=D(1), unit_price=D("860.00"))
+            ],
+        )
+        bill_approve(bill_id=overdue.pk, actor=approver, comment="Service confirmed by facilities.")
+        due_soon = bill_create(
+            actor=clerk,
+            vendor_id=northwind.pk,
+            number="NW-10240",
+            currency="USD",
+            bill_date=today - timedelta(days=27),
+            description="Printer toner and paper",
+            lines=[
+                BillLineInput(description="Toner cartridge", quantity=D(6), unit_price=D("74.50")),
+                BillLineInput(description="Paper, box of 5 reams", quantity=D(4), unit_price=D(38)),
+            ],
+        )
+        bill_approve(bill_id=due_soon.pk, actor=approver, comment="Delivered complete.")
+        # A bill in euros waiting for an approver (the demo admin may approve it).
+        bill_create(
+            actor=clerk,
+            vendor_id=kessler.pk,
+            number="KM-2291",
+            currency="EUR",
+            bill_date=today - timedelta(days=3),
+            description="Spare parts for the packing line",
+            lines=[
+                BillLineInput(description="Drive belt", quantity=D(2), unit_price=D("145.00")),
+                BillLineInput(description="Service visit", quantity=D(1), unit_price=D("380.00")),
+            ],
+        )
+
+        # A run paying the overdue bill and the matched bill (with its early-payment discount),
+        # approved: ready to release. The bill due in three days and the expense report are
+        # left for the next run.
+        run = payment_run_create(
+            currency="USD",
+            pay_by=today + timedelta(days=30),
+            bill_ids=[matched.pk, overdue.pk],
+            actor=clerk,
+        )
+        payment_run_submit(run_id=run.pk, actor=clerk)
+        run = payment_run_approve(
+            run_id=run.pk, actor=approver, comment="Checked against AP aging."
+        )
     return (
         "Payables demo data: 3 vendors (one pending review), an order waiting for approval, "
-        "an order placed and partly received, 2 bills (one matched and approved, one with a "
-        f"match exception to decide), an approved expense report and draft payment run "
-        f"{run.number} ({run.item_count} payments). Requests by {CLERK_USERNAME}, approvals "
-        f"by {APPROVER_USERNAME}."
+        "an order placed and partly received, 5 bills (one matched and approved, one with a "
+        "match exception to decide, one overdue, one due in 3 days, one in EUR waiting for "
+        "approval), an approved expense report and payment run "
+        f"{run.number} ({run.item_count} payments, {run.get_status_display().lower()}, ready to "
+        f"release). Requests by {CLERK_USERNAME}, approvals by {APPROVER_USERNAME}."
     )

@@ -175,14 +175,14 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
     # then
     # 5 ledger demo entries, 12 from the receivables demo (6 back-dated invoices, the 5 late
     # fees the collections runs charged, a part payment), 5 from the billing demo (two monthly
-    # invoices of the subscription, two invoices in EUR, a payment) and 2 from payables (an
-    # approved bill and an approved expense report), and 2 from reconciliation (a bank line
+    # invoices of the subscription, two invoices in EUR, a payment) and 4 from payables (three
+    # approved bills and an approved expense report), and 2 from reconciliation (a bank line
     # paying an invoice, a bank fee booked by a rule); the receivables demo adds an AR clerk
     # and an approver (shared with payables, which adds a clerk), the reconciliation demo a
     # controller
     assert counts_after_first == {
-        "entries": 26,
-        "lines": 63,
+        "entries": 28,
+        "lines": 67,
         "fx_rates": 28,
         "fx_history": 28,
         "users": 5,
@@ -253,7 +253,7 @@ def test_seed_demo_on_a_later_day_keeps_earlier_entries_and_rates() -> None:
     assert {
         pk: rate for pk, rate in FxRate.objects.values_list("pk", "rate") if pk in rates_before
     } == (rates_before)
-    assert JournalEntry.objects.count() == 26
+    assert JournalEntry.objects.count() == 28
     assert lines[1] == "Receivables demo data: already there."
     assert lines[2] == "Billing demo data: already there."
 

@@ -4,6 +4,8 @@ waiting for approval (someone else requested it)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -52,11 +54,20 @@ def test_demo_seeded_once_and_ap_matches_the_ledger() -> None:
     assert (northwind.discount_percent, northwind.discount_days) == (2, 10)
     bills = {b.number: b for b in models.Bill.objects.all()}
     assert bills["NW-10231"].match_status == MatchStatus.MATCHED
-    assert bills["NW-10231"].status == BillStatus.SCHEDULED  # approved, in the draft run
+    assert bills["NW-10231"].status == BillStatus.SCHEDULED  # approved, in the run
     assert bills["NW-10232"].match_status == MatchStatus.EXCEPTION
     assert bills["NW-10232"].status == BillStatus.PENDING_APPROVAL
+    # an overdue bill in the run, one due in three days for the next, one in EUR to approve
+    assert bills["NW-10198"].status == BillStatus.SCHEDULED
+    assert bills["NW-10198"].due_date == today - timedelta(days=15)
+    assert bills["NW-10240"].status == BillStatus.APPROVED
+    assert bills["NW-10240"].due_date == today + timedelta(days=3)
+    assert bills["KM-2291"].status == BillStatus.PENDING_APPROVAL
     assert models.ExpenseReport.objects.get().status == "approved"
-    assert models.PaymentRun.objects.get().status == PaymentRunStatus.DRAFT
+    # the run is approved: ready to release (export the payment file)
+    run = models.PaymentRun.objects.get()
+    assert run.status == PaymentRunStatus.APPROVED
+    assert sorted(run.items.values_list("bill__number", flat=True)) == ["NW-10198", "NW-10231"]
     placed = models.PurchaseOrder.objects.get(status=PO.ORDERED)
     received = [line.quantity_outstanding for line in placed.lines.order_by("position")]
     assert received == [0, 2]  # partly received
