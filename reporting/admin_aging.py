@@ -155,8 +155,8 @@ def _plain(amount: Decimal, currency: str) -> str:
 def aging_view(request: HttpRequest, *, side: AgingSide, site: Any) -> HttpResponse:
     if not request.user.has_perm(side.permission):
         raise PermissionDenied
-    form = AsOfForm(request.GET or None)
     today = timezone.localdate()
+    form = AsOfForm(request.GET) if "as_of" in request.GET else AsOfForm(initial={"as_of": today})
     as_of = today
     if form.is_bound and form.is_valid() and form.cleaned_data["as_of"]:
         as_of = form.cleaned_data["as_of"]
@@ -266,6 +266,7 @@ def aging_view(request: HttpRequest, *, side: AgingSide, site: Any) -> HttpRespo
                 ],
             },
             "item_count": count,
+            "totals_title": f"Totals by currency ({count} open item{'s' if count != 1 else ''})",
         }
     query: dict[str, str] = {"as_of": as_of.isoformat()}
     if party is not None:

@@ -145,11 +145,14 @@ def _source_link(source: str) -> str:
     document = document_of(source)
     if document is None:
         return "Manual"
-    label = document.label[:1].upper() + document.label[1:]
+    label = document.label.strip("'")
+    label = label[:1].upper() + label[1:]
     url = source_admin_url(source)
     if url is None:
         return label
-    return format_html('<a href="{}">{}</a>', url, label)
+    return format_html(
+        '<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>', url, label
+    )
 
 
 # "1,250.00", "1250", "1250.00 USD", "USD 1,250.00": an exact amount typed in the search box.
@@ -247,7 +250,10 @@ class JournalEntryAdmin(ModelAdmin):
         total = getattr(entry, "total_functional", None)
         if total is None:
             total = entry.lines.aggregate(total=Sum("functional_debit"))["total"]
-        return amount_text(total or Decimal(0), entry.functional_currency)
+        return format_html(
+            '<span class="whitespace-nowrap">{}</span>',
+            amount_text(total or Decimal(0), entry.functional_currency),
+        )
 
     @admin.display(description="Source", ordering="source")
     def source_link(self, entry: JournalEntry) -> str:
@@ -266,7 +272,8 @@ class JournalEntryAdmin(ModelAdmin):
         if url is None:
             return f"The operation that posted it ({label}), never in the ledger alone"
         return format_html(
-            '<a href="{}">{}</a>, on its own page (the ledger follows the document)',
+            '<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>, on its own '
+            "page (the ledger follows the document)",
             url,
             label[:1].upper() + label[1:],
         )
