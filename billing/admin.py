@@ -28,7 +28,6 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -37,6 +36,8 @@ from django_fsm import can_proceed
 from djmoney.money import Money
 from unfold.admin import TabularInline
 
+from billing.admin_fields import AmountInput
+from billing.admin_payments import payment_record_page
 from billing.documents import (
     PDF_MIMETYPE,
     InvoicePdfIntegrityError,
@@ -56,8 +57,10 @@ from billing.services.invoices import (
     invoice_update_draft,
     invoice_void,
 )
+from billing.services.refunds import refund_create
 from billing.services.tax_rates import tax_rate_set
 from core.admin import AuditedAdmin, money_display
+from core.admin_confirm import confirm_action
 from core.exceptions import DomainError
 from core.money import round_money, unit_price_text
 from core.system_settings import system_settings
@@ -69,6 +72,22 @@ def amount_display(value: Money) -> str:
     """The amount alone, for lists that have a currency column."""
     text = money_display(value)
     return text.rsplit(" ", 1)[0] if text != "-" else text
+
+
+def invoice_status_text(invoice: Invoice) -> str:
+    """The status as finance staff say it: an open invoice with part of it paid or credited
+    reads "Partly paid" (a display only; the state stays open)."""
+    settled = invoice.amount_paid.amount + invoice.amount_credited.amount
+    if invoice.status == InvoiceStatus.OPEN and 0 < settled < invoice.total.amount:
+        return "Partly paid"
+    return str(invoice.get_status_display())
+
+
+def due_text(invoice: Invoice) -> str:
+    """What is still owed; "-" for a void invoice or a draft, which owe nothing."""
+    if invoice.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT):
+        return "-"
+    return money_display(invoice.amount_due)
 
 
 def _change_link(obj: Model, label: str) -> str:
@@ -111,7 +130,14 @@ class ReadOnlyFormsetsMixin:
 
 class CustomerInvoiceInline(ReadOnlyInline):
     model = Invoice
-    fields = ("invoice_link", "status", "issue_date", "due_date", "total_display", "due_display")
+    fields = (
+        "invoice_link",
+        "status_text",
+        "issue_date",
+        "due_date",
+        "total_display",
+        "due_display",
+    )
     readonly_fields = fields
     verbose_name_plural = "Invoices"
 
@@ -126,9 +152,13 @@ class CustomerInvoiceInline(ReadOnlyInline):
     def total_display(self, invoice: Invoice) -> str:
         return money_display(invoice.total)
 
+    @admin.display(description="Status")
+    def status_text(self, invoice: Invoice) -> str:
+        return invoice_status_text(invoice)
+
     @admin.display(description="Amount due")
     def due_display(self, invoice: Invoice) -> str:
-        return money_display(invoice.amount_due)
+        return due_text(invoice)
 
 
 class EmailListField(forms.CharField):
@@ -543,6 +573,21 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
 
 
+class PaymentChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return (
+            f"{money_display(obj.amount)} · {obj.get_method_display()} · "
+            f"received {date_format(obj.received_date)}"
+            + (f" · {obj.reference}" if obj.reference else "")
+        )
+
+
+class RefundForm(forms.Form):
+    payment = PaymentChoice(queryset=Payment.objects.none())
+    amount = AmountInput(help_text="In the payment's currency.")
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+
+
 # The transitions that ask for a reason: (URL name, permission, service, texts).
 CLOSE_TRANSITIONS: dict[str, dict[str, Any]] = {
     "void": {
@@ -586,8 +631,7 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
     list_display = (
         "invoice_label",
         "customer",
-        "status",
-        "currency",
+        "status_text",
         "total_amount",
         "amount_due_amount",
         "issue_date",
@@ -611,11 +655,15 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
 
     @admin.display(description="Total", ordering="total")
     def total_amount(self, invoice: Invoice) -> str:
-        return amount_display(invoice.total)
+        return money_display(invoice.total)
 
     @admin.display(description="Amount due")
     def amount_due_amount(self, invoice: Invoice) -> str:
-        return amount_display(invoice.amount_due)
+        return due_text(invoice)
+
+    @admin.display(description="Status", ordering="status")
+    def status_text(self, invoice: Invoice) -> str:
+        return invoice_status_text(invoice)
 
     @admin.display(description="Total", ordering="total")
     def total_display(self, invoice: Invoice) -> str:
@@ -623,7 +671,7 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
 
     @admin.display(description="Amount due")
     def amount_due_display(self, invoice: Invoice) -> str:
-        return money_display(invoice.amount_due)
+        return due_text(invoice)
 
     @admin.display(description="Subtotal")
     def subtotal_display(self, invoice: Invoice) -> str:
@@ -673,7 +721,7 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
                     "fields": (
                         "customer",
                         "number",
-                        "status",
+                        "status_text",
                         "currency",
                         "issue_date",
                         "due_date",
@@ -792,24 +840,72 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
         form_url: str = "",
         obj: Invoice | None = None,
     ) -> HttpResponse:
-        context["invoice_tools"] = self._tools(request, obj) if obj is not None else {}
+        context["invoice_tools"] = self._tools(request, obj) if obj is not None else []
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def _tools(self, request: HttpRequest, invoice: Invoice) -> dict[str, bool]:
+    def _tools(self, request: HttpRequest, invoice: Invoice) -> list[dict[str, Any]]:
+        """The invoice's actions this user may take now: (title, link, icon), each a page of
+        its own (a form or a confirmation), never an action on the click."""
         user = request.user
         settled = invoice.amount_paid.amount or invoice.amount_credited.amount
-        return {
-            "can_issue": user.has_perm("billing.issue_invoice") and can_proceed(invoice.issue),
-            "can_void": user.has_perm("billing.void_invoice")
-            and can_proceed(invoice.void)
-            and not settled,
-            "can_write_off": user.has_perm("billing.write_off_invoice")
-            and can_proceed(invoice.write_off),
-            "show_pdf": invoice.is_issued,
-            "can_resend": user.has_perm("billing.issue_invoice")
-            and invoice.is_issued
-            and invoice.status != InvoiceStatus.VOID,
-        }
+        is_open = invoice.status == InvoiceStatus.OPEN
+
+        def tool(name: str) -> str:
+            return reverse(f"admin:billing_invoice_{name}", args=[invoice.pk])
+
+        shown = [
+            (
+                user.has_perm("billing.issue_invoice") and can_proceed(invoice.issue),
+                "Issue",
+                tool("issue"),
+                "send",
+            ),
+            (
+                user.has_perm("billing.record_payment") and is_open,
+                "Record payment",
+                reverse("admin:billing_payment_add") + f"?invoice={invoice.pk}",
+                "payments",
+            ),
+            (
+                user.has_perm("billing.add_refund") and bool(invoice.amount_paid.amount),
+                "Refund",
+                tool("refund"),
+                "undo",
+            ),
+            (
+                user.has_perm("billing.add_creditnote")
+                and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PAID),
+                "Credit note",
+                reverse("admin:billing_creditnote_add") + f"?invoice={invoice.pk}",
+                "receipt_long",
+            ),
+            (invoice.is_issued, "PDF", tool("pdf"), "picture_as_pdf"),
+            (
+                user.has_perm("billing.issue_invoice")
+                and invoice.is_issued
+                and invoice.status != InvoiceStatus.VOID,
+                "Resend email",
+                tool("resend"),
+                "forward_to_inbox",
+            ),
+            (
+                user.has_perm("billing.void_invoice") and can_proceed(invoice.void) and not settled,
+                "Void",
+                tool("void"),
+                "block",
+            ),
+            (
+                user.has_perm("billing.write_off_invoice") and can_proceed(invoice.write_off),
+                "Write off",
+                tool("write_off"),
+                "money_off",
+            ),
+        ]
+        return [
+            {"title": title, "link": link, "icon": icon, "blank": title == "PDF"}
+            for ok, title, link, icon in shown
+            if ok
+        ]
 
     def get_urls(self) -> list[URLPattern]:
         def route(suffix: str, view: Callable[..., HttpResponse], name: str) -> URLPattern:
@@ -823,6 +919,7 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
             route("issue", self.issue_view, "issue"),
             route("void", self.void_view, "void"),
             route("write-off", self.write_off_view, "write_off"),
+            route("refund", self.refund_view, "refund"),
             route("pdf", self.pdf_view, "pdf"),
             route("resend", self.resend_view, "resend"),
             *super().get_urls(),
@@ -841,23 +938,54 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
     def _back(self, invoice: Invoice) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
 
+    def _confirm(self, request: HttpRequest, invoice: Invoice, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        url = reverse("admin:billing_invoice_change", args=[invoice.pk])
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.opts,
+            obj=invoice,
+            done_url=url,
+            cancel_url=url,
+            **kwargs,
+        )
+
+    def _summary(self, invoice: Invoice) -> list[tuple[str, str]]:
+        return [
+            ("Customer", f"{invoice.customer.name} · {invoice.customer.email}"),
+            ("Status", invoice_status_text(invoice)),
+            ("Total", money_display(invoice.total)),
+            ("Amount due", due_text(invoice)),
+        ]
+
     def issue_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST: issue the draft through ``invoice_issue``."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """Confirm, then issue the draft through ``invoice_issue`` (number, posting, PDF and
+        email); the page shows the posting the service will make."""
         invoice = self._invoice(request, object_id, "billing.issue_invoice")
-        try:
-            issued = invoice_issue(actor=request.user, invoice_id=invoice.pk)
-        except DomainError as exc:
-            self.message_user(request, exc.message, messages.ERROR)
-        else:
-            self.message_user(
-                request,
-                f"Invoice {issued.number} issued; its PDF and email to "
-                f"{invoice.customer.email} follow.",
-                messages.SUCCESS,
-            )
-        return self._back(invoice)
+        customer = invoice.customer
+
+        def issue(form: forms.Form | None) -> Invoice:
+            return invoice_issue(actor=request.user, invoice_id=invoice.pk)
+
+        return self._confirm(
+            request,
+            invoice,
+            title=f"Issue invoice {invoice}",
+            button="Issue the invoice",
+            perform=issue,
+            preview=issue,
+            summary=[
+                *self._summary(invoice),
+                ("Emailed to", ", ".join([customer.email, *customer.cc_emails])),
+            ],
+            warning="Issuing gives the invoice its number and posts it; it cannot be edited "
+            "afterwards (correct it with a credit note).",
+            success=lambda issued: (
+                f"Invoice {issued.number} issued; its PDF and email to {customer.email} follow."
+            ),
+        )
 
     def void_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return self._close_view(request, object_id, "void")
@@ -866,39 +994,102 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
         return self._close_view(request, object_id, "write_off")
 
     def _close_view(self, request: HttpRequest, object_id: str, kind: str) -> HttpResponse:
-        """Ask for a reason, then void or write off through the service."""
+        """Ask for a reason and show the reversal or write-off the service will post; void or
+        write off only from the page's button."""
         spec = CLOSE_TRANSITIONS[kind]
         invoice = self._invoice(request, object_id, spec["perm"])
-        if request.method not in ("GET", "POST"):
-            return HttpResponseNotAllowed(["GET", "POST"])
-        form = ReasonForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                spec["service"](
-                    actor=request.user, invoice_id=invoice.pk, reason=form.cleaned_data["reason"]
-                )
-            except DomainError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
-            else:
-                self.message_user(request, spec["done"].format(invoice), messages.SUCCESS)
-            return self._back(invoice)
-        if request.method == "GET" and not can_proceed(getattr(invoice, spec["transition"])):
-            self.message_user(
-                request, f"Invoice {invoice} is {invoice.get_status_display()}.", messages.ERROR
+
+        def close(form: forms.Form | None) -> Invoice:
+            reason = form.cleaned_data["reason"] if form is not None else "the reason given below"
+            result: Invoice = spec["service"](
+                actor=request.user, invoice_id=invoice.pk, reason=reason
             )
-            return self._back(invoice)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": spec["title"].format(invoice),
-            "opts": self.opts,
-            "invoice": invoice,
-            "amount_due": money_display(invoice.amount_due),
-            "explanation": spec["explanation"].format(due=money_display(invoice.amount_due)),
-            "button": spec["button"],
-            "form": form,
-            "change_url": reverse("admin:billing_invoice_change", args=[invoice.pk]),
-        }
-        return TemplateResponse(request, "admin/billing/invoice/close.html", context)
+            return result
+
+        return self._confirm(
+            request,
+            invoice,
+            title=spec["title"].format(invoice),
+            button=spec["button"],
+            perform=close,
+            preview=close,
+            form_class=ReasonForm,
+            summary=self._summary(invoice),
+            warning=spec["explanation"].format(due=money_display(invoice.amount_due)),
+            success=spec["done"].format(invoice),
+            danger=True,
+        )
+
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Refund (part of) a payment applied to this invoice through ``refund_create``, as
+        the API refunds: a Stripe payment at Stripe first, so nothing is previewed."""
+        invoice = self._invoice(request, object_id, "billing.add_refund")
+        payments = Payment.objects.filter(allocations__invoice=invoice).distinct().order_by("pk")
+
+        class Form(RefundForm):
+            payment = PaymentChoice(queryset=payments)
+
+        def refund(form: forms.Form | None) -> Any:
+            data = form.cleaned_data if form is not None else {}
+            return refund_create(
+                actor=request.user,
+                customer_id=invoice.customer_id,
+                payment_id=data["payment"].pk,
+                amount=data["amount"],
+                reason=data["reason"],
+            )
+
+        def done(outcome: Any) -> str:
+            if outcome.refund is None:
+                return f"Refund requested at the processor: {outcome.message}"
+            return (
+                f"Refund of {money_display(outcome.refund.amount)} booked "
+                f"({money_display(outcome.refund.from_invoices)} taken back from invoices)."
+            )
+
+        return self._confirm(
+            request,
+            invoice,
+            title=f"Refund a payment of invoice {invoice}",
+            button="Refund",
+            perform=refund,
+            form_class=Form,
+            summary=[
+                *self._summary(invoice),
+                ("Paid", money_display(invoice.amount_paid)),
+                (
+                    "How it is taken back",
+                    "From the payment's overpayment on the customer's credit first, then from "
+                    "the invoices it paid, newest first (they are open again for that much). "
+                    "A card payment is refunded at the processor first.",
+                ),
+            ],
+            success=done,
+            danger=True,
+        )
+
+    def resend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm, then email the stored PDF to the customer again (nothing is posted)."""
+        invoice = self._invoice(request, object_id, "billing.issue_invoice")
+        recipients = ", ".join([invoice.customer.email, *invoice.customer.cc_emails])
+
+        def resend(form: forms.Form | None) -> None:
+            try:
+                invoice_email_send(invoice_id=invoice.pk, force=True)
+            except InvoicePdfIntegrityError as exc:
+                raise DomainError(str(exc)) from None
+            except (smtplib.SMTPException, OSError) as exc:
+                raise DomainError(f"The mail server did not accept the message: {exc}") from None
+
+        return self._confirm(
+            request,
+            invoice,
+            title=f"Email invoice {invoice} again",
+            button="Send the email",
+            perform=resend,
+            summary=[*self._summary(invoice), ("To", recipients)],
+            success=f"Invoice {invoice} emailed again to {recipients}.",
+        )
 
     def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The stored PDF, shown inline; stored from the snapshot on first request (as the
@@ -919,26 +1110,6 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
         response = HttpResponse(content, content_type=PDF_MIMETYPE)
         response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
         return response
-
-    def resend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """POST: email the stored PDF to the customer again."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        invoice = self._invoice(request, object_id, "billing.issue_invoice")
-        try:
-            invoice_email_send(invoice_id=invoice.pk, force=True)
-        except (DomainError, InvoicePdfIntegrityError) as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        except (smtplib.SMTPException, OSError) as exc:
-            self.message_user(
-                request, f"The mail server did not accept the message: {exc}", messages.ERROR
-            )
-        else:
-            recipients = ", ".join([invoice.customer.email, *invoice.customer.cc_emails])
-            self.message_user(
-                request, f"Invoice {invoice} emailed again to {recipients}.", messages.SUCCESS
-            )
-        return self._back(invoice)
 
     @admin.action(description="Issue selected draft invoices", permissions=["issue"])
     def issue_drafts(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
@@ -987,9 +1158,10 @@ class PaymentAllocationInline(ReadOnlyInline):
 
 @admin.register(Payment)
 class PaymentAdmin(AuditedAdmin):
-    """Roles: view for finance_admin, controller, auditor and ar_clerk. Read-only: payments
-    are recorded and allocated through the API and ``billing.services.payments`` (which post
-    to the ledger); nobody adds, changes or deletes them here."""
+    """Roles: view for finance_admin, controller, auditor and ar_clerk; recorded (the add
+    page, ``billing.admin_payments``, through ``payment_record`` as the API records them) by
+    holders of billing.record_payment. A recorded payment is posted: never changed or
+    deleted here."""
 
     list_display = (
         "received_date",
@@ -1041,13 +1213,18 @@ class PaymentAdmin(AuditedAdmin):
         return _entry_link(payment.ledger_entry_id)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+        return request.user.has_perm("billing.record_payment")
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return payment_record_page(self, request)
 
 
 from billing import admin_catalog  # noqa: E402, F401
