@@ -5,7 +5,9 @@ The invoices are issued with their past dates through the billing services (as t
 like the billing run), and the collections run is run for each past day in turn, as the
 daily schedule would have: each invoice sits at the dunning step its age has reached
 (reminder, due, overdue, final notice, escalation) with its timeline, and late fees were
-charged on the days they fell due after the grace period. Then, as of today, an AR clerk
+charged on the days they fell due after the grace period. The runs stop at yesterday: today's
+run is left to the clerk, so its preview lists a reminder, an overdue notice and a late fee
+(the scheduled run would do them too). Then, as of today, an AR clerk
 puts one customer on a payment plan and opens a dispute on one invoice, and an approver puts
 the escalated customer on credit hold. One invoice is partly paid.
 
@@ -71,8 +73,10 @@ _INVOICES = [
     _DemoInvoice("Lakeside Catering LLC", -35, "Event planning platform, 12 seats", D(12), D(200)),
     _DemoInvoice("Orchard Analytics Inc.", -20, "Data pipeline setup", D(1), D("3250.00")),
     _DemoInvoice("Pinewood Dental Group", -15, "Practice software, 8 seats", D(8), D(185)),
-    _DemoInvoice("Pinewood Dental Group", -6, "Patient reminders, 1,000 texts", D(1000), D("0.89")),
-    _DemoInvoice("Crestline Media", 2, "Video hosting, quarterly", D(1), D(640)),
+    _DemoInvoice(
+        "Pinewood Dental Group", -11, "Patient reminders, 1,000 texts", D(1000), D("0.89")
+    ),
+    _DemoInvoice("Crestline Media", 3, "Video hosting, quarterly", D(1), D(640)),
 ]
 PARTLY_PAID = ("Orchard Analytics Inc.", D("1250.00"), 25)  # customer, amount, days ago
 
@@ -165,7 +169,7 @@ def receivables_demo_seed(today: date) -> str:
 
         days.setdefault(today - timedelta(days=paid_days_ago), []).append(pay)
         day = min(days)
-        while day <= today:
+        while day < today:
             for action in days.get(day, []):
                 action()
             _run(day)
@@ -202,11 +206,13 @@ def receivables_demo_seed(today: date) -> str:
     ours = Invoice.objects.filter(customer__in=customers.values())
     events = CollectionEvent.objects.filter(invoice__in=ours)
     fees = LateFee.objects.filter(invoice__in=ours).count()
+    pending = len(collections_run(as_of=today, dry_run=True).actions)
     return (
         f"Receivables demo data: {len(customers)} customers, {len(_INVOICES)} invoices chased "
-        f"by the collections run over {(today - min(days)).days + 1} days "
+        f"by the daily collections run up to yesterday, {(today - min(days)).days} runs "
         f"({events.filter(outcome='done').count()} dunning steps done, "
-        f"{events.filter(outcome='skipped').count()} skipped, {fees} late fees), "
+        f"{events.filter(outcome='skipped').count()} skipped, {fees} late fees; today's run "
+        f"left to do: {pending} actions), "
         f"a partly paid invoice, a payment plan of {plan.installments.count()} installments "
         f"({lakeside.name}), a dispute on {disputed.number} ({disputed.customer.name}) and a "
         f"credit hold ({summit.name}). Plans and disputes by {AR_CLERK_USERNAME}, the hold "

@@ -27,6 +27,7 @@ from receivables.models import (
     PaymentPlan,
 )
 from receivables.selectors import collections_worklist
+from receivables.services.collections import collections_run
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +64,7 @@ def test_demo_collections_worklist_holds_invoices_at_several_steps_with_late_fee
         ("Lakeside Catering LLC", date(2025, 2, 3), "Final notice"),
         ("Orchard Analytics Inc.", date(2025, 2, 18), "Overdue past grace period"),
         ("Pinewood Dental Group", date(2025, 2, 23), "Overdue past grace period"),
-        ("Pinewood Dental Group", date(2025, 3, 4), "Due today"),
+        ("Pinewood Dental Group", date(2025, 2, 27), "Due today"),
         # late fees are receivables too, listed but not chased step by step
         ("Summit Ridge Construction", date(2025, 3, 1), None),
     ]
@@ -81,12 +82,20 @@ def test_demo_collections_worklist_holds_invoices_at_several_steps_with_late_fee
         ("Orchard Analytics Inc.", 1, date(2025, 3, 1), Decimal("34.2700")),
         ("Pinewood Dental Group", 1, date(2025, 3, 6), Decimal("24.1400")),
     ]
-    # and one invoice not yet due has had its reminder
+    # and today's run is left to do: its preview has a reminder, an overdue notice and a fee
+    preview = collections_run(as_of=TODAY, dry_run=True)
+    pinewood = Invoice.objects.get(
+        customer__name="Pinewood Dental Group", due_date=date(2025, 2, 27)
+    )
     crestline = Invoice.objects.get(customer__name="Crestline Media")
-    assert list(crestline.collection_events.values_list("step__code", flat=True)) == ["reminder"]
+    assert [(a.invoice_id, a.kind, a.description) for a in preview.actions] == [
+        (pinewood.pk, "late_fee", "late fee 1: 1.5% of 967.88 USD"),
+        (pinewood.pk, "step", "Overdue past grace period (due 2025-03-10)"),
+        (crestline.pk, "step", "Reminder before due (due 2025-03-10)"),
+    ]
     # and the report says what was made
     report = next(r for r in result.app_reports if r.startswith("Receivables demo data"))
-    assert "18 dunning steps done, 0 skipped, 5 late fees" in report
+    assert "dunning steps done, 0 skipped, 5 late fees; today's run left to do: 3" in report
 
 
 @time_machine.travel(TODAY, tick=False)
