@@ -8,6 +8,7 @@ recovery code; the device is chosen from the shape of the code, so nobody has to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
@@ -71,11 +72,21 @@ class BackofficeAdminSite(OTPAdminSite, UnfoldAdminSite):
         super().__init__(name)
 
     def extra_urls(self) -> list[Any]:
-        """Workspace pages that are no model's (unfold's ``get_urls`` mounts them)."""
-        from receivables.admin_credit import credit_urls
-        from reporting.admin_aging import aging_urls
+        """Workspace pages that are no model's (unfold's ``get_urls`` mounts them), as the
+        apps registered them with ``register_admin_pages``."""
+        return [url for build in _ADMIN_PAGES for url in build(self)]
 
-        return [*credit_urls(self), *aging_urls(self)]
+
+# Builders of pages an app adds to the admin outside any model (aging screens, the credit
+# page): registered by the app's admin module, so core imports no domain app.
+_ADMIN_PAGES: list[Callable[[Any], list[Any]]] = []
+
+
+def register_admin_pages(build: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
+    """Mount the URL patterns ``build(site)`` returns in the workspace admin."""
+    if build not in _ADMIN_PAGES:
+        _ADMIN_PAGES.append(build)
+    return build
 
 
 # The apps whose lists are the finance workspace's own: export, amount search, history.

@@ -21,6 +21,7 @@ from billing.admin import customer_panel_register, money_display
 from billing.models import Customer
 from billing.services.credit import MANAGE_PERM, customer_credit_set
 from core.admin_confirm import workspace_widgets
+from core.admin_site import register_admin_pages
 from core.exceptions import DomainError
 from receivables.scoring import customer_credit_get
 
@@ -180,6 +181,7 @@ def customer_credit_view(request: HttpRequest, customer_id: int, *, site: Any) -
     return TemplateResponse(request, "admin/receivables/customer_credit.html", context)
 
 
+@register_admin_pages
 def credit_urls(site: Any) -> list[URLPattern]:
     """The credit page, mounted by the admin site (``BackofficeAdminSite.extra_urls``)."""
 

@@ -29,6 +29,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from core.admin_confirm import amount_text, workspace_widgets
+from core.admin_site import register_admin_pages
 from core.aging import BUCKETS, AgingBucket
 from payables.selectors import payables_open, payables_totals_and_count
 from receivables.selectors import receivables_open, receivables_totals_and_count
@@ -289,6 +290,7 @@ def aging_view(request: HttpRequest, *, side: AgingSide, site: Any) -> HttpRespo
     return TemplateResponse(request, "admin/reporting/aging.html", context)
 
 
+@register_admin_pages
 def aging_urls(site: Any) -> list[URLPattern]:
     """The two aging screens, for ``BackofficeAdminSite.extra_urls``."""
 

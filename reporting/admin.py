@@ -1,0 +1,3 @@
+"""Reporting's workspace pages (mounted through core.admin_site.register_admin_pages)."""
+
+import reporting.admin_aging  # noqa: F401
