@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, Q, QuerySet, Sum
+from django.db.models import Model, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -24,6 +24,7 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from core.admin import AuditedAdmin, ServiceModelAdmin
 from core.admin_confirm import amount_text
+from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
 from core.ledger.models import Account, JournalEntry, JournalLine, LedgerCheckRun, PeriodLock
 from core.ledger.ownership import document_of
@@ -202,11 +203,21 @@ class JournalEntryAdmin(ModelAdmin):
     readonly_fields = fields
     inlines = (JournalLineInline,)
 
+    # A million entries: the planner's estimate, not COUNT(*) (core.admin_paginator).
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[JournalEntry]:
-        # The total in the list's own query, not one query per row.
-        return (
-            super().get_queryset(request).annotate(total_functional=Sum("lines__functional_debit"))
+        # The total in the list's own query, not one query per row; a correlated subquery,
+        # so it is summed for the page's rows only (a join + GROUP BY summed every entry).
+        total = (
+            JournalLine.objects.filter(entry=OuterRef("pk"))
+            .order_by()
+            .values("entry")
+            .annotate(total=Sum("functional_debit"))
+            .values("total")
         )
+        return super().get_queryset(request).annotate(total_functional=Subquery(total))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[JournalEntry], search_term: str
