@@ -26,11 +26,14 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+from djmoney.money import Money
 from unfold.admin import TabularInline
 
-from core.admin import AuditedAdmin, ReadOnlyAdminMixin
+from core.admin import AuditedAdmin, ReadOnlyAdminMixin, money_display
 from core.exceptions import DomainError
-from payables.enums import BankChangeStatus
+from payables.admin_lists import waiting_for_me
+from payables.enums import BankChangeStatus, DocumentKind
 from payables.models import (
     Approval,
     ApprovalDelegation,
@@ -135,6 +138,7 @@ class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+    hide_title = True  # the row's own text repeated above it adds nothing
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -320,6 +324,7 @@ class VendorBankChangeInline(ReadOnlyInline):
     )
     readonly_fields = fields
     verbose_name_plural = "Bank detail changes"
+    tab = True
 
     @admin.display(description="Change")
     def change_link_display(self, change: VendorBankChange) -> str:
@@ -339,6 +344,7 @@ class VendorDocumentInline(ReadOnlyInline):
     fields = ("kind", "document_link", "content_type", "size", "uploaded_at", "uploaded_by")
     readonly_fields = fields
     verbose_name_plural = "Documents"
+    tab = True
 
     @admin.display(description="File")
     def document_link(self, document: VendorDocument) -> str:
@@ -356,18 +362,36 @@ class VendorAdmin(ServiceActionsMixin, AuditedAdmin):
     form = VendorForm
     list_display = (
         "name",
-        "kind",
         "status",
         "currency",
         "terms_display",
         "on_hold_display",
-        "tax_id_display",
         "bank_display",
     )
     list_filter = ("status", "kind", "currency", OnHoldFilter, "country")
     search_fields = ("name", "email")
     actions = ("activate_selected", "block_selected")
     inlines = (VendorBankChangeInline, VendorDocumentInline)
+
+    def get_inlines(self, request: HttpRequest, obj: Vendor | None) -> Any:
+        if obj is None:
+            return ()
+        if request.method == "POST":
+            # Saving the vendor: the read-only tabs take no part (nothing of them is posted).
+            return (VendorBankChangeInline, VendorDocumentInline)
+        from payables.admin_vendor_tabs import (
+            VendorOpenBillsInline,
+            VendorOrdersInline,
+            VendorPaymentsInline,
+        )
+
+        return (
+            VendorOpenBillsInline,
+            VendorPaymentsInline,
+            VendorOrdersInline,
+            VendorBankChangeInline,
+            VendorDocumentInline,
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Vendor]:
         pending = VendorBankChange.objects.filter(
@@ -630,17 +654,16 @@ class VendorBankChangeAdmin(ServiceActionsMixin, AuditedAdmin):
 
     form = BankChangeForm
     list_display = (
+        "change_label",
         "vendor",
         "status",
+        "new_account",
         "requested_at",
         "requested_by",
-        "bank_routing_number",
-        "account_masked",
-        "iban_masked_display",
         "decided_by",
-        "decided_at",
     )
-    list_filter = ("status",)
+    list_display_links = ("change_label",)
+    list_filter = (waiting_for_me(DocumentKind.BANK_CHANGE), "status")
     search_fields = ("vendor__name",)
     list_select_related = ("vendor", "requested_by", "decided_by")
     autocomplete_fields = ("vendor",)
@@ -711,6 +734,18 @@ class VendorBankChangeAdmin(ServiceActionsMixin, AuditedAdmin):
     def iban_masked_display(self, change: VendorBankChange) -> str:
         return change.iban_masked or "-"
 
+    @admin.display(description="Change", ordering="pk")
+    def change_label(self, change: VendorBankChange) -> str:
+        return f"Change {change.pk}"
+
+    @admin.display(description="New account")
+    def new_account(self, change: VendorBankChange) -> str:
+        if change.iban_masked:
+            return f"IBAN {change.iban_masked}"
+        if change.bank_account_masked:
+            return f"{change.bank_routing_number} / {change.bank_account_masked}"
+        return "-"
+
     def save_model(
         self, request: HttpRequest, obj: VendorBankChange, form: Any, change: bool
     ) -> None:
@@ -768,10 +803,16 @@ class ApprovalLevelAdmin(AuditedAdmin):
     ``min_amount`` (functional currency) a document of the kind also needs a person holding
     the role. Changes apply to documents submitted afterwards."""
 
-    list_display = ("kind", "min_amount", "role")
+    list_display = ("kind", "min_amount_display", "role")
     list_filter = ("kind", "role")
     fields = ("kind", "min_amount", "role")
     ordering = ("kind", "min_amount")
+
+    @admin.display(description="From (functional currency)", ordering="min_amount")
+    def min_amount_display(self, level: ApprovalLevel) -> str:
+        from payables.admin_documents import functional_display
+
+        return functional_display(level.min_amount)
 
 
 @admin.register(ApprovalDelegation)
@@ -857,20 +898,19 @@ class MatchToleranceAdmin(AuditedAdmin):
         return False
 
 
+def _currency(category: ExpenseCategory) -> str:
+    from core.system_settings import system_settings
+
+    return category.limit_currency or system_settings().functional_currency
+
+
 @admin.register(ExpenseCategory)
 class ExpenseCategoryAdmin(AuditedAdmin):
     """Roles: view for every payables role; add and change for finance_admin. Each category
     debits its GL account; a line above the limit needs a justification. Retire a category
     by making it inactive (lines point at it)."""
 
-    list_display = (
-        "name",
-        "account",
-        "limit_amount",
-        "limit_currency",
-        "receipt_required_above",
-        "active",
-    )
+    list_display = ("name", "account", "limit_display", "receipt_display", "active")
     list_filter = ("active",)
     search_fields = ("name",)
     raw_id_fields = ("account",)
@@ -888,6 +928,18 @@ class ExpenseCategoryAdmin(AuditedAdmin):
     ) -> bool:
         return False
 
+    @admin.display(description="Limit per line", ordering="limit_amount")
+    def limit_display(self, category: ExpenseCategory) -> str:
+        if category.limit_amount is None:
+            return "-"
+        return money_display(Money(category.limit_amount, _currency(category)))
+
+    @admin.display(description="Receipt required above")
+    def receipt_display(self, category: ExpenseCategory) -> str:
+        if category.receipt_required_above is None:
+            return "-"
+        return money_display(Money(category.receipt_required_above, _currency(category)))
+
 
 # --- Decisions ----------------------------------------------------------------------------------
 
@@ -900,19 +952,28 @@ class ApprovalAdmin(ReadOnlyAdmin):
 
     list_display = (
         "decided_at",
-        "kind",
         "document_link",
         "decision",
         "role",
-        "user",
-        "on_behalf_of",
-        "comment",
+        "who",
+        "short_comment",
         "voided_at",
     )
     list_filter = ("kind", "decision", "role")
     search_fields = ("user__username", "comment")
     list_select_related = ("user", "on_behalf_of")
     readonly_fields = (*(f.name for f in Approval._meta.fields), "document_link")
+
+    @admin.display(description="Who", ordering="user__username")
+    def who(self, approval: Approval) -> str:
+        name = approval.user.get_username()
+        if approval.on_behalf_of_id:
+            return f"{name} for {approval.on_behalf_of.get_username()}"
+        return name
+
+    @admin.display(description="Comment")
+    def short_comment(self, approval: Approval) -> str:
+        return Truncator(approval.comment).chars(50) or "-"
 
     @admin.display(description="Document")
     def document_link(self, approval: Approval) -> str:

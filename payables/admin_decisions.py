@@ -76,9 +76,10 @@ def approval_page(
         return approve(data.get("comment", ""), data.get("version"))
 
     def outcome(result: Any) -> str:
+        name = label[:1].upper() + label[1:]
         if result.status == "pending_approval":
-            return f"{label}: your approval is recorded; it waits for the next approver."
-        return f"{label}: {result.get_status_display().lower()}."
+            return f"{name}: your approval is recorded; it waits for the next approver."
+        return f"{name}: {result.get_status_display().lower()}."
 
     return confirm_action(
         request,

@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 from unfold.admin import TabularInline
 from unfold.decorators import action
+from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
 
 from core.admin import AuditedAdmin, money_display
 from core.admin_confirm import confirm_action
@@ -39,6 +40,7 @@ from payables.admin import (
     perm_checker,
 )
 from payables.admin_decisions import APPROVE, approval_page, change_url, document_or_404
+from payables.admin_lists import AmountSearchMixin, OverdueFilter, waiting_for_me
 from payables.enums import DocumentKind, MatchStatus, PurchaseOrderStatus
 from payables.models import (
     Bill,
@@ -180,7 +182,11 @@ class PurchaseOrderReceiptInline(ReadOnlyInline):
 
 @admin.register(PurchaseOrder)
 class PurchaseOrderAdmin(
-    DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin
+    AmountSearchMixin,
+    DetailActionStatesMixin,
+    FunctionalTotalMixin,
+    ServiceActionsMixin,
+    ReadOnlyAdmin,
 ):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor. Orders are
     written through the API and the approval screens; here: Submit and Cancel for holders
@@ -188,17 +194,13 @@ class PurchaseOrderAdmin(
     payables.approve_purchaseorder (never the requester: the service refuses and says so),
     Place for payables.order_purchaseorder. Never deleted."""
 
-    list_display = (
-        "number",
-        "vendor",
+    list_display = ("number", "vendor", "status", "total_display", "requester", "submitted_at")
+    list_filter = (
+        waiting_for_me(DocumentKind.PURCHASE_ORDER),
         "status",
-        "total_display",
+        "currency",
         "department",
-        "requester",
-        "created_at",
-        "submitted_at",
     )
-    list_filter = ("status", "currency", "department")
     search_fields = ("number", "vendor__name", "description", "department")
     list_select_related = ("vendor", "requester")
     date_hierarchy = "created_at"
@@ -361,13 +363,18 @@ class ReceiptAdmin(ReadOnlyAdmin):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor. Recorded
     through the API (``receipt_create``); read-only here."""
 
-    list_display = ("pk", "order", "received_on", "note", "created_by", "created_at")
+    list_display = ("receipt_label", "order", "received_on", "note", "created_by")
+    list_display_links = ("receipt_label",)
     list_filter = ("received_on",)
     search_fields = ("order__number", "order__vendor__name", "note")
     list_select_related = ("order", "created_by")
     fields = ("order", "received_on", "note", "created_at", "created_by")
     readonly_fields = fields
     inlines = (ReceiptLineInline,)
+
+    @admin.display(description="Receipt", ordering="pk")
+    def receipt_label(self, receipt: Receipt) -> str:
+        return f"Receipt {receipt.pk}"
 
 
 # --- Bills --------------------------------------------------------------------------------------
@@ -378,7 +385,7 @@ class BillForm(forms.ModelForm):
         max_length=3,
         required=False,
         help_text="ISO 4217 code; empty: the vendor's currency.",
-        widget=forms.TextInput(attrs={"size": 3}),
+        widget=UnfoldAdminTextInputWidget(attrs={"size": 3, "class": "max-w-24"}),
     )
 
     class Meta:
@@ -413,7 +420,7 @@ class BillLineForm(forms.ModelForm):
         decimal_places=4,
         min_value=Decimal(0),
         label="Unit price",
-        widget=forms.NumberInput(attrs={"step": "any", "style": "width: 8em"}),
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"step": "any", "style": "width: 8em"}),
     )
     order_line = OrderLineChoiceField(
         queryset=PurchaseOrderLine.objects.filter(
@@ -434,8 +441,8 @@ class BillLineForm(forms.ModelForm):
         model = BillLine
         fields = ("description", "quantity", "order_line", "account")
         widgets = {
-            "description": forms.TextInput(attrs={"size": 24}),
-            "quantity": forms.NumberInput(attrs={"step": "any", "style": "width: 6em"}),
+            "description": UnfoldAdminTextInputWidget(attrs={"size": 24}),
+            "quantity": UnfoldAdminDecimalFieldWidget(attrs={"step": "any", "style": "width: 6em"}),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -507,7 +514,13 @@ class BillLineInline(ReadOnlyInline):
 
 
 @admin.register(Bill)
-class BillAdmin(DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, AuditedAdmin):
+class BillAdmin(
+    AmountSearchMixin,
+    DetailActionStatesMixin,
+    FunctionalTotalMixin,
+    ServiceActionsMixin,
+    AuditedAdmin,
+):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor; capture (add)
     for finance_admin and ap_clerk through ``bill_create`` (duplicate check, three-way match,
     submitted for approval); Approve, Approve accepting the match exception and Reject for
@@ -522,11 +535,16 @@ class BillAdmin(DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMix
         "match_status",
         "total_display",
         "amount_due_display",
-        "bill_date",
         "due_date",
-        "purchase_order",
     )
-    list_filter = ("status", "match_status", "currency", "bill_date", "due_date")
+    list_filter = (
+        waiting_for_me(DocumentKind.BILL),
+        OverdueFilter,
+        "status",
+        "match_status",
+        "currency",
+        "bill_date",
+    )
     search_fields = ("number", "vendor__name", "purchase_order__number", "description")
     list_select_related = ("vendor", "purchase_order")
     date_hierarchy = "bill_date"
@@ -852,22 +870,18 @@ class ExpenseLineInline(ReadOnlyInline):
 
 @admin.register(ExpenseReport)
 class ExpenseReportAdmin(
-    DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin
+    AmountSearchMixin,
+    DetailActionStatesMixin,
+    FunctionalTotalMixin,
+    ServiceActionsMixin,
+    ReadOnlyAdmin,
 ):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor; Approve and
     Reject for holders of payables.approve_expensereport, never the employee. Written by
     the employee through the API; read-only here, never deleted."""
 
-    list_display = (
-        "number",
-        "title",
-        "employee",
-        "status",
-        "total_display",
-        "submitted_at",
-        "approved_at",
-    )
-    list_filter = ("status", "currency")
+    list_display = ("number", "title", "employee", "status", "total_display", "submitted_at")
+    list_filter = (waiting_for_me(DocumentKind.EXPENSE_REPORT), "status", "currency")
     search_fields = ("number", "title", "employee__username", "employee__last_name")
     list_select_related = ("employee",)
     inlines = (ExpenseLineInline,)
@@ -979,7 +993,11 @@ class ExpenseReportAdmin(
 
 @admin.register(PaymentRun)
 class PaymentRunAdmin(
-    DetailActionStatesMixin, FunctionalTotalMixin, ServiceActionsMixin, ReadOnlyAdmin
+    AmountSearchMixin,
+    DetailActionStatesMixin,
+    FunctionalTotalMixin,
+    ServiceActionsMixin,
+    ReadOnlyAdmin,
 ):
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor; Submit,
     Export, Confirm paid and Cancel for holders of payables.change_paymentrun (finance_admin,
@@ -989,15 +1007,19 @@ class PaymentRunAdmin(
     list_display = (
         "number",
         "status",
-        "currency",
-        "file_format",
         "total_display",
         "item_count",
-        "pay_by",
         "payment_date",
+        "file_format",
         "created_by",
     )
-    list_filter = ("status", "currency", "file_format", "payment_date")
+    list_filter = (
+        waiting_for_me(DocumentKind.PAYMENT_RUN),
+        "status",
+        "currency",
+        "file_format",
+        "payment_date",
+    )
     search_fields = ("number",)
     list_select_related = ("created_by",)
     actions = ("submit_selected", "reject_selected", "cancel_selected")

@@ -16,9 +16,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from djmoney.money import Money
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action
 
-from core.admin import HistoryAdmin
+from core.admin import HistoryAdmin, money_display
 from core.exceptions import DomainError
 from core.ledger.models import Account
 from reconciliation.enums import StatementFormatChoice
@@ -112,16 +116,29 @@ class BankAccountAdmin(HistoryAdmin):
 
 class StatementLineInline(TabularInline):
     model = StatementLine
+    hide_title = True  # the row's own text repeated above it adds nothing
     extra = 0
     can_delete = False
-    fields = (
-        "position", "booking_date", "value_date", "amount", "currency", "description",
-        "counterparty_name", "counterparty_account", "end_to_end_id", "bank_reference", "status",
-    )  # fmt: skip
+    fields = ("line_link", "booking_date", "amount_display", "counterparty_name", "text",
+              "bank_reference", "status")  # fmt: skip
     readonly_fields = fields
+    verbose_name_plural = "Lines"
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="Line")
+    def line_link(self, line: StatementLine) -> str:
+        url = reverse("admin:reconciliation_statementline_change", args=[line.pk])
+        return format_html('<a href="{}">{}</a>', url, line.position)
+
+    @admin.display(description="Amount")
+    def amount_display(self, line: StatementLine) -> str:
+        return money_display(Money(line.amount, line.currency))
+
+    @admin.display(description="Bank text")
+    def text(self, line: StatementLine) -> str:
+        return Truncator(line.description).chars(60)
 
 
 class StatementUploadForm(forms.Form):
@@ -138,14 +155,32 @@ class StatementUploadForm(forms.Form):
 
 @admin.register(Statement)
 class StatementAdmin(HistoryAdmin):
-    list_display = (
-        "pk", "bank_account", "format", "statement_id", "currency", "opening_balance",
-        "closing_balance", "line_count", "skipped_line_count", "imported_at", "imported_by",
-    )  # fmt: skip
+    list_display = ("statement_label", "bank_account", "format", "closing_display",
+                    "closing_date", "line_count", "imported_at")  # fmt: skip
+    list_display_links = ("statement_label",)
     list_filter = ("format", "currency", "bank_account")
     search_fields = ("statement_id", "file_name", "file_sha256")
     inlines = (StatementLineInline,)
     change_list_template = "admin/reconciliation/statement/change_list.html"
+    # The theme shows list actions above the list (it has no object tools).
+    actions_list = ("open_upload",)
+
+    @admin.display(description="Statement", ordering="pk")
+    def statement_label(self, statement: Statement) -> str:
+        return statement.statement_id or f"Statement {statement.pk}"
+
+    @admin.display(description="Closing balance", ordering="closing_balance")
+    def closing_display(self, statement: Statement) -> str:
+        if statement.closing_balance is None:
+            return "-"
+        return money_display(Money(statement.closing_balance, statement.currency))
+
+    def has_upload_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(IMPORT_PERMISSION)
+
+    @action(description="Upload a bank statement", url_path="open-upload", permissions=["upload"])
+    def open_upload(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:reconciliation_statement_upload"))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Statement._meta.fields]
@@ -224,12 +259,10 @@ class StatementAdmin(HistoryAdmin):
 class ImportLogAdmin(ModelAdmin):
     list_display = (
         "created_at",
-        "bank_account",
         "file_name",
-        "format",
+        "bank_account",
         "result",
-        "error_code",
-        "statement_count",
+        "short_message",
         "line_count",
         "actor",
     )
@@ -238,6 +271,10 @@ class ImportLogAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [*(f.name for f in ImportLog._meta.fields), "statements"]
+
+    @admin.display(description="What happened")
+    def short_message(self, log: ImportLog) -> str:
+        return Truncator(log.message).chars(60) or "-"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

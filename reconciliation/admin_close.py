@@ -46,10 +46,9 @@ class SignOffAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Roles: view finance_admin, ar_clerk, ap_clerk, controller, auditor; sign off and
     reopen controller (from the report screen and the sign-off's page)."""
 
-    list_display = (
-        "bank_account", "period_start", "period_end", "currency", "statement_balance",
-        "book_balance", "status", "signed_by", "signed_at",
-    )  # fmt: skip
+    list_display = ("period_label", "bank_account", "statement_display", "book_display",
+                    "status", "signed_by", "signed_at")  # fmt: skip
+    list_display_links = ("period_label",)
     list_filter = ("status", "bank_account")
     list_select_related = ("bank_account", "signed_by")
     readonly_fields = (
@@ -77,6 +76,18 @@ class SignOffAdmin(ReadOnlyAdminMixin, ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Period", ordering="period_end")
+    def period_label(self, sign_off: SignOff) -> str:
+        return f"{sign_off.period_start:%Y-%m-%d} to {sign_off.period_end:%Y-%m-%d}"
+
+    @admin.display(description="Statement balance")
+    def statement_display(self, sign_off: SignOff) -> str:
+        return amount_text(sign_off.statement_balance, sign_off.currency)
+
+    @admin.display(description="Book balance")
+    def book_display(self, sign_off: SignOff) -> str:
+        return amount_text(sign_off.book_balance, sign_off.currency)
 
     def has_report_permission(self, request: HttpRequest) -> bool:
         return all(request.user.has_perm(p) for p in REPORT_PERMISSIONS)

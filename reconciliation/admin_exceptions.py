@@ -19,12 +19,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from djmoney.money import Money
 
-from core.admin import AuditedAdmin, ReadOnlyAdminMixin
+from core.admin import AuditedAdmin, ReadOnlyAdminMixin, money_display
 from core.exceptions import DomainError
 from reconciliation.models import ReconciliationException
 from reconciliation.services_exceptions import (
-    amount_text,
     exception_age_days,
     exception_assign,
     exception_reopen,
@@ -32,6 +32,11 @@ from reconciliation.services_exceptions import (
     exceptions_report_csv,
     exceptions_report_pdf,
 )
+
+
+def _money(amount: Any, currency: str) -> str:
+    """``1,234.50 EUR``: minor units, separators, the code after the amount."""
+    return money_display(Money(amount, currency)) if amount is not None else "-"
 
 
 class NoteForm(forms.Form):
@@ -61,12 +66,13 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 @admin.register(ReconciliationException)
 class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, AuditedAdmin):
-    list_display = ("pk", "kind", "bank_account", "amount_display", "difference_display",
-                    "age_days", "assignee", "status", "short_message")  # fmt: skip
-    list_display_links = ("pk", "short_message")
+    list_display = ("short_message", "kind", "amount_display", "difference_display",
+                    "age_days", "assignee", "status")  # fmt: skip
+    list_display_links = ("short_message",)
     list_filter = ("kind", "status", "bank_account", AssigneeFilter)
     list_select_related = ("bank_account", "assignee")
-    search_fields = ("message", "key", "resolution_note")
+    search_fields = ("message", "key", "resolution_note", "line__counterparty_name",
+                     "line__bank_reference")  # fmt: skip
     ordering = ("status", "-detected_at", "-pk")
     readonly_fields = ("kind", "status", "key", "bank_account", "statement", "line",
                        "other_line", "payout", "match", "amount", "difference", "currency",
@@ -80,13 +86,13 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, AuditedAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: ReconciliationException) -> str:
-        return f"{amount_text(obj.amount, obj.currency)} {obj.currency}".strip()
+        return _money(obj.amount, obj.currency)
 
     @admin.display(description="difference", ordering="difference")
     def difference_display(self, obj: ReconciliationException) -> str:
         if obj.difference is None:
             return ""
-        return f"{amount_text(obj.difference, obj.currency)} {obj.currency}".strip()
+        return _money(obj.difference, obj.currency)
 
     @admin.display(description="age (days)", ordering="detected_at")
     def age_days(self, obj: ReconciliationException) -> int:
@@ -94,7 +100,7 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, AuditedAdmin):
 
     @admin.display(description="problem")
     def short_message(self, obj: ReconciliationException) -> str:
-        return obj.message if len(obj.message) <= 90 else f"{obj.message[:89]}\u2026"
+        return obj.message if len(obj.message) <= 70 else f"{obj.message[:69]}\u2026"
 
     def _each(
         self,

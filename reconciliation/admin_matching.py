@@ -66,6 +66,7 @@ def amount_money(amount: Decimal | None, currency: str) -> str:
 
 class MatchLineInline(ReadOnlyAdminMixin, TabularInline):
     model = MatchLine
+    hide_title = True  # the row's own text repeated above it adds nothing
     fields = ("line_date", "line_text", "amount_display", "is_live")
     readonly_fields = fields
     extra = 0
@@ -88,6 +89,7 @@ class MatchLineInline(ReadOnlyAdminMixin, TabularInline):
 
 class MatchTargetInline(ReadOnlyAdminMixin, TabularInline):
     model = MatchTarget
+    hide_title = True  # the row's own text repeated above it adds nothing
     fields = ("kind", "target", "amount_display")
     readonly_fields = fields
     extra = 0
@@ -290,15 +292,27 @@ class MatchAdmin(AmountSearchMixin, ReadOnlyAdminMixin, HistoryAdmin):
 
 @admin.register(MatchRule)
 class MatchRuleAdmin(HistoryAdmin):
-    list_display = ("name", "priority", "text_contains", "counterparty_name_equals", "sign",
-                    "account", "bank_account", "is_active")  # fmt: skip
+    list_display = ("name", "priority", "condition", "sign", "account", "is_active")
     list_filter = ("is_active", "sign")
     fields = ("name", "priority", "bank_account", "text_contains", "counterparty_name_equals",
               "counterparty_account_equals", "amount_min", "amount_max", "sign", "account",
               "is_active")  # fmt: skip
 
+    search_fields = ("name", "text_contains", "counterparty_name_equals")
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # deactivate instead: matches keep pointing at their rule
+
+    @admin.display(description="Matches lines where")
+    def condition(self, rule: MatchRule) -> str:
+        parts = []
+        if rule.text_contains:
+            parts.append(f"the text contains \u201c{rule.text_contains}\u201d")
+        if rule.counterparty_name_equals:
+            parts.append(f"the counterparty is {rule.counterparty_name_equals}")
+        if rule.counterparty_account_equals:
+            parts.append(f"the counterparty account is {rule.counterparty_account_equals}")
+        return Truncator(" and ".join(parts)).chars(70) or "-"
 
     def save_model(self, request: HttpRequest, obj: MatchRule, form: Any, change: bool) -> None:
         if change:
@@ -336,9 +350,14 @@ class CounterpartyAliasAdmin(ReadOnlyAdminMixin, HistoryAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ("pk", "bank_account", "period_start", "period_end", "status", "auto_matched",
-                    "suggested", "unmatched", "created_at", "finished_at")  # fmt: skip
+    list_display = ("run_label", "bank_account", "status", "auto_matched", "suggested",
+                    "unmatched", "finished_at")  # fmt: skip
+    list_display_links = ("run_label",)
     list_filter = ("status", "bank_account")
     readonly_fields = ("bank_account", "period_start", "period_end", "status", "auto_matched",
                        "suggested", "unmatched", "error", "attempts", "created_at",
                        "started_at", "finished_at", "requested_by")  # fmt: skip
+
+    @admin.display(description="Run", ordering="pk")
+    def run_label(self, run: ReconciliationRun) -> str:
+        return f"Run {run.pk}"

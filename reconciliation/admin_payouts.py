@@ -15,9 +15,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from djmoney.money import Money
 from unfold.admin import TabularInline
 
-from core.admin import HistoryAdmin, ReadOnlyAdminMixin
+from core.admin import HistoryAdmin, ReadOnlyAdminMixin, money_display
 from core.exceptions import DomainError
 from reconciliation.models import Payout, PayoutItem
 from reconciliation.services_payouts import payouts_import
@@ -27,6 +28,7 @@ IMPORT_PERMISSION = "reconciliation.add_payout"
 
 class PayoutItemInline(ReadOnlyAdminMixin, TabularInline):
     model = PayoutItem
+    hide_title = True  # the row's own text repeated above it adds nothing
     fields = ("balance_transaction_id", "category", "source_id", "charge_id", "amount", "fee",
               "net", "currency", "payment", "description")  # fmt: skip
     readonly_fields = fields
@@ -36,8 +38,8 @@ class PayoutItemInline(ReadOnlyAdminMixin, TabularInline):
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdminMixin, HistoryAdmin):
-    list_display = ("external_id", "amount", "currency", "fees", "arrival_date", "status",
-                    "provider_status", "statement_line", "bank_account")  # fmt: skip
+    list_display = ("external_id", "amount_display", "fees_display", "arrival_date", "status",
+                    "bank_account")  # fmt: skip
     list_filter = ("status", "currency", "provider_status", "bank_account")
     search_fields = ("external_id", "items__charge_id", "items__source_id")
     date_hierarchy = "arrival_date"
@@ -47,6 +49,14 @@ class PayoutAdmin(ReadOnlyAdminMixin, HistoryAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Payout._meta.fields if f.name != "raw"]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, payout: Payout) -> str:
+        return money_display(Money(payout.amount, payout.currency))
+
+    @admin.display(description="Fees")
+    def fees_display(self, payout: Payout) -> str:
+        return money_display(Money(payout.fees, payout.currency))
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(IMPORT_PERMISSION)

@@ -173,6 +173,11 @@ def test_controller_reads_the_report_and_signs_the_month_off(
     # when they sign it off with a note
     page.fill("#id_note", "Fee to be booked")
     page.click(f"input[value='Sign off through {LAST_MONTH_END.isoformat()}']")
+    # then a confirmation page says what it locks, and nothing is signed off yet
+    expect(page.locator("#confirm-action")).to_contain_text("cannot be changed")
+    assert not SignOff.objects.exists()
+    # when they confirm
+    page.click(f"button:has-text('Sign off through {LAST_MONTH_END.isoformat()}')")
 
     # then the sign-off page shows the report as signed, and the period is locked
     expect(page.locator("ul.messagelist")).to_contain_text("the period is locked")

@@ -84,7 +84,7 @@ def test_bill_approved_and_posted_by_the_pages_button(bill, make_user) -> None:
     assert bill.journal_entry_id is not None
     assert Approval.objects.get(kind="bill", object_id=bill.pk).comment == "Checked"
     assert response.redirect_chain[-1][0] == reverse("admin:payables_bill_change", args=[bill.pk])
-    assert "bill INV-77: approved." in response.content.decode()
+    assert "Bill INV-77: approved." in response.content.decode()
 
 
 def test_bill_changed_since_the_page_was_opened_is_not_approved(bill, make_user) -> None:
