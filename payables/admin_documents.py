@@ -105,6 +105,11 @@ def functional_display(value: Decimal | None) -> str:
     return money_display(Money(value, currency))
 
 
+def _nowrap(text: str) -> str:
+    """An amount kept on one line in a list column."""
+    return format_html('<span class="whitespace-nowrap">{}</span>', text)
+
+
 class FunctionalTotalMixin:
     @admin.display(description="Total in the functional currency")
     def functional_total(self, document: Any) -> str:
@@ -258,7 +263,7 @@ class PurchaseOrderAdmin(
 
     @admin.display(description="Total", ordering="total")
     def total_display(self, order: PurchaseOrder) -> str:
-        return money_display(order.total)
+        return _nowrap(money_display(order.total))
 
     @admin.display(description="Decisions (who, when, comment)")
     def decisions(self, order: PurchaseOrder) -> str:
@@ -633,7 +638,7 @@ class BillAdmin(
 
     @admin.display(description="Total", ordering="total")
     def total_display(self, bill: Bill) -> str:
-        return money_display(bill.total)
+        return _nowrap(money_display(bill.total))
 
     @admin.display(description="Paid")
     def amount_paid_display(self, bill: Bill) -> str:
@@ -641,7 +646,7 @@ class BillAdmin(
 
     @admin.display(description="Amount due")
     def amount_due_display(self, bill: Bill) -> str:
-        return money_display(bill.total - bill.amount_paid)
+        return _nowrap(money_display(bill.total - bill.amount_paid))
 
     @admin.display(description="Early-payment discount")
     def discount_display(self, bill: Bill) -> str:
@@ -915,7 +920,7 @@ class ExpenseReportAdmin(
 
     @admin.display(description="Total", ordering="total")
     def total_display(self, report: ExpenseReport) -> str:
-        return money_display(report.total)
+        return _nowrap(money_display(report.total))
 
     @admin.display(description="Reimbursed")
     def amount_paid_display(self, report: ExpenseReport) -> str:
@@ -1073,7 +1078,7 @@ class PaymentRunAdmin(
 
     @admin.display(description="Total", ordering="total")
     def total_display(self, run: PaymentRun) -> str:
-        return money_display(run.total)
+        return _nowrap(money_display(run.total))
 
     @admin.display(description="Discounts taken")
     def discount_display(self, run: PaymentRun) -> str:

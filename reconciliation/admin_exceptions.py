@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import format_html
 from djmoney.money import Money
 
 from core.admin import AuditedAdmin, ReadOnlyAdminMixin, money_display
@@ -86,7 +87,9 @@ class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, AuditedAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: ReconciliationException) -> str:
-        return _money(obj.amount, obj.currency)
+        return format_html(
+            '<span class="whitespace-nowrap">{}</span>', _money(obj.amount, obj.currency)
+        )
 
     @admin.display(description="difference", ordering="difference")
     def difference_display(self, obj: ReconciliationException) -> str:

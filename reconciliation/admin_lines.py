@@ -27,7 +27,7 @@ from billing.models import Invoice
 from core.admin import ReadOnlyAdminMixin
 from core.admin_confirm import confirm_action
 from core.ledger.models import Account
-from reconciliation.admin_matching import AmountSearchMixin, amount_money
+from reconciliation.admin_matching import AmountSearchMixin, amount_money, nowrap
 from reconciliation.enums import StatementLineStatus
 from reconciliation.models import Match, StatementLine
 from reconciliation.services_matching import match_manual
@@ -92,18 +92,16 @@ class StatementLineAdmin(AmountSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     readonly_fields = fields
     actions_detail = ("match_detail",)
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        unmatched_first = Case(
+    # Unmatched lines first: they are the work to do.
+    ordering = (
+        Case(
             When(status=StatementLineStatus.UNMATCHED, then=Value(0)),
             default=Value(1),
             output_field=IntegerField(),
-        )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(queue=unmatched_first)
-            .order_by("queue", "-booking_date", "-pk")
-        )
+        ).asc(),
+        "-booking_date",
+        "-pk",
+    )
 
     def has_match_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("reconciliation.decide_match")
@@ -120,7 +118,7 @@ class StatementLineAdmin(AmountSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, line: StatementLine) -> str:
-        return amount_money(line.amount, line.currency)
+        return nowrap(amount_money(line.amount, line.currency))
 
     @admin.display(description="Bank text")
     def text(self, line: StatementLine) -> str:

@@ -18,6 +18,7 @@ from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.text import Truncator
 from djmoney.money import Money
 from unfold.admin import ModelAdmin, TabularInline
@@ -62,6 +63,11 @@ def rule_label(code: str) -> str:
 
 def amount_money(amount: Decimal | None, currency: str) -> str:
     return money_display(Money(amount, currency)) if amount is not None else "-"
+
+
+def nowrap(text: str) -> str:
+    """An amount kept on one line in a list column."""
+    return format_html('<span class="whitespace-nowrap">{}</span>', text)
 
 
 class MatchLineInline(ReadOnlyAdminMixin, TabularInline):
@@ -187,7 +193,7 @@ class MatchAdmin(AmountSearchMixin, ReadOnlyAdminMixin, HistoryAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, match: Match) -> str:
-        return amount_money(match.amount, match.currency)
+        return nowrap(amount_money(match.amount, match.currency))
 
     @admin.display(description="Why")
     def short_reason(self, match: Match) -> str:
