@@ -150,7 +150,14 @@ class FxRateAdmin(AuditedAdmin):
     because posted entries were converted with them: a correction is a new rate with its own
     date."""
 
-    list_display = ("rate_date", "base_currency", "quote_currency", "rate", "source", "created_at")
+    list_display = (
+        "rate_date",
+        "base_currency",
+        "quote_currency",
+        "rate_display",
+        "source",
+        "created_at",
+    )
     list_filter = ("base_currency", "quote_currency", "source", "rate_date")
     search_fields = ("base_currency", "quote_currency")
     date_hierarchy = "rate_date"
@@ -164,6 +171,11 @@ class FxRateAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+    @admin.display(description="Rate", ordering="rate")
+    def rate_display(self, rate: FxRate) -> str:
+        """1 EUR = 1.084300 USD: six places, as treasury quotes them (stored with ten)."""
+        return f"1 {rate.base_currency} = {rate.rate:,.6f} {rate.quote_currency}"
 
     def save_model(self, request: HttpRequest, obj: FxRate, form: Any, change: bool) -> None:
         saved, _created = fx_rate_create(

@@ -369,6 +369,10 @@ def test_fx_rate_added_through_the_admin_is_recorded_with_history(
     history = client.get(f"/admin/core/fxrate/{rate.pk}/history/")
     assert history.status_code == 200
     assert rate.history.count() == 1
+    # and the list quotes it to six places, as treasury does
+    listing = client.get("/admin/core/fxrate/").content.decode()
+    assert "1 EUR = 1.085000 USD" in listing
+    assert "1.0850000000" not in listing
 
 
 def test_fx_rate_refused_by_the_service_is_a_form_error(
