@@ -14,9 +14,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -216,9 +218,38 @@ class MatchAdmin(AmountSearchMixin, ReadOnlyAdminMixin, HistoryAdmin):
                 ok += 1
         self.message_user(request, f"{ok} {done}.", messages.SUCCESS)
 
-    @admin.action(description="Accept selected suggestions", permissions=["decide"])
-    def accept_selected(self, request: HttpRequest, queryset: QuerySet[Match]) -> None:
-        self._each(request, queryset, match_accept, "accepted")
+    @admin.action(description="Accept selected suggestions…", permissions=["decide"])
+    def accept_selected(
+        self, request: HttpRequest, queryset: QuerySet[Match]
+    ) -> HttpResponse | None:
+        """Accepting posts: first a page listing the selection, then its button."""
+        if "confirm" in request.POST:
+            self._each(request, queryset, match_accept, "accepted")
+            return None
+        matches = list(queryset.select_related("bank_account").order_by("pk"))
+        count = len(matches)
+        return TemplateResponse(
+            request,
+            "admin/reconciliation/match/accept_selected.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Accept {count} suggested match{'es' if count != 1 else ''}",
+                "button": "Accept and post",
+                "rows": [
+                    {
+                        "pk": m.pk,
+                        "label": f"Match {m.pk}",
+                        "amount": amount_money(m.amount, m.currency),
+                        "found_by": f"{rule_label(m.rule)} ({m.confidence:.0%})",
+                        "reason": m.reason,
+                    }
+                    for m in matches
+                ],
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "cancel_url": request.get_full_path(),
+            },
+        )
 
     @admin.action(description="Reject selected suggestions", permissions=["decide"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Match]) -> None:

@@ -126,6 +126,12 @@ def test_suggestions_accepted_in_bulk_and_an_exception_resolved(
     page.select_option("select[name=action]", "accept_selected")
     page.click("button[name=index]")
 
+    # then a confirmation page lists them, and nothing is applied yet
+    expect(page.locator("#confirm-action")).to_contain_text("posts it to the ledger")
+    assert set(Match.objects.values_list("status", flat=True)) == {MatchStatus.PROPOSED}
+    # when they confirm
+    page.click("button[name=confirm]")
+
     # then both are applied: the invoices are paid
     expect(page.locator("ul.messagelist")).to_contain_text("2 accepted.")
     assert set(Match.objects.values_list("status", flat=True)) == {MatchStatus.APPLIED}

@@ -210,3 +210,20 @@ def test_bank_fee_matched_to_an_account_and_a_rule_created(make_line, make_user)
     assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.MATCHED
     rule = MatchRule.objects.get()
     assert (rule.text_contains, rule.account_id, rule.sign) == ("Monthly fee", account.pk, "debit")
+
+
+def test_bulk_accept_lists_the_selection_before_posting(suggestion, clerk) -> None:
+    client = verified_client(clerk)
+    url = reverse("admin:reconciliation_match_changelist")
+    selection = {"action": "accept_selected", "_selected_action": [str(suggestion.pk)]}
+    # when the clerk chooses "Accept selected suggestions"
+    page = client.post(url, selection)
+    # then a page lists the match and what accepting does; nothing is applied yet
+    html = page.content.decode()
+    assert "3,371.24 USD" in html
+    assert "posts it to the ledger" in html
+    assert Match.objects.get(pk=suggestion.pk).status == MatchStatus.PROPOSED
+    # when they confirm on it
+    client.post(url, {**selection, "confirm": "1"})
+    # then the match is applied
+    assert Match.objects.get(pk=suggestion.pk).status == MatchStatus.APPLIED

@@ -254,7 +254,7 @@ def test_admin_queue_bulk_accept_and_pages(
     refused = auditor.post(url, {"action": "accept_selected", "_selected_action": proposed})
     assert Match.objects.get(pk=proposed[0]).status == MatchStatus.PROPOSED
     assert refused.status_code in (200, 302, 403)
-    # when the clerk accepts in bulk
-    client.post(url, {"action": "accept_selected", "_selected_action": proposed})
+    # when the clerk accepts in bulk (and confirms on the page that lists them)
+    client.post(url, {"action": "accept_selected", "_selected_action": proposed, "confirm": "1"})
     # then
     assert Match.objects.get(pk=proposed[0]).status == MatchStatus.APPLIED
