@@ -20,7 +20,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db.models import Model, Q, QuerySet
+from django.db.models import F, Model, Q, QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -36,7 +36,14 @@ from django_fsm import can_proceed
 from djmoney.money import Money
 from unfold.admin import TabularInline
 
-from billing.admin_fields import AmountInput
+from billing.admin_fields import (
+    AmountInput,
+    PercentField,
+    country_choices,
+    currency_choices,
+    parse_amount,
+    percent_text,
+)
 from billing.admin_payments import payment_record_page
 from billing.documents import (
     PDF_MIMETYPE,
@@ -46,7 +53,15 @@ from billing.documents import (
     invoice_pdf_store,
 )
 from billing.enums import InvoiceStatus
-from billing.models import Customer, Invoice, InvoiceLine, Payment, PaymentAllocation, TaxRate
+from billing.models import (
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentAllocation,
+    Price,
+    TaxRate,
+)
 from billing.services.customers import EDITABLE as CUSTOMER_EDITABLE
 from billing.services.customers import customer_create, customer_update
 from billing.services.invoices import (
@@ -60,7 +75,7 @@ from billing.services.invoices import (
 from billing.services.refunds import refund_create
 from billing.services.tax_rates import tax_rate_set
 from core.admin import AuditedAdmin, money_display
-from core.admin_confirm import confirm_action
+from core.admin_confirm import confirm_action, workspace_widgets
 from core.exceptions import DomainError
 from core.money import round_money, unit_price_text
 from core.system_settings import system_settings
@@ -161,6 +176,55 @@ class CustomerInvoiceInline(ReadOnlyInline):
         return due_text(invoice)
 
 
+class CustomerOpenItemsInline(CustomerInvoiceInline):
+    """The customer's open invoices, oldest due first: what is still to collect."""
+
+    tab = True
+    verbose_name_plural = "Open items"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Invoice]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=InvoiceStatus.OPEN)
+            .order_by("due_date", "issue_date", "pk")
+        )
+
+
+class CustomerAllInvoicesInline(CustomerInvoiceInline):
+    tab = True
+    verbose_name_plural = "All invoices"
+
+
+class CustomerPaymentInline(ReadOnlyInline):
+    """The customer's payments, newest first, with what went to credit."""
+
+    model = Payment
+    tab = True
+    fields = ("payment_link", "method_label", "amount_display", "to_credit_display", "reference")
+    readonly_fields = fields
+    verbose_name_plural = "Payments"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
+        return super().get_queryset(request).order_by("-received_date", "-pk")
+
+    @admin.display(description="Received")
+    def payment_link(self, payment: Payment) -> str:
+        return _change_link(payment, date_format(payment.received_date))
+
+    @admin.display(description="Method")
+    def method_label(self, payment: Payment) -> str:
+        return str(payment.get_method_display())
+
+    @admin.display(description="Amount")
+    def amount_display(self, payment: Payment) -> str:
+        return money_display(payment.amount)
+
+    @admin.display(description="To credit")
+    def to_credit_display(self, payment: Payment) -> str:
+        return money_display(payment.amount - payment.amount_allocated)
+
+
 class EmailListField(forms.CharField):
     """A list of email addresses typed separated by commas (stored as a JSON list)."""
 
@@ -186,21 +250,29 @@ class CustomerForm(forms.ModelForm):
         required=False,
         label="Cc emails",
         help_text="More invoice recipients, separated by commas.",
-        widget=forms.TextInput(attrs={"size": 60}),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("cc_emails", "currency", "country"):
+            if name in self.fields:
+                workspace_widgets_for(self, name)
 
     class Meta:
         model = Customer
         fields = tuple(sorted(CUSTOMER_EDITABLE))
         help_texts = {
-            "currency": "ISO 4217 code; fixed once the customer has invoices or payments.",
+            "currency": "Fixed once the customer has invoices or payments.",
             "payment_terms": "Days; empty: the system default.",
-            "country": "ISO 3166 code (DE, US); EU VAT ids are checked against it.",
+            "country": "EU VAT ids are checked against it.",
             "tax_id": "EU VAT and US EIN numbers are validated and stored compact.",
         }
         widgets = {
-            "currency": forms.TextInput(attrs={"size": 3}),
-            "country": forms.TextInput(attrs={"size": 2}),
+            # Django takes a callable for choices (evaluated on render); the stubs do not.
+            "currency": forms.Select(choices=currency_choices),  # type: ignore[arg-type]
+            "country": forms.Select(
+                choices=lambda: [("", "-"), *country_choices()]  # type: ignore[arg-type]
+            ),
         }
 
 
@@ -245,9 +317,9 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
     list_filter = ("currency", "country", "tax_exempt", "reverse_charge", "acquisition_channel")
     search_fields = ("name", "email", "tax_id")
     form = CustomerForm
-    change_form_template = "admin/billing/readonly_rows_change_form.html"
+    change_form_template = "admin/billing/customer/change_form.html"
     readonly_fields = ("credit_balance_display", "created_at")
-    inlines = (CustomerInvoiceInline,)
+    inlines = (CustomerOpenItemsInline, CustomerAllInvoicesInline, CustomerPaymentInline)
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
         fieldsets: list[tuple[str | None, dict[str, Any]]] = [
@@ -294,6 +366,22 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
             customer.admin_viewer = request.user
         return customer
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Customer | None = None,
+    ) -> HttpResponse:
+        tools = []
+        if obj is not None and request.user.has_perm("billing.record_payment"):
+            link = reverse("admin:billing_payment_add") + f"?customer={obj.pk}"
+            tools.append({"title": "Record payment", "link": link, "icon": "payments"})
+        context["customer_tools"] = tools
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     @admin.display(description="Terms")
     def terms_display(self, customer: Customer) -> str:
         if customer.payment_terms is None:
@@ -306,7 +394,7 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
 
     @admin.display(description="Credit balance", ordering="credit_balance")
     def credit_balance_amount(self, customer: Customer) -> str:
-        return amount_display(customer.credit_balance)
+        return money_display(customer.credit_balance)
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -336,19 +424,28 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
 # --- Tax rates --------------------------------------------------------------------------------
 
 
+class TaxRateForm(forms.ModelForm):
+    rate = PercentField(label="Rate (%)", help_text="A percentage: 8.75 for 8.75 %.")
+
+    class Meta:
+        model = TaxRate
+        fields = ("jurisdiction", "name", "rate")
+
+
 @admin.register(TaxRate)
 class TaxRateAdmin(AuditedAdmin):
     """Roles: view for finance_admin, controller, auditor and ar_clerk; add/change for
     finance_admin. A rate applies to drafts written after the change; issued invoices keep
     the rate they were issued with (it is on each line)."""
 
-    list_display = ("jurisdiction", "name", "rate", "rate_percent")
+    list_display = ("jurisdiction", "name", "rate_percent")
     search_fields = ("jurisdiction", "name")
     fields = ("jurisdiction", "name", "rate")
+    form = TaxRateForm
 
-    @admin.display(description="Percent", ordering="rate")
+    @admin.display(description="Rate", ordering="rate")
     def rate_percent(self, rate: TaxRate) -> str:
-        return f"{(rate.rate * 100).normalize():f}%"
+        return percent_text(rate.rate)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("jurisdiction",) if obj is not None else ()
@@ -369,12 +466,24 @@ def _can_edit_draft(request: HttpRequest, invoice: Invoice | None) -> bool:
     return invoice.status == InvoiceStatus.DRAFT and request.user.has_perm("billing.change_invoice")
 
 
+def workspace_widgets_for(form: forms.BaseForm, name: str) -> None:
+    """The workspace's input style on one declared field (the admin styles the others)."""
+    from unfold.widgets import BASE_INPUT_CLASSES, SELECT_CLASSES, TEXTAREA_CLASSES
+
+    widget = form.fields[name].widget
+    if isinstance(widget, forms.Select):
+        classes = SELECT_CLASSES
+    elif isinstance(widget, forms.Textarea):
+        classes = TEXTAREA_CLASSES
+    else:
+        classes = BASE_INPUT_CLASSES
+    widget.attrs["class"] = " ".join([widget.attrs.get("class", ""), *classes]).strip()
+
+
 class InvoiceForm(forms.ModelForm):
-    currency = forms.CharField(
-        max_length=3,
+    currency = forms.ChoiceField(
+        choices=lambda: [("", "The customer's currency"), *currency_choices()],
         required=False,
-        help_text="ISO 4217 code; empty: the customer's currency.",
-        widget=forms.TextInput(attrs={"size": 3}),
     )
 
     class Meta:
@@ -393,6 +502,27 @@ class InvoiceForm(forms.ModelForm):
         for name, text in self.help.items():
             if name in self.fields:
                 self.fields[name].help_text = text
+        for name in ("currency", "memo"):
+            if name in self.fields:
+                workspace_widgets_for(self, name)
+
+
+# Column widths of the draft's line inputs: the row fits a 1280 px screen.
+LINE_WIDTHS = {
+    "catalog_price": "12rem",
+    "description": "13rem",
+    "quantity": "5rem",
+    "price": "7rem",
+    "tax_rate": "5rem",
+}
+
+
+class CatalogPriceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        amount = obj.unit_amount or Decimal(0)
+        text = f"{unit_price_text(amount, obj.currency, grouped=True)} {obj.currency}"
+        name = obj.nickname or obj.product.name
+        return f"{obj.product.name} · {name} · {text}" if obj.nickname else f"{name} · {text}"
 
 
 class InvoiceLineForm(forms.ModelForm):
@@ -404,18 +534,24 @@ class InvoiceLineForm(forms.ModelForm):
         max_digits=19,
         decimal_places=4,
         label="Unit price",
+        required=False,
         widget=forms.NumberInput(attrs={"step": "any", "style": "width: 8em"}),
     )
-    tax_rate = forms.DecimalField(
-        max_digits=7,
-        decimal_places=6,
+    tax_rate = PercentField(
         required=False,
-        min_value=Decimal(0),
-        max_value=Decimal(1),
-        help_text="A fraction (0.19 = 19%); empty: the customer's rate.",
-        widget=forms.NumberInput(attrs={"step": "any", "style": "width: 7em"}),
+        label="Tax rate (%)",
+        help_text="A percentage (8.75 for 8.75 %); empty: the customer's rate.",
     )
-    tax_inclusive = forms.BooleanField(required=False, label="Price incl. tax")
+    tax_inclusive = forms.BooleanField(required=False, label="Incl. tax")
+    catalog_price = CatalogPriceField(
+        queryset=Price.objects.filter(is_active=True, metric="")
+        .select_related("product")
+        .order_by("product__name", "currency", "pk"),
+        required=False,
+        label="Catalog price",
+        help_text="Fills the description, unit price and tax behaviour from the catalog when "
+        "saved (the price must be in the invoice's currency).",
+    )
 
     class Meta:
         model = InvoiceLine
@@ -433,17 +569,38 @@ class InvoiceLineForm(forms.ModelForm):
             gross = round_money(line.quantity * line.unit_price.amount, line.currency)
             # Stored prices are as entered; a net amount below the price means it included tax.
             self.initial["tax_inclusive"] = line.amount.amount != gross
+        if "description" in self.fields:
+            self.fields["description"].required = False
+        workspace_widgets(self)
+        for name, width in LINE_WIDTHS.items():
+            if name in self.fields:
+                style = f"width: {width}; min-width: {width}"
+                self.fields[name].widget.attrs["style"] = style
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("catalog_price") is None and self.has_changed():
+            if data.get("price") is None and "price" not in self.errors:
+                self.add_error("price", "Give a unit price or choose a catalog price.")
+            if not data.get("description") and "description" not in self.errors:
+                self.add_error("description", "Give a description or choose a catalog price.")
+        return data
 
     def line_input(self) -> LineInput:
+        """As the API's lines: with a catalog price, the service fills what is left empty
+        (description, unit price, tax behaviour) from the price."""
         data = self.cleaned_data
+        price = data.get("catalog_price")
         return LineInput(
-            description=data["description"],
+            description=data.get("description") or "",
             quantity=data["quantity"],
-            unit_price=data["price"],
+            unit_price=data.get("price"),
             tax_rate=data.get("tax_rate"),
             tax_inclusive=bool(data.get("tax_inclusive")),
-            period_start=data.get("period_start"),
-            period_end=data.get("period_end"),
+            # Service periods are not edited here (the row fits the screen): kept as they are.
+            period_start=self.instance.period_start,
+            period_end=self.instance.period_end,
+            price_id=price.pk if price is not None else None,
         )
 
 
@@ -453,15 +610,12 @@ class InvoiceLineInline(TabularInline):
     model = InvoiceLine
     form = InvoiceLineForm
     editable_fields = (
+        "catalog_price",
         "description",
         "quantity",
         "price",
         "tax_rate",
         "tax_inclusive",
-        "period_start",
-        "period_end",
-        "amount_display",
-        "tax_display",
     )
     shown_fields = (
         "description",
@@ -476,14 +630,14 @@ class InvoiceLineInline(TabularInline):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return self.editable_fields[:-2]  # no amounts before the service computed them
+            return self.editable_fields
         return self.editable_fields if _can_edit_draft(request, obj) else self.shown_fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ()
         if _can_edit_draft(request, obj):
-            return ("amount_display", "tax_display")
+            return ()
         return self.shown_fields
 
     def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
@@ -513,7 +667,7 @@ class InvoiceLineInline(TabularInline):
 
     @admin.display(description="Tax rate")
     def tax_rate_display(self, line: InvoiceLine) -> str:
-        return f"{(line.tax_rate * 100).normalize():f}%"
+        return percent_text(line.tax_rate)
 
     @admin.display(description="Amount")
     def amount_display(self, line: InvoiceLine) -> str:
@@ -640,7 +794,11 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
     )
     list_select_related = ("customer",)
     list_filter = ("status", "currency", OverdueFilter, "issue_date", "due_date")
-    search_fields = ("number", "customer__name", "customer__email")
+    search_fields = ("number", "customer__name", "customer__email", "memo")
+    search_help_text = (
+        "Number, customer name or email, memo, or an exact amount (total or amount due: "
+        "1631.25 or 1,631.25)."
+    )
     autocomplete_fields = ("customer",)
     actions = ("issue_drafts",)
     inlines = (InvoiceLineInline, InvoiceAllocationInline)
@@ -783,6 +941,20 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
         # A bulk delete would reach issued invoices: drafts are deleted one by one.
         actions.pop("delete_selected", None)
         return actions
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Invoice], search_term: str
+    ) -> tuple[QuerySet[Invoice], bool]:
+        """The text fields, and an exact amount as the total or the amount due (a void
+        invoice owes nothing)."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        amount = parse_amount(search_term)
+        if amount is None:
+            return found, duplicates
+        by_amount = queryset.annotate(
+            due_now=F("total") - F("amount_paid") - F("amount_credited")
+        ).filter(Q(total=amount) | (Q(due_now=amount) & ~Q(status=InvoiceStatus.VOID)))
+        return found | queryset.filter(pk__in=by_amount.values("pk")), duplicates
 
     # --- Permissions
 
@@ -1176,6 +1348,7 @@ class PaymentAdmin(AuditedAdmin):
     list_filter = ("method", "status", "received_date", "currency")
     change_form_template = "admin/billing/readonly_rows_change_form.html"
     search_fields = ("reference", "processor_charge_id", "customer__name", "customer__email")
+    search_help_text = "Reference, customer name or email, or an exact amount (1,631.25)."
     fields = (
         "customer",
         "received_date",
@@ -1211,6 +1384,15 @@ class PaymentAdmin(AuditedAdmin):
     @admin.display(description="Ledger entry")
     def ledger_entry_link(self, payment: Payment) -> str:
         return _entry_link(payment.ledger_entry_id)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
+    ) -> tuple[QuerySet[Payment], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        amount = parse_amount(search_term)
+        if amount is None:
+            return found, duplicates
+        return found | queryset.filter(amount=amount), duplicates
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.record_payment")

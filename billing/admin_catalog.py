@@ -44,12 +44,14 @@ from billing.admin import (
     amount_display,
     money_display,
 )
+from billing.admin_fields import PercentField, percent_text
 from billing.enums import InvoiceStatus
 from billing.models import (
     CreditNote,
     CreditNoteLine,
     Customer,
     Invoice,
+    InvoiceLine,
     PaymentMethod,
     PendingItem,
     Price,
@@ -77,6 +79,7 @@ from billing.services.subscriptions import (
     subscription_resume,
 )
 from core.admin import AuditedAdmin, ReadOnlyAdminMixin
+from core.admin_confirm import workspace_widgets
 from core.exceptions import DomainError
 
 FORM_TEMPLATE = "admin/billing/service_form.html"
@@ -109,6 +112,13 @@ def _form_page(
 ) -> TemplateResponse:
     opts = admin_obj.opts
     changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    # The workspace's input styles on these plain forms (the admin styles only its own).
+    for styled in [form, *(formset.forms if formset is not None else [])]:
+        radios = {n: f.widget.attrs.get("class") for n, f in styled.fields.items()}
+        workspace_widgets(styled)
+        for name, field in styled.fields.items():
+            if isinstance(field.widget, forms.RadioSelect):
+                field.widget.attrs["class"] = radios[name] or ""
     context = {
         **admin_obj.admin_site.each_context(request),
         "title": title,
@@ -906,7 +916,7 @@ class CreditNoteLineInline(ReadOnlyInline):
 
     @admin.display(description="Tax rate")
     def tax_rate_display(self, line: CreditNoteLine) -> str:
-        return f"{(line.tax_rate * 100).normalize():f}%"
+        return percent_text(line.tax_rate)
 
     @admin.display(description="Tax")
     def tax_display(self, line: CreditNoteLine) -> str:
@@ -932,7 +942,7 @@ class CreditNoteAddForm(forms.Form):
         label="Credit",
         choices=[
             ("full", "The whole invoice (each of its lines)"),
-            ("partial", "Only the lines below (net amounts in the invoice's currency)"),
+            ("partial", "Only the lines below given an amount (net, in the invoice's currency)"),
         ],
         widget=forms.RadioSelect,
         initial="full",
@@ -948,13 +958,8 @@ class CreditLineForm(forms.Form):
     amount = forms.DecimalField(
         max_digits=19, decimal_places=4, required=False, help_text="Net of tax."
     )
-    tax_rate = forms.DecimalField(
-        max_digits=7,
-        decimal_places=6,
-        required=False,
-        min_value=Decimal(0),
-        max_value=Decimal(1),
-        help_text="A fraction; empty: the invoice's rate.",
+    tax_rate = PercentField(
+        required=False, label="Tax rate (%)", help_text="Percent (8.75); empty: the invoice's rate."
     )
 
     def clean(self) -> dict[str, Any]:
@@ -1057,8 +1062,18 @@ class CreditNoteAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             form = CreditNoteAddForm(request.POST)
             formset = CreditLineFormSet(request.POST, prefix="lines")
         else:
-            form = CreditNoteAddForm(initial={"invoice": request.GET.get("invoice")})
-            formset = CreditLineFormSet(prefix="lines")
+            chosen = request.GET.get("invoice", "")
+            form = CreditNoteAddForm(initial={"invoice": chosen})
+            # From an invoice's page: its lines to pick from (an amount on those credited).
+            lines = (
+                InvoiceLine.objects.filter(invoice_id=int(chosen)).order_by("pk")
+                if chosen.isdigit()
+                else InvoiceLine.objects.none()
+            )
+            formset = CreditLineFormSet(
+                prefix="lines",
+                initial=[{"description": li.description, "tax_rate": li.tax_rate} for li in lines],
+            )
         if request.method == "POST" and form.is_valid() and formset.is_valid():
             lines: list[CreditLineInput] | None = None
             if form.cleaned_data["extent"] == "partial":
