@@ -29,7 +29,7 @@ from unfold.decorators import action
 from core.admin import HistoryAdmin, ReadOnlyAdminMixin, money_display
 from core.admin_confirm import confirm_action
 from core.exceptions import DomainError
-from reconciliation.enums import MatchStatus
+from reconciliation.enums import MatchStatus, rule_label
 from reconciliation.models import (
     CounterpartyAlias,
     Match,
@@ -40,27 +40,6 @@ from reconciliation.models import (
 )
 from reconciliation.services_matching import match_accept, match_reject
 from reconciliation.services_rules import match_rule_create, match_rule_save
-
-# What each engine rule code means, for the people who decide on its suggestions.
-MATCH_RULE_LABELS = {
-    "reference": "Reference in the bank text",
-    "amount_date_counterparty": "Same amount, date and payer",
-    "fuzzy_name": "Similar payer name, same amount",
-    "several_invoices": "Several invoices of one payer",
-    "partial_payment": "Part payment of an invoice",
-    "payout": "Card-processor payout",
-    "user_rule": "Your matching rule",
-    "manual": "Matched by hand",
-    "payment": "Existing payment",
-    "payment_run": "Payment run",
-    "payment_run_item": "Payment in a payment run",
-    "invoice": "Invoice",
-    "account": "Ledger account",
-}
-
-
-def rule_label(code: str) -> str:
-    return MATCH_RULE_LABELS.get(code) or code.replace("_", " ").capitalize()
 
 
 def amount_money(amount: Decimal | None, currency: str) -> str:

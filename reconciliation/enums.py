@@ -143,3 +143,26 @@ class AuditAction(models.TextChoices):
     EXCEPTION_REOPENED = "exception_reopened", "Exception reopened"
     SIGN_OFF = "sign_off", "Period signed off"
     SIGN_OFF_REOPENED = "sign_off_reopened", "Signed-off period reopened"
+
+
+# What each engine rule code means, for the people who decide on its suggestions.
+MATCH_RULE_LABELS = {
+    "reference": "Reference in the bank text",
+    "amount_date_counterparty": "Same amount, date and payer",
+    "fuzzy_name": "Similar payer name, same amount",
+    "several_invoices": "Several invoices of one payer",
+    "partial_payment": "Part payment of an invoice",
+    "payout": "Card-processor payout",
+    "user_rule": "Your matching rule",
+    "manual": "Matched by hand",
+    "payment": "Existing payment",
+    "payment_run": "Payment run",
+    "payment_run_item": "Payment in a payment run",
+    "invoice": "Invoice",
+    "account": "Ledger account",
+}
+
+
+def rule_label(code: str) -> str:
+    """A match rule code in words (engine rules, user rules, manual matches)."""
+    return MATCH_RULE_LABELS.get(code) or code.replace("_", " ").capitalize()

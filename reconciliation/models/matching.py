@@ -15,6 +15,7 @@ from reconciliation.enums import (
     MatchTargetKind,
     ReconciliationRunStatus,
     RuleSign,
+    rule_label,
 )
 from reconciliation.models.common import AMOUNT, user_fk
 from reconciliation.models.statements import BankAccount, StatementLine
@@ -190,7 +191,7 @@ class Match(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Match {self.pk} {self.rule} {self.status}"
+        return f"Match {self.pk}: {rule_label(self.rule)}, {self.get_status_display().lower()}"
 
 
 class MatchLine(models.Model):

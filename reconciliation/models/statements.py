@@ -16,6 +16,7 @@ from simple_history.models import HistoricalRecords
 
 from core.encryption import EncryptedTextField, mask_tail
 from core.ledger.models import Account
+from core.money import round_money
 from reconciliation.enums import (
     ImportResult,
     StatementControl,
@@ -191,7 +192,8 @@ class StatementLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.booking_date} {self.amount} {self.currency} {self.description[:40]}"
+        amount = f"{round_money(self.amount, self.currency):,} {self.currency}"
+        return f"{self.booking_date} {amount} {self.description[:40]}"
 
 
 class ImportLog(models.Model):

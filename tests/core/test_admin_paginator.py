@@ -83,6 +83,18 @@ def test_a_filter_estimated_below_the_threshold_is_counted_exactly(settings) -> 
     assert type(count) is int
 
 
+def test_a_filter_that_can_match_nothing_counts_zero(settings) -> None:
+    # given a filter Django knows matches nothing without asking the database
+    settings.ADMIN_ESTIMATED_COUNT_THRESHOLD = 10
+    make_customers(40)
+
+    # when
+    count = EstimatedCountPaginator(Customer.objects.filter(pk__in=[]), 25).count
+
+    # then
+    assert count == 0
+
+
 def test_an_estimate_is_worded_as_one_to_two_significant_digits() -> None:
     # then
     assert str(EstimatedCount(1_000_321)) == "about 1,000,000"
