@@ -122,6 +122,8 @@ class ReadOnlyInline(TabularInline):
 
     extra = 0
     can_delete = False
+    # The caption repeating each row's title adds nothing to a read-only row.
+    hide_title = True
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -609,6 +611,7 @@ class InvoiceLineInline(TabularInline):
 
     model = InvoiceLine
     form = InvoiceLineForm
+    hide_title = True
     editable_fields = (
         "catalog_price",
         "description",
