@@ -4,7 +4,9 @@ read-only for everyone."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
@@ -14,12 +16,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from djmoney.money import Money
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, money_display
 from core.admin_confirm import amount_text, confirm_action
 from core.exceptions import DomainError
+from reconciliation.enums import rule_label
 from reconciliation.models import AuditEvent, BankAccount, SignOff
 from reconciliation.selectors_close import reconciliation_report
 from reconciliation.services_close import SIGN_OFF, sign_off_create, sign_off_reopen
@@ -247,8 +252,61 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_select_related = ("actor", "bank_account")
     search_fields = ("subject", "reason", "actor__username")
     date_hierarchy = "at"
-    readonly_fields = ("at", "action", "actor", "bank_account", "subject", "reason", "details")
+    readonly_fields = (
+        "at",
+        "action",
+        "actor",
+        "bank_account",
+        "subject",
+        "reason",
+        "details_display",
+    )
 
     @admin.display(description="why")
     def short_reason(self, obj: AuditEvent) -> str:
         return obj.reason[:80]
+
+    @admin.display(description="Details")
+    def details_display(self, obj: AuditEvent) -> str:
+        """The recorded details in words (rule codes as labels, amounts with their currency),
+        and the record itself, as stored, one click away."""
+        details = obj.details if isinstance(obj.details, dict) else {}
+        currency = str(details.get("currency") or "")
+        rows = format_html_join(
+            "",
+            '<tr><th scope="row" class="pr-4 py-1 text-left font-medium">{}</th>'
+            '<td class="py-1">{}</td></tr>',
+            (
+                (key.replace("_", " ").capitalize(), _detail_text(key, value, currency))
+                for key, value in sorted(details.items())
+            ),
+        )
+        raw = json.dumps(obj.details, indent=2, sort_keys=True, default=str)
+        return format_html(
+            '<table class="audit-details">{}</table>'
+            '<details class="mt-2"><summary>The record as stored</summary><pre>{}</pre></details>',
+            rows,
+            raw,
+        )
+
+
+def _detail_text(key: str, value: Any, currency: str) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if key == "rule":
+        return rule_label(str(value))
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "-"
+    if key == "confidence":
+        try:
+            return f"{Decimal(str(value)):.0%}"
+        except InvalidOperation:
+            return str(value)
+    if currency and ("amount" in key or key in {"total", "balance", "difference"}):
+        try:
+            return money_display(Money(Decimal(str(value)), currency))
+        except (InvalidOperation, DomainError):
+            return str(value)
+    return str(value)

@@ -13,12 +13,14 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from core.roles import Role
 from payables.enums import ApprovalDecision, DocumentKind
 from payables.models.common import user_fk
 
 # Who may fill a slot: a role counts for its own level and the ones below it.
 ROLE_RANK = {"approver": 1, "controller": 2, "finance_admin": 3}
 APPROVER_ROLES = tuple(ROLE_RANK)
+APPROVER_ROLE_CHOICES = [(role, Role(role).label) for role in APPROVER_ROLES]
 
 
 class ApprovalLevel(models.Model):
@@ -27,7 +29,7 @@ class ApprovalLevel(models.Model):
 
     kind = models.CharField(max_length=20, choices=DocumentKind.choices)
     min_amount = models.DecimalField(max_digits=19, decimal_places=4)
-    role = models.CharField(max_length=20, choices=[(r, r) for r in APPROVER_ROLES])
+    role = models.CharField(max_length=20, choices=APPROVER_ROLE_CHOICES)
 
     history = HistoricalRecords()
 
@@ -41,7 +43,7 @@ class ApprovalLevel(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: from {self.min_amount} a {self.role}"
+        return f"{self.get_kind_display()}: from {self.min_amount:,} a {self.get_role_display()}"
 
 
 class Approval(models.Model):
@@ -51,7 +53,7 @@ class Approval(models.Model):
     object_id = models.BigIntegerField()
     decision = models.CharField(max_length=10, choices=ApprovalDecision.choices)
     # The slot this approval fills (empty for a rejection or a single-approver document).
-    role = models.CharField(max_length=20, blank=True, default="")
+    role = models.CharField(max_length=20, blank=True, default="", choices=APPROVER_ROLE_CHOICES)
     user = user_fk(null=False)
     # Set when the user acted as a delegate of an absent approver.
     on_behalf_of = user_fk()
@@ -92,7 +94,8 @@ class Approval(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.decision} by {self.user} ({self.kind} {self.object_id})"
+        document = f"{self.get_kind_display()} {self.object_id}"
+        return f"{self.get_decision_display()} by {self.user} ({document})"
 
 
 class ApprovalDelegation(models.Model):
