@@ -5,11 +5,13 @@ already ships (py-moneyed's currencies, Babel's territory names)."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
 from babel import Locale
+from babel.numbers import get_territory_currencies
 from django import forms
 from moneyed import CURRENCIES
 
@@ -19,11 +21,17 @@ _NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"}
 
 @cache
 def currency_choices() -> list[tuple[str, str]]:
-    """ISO 4217 codes with their names: "EUR · Euro"."""
+    """ISO 4217 codes in use today (legal tender somewhere, per Babel's CLDR data) with their
+    names: "EUR · Euro". Withdrawn currencies (ADP, DEM, ...) are not offered."""
+    today = date.today()  # noqa: DTZ011 - which currencies are tender, not a timestamp
+    current: set[str] = set()
+    for territory in Locale("en").territories:
+        if isinstance(territory, str) and len(territory) == 2 and territory.isalpha():
+            current.update(get_territory_currencies(territory, today, tender=True))
     return sorted(
         (code, f"{code} · {currency.name}")
         for code, currency in CURRENCIES.items()
-        if code != "XXX" and currency.name and not code.startswith("XT")
+        if code in current and currency.name
     )
 
 

@@ -151,3 +151,43 @@ def test_a_line_from_a_catalog_price_and_a_tax_rate_in_percent(clerk_client, cus
     )
     page = clerk_client.get(reverse("admin:billing_invoice_change", args=[line.invoice_id]))
     assert 'value="8.75"' in page.content.decode()
+
+
+def test_a_whole_invoice_number_finds_that_invoice_only(
+    clerk_client, make_invoice: Callable[..., Invoice]
+) -> None:
+    # given two issued invoices
+    wanted = make_invoice("10.00")
+    make_invoice("20.00")
+
+    # when the clerk types the number, in any case
+    response = clerk_client.get(
+        reverse("admin:billing_invoice_changelist"), {"q": wanted.number.lower()}
+    )
+
+    # then
+    assert list(response.context["cl"].result_list) == [wanted]
+
+
+def test_the_currency_filter_offers_the_currencies_in_use_and_filters_by_one(
+    clerk_client, clerk, make_invoice: Callable[..., Invoice]
+) -> None:
+    # given a USD invoice and a customer billed in EUR
+    from billing.services.customers import customer_create
+
+    usd = make_invoice("10.00", issue=False)
+    muller = customer_create(
+        actor=clerk, name="Müller GmbH", email="ap@muller.example", currency="EUR"
+    )
+    eur = make_invoice("10.00", issue=False, on=muller)
+
+    # when
+    page = clerk_client.get(reverse("admin:billing_invoice_changelist"))
+    filtered = clerk_client.get(reverse("admin:billing_invoice_changelist"), {"currency": "EUR"})
+
+    # then
+    html = page.content.decode()
+    assert "?currency=EUR" in html
+    assert "?currency=USD" in html
+    assert list(filtered.context["cl"].result_list) == [eur]
+    assert usd not in filtered.context["cl"].result_list
