@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
@@ -249,12 +249,13 @@ TIER_KEYS = {"up_to", "unit_amount", "flat_amount"}
 
 
 class PriceAddForm(forms.ModelForm):
-    tiers = forms.JSONField(
+    tiers = forms.CharField(
         required=False,
+        label="Tiers",
         help_text=(
-            'Tiered prices only: a JSON list such as [{"up_to": 10, "unit_amount": "5.00"}, '
-            '{"up_to": null, "unit_amount": "4.00", "flat_amount": "0"}], in increasing '
-            "up_to order, the last open-ended."
+            "Tiered prices only, one tier per line: up to how many units, the price of each "
+            'unit in the tier, and a flat fee if any. For example "10  5.00", then '
+            '"50  4.50  10.00", then "above  4.00" for the open-ended last tier.'
         ),
         widget=forms.Textarea(attrs={"rows": 5, "cols": 70}),
     )
@@ -287,12 +288,20 @@ class PriceAddForm(forms.ModelForm):
         return str(self.cleaned_data["currency"]).strip().upper()
 
     def clean_tiers(self) -> list[Any]:
-        """The shape only; order and the open-ended last tier are the service's to check."""
-        tiers = self.cleaned_data.get("tiers")
-        if tiers in (None, ""):
+        """The shape only; order and the open-ended last tier are the service's to check.
+        Lines as the help text shows, or the API's JSON list."""
+        text = str(self.cleaned_data.get("tiers") or "").strip()
+        if not text:
             return []
+        if text.startswith("["):
+            try:
+                tiers = json.loads(text)
+            except ValueError:
+                raise forms.ValidationError("Tiers written as JSON must be a valid list.") from None
+        else:
+            tiers = [_tier_from_line(n, line) for n, line in _tier_lines(text)]
         if not isinstance(tiers, list) or not all(isinstance(t, dict) for t in tiers):
-            raise forms.ValidationError("Tiers are a JSON list of objects.")
+            raise forms.ValidationError("Tiers are a list, one tier per line.")
         for n, tier in enumerate(tiers, start=1):
             unknown = set(tier) - TIER_KEYS
             if unknown:
@@ -311,6 +320,47 @@ class PriceAddForm(forms.ModelForm):
                 if isinstance(value, bool) or not Decimal(str(value)).is_finite():
                     raise forms.ValidationError(f"Tier {n}: {key} must be a number.")
         return tiers
+
+
+_OPEN_ENDED = {"above", "and above", "-", "more", "rest", "∞"}
+
+
+def _tier_lines(text: str) -> list[tuple[int, str]]:
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _tier_from_line(n: int, line: str) -> dict[str, Any]:
+    """ "10  5.00  2.50" -> up to 10 units at 5.00 each plus a 2.50 flat fee; "above 4.00" ->
+    the open-ended last tier."""
+    parts = line.replace("|", " ").replace(";", " ").split()
+    lowered = line.lower()
+    up_to: str | None
+    if lowered.startswith("and above"):
+        up_to, numbers = None, parts[2:]
+    elif parts[0].lower() in _OPEN_ENDED:
+        up_to, numbers = None, parts[1:]
+    else:
+        up_to, numbers = parts[0].replace(",", ""), parts[1:]
+    if not 1 <= len(numbers) <= 2:
+        raise forms.ValidationError(
+            f"Tier {n}: write up to how many units, the unit price and a flat fee if any "
+            f'("10  5.00" or "above  4.00").'
+        )
+    for value in (up_to, *numbers):
+        if value is None:
+            continue
+        try:
+            if not Decimal(value.replace(",", "")).is_finite():
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            raise forms.ValidationError(f"Tier {n}: {value!r} is not a number.") from None
+    tier: dict[str, Any] = {
+        "up_to": int(Decimal(up_to)) if up_to is not None else None,
+        "unit_amount": numbers[0].replace(",", ""),
+    }
+    if len(numbers) == 2:
+        tier["flat_amount"] = numbers[1].replace(",", "")
+    return tier
 
 
 class PriceChangeForm(forms.ModelForm):

@@ -277,11 +277,34 @@ def test_price_add_with_bad_tiers_is_a_form_error_and_creates_nothing(
     assert list(Price.objects.values_list("pk", flat=True)) == [plan.pk]
 
 
+def test_tiers_typed_one_per_line_make_a_tiered_price(admin_client_for, plan: Price) -> None:
+    # given tiers as a clerk writes them: up to, unit price, flat fee
+    client = admin_client_for(Role.FINANCE_ADMIN)
+    tiers = "10  5.00\n1,000 | 4.50 | 10.00\nabove  4.00"
+
+    # when
+    response = client.post(url("price_add"), price_form(tiers=tiers))
+
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    price = Price.objects.exclude(pk=plan.pk).get()
+    assert [
+        (t["up_to"], Decimal(str(t["unit_amount"])), Decimal(str(t.get("flat_amount") or 0)))
+        for t in price.tiers
+    ] == [
+        (10, Decimal("5.00"), Decimal(0)),
+        (1000, Decimal("4.50"), Decimal("10.00")),
+        (None, Decimal("4.00"), Decimal(0)),
+    ]
+
+
 @pytest.mark.parametrize(
     ("tiers", "error"),
     [
-        ("[{up_to: 10}]", "Enter a valid JSON."),
-        ('{"up_to": null}', "Tiers are a JSON list of objects."),
+        ("[{up_to: 10}]", "Tiers written as JSON must be a valid list."),
+        ('[{"up_to": null}, 3]', "Tiers are a list, one tier per line."),
+        ("10  abc", "Tier 1: 'abc' is not a number."),
+        ("10  5.00\n50", "Tier 2: write up to how many units"),
         ('[{"up_to": null, "unit_amount": "abc"}]', "Tier 1: unit_amount must be a number."),
         ('[{"up_to": null, "price": "1"}]', "Tier 1: unknown key 'price' (allowed: "),
     ],
