@@ -261,6 +261,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "reason",
         "details_display",
     )
+    fields = readonly_fields
 
     @admin.display(description="why")
     def short_reason(self, obj: AuditEvent) -> str:
