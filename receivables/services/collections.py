@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -578,8 +578,16 @@ def collections_run(
                 )
             )
         return result
+    # The chunk path issues late fees in bulk, written by PostgreSQL's COPY and sequences;
+    # elsewhere (the quick-start SQLite database) each invoice is handled on its own.
+    bulk = connection.vendor == "postgresql"
     for start in range(0, len(invoices), chunk_size):
         chunk = invoices[start : start + chunk_size]
+        if not bulk:
+            actions, failures = _one_by_one(chunk, policies, as_of, actor)
+            result.actions.extend(actions)
+            result.failures.update(failures)
+            continue
         try:
             actions, failures = _handle_chunk([i.pk for i in chunk], policies, as_of, actor)
         except Exception:  # the chunk as a whole failed: one invoice at a time instead
