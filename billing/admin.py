@@ -728,9 +728,14 @@ class InvoiceCurrencyFilter(admin.SimpleListFilter):
     parameter_name = "currency"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        in_use = Customer.objects.values_list("currency", flat=True).union(
-            FxRate.objects.values_list("base_currency", flat=True),
-            FxRate.objects.values_list("quote_currency", flat=True),
+        # One query; no ORDER BY in its parts (SQLite refuses one in a compound statement).
+        in_use = (
+            Customer.objects.order_by()
+            .values_list("currency", flat=True)
+            .union(
+                FxRate.objects.order_by().values_list("base_currency", flat=True),
+                FxRate.objects.order_by().values_list("quote_currency", flat=True),
+            )
         )
         currencies = {str(system_settings().billing.currency), *in_use}
         return [(code, code) for code in sorted(currencies) if code]
