@@ -906,7 +906,18 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
 
     @admin.display(description="PDF SHA-256")
     def pdf_hash(self, invoice: Invoice) -> str:
-        return invoice.pdf_sha256 or "-"
+        if not invoice.pdf_sha256:
+            return "-"
+        # 64 hex digits in one word: allowed to wrap, or a phone scrolls the page sideways.
+        return format_html('<span style="overflow-wrap:anywhere">{}</span>', invoice.pdf_sha256)
+
+    @admin.display(description="FX rate")
+    def fx_rate_display(self, invoice: Invoice) -> str:
+        """The issue-date rate to the functional currency, six places as treasury quotes it."""
+        if invoice.fx_rate is None:
+            return "-"
+        functional = system_settings().functional_currency
+        return f"1 {invoice.currency} = {invoice.fx_rate:,.6f} {functional}"
 
     def get_fieldsets(self, request: HttpRequest, obj: Invoice | None = None) -> Any:
         if obj is None:
@@ -948,7 +959,7 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
                         "fields": (
                             "issued_at",
                             "issued_by",
-                            "fx_rate",
+                            "fx_rate_display",
                             "ledger_entry_link",
                             "pdf_hash",
                             "emailed_at",
