@@ -13,6 +13,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -26,6 +27,8 @@ from billing.models import Customer, Invoice
 from billing.services.payments import ALLOCATION_ORDERS, AllocationInput, payment_record
 from core.admin import money_display
 from core.admin_confirm import workspace_widgets
+from core.admin_once import FIELD as ONCE_FIELD
+from core.admin_once import AlreadySubmitted, claim_once, once_token
 from core.exceptions import DomainError
 from core.money import round_money
 
@@ -202,6 +205,8 @@ def payment_record_page(model_admin: Any, request: HttpRequest) -> HttpResponse:
         "invoice": invoice,
         "cancel_url": _back_url(invoice, customer),
         "media": model_admin.media + form.media,
+        "once": once_token(),
+        "once_field": ONCE_FIELD,
     }
     return TemplateResponse(request, "admin/billing/payment/record.html", context)
 
@@ -233,16 +238,21 @@ def _record(
         if row.form.cleaned_data.get("amount")
     ]
     try:
-        payment = payment_record(
-            actor=request.user,
-            customer_id=data["customer"].pk,
-            amount=data["amount"],
-            currency=data["currency"],
-            method=data["method"],
-            received_date=data["received_date"],
-            reference=data.get("reference") or "",
-            allocations=allocations,
-        )
+        with transaction.atomic():
+            claim_once(request)  # a second sending of this form records nothing
+            payment = payment_record(
+                actor=request.user,
+                customer_id=data["customer"].pk,
+                amount=data["amount"],
+                currency=data["currency"],
+                method=data["method"],
+                received_date=data["received_date"],
+                reference=data.get("reference") or "",
+                allocations=allocations,
+            )
+    except AlreadySubmitted as exc:
+        messages.warning(request, exc.message)
+        return HttpResponseRedirect(reverse("admin:billing_payment_changelist"))
     except DomainError as exc:
         _add_error(form, rows, [a.invoice_id for a in allocations], exc)
         return None

@@ -24,6 +24,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
+from core.admin_once import FIELD as ONCE_FIELD
+from core.admin_once import claim_once, once_token
 from core.exceptions import DomainError
 from core.ledger.models import JournalEntry, JournalLine
 from core.money import minor_unit_exponent, round_money
@@ -162,6 +164,7 @@ def confirm_action(
     if confirmed and (form is None or form.is_valid()):
         try:
             with transaction.atomic():
+                claim_once(request)  # a second sending of this page does nothing
                 result = perform(form)
         except DomainError as exc:
             error = exc.message
@@ -188,5 +191,7 @@ def confirm_action(
         "error": error or shown.error,
         "cancel_url": cancel_url,
         "danger": danger,
+        "once": once_token(),
+        "once_field": ONCE_FIELD,
     }
     return TemplateResponse(request, "admin/confirm_action.html", context)

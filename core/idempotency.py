@@ -20,7 +20,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from core.models import IdempotencyRecord
+from core.models import FormSubmission, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -136,7 +136,9 @@ class IdempotencyMiddleware:
 
 
 def idempotency_prune(*, older_than_days: int = 30) -> int:
-    """Delete stored responses older than the retry window."""
+    """Delete stored responses, and the admin's one-time form tokens, older than the retry
+    window."""
     cutoff = timezone.now() - timedelta(days=older_than_days)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    forms, _ = FormSubmission.objects.filter(created_at__lt=cutoff).delete()
+    return deleted + forms

@@ -160,3 +160,22 @@ class WorkspacePermission(models.Model):
 
     def __str__(self) -> str:
         return "Workspace permissions"
+
+
+class FormSubmission(models.Model):
+    """An admin form that moves money or posts, sent once: its one-time token is recorded in
+    the transaction that does the work, so the same form sent again (a double click, a
+    browser's retry) finds the row and does nothing (core.admin_once)."""
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Form sent at {self.created_at:%Y-%m-%d %H:%M}"
