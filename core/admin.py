@@ -35,11 +35,11 @@ from unfold.forms import UserChangeForm as UnfoldUserChangeForm
 from unfold.forms import UserCreationForm as UnfoldUserCreationForm
 
 from core.accounts import account_change_log
+from core.admin_confirm import amount_text
 from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
 from core.fx import fx_rate_create
 from core.models import FxRate, TaskFailure
-from core.money import minor_unit_exponent, round_money
 
 _SERVICE_ERROR = "_backoffice_service_error"
 
@@ -48,12 +48,7 @@ def money_display(value: Money | None) -> str:
     """``1,234.50 USD``: rounded to the currency's minor unit, the code after the amount."""
     if value is None:
         return "-"
-    currency = str(value.currency)
-    try:
-        places = minor_unit_exponent(currency)
-    except DomainError:
-        return f"{value.amount} {currency}"
-    return f"{round_money(value.amount, currency):,.{places}f} {currency}"
+    return amount_text(value.amount, str(value.currency))
 
 
 class ReadOnlyAdminMixin:

@@ -93,6 +93,8 @@ class WorkspaceAdminMixin(WorkspaceExportMixin):
 
     # Amount columns searched when the term is an amount; None: every amount of the model.
     search_amount_fields: tuple[str, ...] | None = None
+    # Signed amounts (bank lines, matches): "1,250.00" also finds -1,250.00.
+    search_amount_either_sign = False
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
@@ -106,9 +108,11 @@ class WorkspaceAdminMixin(WorkspaceExportMixin):
             names = tuple(amount_fields(self.model))
         if not names:
             return results, may_have_duplicates
+        wanted = {amount, -amount} if self.search_amount_either_sign else {amount}
         exact = Q()
         for name in names:
-            exact |= Q(**{name: amount})
+            for value in wanted:
+                exact |= Q(**{name: value})
         if not self.get_search_fields(request):
             return queryset.filter(exact), may_have_duplicates
         return results | queryset.filter(exact), may_have_duplicates

@@ -40,7 +40,7 @@ from payables.admin import (
     perm_checker,
 )
 from payables.admin_decisions import APPROVE, approval_page, change_url, document_or_404
-from payables.admin_lists import AmountSearchMixin, OverdueFilter, waiting_for_me
+from payables.admin_lists import OverdueFilter, waiting_for_me
 from payables.enums import DocumentKind, MatchStatus, PurchaseOrderStatus
 from payables.models import (
     Bill,
@@ -187,7 +187,6 @@ class PurchaseOrderReceiptInline(ReadOnlyInline):
 
 @admin.register(PurchaseOrder)
 class PurchaseOrderAdmin(
-    AmountSearchMixin,
     DetailActionStatesMixin,
     FunctionalTotalMixin,
     ServiceActionsMixin,
@@ -198,6 +197,9 @@ class PurchaseOrderAdmin(
     of payables.add/change_purchaseorder, Approve and Reject for holders of
     payables.approve_purchaseorder (never the requester: the service refuses and says so),
     Place for payables.order_purchaseorder. Never deleted."""
+
+    # Exact amounts in the search box (core.admin_workspace).
+    search_amount_fields = ("total",)
 
     list_display = ("number", "vendor", "status", "total_display", "requester", "submitted_at")
     list_filter = (
@@ -520,7 +522,6 @@ class BillLineInline(ReadOnlyInline):
 
 @admin.register(Bill)
 class BillAdmin(
-    AmountSearchMixin,
     DetailActionStatesMixin,
     FunctionalTotalMixin,
     ServiceActionsMixin,
@@ -531,6 +532,9 @@ class BillAdmin(
     submitted for approval); Approve, Approve accepting the match exception and Reject for
     holders of payables.approve_bill, never whoever captured the bill; Void for
     payables.change_bill. A bill is read-only once captured and never deleted."""
+
+    # Exact amounts in the search box (core.admin_workspace).
+    search_amount_fields = ("total",)
 
     form = BillForm
     list_display = (
@@ -875,7 +879,6 @@ class ExpenseLineInline(ReadOnlyInline):
 
 @admin.register(ExpenseReport)
 class ExpenseReportAdmin(
-    AmountSearchMixin,
     DetailActionStatesMixin,
     FunctionalTotalMixin,
     ServiceActionsMixin,
@@ -884,6 +887,9 @@ class ExpenseReportAdmin(
     """Roles: view for finance_admin, ap_clerk, approver, controller, auditor; Approve and
     Reject for holders of payables.approve_expensereport, never the employee. Written by
     the employee through the API; read-only here, never deleted."""
+
+    # Exact amounts in the search box (core.admin_workspace).
+    search_amount_fields = ("total",)
 
     list_display = ("number", "title", "employee", "status", "total_display", "submitted_at")
     list_filter = (waiting_for_me(DocumentKind.EXPENSE_REPORT), "status", "currency")
@@ -998,7 +1004,6 @@ class ExpenseReportAdmin(
 
 @admin.register(PaymentRun)
 class PaymentRunAdmin(
-    AmountSearchMixin,
     DetailActionStatesMixin,
     FunctionalTotalMixin,
     ServiceActionsMixin,
@@ -1008,6 +1013,9 @@ class PaymentRunAdmin(
     Export, Confirm paid and Cancel for holders of payables.change_paymentrun (finance_admin,
     ap_clerk); Approve and Reject for holders of payables.approve_paymentrun, never the run's
     creator. Created through the API or the schedule; never deleted."""
+
+    # Exact amounts in the search box (core.admin_workspace).
+    search_amount_fields = ("total",)
 
     list_display = (
         "number",

@@ -5,7 +5,6 @@ for bills, and search by an exact amount."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
@@ -62,24 +61,3 @@ class OverdueFilter(admin.SimpleListFilter):
         if self.value() == "week":
             return unpaid.filter(due_date__gte=today, due_date__lte=today + timedelta(days=7))
         return queryset
-
-
-class AmountSearchMixin:
-    """The search box also finds an exact amount (``1,250.00``) in ``amount_search_field``."""
-
-    amount_search_field = "total"
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        found, duplicates = super().get_search_results(  # type: ignore[misc]
-            request, queryset, search_term
-        )
-        text = search_term.strip().replace(",", "")
-        try:
-            amount = Decimal(text)
-        except ArithmeticError:
-            return found, duplicates
-        if not amount.is_finite() or abs(amount) >= Decimal("1e15"):
-            return found, duplicates
-        return found | queryset.filter(**{self.amount_search_field: amount}), duplicates

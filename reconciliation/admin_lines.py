@@ -27,7 +27,7 @@ from billing.models import Invoice
 from core.admin import ReadOnlyAdminMixin
 from core.admin_confirm import confirm_action
 from core.ledger.models import Account
-from reconciliation.admin_matching import AmountSearchMixin, amount_money, nowrap
+from reconciliation.admin_matching import amount_money, nowrap
 from reconciliation.enums import StatementLineStatus
 from reconciliation.models import Match, StatementLine
 from reconciliation.services_matching import match_manual
@@ -77,13 +77,16 @@ class ManualMatchForm(forms.Form):
 
 
 @admin.register(StatementLine)
-class StatementLineAdmin(AmountSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
+class StatementLineAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("line_label", "booking_date", "amount_display", "counterparty_name",
                     "text", "status", "bank_account")  # fmt: skip
     list_display_links = ("line_label",)
     list_filter = ("status", "bank_account", "booking_date")
     list_select_related = ("bank_account",)
     search_fields = ("description", "counterparty_name", "bank_reference", "end_to_end_id")
+    # Exact amounts either way round: "1,250.00" finds the debit -1,250.00 too.
+    search_amount_fields = ("amount",)
+    search_amount_either_sign = True
     date_hierarchy = "booking_date"
     fields = ("bank_account", "statement", "position", "booking_date", "value_date",
               "amount_display", "status", "counterparty_name", "counterparty_account",

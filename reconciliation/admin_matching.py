@@ -104,33 +104,13 @@ class DecisionReasonForm(forms.Form):
     )
 
 
-class AmountSearchMixin:
-    """Search also by an exact amount (``1,250.00`` or ``-1250``) on ``amount_search_field``."""
-
-    amount_search_field = "amount"
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        found, duplicates = super().get_search_results(  # type: ignore[misc]
-            request, queryset, search_term
-        )
-        text = search_term.strip().replace(",", "")
-        try:
-            amount = Decimal(text)
-        except ArithmeticError:
-            return found, duplicates
-        if not amount.is_finite() or abs(amount) >= Decimal("1e15"):
-            return found, duplicates
-        field = self.amount_search_field
-        exact = queryset.filter(**{field: amount}) | queryset.filter(**{field: -amount})
-        return found | exact, duplicates
-
-
 @admin.register(Match)
-class MatchAdmin(AmountSearchMixin, ReadOnlyAdminMixin, HistoryAdmin):
+class MatchAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     """The suggestion queue: filter status = proposed, select, accept or reject, or open one
     and decide on its page (the same services)."""
+
+    search_amount_fields = ("amount",)
+    search_amount_either_sign = True
 
     list_display = ("match_label", "status", "rule_display", "confidence_display",
                     "amount_display", "bank_account", "short_reason")  # fmt: skip
