@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/payables/", include("payables.api.urls")),
     path("api/reconciliation/", include("reconciliation.api.urls")),
     path("api/accounts/", include("reconciliation.api.reconcile_urls")),
+    path("api/reporting/", include("reporting.api.urls")),
 ]
 
 

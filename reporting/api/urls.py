@@ -1,0 +1,8 @@
+"""The reporting API (`/api/reporting/`): read-only figures for other systems, plus marketing spend.
+
+Each part keeps its routes in its own module; this file only joins them.
+"""
+
+from reporting.api import kpi_urls, statement_urls
+
+urlpatterns = [*statement_urls.urlpatterns, *kpi_urls.urlpatterns]
