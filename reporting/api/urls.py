@@ -3,6 +3,10 @@
 Each part keeps its routes in its own module; this file only joins them.
 """
 
-from reporting.api import kpi_urls, statement_urls
+from reporting.api import kpi_urls, projection_urls, statement_urls
 
-urlpatterns = [*statement_urls.urlpatterns, *kpi_urls.urlpatterns]
+urlpatterns = [
+    *statement_urls.urlpatterns,
+    *kpi_urls.urlpatterns,
+    *projection_urls.urlpatterns,
+]
