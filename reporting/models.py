@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 
 class ReportPermission(models.Model):
@@ -22,3 +23,28 @@ class ReportPermission(models.Model):
 
     def __str__(self) -> str:
         return "Reporting permissions"
+
+
+class KpiSnapshot(models.Model):
+    """One KPI's value on one day, in one currency ("" for figures that are not money).
+
+    Written once a day by ``reporting.kpi_snapshot`` (or ``kpis_backfill``): a row is never
+    replaced, so the history shows what was reported that day."""
+
+    date = models.DateField()
+    kpi = models.CharField(max_length=40)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    value = models.DecimalField(max_digits=24, decimal_places=4)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("date", "kpi", "currency")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("date", "kpi", "currency"), name="reporting_kpi_snapshot_once"
+            ),
+        ]
+        indexes = [models.Index(fields=("kpi", "date"), name="reporting_kpi_by_code")]
+
+    def __str__(self) -> str:
+        return f"{self.kpi} {self.date} {self.value} {self.currency}".rstrip()
