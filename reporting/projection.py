@@ -1,0 +1,664 @@
+"""The 13-week cash-flow projection: expected receipts and disbursements per week, per currency,
+from the cash on hand at the end of ``as_of``, with P10/P50/P90 bands of the closing cash.
+
+Reads only (billing, receivables and payables models and the ledger's selectors); no currency
+is ever converted: each currency is projected on its own.
+
+Receipts
+- Open AR at ``as_of``: each invoice's amount still due (total - credited - payments received
+  by ``as_of``), expected on its due date plus the customer's own days late. Days late of a
+  paid invoice = the received date of the payment that completed it - its due date (negative:
+  early). A customer with fewer than ``MIN_OWN_HISTORY`` (3) invoices paid by ``as_of`` uses
+  the portfolio's (every customer's paid invoices): three is the fewest with a median that is
+  not an average of two outliers. An invoice already past due is expected only at the days late
+  the history shows beyond what has elapsed (a conditional distribution); when no history goes
+  that far it is expected on the first day of the projection.
+- Subscriptions: every period ending within the horizon is billed at its end (the billing run
+  bills a period once it has ended), licensed prices plus the customer's tax, due after the
+  customer's terms, collected with the customer's timing. Metered usage and pending proration
+  items are not projected (unknown until billed). A period starting in the trial bills nothing;
+  ``cancel_at_period_end`` bills the current period only.
+- Payment plans: the unpaid installments of active plans on their due dates (an overdue one on
+  the first day); the invoices a plan covers are left out of open AR so nothing counts twice.
+
+Disbursements
+- Payment runs not yet paid: each item on the run's payment date.
+- Approved bills in no live run: the amount due on the due date, or the amount less the
+  early-payment discount on the discount date when the run policy takes it (the discount is
+  still open and its annualised rate beats ``PAYABLES_DISCOUNT_MIN_ANNUAL_RATE``, as payment
+  runs decide); an overdue bill on the first day.
+- Approved expense reports in no live run: on the first day (the next run reimburses them).
+
+Week ``k`` (1-based) covers ``as_of + 7(k-1) + 1`` .. ``as_of + 7k``. The point estimate puts each
+receipt at due date + the median days late (the lower median, so a whole day). The bands come
+from a seeded Monte Carlo (``random.Random(seed)``, ``SIMULATIONS`` runs): each receipt draws
+its days late from its customer's empirical distribution, the closing cash of every week is
+recorded, and the nearest-rank 10th, 50th and 90th percentiles are reported. A simulation, not
+per-receipt quantiles, because the P10 of a sum is not the sum of P10s: adding every receipt at
+its own 10th percentile would make the band far too wide. The seed makes the figures
+reproducible; integer units of 0.0001 keep every sum exact, converted to Decimal at the end.
+Disbursements are our own decisions and are not simulated.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from statistics import median_low
+
+from django.conf import settings
+from django.db.models import Max, Q, Sum
+from django.utils import timezone
+
+from billing.enums import InvoiceStatus, PaymentStatus
+from billing.models import (
+    Customer,
+    Invoice,
+    PaymentAllocation,
+    Subscription,
+    SubscriptionItem,
+    TaxRate,
+)
+from billing.models.subscriptions import BILLABLE
+from billing.pricing import period_end, price_amount
+from billing.tax import customer_tax_rate, line_amounts
+from core.ledger.enums import AccountRole
+from core.ledger.models import Account, JournalLine
+from core.ledger.selectors import account_balances
+from core.money import round_money
+from core.system_settings import system_settings
+from payables.enums import BillStatus, ExpenseReportStatus, PaymentRunStatus
+from payables.models import Bill, ExpenseReport, PaymentRun, PaymentRunItem, Vendor
+from receivables.models_plans import InstallmentStatus, PaymentPlan, PaymentPlanStatus
+
+ZERO = Decimal(0)
+# Fewer paid invoices than this and a customer is judged by the portfolio's timing.
+MIN_OWN_HISTORY = 3
+SIMULATIONS = 500
+DEFAULT_SEED = 13
+# Accounts whose balance is cash: the bank and money on its way from the processors.
+CASH_ROLES = (AccountRole.CASH, AccountRole.PROCESSOR_CLEARING)
+UNIT = Decimal("0.0001")
+_SCALE = 10_000
+_LIVE_RUN = (
+    PaymentRunStatus.DRAFT,
+    PaymentRunStatus.PENDING_APPROVAL,
+    PaymentRunStatus.APPROVED,
+    PaymentRunStatus.EXPORTED,
+)
+_RECEIVED = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+_CLOSED_UNPAID = (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionWeek:
+    week: int
+    start_date: date
+    end_date: date
+    receipts: Decimal
+    disbursements: Decimal
+    net: Decimal
+    # Point estimate: the opening cash plus every week's net so far.
+    closing_cash: Decimal
+    p10_closing_cash: Decimal
+    p50_closing_cash: Decimal
+    p90_closing_cash: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CashFlowProjection:
+    currency: str
+    as_of: date
+    opening_cash: Decimal
+    weeks: tuple[ProjectionWeek, ...]
+    simulations: int
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CashEvent:
+    """One expected movement: ``amount`` (positive in, negative out) on ``on_date``, or, for a
+    receipt with uncertain timing, on ``on_date`` + one of ``days_late`` (equally likely)."""
+
+    kind: str
+    on_date: date
+    amount: Decimal
+    days_late: tuple[int, ...] = ()
+    reference: str = ""
+
+    @property
+    def expected_date(self) -> date:
+        if not self.days_late:
+            return self.on_date
+        return self.on_date + timedelta(days=median_low(self.days_late))
+
+
+@dataclass(slots=True)
+class PaymentTiming:
+    """Days late of paid invoices: per customer, and the whole portfolio's (sorted)."""
+
+    by_customer: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    portfolio: tuple[int, ...] = ()
+
+    def for_customer(self, customer_id: int) -> tuple[int, ...]:
+        own = self.by_customer.get(customer_id, ())
+        return own if len(own) >= MIN_OWN_HISTORY else self.portfolio
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def payment_timing(*, as_of: date) -> PaymentTiming:
+    """Days late of every invoice fully paid by payments received on or before ``as_of``."""
+    rows = (
+        PaymentAllocation.objects.filter(
+            payment__status__in=_RECEIVED,
+            payment__received_date__lte=as_of,
+            invoice__due_date__isnull=False,
+        )
+        .values("invoice_id")
+        .annotate(paid=Sum("amount"), last=Max("payment__received_date"))
+        .values_list(
+            "invoice__customer_id",
+            "invoice__due_date",
+            "invoice__total",
+            "invoice__amount_credited",
+            "paid",
+            "last",
+        )
+        .order_by("invoice_id")
+    )
+    by_customer: dict[int, list[int]] = defaultdict(list)
+    for customer_id, due, total, credited, paid, last in rows:
+        if paid >= total - credited:
+            by_customer[customer_id].append((last - due).days)
+    portfolio = sorted(d for days in by_customer.values() for d in days)
+    return PaymentTiming(
+        by_customer={c: tuple(sorted(days)) for c, days in by_customer.items()},
+        portfolio=tuple(portfolio),
+    )
+
+
+def _receipt(
+    kind: str, due: date, amount: Decimal, history: tuple[int, ...], as_of: date, ref: str
+) -> CashEvent:
+    """A receipt due on ``due``, not received by ``as_of``: only the days late beyond those
+    already elapsed remain possible; none left (or no history at all), the first day."""
+    first_day = as_of + timedelta(days=1)
+    elapsed = (as_of - due).days
+    possible = history[bisect_right(history, elapsed) :]
+    if not possible:
+        return CashEvent(kind, max(due, first_day), amount, reference=ref)
+    return CashEvent(kind, due, amount, days_late=possible, reference=ref)
+
+
+def _plan_invoice_ids(as_of: date, currency: str) -> set[int]:
+    plans = PaymentPlan.objects.filter(
+        currency=currency, created_at__lt=_day_start(as_of + timedelta(days=1))
+    ).filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=_day_start(as_of)))
+    return set(plans.values_list("plan_invoices__invoice_id", flat=True)) - {None}
+
+
+def receivable_events(
+    *, as_of: date, currency: str, timing: PaymentTiming | None = None
+) -> list[CashEvent]:
+    """Expected receipts of the AR open at the end of ``as_of`` (invoices issued by then, less
+    what was received by then), each with its customer's timing."""
+    timing = timing or payment_timing(as_of=as_of)
+    next_day = _day_start(as_of + timedelta(days=1))
+    invoices = (
+        Invoice.objects.filter(currency=currency, issue_date__lte=as_of)
+        .exclude(status=InvoiceStatus.DRAFT)
+        .filter(
+            Q(status=InvoiceStatus.OPEN)
+            | Q(status=InvoiceStatus.PAID, closed_at__gte=_day_start(as_of))
+            | Q(
+                status__in=(InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE),
+                closed_at__gte=next_day,
+            )
+        )
+        .exclude(pk__in=_plan_invoice_ids(as_of, currency))
+        .order_by("due_date", "pk")
+        .values_list("pk", "customer_id", "due_date", "total", "amount_credited", "number")
+    )
+    rows = list(invoices)
+    received = dict(
+        PaymentAllocation.objects.filter(
+            invoice_id__in=[r[0] for r in rows],
+            payment__status__in=_RECEIVED,
+            payment__received_date__lte=as_of,
+        )
+        .values("invoice_id")
+        .annotate(s=Sum("amount"))
+        .values_list("invoice_id", "s")
+        .order_by()
+    )
+    events = []
+    for pk, customer_id, due, total, credited, number in rows:
+        open_amount = total - credited - received.get(pk, ZERO)
+        if open_amount > 0 and due is not None:
+            history = timing.for_customer(customer_id)
+            events.append(
+                _receipt("invoice", due, open_amount, history, as_of, f"invoice {number}")
+            )
+    return events
+
+
+def installment_events(*, as_of: date, currency: str) -> list[CashEvent]:
+    """Unpaid installments of the plans active at ``as_of``, on their due dates."""
+    first_day = as_of + timedelta(days=1)
+    plans = (
+        PaymentPlan.objects.filter(currency=currency, created_at__lt=_day_start(first_day))
+        .filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=_day_start(as_of)))
+        .prefetch_related("installments")
+        .order_by("pk")
+    )
+    events = []
+    for plan in plans:
+        for inst in plan.installments.all():
+            unpaid = inst.status in (InstallmentStatus.SCHEDULED, InstallmentStatus.OVERDUE)
+            paid_later = inst.status == InstallmentStatus.PAID and (
+                inst.paid_date is not None and inst.paid_date > as_of
+            )
+            if unpaid or paid_later:
+                events.append(
+                    CashEvent(
+                        "installment",
+                        max(inst.due_date, first_day),
+                        inst.amount.amount,
+                        reference=f"plan {plan.pk} installment {inst.sequence}",
+                    )
+                )
+    return events
+
+
+def _next_period_start(sub: Subscription, as_of: date) -> date:
+    """The first period not invoiced by ``as_of``: the subscription's own pointer today, its
+    invoices issued by then for a past date."""
+    if as_of >= timezone.localdate():
+        return sub.current_period_start
+    last_end = (
+        Invoice.objects.filter(subscription=sub, issue_date__lte=as_of, period_end__isnull=False)
+        .exclude(status=InvoiceStatus.DRAFT)
+        .aggregate(m=Max("period_end"))["m"]
+    )
+    return last_end or sub.started_on
+
+
+def _subscription_gross(
+    sub: Subscription, items: Sequence[SubscriptionItem], rate: Decimal
+) -> Decimal:
+    """What one full period invoices for the licensed items, tax included, as billing rounds it."""
+    gross = ZERO
+    for item in items:
+        price = item.price
+        if price.is_metered:
+            continue
+        amount = price_amount(
+            type=price.type,
+            quantity=item.quantity,
+            unit_amount=price.unit_amount,
+            package_size=price.package_size,
+            tiers=price.tiers,
+        )
+        gross += line_amounts(
+            quantity=Decimal(1),
+            unit_price=amount,
+            tax_rate=rate,
+            currency=sub.currency,
+            tax_inclusive=price.tax_inclusive,
+        ).gross
+    return gross
+
+
+def customer_tax_rates(customers: Iterable[Customer]) -> dict[int, Decimal]:
+    """Each customer's default tax rate, as billing gives it to a subscription's lines."""
+    customers = list(customers)
+    jurisdictions = {c.tax_jurisdiction for c in customers if c.tax_jurisdiction}
+    rates = dict(
+        TaxRate.objects.filter(jurisdiction__in=jurisdictions).values_list("jurisdiction", "rate")
+    )
+    return {
+        c.pk: customer_tax_rate(
+            tax_exempt=c.tax_exempt,
+            reverse_charge=c.reverse_charge,
+            jurisdiction_rate=rates.get(c.tax_jurisdiction) if c.tax_jurisdiction else None,
+        )
+        for c in customers
+    }
+
+
+def subscription_events(
+    *, as_of: date, currency: str, until: date, timing: PaymentTiming | None = None
+) -> list[CashEvent]:
+    """Receipts of the subscription periods billed after ``as_of`` and by ``until``."""
+    timing = timing or payment_timing(as_of=as_of)
+    first_day = as_of + timedelta(days=1)
+    subs = list(
+        Subscription.objects.filter(
+            currency=currency,
+            status__in=BILLABLE,
+            started_on__lte=until,
+            created_at__lt=_day_start(first_day),
+        )
+        .select_related("customer")
+        .prefetch_related("items__price")
+        .order_by("pk")
+    )
+    rates = customer_tax_rates({s.customer for s in subs})
+    default_terms = system_settings().billing.payment_terms
+    events = []
+    for sub in subs:
+        items = list(sub.items.all())
+        gross = _subscription_gross(sub, items, rates[sub.customer_id])
+        terms = sub.customer.payment_terms
+        terms = default_terms if terms is None else terms
+        start = _next_period_start(sub, as_of)
+        while True:
+            end = period_end(start, sub.interval, sub.anchor_day)
+            billed_on = max(end, first_day)
+            if billed_on > until:
+                break
+            in_trial = sub.trial_end is not None and start < sub.trial_end
+            if gross > 0 and not in_trial:
+                due = billed_on + timedelta(days=terms)
+                events.append(
+                    _receipt(
+                        "subscription",
+                        due,
+                        gross,
+                        timing.for_customer(sub.customer_id),
+                        as_of,
+                        f"subscription {sub.pk} {start.isoformat()}",
+                    )
+                )
+            if sub.cancel_at_period_end:
+                break
+            start = end
+    return events
+
+
+def discount_taken(vendor: Vendor) -> bool:
+    """The payment-run policy on early-payment discounts: taken when their annualised rate
+    beats ``PAYABLES_DISCOUNT_MIN_ANNUAL_RATE`` (10 % by default). The same rule as
+    ``payables.services.runs.discount_pays_off``, read here because reporting reads no
+    services."""
+    pct, days, terms = vendor.discount_percent, vendor.discount_days, vendor.payment_terms_days
+    if not pct or terms <= days:
+        return False
+    rate = pct / (100 - pct) * Decimal(365) / Decimal(terms - days)
+    minimum = Decimal(str(getattr(settings, "PAYABLES_DISCOUNT_MIN_ANNUAL_RATE", "0.10")))
+    return rate >= minimum
+
+
+def payable_events(*, as_of: date, currency: str) -> list[CashEvent]:
+    """Disbursements: live payment runs on their payment dates, approved bills in none on
+    their due (or discount) dates, approved expense reports in none on the first day."""
+    first_day = as_of + timedelta(days=1)
+    next_day = _day_start(first_day)
+    runs = PaymentRun.objects.filter(currency=currency, created_at__lt=next_day).filter(
+        Q(status__in=_LIVE_RUN)
+        | Q(status=PaymentRunStatus.PAID, payment_date__gt=as_of)
+        | Q(status=PaymentRunStatus.CANCELLED, cancelled_at__gte=next_day)
+    )
+    events: list[CashEvent] = []
+    in_runs: dict[int, Decimal] = defaultdict(Decimal)
+    reports_in_runs: set[int] = set()
+    items = (
+        PaymentRunItem.objects.filter(run__in=runs)
+        .select_related("run")
+        .order_by("run__payment_date", "pk")
+    )
+    for item in items:
+        events.append(
+            CashEvent(
+                "payment_run",
+                max(item.run.payment_date, first_day),
+                -item.amount.amount,
+                reference=item.run.number,
+            )
+        )
+        if item.bill_id is not None:
+            in_runs[item.bill_id] += item.amount.amount + item.discount.amount
+        if item.expense_report_id is not None:
+            reports_in_runs.add(item.expense_report_id)
+    settled = dict(
+        PaymentRunItem.objects.filter(
+            run__status=PaymentRunStatus.PAID, run__payment_date__lte=as_of, bill__isnull=False
+        )
+        .values("bill_id")
+        .annotate(s=Sum("amount") + Sum("discount"))
+        .values_list("bill_id", "s")
+        .order_by()
+    )
+    bills = (
+        Bill.objects.filter(
+            currency=currency,
+            status__in=(BillStatus.APPROVED, BillStatus.SCHEDULED, BillStatus.PAID),
+            approved_at__lt=next_day,
+        )
+        .filter(Q(paid_at__isnull=True) | Q(paid_at__gte=_day_start(as_of)))
+        .select_related("vendor")
+        .order_by("due_date", "pk")
+    )
+    policy: dict[int, bool] = {}
+    for bill in bills:
+        paid = settled.get(bill.pk, ZERO)
+        due = bill.total.amount - paid - in_runs.get(bill.pk, ZERO)
+        if due <= 0:
+            continue
+        if bill.vendor_id not in policy:
+            policy[bill.vendor_id] = discount_taken(bill.vendor)
+        discount = bill.discount_amount.amount
+        if (
+            bill.discount_date is not None
+            and bill.discount_date >= first_day
+            and discount > 0
+            and paid == 0
+            and bill.pk not in in_runs
+            and policy[bill.vendor_id]
+        ):
+            events.append(
+                CashEvent("bill", bill.discount_date, -(due - discount), reference=str(bill))
+            )
+        else:
+            events.append(
+                CashEvent("bill", max(bill.due_date, first_day), -due, reference=str(bill))
+            )
+    reports = ExpenseReport.objects.filter(currency=currency, approved_at__lt=next_day).filter(
+        Q(status=ExpenseReportStatus.APPROVED)
+        | Q(status=ExpenseReportStatus.REIMBURSED, reimbursed_at__gte=next_day)
+    )
+    for report in reports.exclude(pk__in=reports_in_runs).order_by("pk"):
+        if report.amount_due > 0:
+            events.append(
+                CashEvent("expense_report", first_day, -report.amount_due, reference=report.number)
+            )
+    return events
+
+
+def _cash_accounts() -> list[int]:
+    return list(Account.objects.filter(role__in=CASH_ROLES).values_list("pk", flat=True))
+
+
+def cash_position(*, as_of: date, currency: str) -> Decimal:
+    """Cash at the end of ``as_of``: the ledger balance of the bank and processor-clearing
+    accounts in ``currency``."""
+    total = ZERO
+    for account_id in _cash_accounts():
+        balance = account_balances(account=account_id, as_of=as_of).get(currency)
+        if balance is not None:
+            total += balance.balance
+    return total
+
+
+def cash_movements(*, currency: str, date_from: date, date_to: date) -> dict[date, Decimal]:
+    """What really came in and went out of cash per day (debits - credits of the cash
+    accounts), for the back-test."""
+    rows = (
+        JournalLine.objects.filter(
+            account_id__in=_cash_accounts(),
+            currency=currency,
+            entry__entry_date__gte=date_from,
+            entry__entry_date__lte=date_to,
+        )
+        .values("entry__entry_date")
+        .annotate(d=Sum("debit"), c=Sum("credit"))
+        .values_list("entry__entry_date", "d", "c")
+        .order_by()
+    )
+    return {day: d - c for day, d, c in rows}
+
+
+def projection_currencies(*, as_of: date) -> list[str]:
+    """Currencies with cash, open invoices, live subscriptions or open bills."""
+    found: set[str] = set()
+    for account_id in _cash_accounts():
+        found |= set(account_balances(account=account_id, as_of=as_of))
+    found |= set(
+        Invoice.objects.filter(status=InvoiceStatus.OPEN).values_list("currency", flat=True)
+    )
+    found |= set(
+        Subscription.objects.filter(status__in=BILLABLE).values_list("currency", flat=True)
+    )
+    found |= set(
+        Bill.objects.filter(status__in=(BillStatus.APPROVED, BillStatus.SCHEDULED)).values_list(
+            "currency", flat=True
+        )
+    )
+    return sorted(found)
+
+
+def projection_events(*, as_of: date, currency: str, until: date) -> list[CashEvent]:
+    timing = payment_timing(as_of=as_of)
+    return [
+        *receivable_events(as_of=as_of, currency=currency, timing=timing),
+        *subscription_events(as_of=as_of, currency=currency, until=until, timing=timing),
+        *installment_events(as_of=as_of, currency=currency),
+        *payable_events(as_of=as_of, currency=currency),
+    ]
+
+
+def _units(amount: Decimal) -> int:
+    return int((amount / UNIT).to_integral_value())
+
+
+def _decimal(units: int, currency: str) -> Decimal:
+    return round_money(Decimal(units) * UNIT, currency)
+
+
+def _quantile(ordered: Sequence[int], p: Decimal) -> int:
+    """Nearest rank: the smallest value with at least ``p`` of the values at or below it."""
+    rank = max(1, math.ceil(p * len(ordered)))
+    return ordered[rank - 1]
+
+
+def project_events(
+    *,
+    events: Sequence[CashEvent],
+    as_of: date,
+    currency: str,
+    opening_cash: Decimal,
+    weeks: int = 13,
+    simulations: int = SIMULATIONS,
+    seed: int = DEFAULT_SEED,
+) -> CashFlowProjection:
+    """The weekly projection of ``events`` (pure: no database): point estimate and bands."""
+    first_day = as_of + timedelta(days=1)
+
+    def week_of(day: date) -> int | None:
+        index = (day - first_day).days // 7
+        return index if 0 <= index < weeks else None
+
+    receipts = [0] * weeks
+    payments = [0] * weeks
+    fixed = [0] * weeks
+    uncertain: list[tuple[int, dict[int, int | None], tuple[int, ...]]] = []
+    for event in sorted(events, key=lambda e: (e.on_date, e.kind, e.reference, e.amount)):
+        units = _units(event.amount)
+        index = week_of(event.expected_date)
+        if index is not None:
+            (receipts if units > 0 else payments)[index] += units
+        if len(set(event.days_late)) > 1:
+            weeks_by_lateness = {
+                d: week_of(event.on_date + timedelta(days=d)) for d in set(event.days_late)
+            }
+            uncertain.append((units, weeks_by_lateness, event.days_late))
+        elif index is not None:
+            fixed[index] += units
+    rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
+    runs = [list(fixed) for _ in range(simulations)] if uncertain else [list(fixed)]
+    for units, weeks_by_lateness, days_late in uncertain:
+        for run, lateness in zip(runs, rng.choices(days_late, k=len(runs)), strict=True):
+            index = weeks_by_lateness[lateness]
+            if index is not None:
+                run[index] += units
+    opening = _units(opening_cash)
+    closings: list[list[int]] = [[] for _ in range(weeks)]
+    for run in runs:
+        cash = opening
+        for index in range(weeks):
+            cash += run[index]
+            closings[index].append(cash)
+    rows = []
+    cash = opening
+    for index in range(weeks):
+        cash += receipts[index] + payments[index]
+        ordered = sorted(closings[index])
+        start = first_day + timedelta(days=7 * index)
+        rows.append(
+            ProjectionWeek(
+                week=index + 1,
+                start_date=start,
+                end_date=start + timedelta(days=6),
+                receipts=_decimal(receipts[index], currency),
+                disbursements=_decimal(-payments[index], currency),
+                net=_decimal(receipts[index] + payments[index], currency),
+                closing_cash=_decimal(cash, currency),
+                p10_closing_cash=_decimal(_quantile(ordered, Decimal("0.1")), currency),
+                p50_closing_cash=_decimal(_quantile(ordered, Decimal("0.5")), currency),
+                p90_closing_cash=_decimal(_quantile(ordered, Decimal("0.9")), currency),
+            )
+        )
+    return CashFlowProjection(
+        currency=currency,
+        as_of=as_of,
+        opening_cash=round_money(opening_cash, currency),
+        weeks=tuple(rows),
+        simulations=len(runs),
+        seed=seed,
+    )
+
+
+def cash_flow_projection(
+    *,
+    as_of: date | None = None,
+    weeks: int = 13,
+    currency: str | None = None,
+    seed: int = DEFAULT_SEED,
+    simulations: int = SIMULATIONS,
+) -> list[CashFlowProjection]:
+    """The projection of every currency (or of ``currency``) from the end of ``as_of``
+    (today by default), with only what was known by then."""
+    as_of = as_of or timezone.localdate()
+    until = as_of + timedelta(days=7 * weeks)
+    currencies = [currency] if currency else projection_currencies(as_of=as_of)
+    return [
+        project_events(
+            events=projection_events(as_of=as_of, currency=cur, until=until),
+            as_of=as_of,
+            currency=cur,
+            opening_cash=cash_position(as_of=as_of, currency=cur),
+            weeks=weeks,
+            simulations=simulations,
+            seed=seed,
+        )
+        for cur in currencies
+    ]
