@@ -65,7 +65,7 @@ class FinancialSectionOutput(serializers.Serializer):
 
 class ProfitAndLossOutput(serializers.Serializer):
     # ``from`` is a keyword in Python: the fields are named in ``get_fields``.
-    def get_fields(self) -> dict[str, Field]:  # type: ignore[type-arg]
+    def get_fields(self) -> dict[str, Field]:
         return {
             "from": serializers.DateField(),
             "to": serializers.DateField(),
@@ -118,7 +118,7 @@ class CashFlowLineOutput(serializers.Serializer):
 
 
 class CashFlowStatementOutput(serializers.Serializer):
-    def get_fields(self) -> dict[str, Field]:  # type: ignore[type-arg]
+    def get_fields(self) -> dict[str, Field]:
         return {
             "from": serializers.DateField(),
             "to": serializers.DateField(),
@@ -160,12 +160,12 @@ def _section(section: StatementSection) -> dict[str, Any]:
 
 
 class PeriodInput(serializers.Serializer):
-    def get_fields(self) -> dict[str, Field]:  # type: ignore[type-arg]
+    def get_fields(self) -> dict[str, Field]:
         return {"from": serializers.DateField(), "to": serializers.DateField()}
 
 
 class ComparedPeriodInput(serializers.Serializer):
-    def get_fields(self) -> dict[str, Field]:  # type: ignore[type-arg]
+    def get_fields(self) -> dict[str, Field]:
         return {
             "from": serializers.DateField(),
             "to": serializers.DateField(),
