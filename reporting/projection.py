@@ -662,3 +662,65 @@ def cash_flow_projection(
         )
         for cur in currencies
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestWeek:
+    week: int
+    start_date: date
+    end_date: date
+    # The projected net flow of the week and the cash that really moved (None: not over yet).
+    projected: Decimal
+    actual: Decimal | None
+
+    @property
+    def error(self) -> Decimal | None:
+        """Projected minus actual: positive when the projection was too hopeful."""
+        return None if self.actual is None else self.projected - self.actual
+
+
+@dataclass(frozen=True, slots=True)
+class Backtest:
+    currency: str
+    as_of: date
+    opening_cash: Decimal
+    weeks: tuple[BacktestWeek, ...]
+
+    @property
+    def mean_absolute_error(self) -> Decimal | None:
+        errors = [abs(w.error) for w in self.weeks if w.error is not None]
+        if not errors:
+            return None
+        return round_money(sum(errors, ZERO) / len(errors), self.currency)
+
+
+def projection_backtest(
+    *,
+    as_of: date,
+    weeks: int = 13,
+    currency: str | None = None,
+    today: date | None = None,
+) -> list[Backtest]:
+    """The projection as it would have been made at the end of ``as_of`` (invoices issued and
+    payments received by then), each week's net against the cash the ledger shows moved in it.
+    Weeks not over by ``today`` have no actual figure."""
+    today = today or timezone.localdate()
+    results = []
+    for projection in cash_flow_projection(as_of=as_of, weeks=weeks, currency=currency):
+        moved = cash_movements(
+            currency=projection.currency,
+            date_from=as_of + timedelta(days=1),
+            date_to=as_of + timedelta(days=7 * weeks),
+        )
+        rows = []
+        for week in projection.weeks:
+            actual = None
+            if week.end_date < today:
+                actual = sum(
+                    (v for day, v in moved.items() if week.start_date <= day <= week.end_date),
+                    ZERO,
+                )
+                actual = round_money(actual, projection.currency)
+            rows.append(BacktestWeek(week.week, week.start_date, week.end_date, week.net, actual))
+        results.append(Backtest(projection.currency, as_of, projection.opening_cash, tuple(rows)))
+    return results
