@@ -761,3 +761,15 @@ def kpi_snapshot_take(*, as_of: date, codes: Iterable[str] | None = None) -> int
         ignore_conflicts=True,
     )
     return KpiSnapshot.objects.filter(date=as_of).count() - before
+
+
+def kpi_snapshot_list(
+    *, date_from: date, date_to: date, codes: Iterable[str] | None = None
+) -> QuerySet[Any]:
+    """Stored snapshots in the period (both days included), oldest first, then by KPI."""
+    from reporting.models import KpiSnapshot
+
+    qs = KpiSnapshot.objects.filter(date__gte=date_from, date__lte=date_to)
+    if codes is not None:
+        qs = qs.filter(kpi__in=list(codes))
+    return qs.order_by("date", "kpi", "currency", "pk")

@@ -1,3 +1,10 @@
-from django.urls import URLPattern
+"""Routes of the KPI API (``reporting.api.kpi_views``)."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import URLPattern, path
+
+from reporting.api import kpi_views as views
+
+urlpatterns: list[URLPattern] = [
+    path("kpis", views.KpiHistoryApi.as_view(), name="reporting-kpis"),
+    path("kpis/current", views.KpiCurrentApi.as_view(), name="reporting-kpis-current"),
+]
