@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -334,12 +335,25 @@ def _metered_mrr(as_of: date, into: CustomerMrr) -> None:
         _add(into, (r["subscription__customer_id"], r["subscription__currency"]), amount)
 
 
+# Within one ``kpi_values`` call the MRR of a day is read once, however many KPIs use it.
+_MRR_MEMO: ContextVar[dict[date, CustomerMrr] | None] = ContextVar("kpi_mrr_memo", default=None)
+
+
 def mrr_by_customer(*, as_of: date) -> CustomerMrr:
     """Each paying customer's monthly recurring revenue on ``as_of``, per currency.
 
     Licensed prices: the period price (flat, per seat x quantity, packages, tiers) divided by
     the months of its interval (quarter 3, year 12). Metered prices: the last full month's
     usage priced. Trials, paused and ended subscriptions bring nothing."""
+    memo = _MRR_MEMO.get()
+    if memo is None:
+        return _mrr_by_customer(as_of)
+    if as_of not in memo:
+        memo[as_of] = _mrr_by_customer(as_of)
+    return memo[as_of]
+
+
+def _mrr_by_customer(as_of: date) -> CustomerMrr:
     out: CustomerMrr = {}
     keys = ("subscription__customer_id", "subscription__currency", "price__interval")
     for qs in _licensed_items_on(as_of):
@@ -410,20 +424,15 @@ def _month_bounds(as_of: date) -> tuple[date, date]:
     return as_of.replace(day=1) - timedelta(days=1), as_of
 
 
-def mrr_movement(*, as_of: date) -> dict[str, MrrMovement]:
-    """The month-to-date MRR movement of ``as_of``'s month (the whole month when ``as_of`` is
-    its last day), per currency, from each customer's MRR at both ends.
-
-    A customer with no MRR at the start and some at the end is new, or reactivated when one
-    of their subscriptions had ended before the month began."""
-    start, end = _month_bounds(as_of)
-    before = mrr_by_customer(as_of=start)
-    after = mrr_by_customer(as_of=end)
-    returning = set(
-        Subscription.objects.filter(ended_on__isnull=False, ended_on__lte=start + timedelta(days=1))
-        .values_list("customer_id", "currency")
-        .distinct()
-    )
+def mrr_movement_classify(
+    before: Mapping[tuple[int, str], Decimal],
+    after: Mapping[tuple[int, str], Decimal],
+    returning: Iterable[tuple[int, str]] = (),
+) -> dict[str, MrrMovement]:
+    """Sort each customer's change of MRR into one movement, per currency: from nothing to
+    something is new (or reactivation for ``returning`` customers), from something to
+    nothing is churn, otherwise expansion or contraction by the difference."""
+    back = set(returning)
     moves: dict[str, dict[str, Any]] = defaultdict(
         lambda: (
             dict.fromkeys(
@@ -441,7 +450,7 @@ def mrr_movement(*, as_of: date) -> dict[str, MrrMovement]:
         if old:
             m["customers_at_start"] += 1
         if not old:
-            m["reactivation" if key in returning else "new"] += new
+            m["reactivation" if key in back else "new"] += new
         elif not new:
             m["churn"] += old
             m["customers_lost"] += 1
@@ -450,6 +459,28 @@ def mrr_movement(*, as_of: date) -> dict[str, MrrMovement]:
         else:
             m["contraction"] += old - new
     return {c: MrrMovement(currency=c, **m) for c, m in sorted(moves.items())}
+
+
+def mrr_movement(*, as_of: date) -> dict[str, MrrMovement]:
+    """The month-to-date MRR movement of ``as_of``'s month (the whole month when ``as_of`` is
+    its last day), per currency, from each customer's MRR at both ends.
+
+    A customer with no MRR at the start and some at the end is new, or reactivated when one
+    of their subscriptions in that currency had ended by the start of the month."""
+    start, end = _month_bounds(as_of)
+    before = mrr_by_customer(as_of=start)
+    after = mrr_by_customer(as_of=end)
+    arrived = {key for key in after if key not in before}
+    returning = set(
+        Subscription.objects.filter(
+            customer_id__in={customer for customer, _c in arrived},
+            ended_on__isnull=False,
+            ended_on__lte=start,
+        )
+        .values_list("customer_id", "currency")
+        .distinct()
+    )
+    return mrr_movement_classify(before, after, returning)
 
 
 def _movement_part(part: str) -> Callable[..., Figures]:
@@ -735,11 +766,15 @@ class KpiValue:
 def kpi_values(*, as_of: date, codes: Iterable[str] | None = None) -> list[KpiValue]:
     """Every KPI (or those of ``codes``) as of the date, one row per currency."""
     chosen = [KPIS[c] for c in codes] if codes is not None else list(KPIS.values())
-    return [
-        KpiValue(kpi, currency, value.quantize(STORED, rounding=ROUND_HALF_UP))
-        for kpi in chosen
-        for currency, value in sorted(kpi.value(as_of=as_of).items())
-    ]
+    token = _MRR_MEMO.set({})
+    try:
+        return [
+            KpiValue(kpi, currency, value.quantize(STORED, rounding=ROUND_HALF_UP))
+            for kpi in chosen
+            for currency, value in sorted(kpi.value(as_of=as_of).items())
+        ]
+    finally:
+        _MRR_MEMO.reset(token)
 
 
 # --- Snapshots (the one write of this app: its own history table) ---------------------------

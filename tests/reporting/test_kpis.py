@@ -8,8 +8,12 @@ from decimal import Decimal as D
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from djmoney.money import Money
+from hypothesis import given
+from hypothesis import strategies as st
 
 from billing.models import Customer, ProcessorAttempt
 from billing.models.processors import AttemptStatus
@@ -414,3 +418,45 @@ def test_payment_success_rate_by_processor_and_method_with_top_decline_codes(
         ("credit_card", 5, 3),
     ]
     assert detail.top_decline_codes == [("card_declined", 2), ("insufficient_funds", 1)]
+
+
+# --- properties and query counts -------------------------------------------------------------
+
+amounts = st.decimals(min_value=0, max_value=10_000, places=2, allow_nan=False)
+books = st.dictionaries(
+    st.tuples(st.integers(1, 20), st.sampled_from(["USD", "EUR"])), amounts, max_size=30
+)
+
+
+@given(before=books, after=books, returning=st.sets(st.integers(1, 20)))
+def test_mrr_movements_always_add_up_from_opening_to_closing(before, after, returning) -> None:
+    # given any two days' MRR per customer
+    back = {(c, cur) for c in returning for cur in ("USD", "EUR")}
+    # when the change is sorted into movements
+    movements = kpis.mrr_movement_classify(before, after, back)
+    # then opening + new + expansion + reactivation - contraction - churn = closing, per
+    # currency, every movement is non-negative, and the ends are the days' totals
+    for currency, m in movements.items():
+        parts = (m.new, m.expansion, m.reactivation, m.contraction, m.churn)
+        assert all(p >= 0 for p in parts)
+        assert m.opening + m.new + m.expansion + m.reactivation - m.contraction - m.churn == (
+            m.closing
+        )
+        assert m.opening == sum((v for k, v in before.items() if k[1] == currency), D(0))
+        assert m.closing == sum((v for k, v in after.items() if k[1] == currency), D(0))
+
+
+def test_mrr_reads_a_fixed_number_of_queries_whatever_the_number_of_subscriptions(
+    make_customer, prices, django_assert_max_num_queries
+) -> None:
+    # given one subscription, then many more
+    _subscribe(make_customer(), prices["seat"], "1", date(2026, 5, 1))
+    with CaptureQueriesContext(connection) as one:
+        kpis.kpi_mrr(as_of=AS_OF)
+    for n in range(8):
+        _subscribe(make_customer(), prices["yearly" if n % 2 else "seat"], "2", date(2026, 5, 1))
+    # when MRR is read again
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        result = kpis.kpi_mrr(as_of=AS_OF)
+    # then the database did the sums: 30 + 4 x 60 + 4 x 2 x 100
+    assert result == {"USD": D(1070)}
