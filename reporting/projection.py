@@ -362,7 +362,10 @@ def subscription_events(
         terms = default_terms if terms is None else terms
         start = _next_period_start(sub, as_of)
         while True:
-            end = period_end(start, sub.interval, sub.anchor_day)
+            if start == sub.current_period_start:
+                end = sub.current_period_end  # a trial is a period of its own
+            else:
+                end = period_end(start, sub.interval, sub.anchor_day)
             billed_on = max(end, first_day)
             if billed_on > until:
                 break
