@@ -32,6 +32,7 @@ from billing.services.subscriptions import (
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.vendors import BankDetails, vendor_activate, vendor_create
+from reconciliation.services_exceptions import exception_clear, exception_raise
 from reporting import kpis
 from reporting.kpis import KPIS, KpiUnit
 
@@ -138,6 +139,9 @@ def test_dso_is_receivables_over_recent_credit_sales_times_the_days(
     assert dso_90 == {"USD": D("180.00")}
     # and before any sale in the window there is no DSO at all
     assert kpis.kpi_dso(as_of=date(2026, 6, 1), days=30) == {}
+    # and the wire received on April 10th is cash from that day
+    assert kpis.kpi_cash(as_of=date(2026, 4, 9)) == {}
+    assert kpis.kpi_cash(as_of=AS_OF) == {"USD": D("400.0000")}
 
 
 def test_cei_compares_what_was_collected_with_what_could_be(make_customer, invoice, pay) -> None:
@@ -219,6 +223,23 @@ def test_dpo_is_payables_over_recent_purchases_and_pending_bills_wait(make_user)
     assert dpo_90 == {"USD": D("90.00")}
     # and the pending bill waits for an approver today
     assert kpis.kpi_approvals_waiting(as_of=timezone.localdate()) == {"": D(1)}
+
+
+# --- Reconciliation queue ------------------------------------------------------------------
+
+
+def test_open_reconciliation_exceptions_as_of_a_day() -> None:
+    # given three exceptions raised on June 10th, one of them cleared on June 20th
+    with time_machine.travel(at(date(2026, 6, 10)), tick=False):
+        for n in range(3):
+            exception_raise(kind="unmatched_line", key=f"unmatched_line:{n}", message="?")
+    with time_machine.travel(at(date(2026, 6, 20)), tick=False):
+        exception_clear(key="unmatched_line:0", note="matched by hand")
+    # when / then: none before, three while open, two after the clearing
+    count = kpis.kpi_open_reconciliation_exceptions
+    assert count(as_of=date(2026, 6, 9)) == {"": D(0)}
+    assert count(as_of=date(2026, 6, 19)) == {"": D(3)}
+    assert count(as_of=AS_OF) == {"": D(2)}
 
 
 # --- MRR -------------------------------------------------------------------------------------
