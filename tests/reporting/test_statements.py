@@ -37,7 +37,7 @@ from billing.services.payments import payment_record
 from core.fx import fx_rate_set
 from core.ledger.enums import AccountRole
 from core.ledger.selectors import account_balances, account_get_by_role
-from core.ledger.services import journal_entry_create_manual
+from core.ledger.services import LineSpec, journal_entry_create_manual, journal_post
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.runs import (
@@ -294,6 +294,46 @@ def test_cash_flow_closing_less_opening_is_the_net_of_its_lines_and_the_ledger(b
         )
         assert lines_net == change == flow.net_change[currency] == ledger
     assert flow.closing == {"EUR": D("100.00"), "USD": D("1700.00")}
+
+
+def test_cash_flow_kinds_and_processor_clearing_as_cash() -> None:
+    # given a card payment into processor clearing, its payout to the bank less a fee, an
+    # owner's contribution and a tax payment (posted straight to the ledger)
+    day = date(2026, 7, 1)
+
+    def post(*lines: LineSpec) -> None:
+        journal_post(lines=list(lines), entry_date=day)
+
+    role = account_get_by_role
+    clearing, cash = role(AccountRole.PROCESSOR_CLEARING), role(AccountRole.CASH)
+    post(
+        LineSpec(clearing, "USD", debit=D("100.00")),
+        LineSpec(role(AccountRole.ACCOUNTS_RECEIVABLE), "USD", credit=D("100.00")),
+    )
+    post(
+        LineSpec(cash, "USD", debit=D("97.00")),
+        LineSpec(role(AccountRole.PROCESSOR_FEES), "USD", debit=D("3.00")),
+        LineSpec(clearing, "USD", credit=D("100.00")),
+    )
+    post(
+        LineSpec(cash, "USD", debit=D("50.00")),
+        LineSpec(role(AccountRole.EQUITY), "USD", credit=D("50.00")),
+    )
+    post(
+        LineSpec(role(AccountRole.TAX_PAYABLE), "USD", debit=D("20.00")),
+        LineSpec(cash, "USD", credit=D("20.00")),
+    )
+    # when
+    flow = cash_flow_statement(day, day)
+    # then the payout is no flow, only its fee; 100 - 3 + 50 - 20 = 127
+    assert [(line.kind, line.amounts) for line in flow.lines] == [
+        ("customers", {"USD": D("100.00")}),
+        ("fees", {"USD": D("-3.00")}),
+        ("tax", {"USD": D("-20.00")}),
+        ("equity", {"USD": D("50.00")}),
+    ]
+    assert flow.net_change == flow.closing == {"USD": D("127.00")}
+    assert [a.code for a in flow.accounts] == ["1000", "1010"]
 
 
 # ------------------------------------------------------------------------------- bad periods
