@@ -43,7 +43,13 @@ from django.db.models import (
 )
 from django.db.models.functions import Ceil, TruncDate
 
-from billing.enums import Aggregation, BillingInterval, InvoiceStatus, PriceType
+from billing.enums import (
+    Aggregation,
+    BillingInterval,
+    InvoiceStatus,
+    PriceType,
+    SubscriptionStatus,
+)
 from billing.models import (
     Invoice,
     PaymentAllocation,
@@ -218,7 +224,7 @@ def _subscription_live(as_of: date, prefix: str = "") -> Q:
         Q(**{f"{p}started_on__lte": as_of})
         & (Q(**{f"{p}trial_end__isnull": True}) | Q(**{f"{p}trial_end__lte": as_of}))
         & (Q(**{f"{p}ended_on__isnull": True}) | Q(**{f"{p}ended_on__gt": as_of}))
-        & ~Q(**{f"{p}status": "paused", f"{p}paused_at__date__lte": as_of})
+        & ~Q(**{f"{p}status": SubscriptionStatus.PAUSED, f"{p}paused_at__date__lte": as_of})
     )
 
 

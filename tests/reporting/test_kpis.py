@@ -23,11 +23,13 @@ from billing.services.payment_methods import payment_method_add
 from billing.services.payments import AllocationInput, payment_record
 from billing.services.subscriptions import (
     ItemInput,
+    UsageInput,
     price_create,
     product_create,
     subscription_cancel,
     subscription_change,
     subscription_create,
+    usage_ingest,
 )
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
@@ -341,6 +343,77 @@ def test_mrr_movement_of_a_month_new_upgrade_downgrade_cancel_reactivation(
     # and the day before the changes, the old figures still hold
     assert kpis.mrr_by_customer(as_of=date(2026, 6, 14))[(upgrader.pk, "USD")] == D(30)
     assert kpis.mrr_by_customer(as_of=date(2026, 6, 15))[(upgrader.pk, "USD")] == D(60)
+
+
+def test_mrr_prices_each_kind_of_price_and_metered_usage_of_the_last_full_month(
+    make_customer,
+) -> None:
+    # given one monthly subscription: a flat fee of 50, 15 units in packages of 10 at 25,
+    # 15 units on graduated tiers (10 at 2.00, then 1.00), and four metered prices
+    product = product_create(actor=None, name="Platform")
+
+    def price(type_: str, **kwargs):
+        return price_create(
+            actor=None,
+            product_id=product.pk,
+            currency="USD",
+            interval="month",
+            type=type_,
+            **kwargs,
+        )
+
+    flat = price("flat", unit_amount=D("50.00"))
+    package = price("package", unit_amount=D("25.00"), package_size=10)
+    tiered = price(
+        "tiered_graduated",
+        tiers=[{"up_to": 10, "unit_amount": "2.00"}, {"up_to": None, "unit_amount": "1.00"}],
+    )
+    metered = {
+        metric: price("per_unit", unit_amount=D(unit), metric=metric, aggregation=aggregation)
+        for metric, aggregation, unit in (
+            ("api_calls", "sum", "0.002"),
+            ("storage_gb", "max", "0.10"),
+            ("seats", "last", "8.00"),
+            ("active_users", "unique", "3.00"),
+        )
+    }
+    sub = subscription_create(
+        actor=None,
+        customer_id=make_customer().pk,
+        start_date=date(2026, 4, 1),
+        items=[
+            ItemInput(flat.pk),
+            ItemInput(package.pk, D(15)),
+            ItemInput(tiered.pk, D(15)),
+            *(ItemInput(p.pk) for p in metered.values()),
+        ],
+    )
+    items = {i.price.metric: i.pk for i in sub.items.select_related("price") if i.price.metric}
+    events = [
+        ("api_calls", "1000", "", date(2026, 5, 2)),
+        ("api_calls", "2500", "", date(2026, 5, 20)),
+        ("storage_gb", "40", "", date(2026, 5, 3)),
+        ("storage_gb", "75", "", date(2026, 5, 10)),
+        ("storage_gb", "50", "", date(2026, 5, 28)),
+        ("seats", "5", "", date(2026, 5, 1)),
+        ("seats", "7", "", date(2026, 5, 25)),
+        ("active_users", "1", "u1", date(2026, 5, 1)),
+        ("active_users", "1", "u2", date(2026, 5, 2)),
+        ("active_users", "1", "u1", date(2026, 5, 3)),
+        ("api_calls", "999999", "", date(2026, 6, 1)),  # June is not over on June 15th
+    ]
+    usage_ingest(
+        actor=None,
+        events=[
+            UsageInput(items[m], m, D(q), at(d), f"evt-{n}", v)
+            for n, (m, q, v, d) in enumerate(events)
+        ],
+    )
+    # when MRR is read in the middle of June
+    mrr = kpis.kpi_mrr(as_of=date(2026, 6, 15))
+    # then 50 + 2 x 25 + (10 x 2 + 5 x 1) + May's usage: 3500 x 0.002 + 75 x 0.10 + 7 x 8
+    # + 2 users x 3
+    assert mrr == {"USD": D("201.5000")}
 
 
 def test_nrr_is_todays_mrr_of_last_years_customers_over_theirs_then(make_customer, prices) -> None:
