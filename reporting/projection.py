@@ -279,17 +279,21 @@ def installment_events(*, as_of: date, currency: str) -> list[CashEvent]:
     return events
 
 
-def _next_period_start(sub: Subscription, as_of: date) -> date:
-    """The first period not invoiced by ``as_of``: the subscription's own pointer today, its
-    invoices issued by then for a past date."""
+def _last_billed_ends(subs: Sequence[Subscription], as_of: date) -> dict[int, date] | None:
+    """For a past ``as_of``: the end of each subscription's last period invoiced by then (its
+    own pointer has moved on since). None for today or later: the pointer is right."""
     if as_of >= timezone.localdate():
-        return sub.current_period_start
-    last_end = (
-        Invoice.objects.filter(subscription=sub, issue_date__lte=as_of, period_end__isnull=False)
+        return None
+    return dict(
+        Invoice.objects.filter(
+            subscription__in=subs, issue_date__lte=as_of, period_end__isnull=False
+        )
         .exclude(status=InvoiceStatus.DRAFT)
-        .aggregate(m=Max("period_end"))["m"]
+        .values("subscription_id")
+        .annotate(m=Max("period_end"))
+        .values_list("subscription_id", "m")
+        .order_by()
     )
-    return last_end or sub.started_on
 
 
 def _subscription_gross(
@@ -353,6 +357,7 @@ def subscription_events(
         .order_by("pk")
     )
     rates = customer_tax_rates({s.customer for s in subs})
+    last_ends = _last_billed_ends(subs, as_of)
     default_terms = system_settings().billing.payment_terms
     events = []
     for sub in subs:
@@ -360,7 +365,9 @@ def subscription_events(
         gross = _subscription_gross(sub, items, rates[sub.customer_id])
         terms = sub.customer.payment_terms
         terms = default_terms if terms is None else terms
-        start = _next_period_start(sub, as_of)
+        start = (
+            sub.current_period_start if last_ends is None else last_ends.get(sub.pk, sub.started_on)
+        )
         while True:
             if start == sub.current_period_start:
                 end = sub.current_period_end  # a trial is a period of its own
@@ -583,26 +590,24 @@ def project_events(
     receipts = [0] * weeks
     payments = [0] * weeks
     fixed = [0] * weeks
-    uncertain: list[tuple[int, dict[int, int | None], tuple[int, ...]]] = []
+    # Receipts whose week depends on the draw: their amount and the week of each days late.
+    uncertain: list[tuple[int, list[int | None]]] = []
     for event in sorted(events, key=lambda e: (e.on_date, e.kind, e.reference, e.amount)):
         units = _units(event.amount)
         index = week_of(event.expected_date)
         if index is not None:
             (receipts if units > 0 else payments)[index] += units
-        if len(set(event.days_late)) > 1:
-            weeks_by_lateness = {
-                d: week_of(event.on_date + timedelta(days=d)) for d in set(event.days_late)
-            }
-            uncertain.append((units, weeks_by_lateness, event.days_late))
+        choices = [week_of(event.on_date + timedelta(days=d)) for d in event.days_late]
+        if len(set(choices)) > 1:
+            uncertain.append((units, choices))
         elif index is not None:
             fixed[index] += units
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
     runs = [list(fixed) for _ in range(simulations)] if uncertain else [list(fixed)]
-    for units, weeks_by_lateness, days_late in uncertain:
-        for run, lateness in zip(runs, rng.choices(days_late, k=len(runs)), strict=True):
-            index = weeks_by_lateness[lateness]
-            if index is not None:
-                run[index] += units
+    for units, choices in uncertain:
+        for run, drawn in zip(runs, rng.choices(choices, k=len(runs)), strict=True):
+            if drawn is not None:
+                run[drawn] += units
     opening = _units(opening_cash)
     closings: list[list[int]] = [[] for _ in range(weeks)]
     for run in runs:

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +23,7 @@ from billing.services.subscriptions import (
     product_create,
     subscription_create,
 )
+from core.fx import fx_rate_set
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.vendors import BankDetails, vendor_activate, vendor_create
@@ -322,7 +325,41 @@ def test_bands_are_ordered_in_every_week(receipts, payments) -> None:
     projection = project_events(
         events=events, as_of=AS_OF, currency="USD", opening_cash=D("1000.00"), simulations=50
     )
-    # then P10 <= P50 <= P90 in every week
+    # then P10 <= P50 <= P90 in every week, and the point estimate adds up week by week
+    cash = D("1000.00")
     for week in projection.weeks:
         assert week.p10_closing_cash <= week.p50_closing_cash <= week.p90_closing_cash
         assert week.net == week.receipts - week.disbursements
+        cash += week.net
+        assert week.closing_cash == cash
+
+
+def test_each_currency_is_projected_on_its_own(admin, book) -> None:
+    # given a EUR customer owing 800.00 EUR due 2026-09-03, beside the USD book
+    fx_rate_set(base="EUR", quote="USD", rate=D("1.1"), rate_date=date(2026, 6, 1))
+    euro = customer_create(actor=admin, name="Euro AG", email="e@x.example", currency="EUR")
+    _invoice(admin, euro, "800.00", date(2026, 9, 3))
+    # when every currency is projected
+    eur, usd = cash_flow_projection(as_of=AS_OF)
+    # then EUR has its own figures, none of them converted into USD nor USD's in them
+    assert (eur.currency, usd.currency) == ("EUR", "USD")
+    assert eur.opening_cash == D("0.00")
+    assert eur.weeks[0].receipts == D("800.00")
+    assert eur.weeks[-1].closing_cash == D("800.00")
+    assert usd.weeks[0].receipts == D("0.00")
+    assert usd.weeks[-1].closing_cash == D("720.00")
+
+
+def test_the_number_of_queries_does_not_grow_with_the_book(admin, book) -> None:
+    # given the book projected once
+    with CaptureQueriesContext(connection) as small:
+        cash_flow_projection(as_of=AS_OF, currency="USD")
+    # when five more customers each owe an invoice and one has paid history
+    for n in range(5):
+        customer = _customer(admin, f"More{n}")
+        _invoice(admin, customer, "10.00", date(2026, 9, 20))
+        _paid_history(admin, customer, [date(2026, 7, 1)], days_late=3)
+    with CaptureQueriesContext(connection) as large:
+        cash_flow_projection(as_of=AS_OF, currency="USD")
+    # then the projection reads the same number of queries
+    assert len(large.captured_queries) == len(small.captured_queries)
