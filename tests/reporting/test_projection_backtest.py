@@ -10,10 +10,17 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing.enums import PaymentMethodType
+from billing.enums import BillingInterval, PaymentMethodType, PriceType
+from billing.services.billing_run import billing_run
 from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create
 from billing.services.payments import AllocationInput, payment_record
+from billing.services.subscriptions import (
+    ItemInput,
+    price_create,
+    product_create,
+    subscription_create,
+)
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.vendors import BankDetails, vendor_activate, vendor_create
@@ -117,3 +124,53 @@ def test_the_command_prints_the_table_and_the_mean_error(replayed) -> None:
 def test_the_command_refuses_a_date_not_past_or_too_many_weeks(replayed, args) -> None:
     with pytest.raises(CommandError):
         call_command("projection_backtest", *args, stdout=StringIO())
+
+
+def test_a_past_projection_bills_the_periods_not_invoiced_then(make_user, time_machine) -> None:
+    # given a monthly 100.00 subscription from 2026-07-01 (tax exempt, 30-day terms), billed
+    # 08-01 (due 08-31) and 09-01 (due 10-01), each invoice paid on its due date
+    def at(day: date) -> None:
+        time_machine.move_to(dt.datetime.combine(day, dt.time(12), dt.UTC), tick=False)
+
+    at(date(2026, 7, 1))
+    admin = make_user(Role.FINANCE_ADMIN)
+    customer = customer_create(
+        actor=admin, name="Acme", email="a@x.example", currency="USD", tax_exempt=True
+    )
+    product = product_create(actor=admin, name="Plan")
+    price = price_create(
+        actor=admin,
+        product_id=product.pk,
+        currency="USD",
+        type=PriceType.FLAT,
+        interval=BillingInterval.MONTH,
+        unit_amount=D("100.00"),
+    )
+    sub = subscription_create(
+        actor=admin,
+        customer_id=customer.pk,
+        items=[ItemInput(price_id=price.pk)],
+        start_date=date(2026, 7, 1),
+    )
+    for day in (date(2026, 8, 1), date(2026, 9, 1)):
+        at(day)
+        billing_run(as_of=day, actor=admin)
+    at(date(2026, 10, 15))
+    for invoice in sub.invoices.order_by("period_start"):
+        payment_record(
+            actor=admin,
+            customer_id=customer.pk,
+            amount=D("100.00"),
+            currency="USD",
+            method=PaymentMethodType.WIRE_TRANSFER,
+            received_date=invoice.due_date,
+            allocations=[AllocationInput(invoice.pk, D("100.00"))],
+        )
+    # when the projection of 2026-08-15 is replayed (week 1 = 08-16..08-22)
+    (usd,) = projection_backtest(as_of=date(2026, 8, 15), weeks=8, currency="USD")
+    # then the open 08-01 invoice comes in week 3 (08-31) and the period billed on 09-01,
+    # not invoiced on 08-15, in week 7 (10-01): exactly what happened
+    projected = [w.projected for w in usd.weeks]
+    assert projected == [D(0), D(0), D(100), D(0), D(0), D(0), D(100), D(0)]
+    assert [w.actual for w in usd.weeks] == projected
+    assert usd.mean_absolute_error == D("0.00")
