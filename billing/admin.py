@@ -55,6 +55,7 @@ from billing.documents import (
 )
 from billing.enums import InvoiceStatus
 from billing.models import (
+    CreditApplication,
     Customer,
     Invoice,
     InvoiceLine,
@@ -63,6 +64,8 @@ from billing.models import (
     Price,
     TaxRate,
 )
+from billing.services.credit_balance import PERMISSION as CREDIT_APPLY_PERMISSION
+from billing.services.credit_balance import credit_available, customer_credit_apply
 from billing.services.customers import EDITABLE as CUSTOMER_EDITABLE
 from billing.services.customers import customer_create, customer_update
 from billing.services.invoices import (
@@ -715,6 +718,28 @@ class InvoiceAllocationInline(ReadOnlyInline):
         return money_display(allocation.amount)
 
 
+class InvoiceCreditAppliedInline(ReadOnlyInline):
+    """The customer credit applied to an issued invoice (customer_credit_apply)."""
+
+    model = CreditApplication
+    fk_name = "invoice"
+    fields = ("applied_on", "amount_display", "applied_by", "entry_link")
+    readonly_fields = fields
+    verbose_name_plural = "Credit balance applied"
+
+    @admin.display(description="Applied")
+    def applied_on(self, application: CreditApplication) -> str:
+        return date_format(application.applied_date)
+
+    @admin.display(description="Amount")
+    def amount_display(self, application: CreditApplication) -> str:
+        return money_display(application.amount)
+
+    @admin.display(description="Journal entry")
+    def entry_link(self, application: CreditApplication) -> str:
+        return _entry_link(application.ledger_entry_id)
+
+
 # A whole document number: INV-2026-000001.
 _INVOICE_NUMBER = re.compile(r"^[A-Z]+-\d{4}-\d{6,}$")
 
@@ -773,6 +798,11 @@ class PaymentChoice(forms.ModelChoiceField):
             f"received {date_format(obj.received_date)}"
             + (f" · {obj.reference}" if obj.reference else "")
         )
+
+
+class CreditApplyForm(forms.Form):
+    amount = AmountInput(help_text="In the invoice's currency.")
+    applied_date = forms.DateField(label="Date applied", required=False)
 
 
 class RefundForm(forms.Form):
@@ -840,7 +870,7 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
     )
     autocomplete_fields = ("customer",)
     actions = ("issue_drafts",)
-    inlines = (InvoiceLineInline, InvoiceAllocationInline)
+    inlines = (InvoiceLineInline, InvoiceAllocationInline, InvoiceCreditAppliedInline)
 
     editable = ("customer", "currency", "issue_date", "due_date", "memo")
 
@@ -984,6 +1014,8 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
         inlines = super().get_inline_instances(request, obj)
         if obj is None or not obj.is_issued:
             inlines = [i for i in inlines if not isinstance(i, InvoiceAllocationInline)]
+        if obj is None or not obj.credit_applications.exists():
+            inlines = [i for i in inlines if not isinstance(i, InvoiceCreditAppliedInline)]
         return inlines
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
@@ -1093,6 +1125,12 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
                 "payments",
             ),
             (
+                user.has_perm(CREDIT_APPLY_PERMISSION) and credit_available(invoice) > 0,
+                "Apply credit",
+                tool("apply_credit"),
+                "account_balance_wallet",
+            ),
+            (
                 user.has_perm("billing.add_refund") and bool(invoice.amount_paid.amount),
                 "Refund",
                 tool("refund"),
@@ -1146,6 +1184,7 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
             route("void", self.void_view, "void"),
             route("write-off", self.write_off_view, "write_off"),
             route("refund", self.refund_view, "refund"),
+            route("apply-credit", self.apply_credit_view, "apply_credit"),
             route("pdf", self.pdf_view, "pdf"),
             route("resend", self.resend_view, "resend"),
             *super().get_urls(),
@@ -1292,6 +1331,50 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
             ],
             success=done,
             danger=True,
+        )
+
+    def apply_credit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Settle the invoice from the customer's credit balance through
+        ``customer_credit_apply``; the amount proposed is as much as the balance and the
+        amount due allow, and the page shows the posting (and any FX difference) first."""
+        invoice = self._invoice(request, object_id, CREDIT_APPLY_PERMISSION)
+        customer = invoice.customer
+        available = credit_available(invoice)
+
+        class Form(CreditApplyForm):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self.fields["amount"].initial = available
+                self.fields["applied_date"].initial = timezone.localdate()
+
+        def apply(form: forms.Form | None) -> Any:
+            data = form.cleaned_data if form is not None else {}
+            return customer_credit_apply(
+                actor=request.user,
+                invoice_id=invoice.pk,
+                amount=data.get("amount", available),
+                applied_date=data.get("applied_date"),
+            )
+
+        return self._confirm(
+            request,
+            invoice,
+            title=f"Apply {customer.name}'s credit to invoice {invoice}",
+            button="Apply the credit",
+            perform=apply,
+            preview=apply,
+            form_class=Form,
+            summary=[
+                *self._summary(invoice),
+                ("Credit balance", money_display(customer.credit_balance)),
+            ],
+            warning="The amount comes off the customer's credit balance and settles the invoice "
+            "as a payment would; it posts to the ledger and cannot be undone here (a refund "
+            "gives money back).",
+            success=lambda app: (
+                f"{money_display(app.amount)} of {customer.name}'s credit applied to invoice "
+                f"{invoice}."
+            ),
         )
 
     def resend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db.models import F, Sum
 
 from billing.enums import InvoiceStatus
-from billing.models import Invoice
+from billing.models import Customer, Invoice
 from billing.postings import ar_functional_change
 from core.ledger.checks import Problem
 from core.ledger.enums import AccountRole
@@ -71,6 +71,33 @@ def ar_functional_check() -> list[Problem]:
                     f"Open invoices in {currency} carry {expected} in the functional currency, "
                     f"but the AR account holds {ledger} of it: a settled invoice left "
                     f"{ledger - expected} behind",
+                )
+            )
+    return problems
+
+
+def customer_credit_check() -> list[Problem]:
+    """Per currency, the customers' credit balances add up to the customer-credit account."""
+    held: dict[str, Decimal] = defaultdict(Decimal)
+    for row in (
+        Customer.objects.filter(credit_balance__gt=0)
+        .values("currency")
+        .annotate(t=Sum("credit_balance"))
+        .order_by("currency")
+    ):
+        held[row["currency"]] = row["t"]
+    account = Account.objects.filter(role=AccountRole.CUSTOMER_CREDIT).first()
+    balances = account_balances(account=account) if account else {}
+    problems = []
+    for currency in sorted(set(held) | set(balances)):
+        # A liability: its balance (debit - credit) is what is held, negated.
+        ledger = -balances[currency].balance if currency in balances else Decimal(0)
+        if ledger != held.get(currency, Decimal(0)):
+            problems.append(
+                Problem(
+                    "billing.customer_credit",
+                    f"Customers hold {held.get(currency, Decimal(0))} {currency} of credit, but "
+                    f"the customer-credit account holds {ledger}",
                 )
             )
     return problems

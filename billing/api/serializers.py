@@ -138,6 +138,15 @@ class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
 
 
+class CreditApplyInput(serializers.Serializer):
+    amount = AmountField(
+        required=False,
+        help_text="In the invoice's currency; as much as the credit balance and the amount due "
+        "allow when omitted.",
+    )
+    applied_date = BusinessDateField(kind=DateKind.RECEIVED, required=False)
+
+
 class InvoiceLineOutput(serializers.Serializer):
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=19, decimal_places=4)

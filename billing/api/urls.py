@@ -24,6 +24,11 @@ urlpatterns = [
         views.InvoiceMarkUncollectibleApi.as_view(),
         name="billing-invoice-uncollectible",
     ),
+    path(
+        "invoices/<int:invoice_id>/apply-credit",
+        views.InvoiceApplyCreditApi.as_view(),
+        name="billing-invoice-apply-credit",
+    ),
     path("invoices/<int:invoice_id>/pdf", InvoicePdfApi.as_view(), name="billing-invoice-pdf"),
     path("products", subs.ProductListCreateApi.as_view(), name="billing-products"),
     path("prices", subs.PriceListCreateApi.as_view(), name="billing-prices"),

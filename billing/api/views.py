@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from billing.api.processor_views import ProcessorAttemptOutput
 from billing.api.serializers import (
+    CreditApplyInput,
     CustomerInput,
     CustomerOutput,
     InvoiceInput,
@@ -29,6 +30,7 @@ from billing.models import CreditNote, Refund
 from billing.models.processors import AttemptStatus
 from billing.processors import PaymentDeclined
 from billing.selectors import customer_list, invoice_list, payment_list
+from billing.services.credit_balance import customer_credit_apply
 from billing.services.credit_notes import CreditLineInput, credit_note_issue
 from billing.services.customers import customer_create, customer_update
 from billing.services.invoices import (
@@ -211,6 +213,20 @@ class InvoiceMarkUncollectibleApi(APIView):
         data = ReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         invoice_mark_uncollectible(actor=request.user, invoice_id=invoice_id, **data.validated_data)
+        return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
+
+
+class InvoiceApplyCreditApi(APIView):
+    """Settle (part of) the invoice from the customer's credit balance."""
+
+    required_permissions = {"POST": ["billing.record_payment"]}
+
+    @extend_schema(request=CreditApplyInput, responses=InvoiceOutput)
+    def post(self, request: Request, invoice_id: int) -> Response:
+        get_object_or_404(invoice_list(), pk=invoice_id)
+        data = CreditApplyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer_credit_apply(actor=request.user, invoice_id=invoice_id, **data.validated_data)
         return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
 
 

@@ -1,7 +1,7 @@
 """Billing models, one module per area; imported here so Django finds them."""
 
 from billing.models.catalog import Price, Product
-from billing.models.credit_notes import CreditNote, CreditNoteLine
+from billing.models.credit_notes import CreditApplication, CreditNote, CreditNoteLine
 from billing.models.documents import (
     Customer,
     Invoice,
@@ -15,6 +15,7 @@ from billing.models.refunds import Refund, RefundAllocation
 from billing.models.subscriptions import PendingItem, Subscription, SubscriptionItem, UsageEvent
 
 __all__ = [
+    "CreditApplication",
     "CreditNote",
     "CreditNoteLine",
     "Customer",

@@ -59,3 +59,36 @@ class CreditNoteLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class CreditApplication(models.Model):
+    """Part of a customer's credit balance (an overpayment, a credit note's excess) applied to
+    one of their open invoices: Dr customer credit / Cr AR (customer_credit_apply)."""
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="credit_applications"
+    )
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, related_name="credit_applications"
+    )
+    currency = models.CharField(max_length=3)
+    amount = MoneyField(**MONEY)
+    applied_date = models.DateField()
+    ledger_entry = models.ForeignKey(
+        "ledger.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    applied_at = models.DateTimeField(default=timezone.now, editable=False)
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("-applied_at", "-pk")
+        verbose_name = "credit applied"
+        verbose_name_plural = "credit applied"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_application_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Credit applied to {self.invoice}"
