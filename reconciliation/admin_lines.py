@@ -1,7 +1,8 @@
 """Bank statement lines in the admin: the list to work from (unmatched first, search by
 text, counterparty, reference or exact amount) and, on a line's page, "Match by hand":
-to one or more invoices (paid in due-date order up to the line's amount) or to a ledger
-account, optionally creating a rule so the next such line matches itself. Through
+to one or more invoices (paid in due-date order up to the line's amount), to bills (the
+payment-run payments that paid them), or to a ledger account, optionally creating a rule so
+the next such line matches itself. Through
 ``match_manual`` and ``match_rule_create``, as the API does; their refusals on the form.
 
 Roles: view finance_admin, ar_clerk, ap_clerk, controller, auditor; match by hand holders
@@ -15,7 +16,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import (
+    Case,
+    Exists,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,11 +38,45 @@ from billing.models import Invoice
 from core.admin import ReadOnlyAdminMixin
 from core.admin_confirm import confirm_action
 from core.ledger.models import Account
+from payables.enums import PaymentRunStatus
+from payables.models import Bill, PaymentRunItem
 from reconciliation.admin_matching import amount_money, nowrap
-from reconciliation.enums import StatementLineStatus
-from reconciliation.models import Match, StatementLine
+from reconciliation.enums import MatchStatus, MatchTargetKind, StatementLineStatus
+from reconciliation.models import Match, MatchTarget, StatementLine
 from reconciliation.services_matching import match_manual
 from reconciliation.services_rules import match_rule_create
+
+
+class BillChoice(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        paid = amount_money(obj.run_paid, obj.currency)
+        return f"{obj.vendor.name} · bill {obj.number} · {paid} in run {obj.run_number}"
+
+
+def bills_awaiting_bank(line: StatementLine) -> QuerySet[Bill]:
+    """Bills with a released payment-run payment in the line's currency not yet matched to a
+    bank line (money out only), annotated with what the run pays and its number."""
+    if line.amount >= 0:
+        return Bill.objects.none()
+    items = PaymentRunItem.objects.filter(
+        bill=OuterRef("pk"),
+        currency=line.currency,
+        run__status__in=(PaymentRunStatus.EXPORTED, PaymentRunStatus.PAID),
+    ).exclude(
+        pk__in=MatchTarget.objects.filter(
+            kind=MatchTargetKind.PAYMENT_RUN_ITEM,
+            match__status__in=(MatchStatus.PROPOSED, MatchStatus.APPLIED),
+        ).values("payment_run_item_id")
+    )
+    return (
+        Bill.objects.filter(Exists(items))
+        .select_related("vendor")
+        .annotate(
+            run_paid=Subquery(items.values("bill").annotate(t=Sum("amount")).values("t")[:1]),
+            run_number=Subquery(items.values("run__number")[:1]),
+        )
+        .order_by("vendor__name", "number")
+    )
 
 
 class ManualMatchForm(forms.Form):
@@ -41,6 +86,13 @@ class ManualMatchForm(forms.Form):
         max_length=500,
         help_text="One or more, separated by commas or spaces: paid in due-date order up to "
         "the line's amount.",
+    )
+    bills = BillChoice(
+        label="Or bills paid by a payment run",
+        queryset=Bill.objects.none(),
+        required=False,
+        help_text="Money out: the released payment-run payments of these bills, which must add "
+        "up to the line's amount.",
     )
     account = forms.ModelChoiceField(
         label="Or a ledger account",
@@ -63,8 +115,12 @@ class ManualMatchForm(forms.Form):
         data = super().clean() or {}
         numbers = [n for n in data.get("invoices", "").replace(",", " ").split() if n]
         data["invoice_numbers"] = numbers
-        if bool(numbers) == bool(data.get("account")):
-            raise forms.ValidationError("Give invoice numbers or a ledger account (one of them).")
+        given = [bool(numbers), bool(data.get("bills")), bool(data.get("account"))]
+        if sum(given) != 1:
+            raise forms.ValidationError(
+                "Give invoice numbers, bills or a ledger account (one of them)."
+            )
+        data["bill_ids"] = [b.pk for b in data.get("bills") or ()]
         if data.get("create_rule") and not data.get("account"):
             self.add_error("create_rule", "A rule matches lines to a ledger account.")
         if numbers:
@@ -157,6 +213,14 @@ class StatementLineAdmin(ReadOnlyAdminMixin, ModelAdmin):
             raise Http404
         url = reverse("admin:reconciliation_statementline_change", args=[line.pk])
 
+        class Form(ManualMatchForm):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                bills = bills_awaiting_bank(line)
+                self.fields["bills"].queryset = bills  # type: ignore[attr-defined]
+                if line.amount >= 0:
+                    del self.fields["bills"]
+
         def run(form: forms.Form | None) -> Match:
             data = form.cleaned_data if form is not None else {}
             account = data.get("account")
@@ -164,6 +228,7 @@ class StatementLineAdmin(ReadOnlyAdminMixin, ModelAdmin):
                 actor=request.user,
                 line_ids=[line.pk],
                 invoice_ids=data.get("invoice_ids") or (),
+                bill_ids=data.get("bill_ids") or (),
                 account_id=account.pk if account else None,
             )
             if data.get("create_rule") and account is not None:
@@ -200,7 +265,7 @@ class StatementLineAdmin(ReadOnlyAdminMixin, ModelAdmin):
             ],
             warning="Matching posts what the line pays; only undoing the match (a reversing "
             "entry) takes it back.",
-            form_class=ManualMatchForm,
+            form_class=Form,
             done_url=url,
             cancel_url=url,
             success=lambda match: f"Bank line {line.pk} matched (match {match.pk}) and posted.",

@@ -40,8 +40,9 @@ from core.ledger.services import (
     journal_post_batch,
     journal_reverse,
 )
+from core.money import format_amount
 from payables.enums import PaymentRunStatus
-from payables.models import PaymentRun, PaymentRunItem
+from payables.models import Bill, PaymentRun, PaymentRunItem
 from reconciliation import matching
 from reconciliation.actors import acting_user, permission_check
 from reconciliation.audit import audit_record, audit_record_many
@@ -848,6 +849,55 @@ def match_reject(*, match_id: int, actor: Any, reason: str = "") -> Match:
     return match
 
 
+def _bill_targets(bill_ids: Sequence[int], total: Decimal, currency: str) -> list[matching.Target]:
+    """Bills are paid by payment runs: money out matched to bills is matched to the run items
+    that paid them (exported or confirmed runs, not linked to another line yet), and their
+    amounts must add up to what left the bank."""
+    if len(set(bill_ids)) != len(bill_ids):
+        raise ReconciliationError("Give each bill once.", code="invalid_bills", field="bill_ids")
+    if total >= 0:
+        raise ReconciliationError(
+            "Money in cannot pay bills; match it to invoices, a payment or an account.",
+            code="wrong_direction",
+        )
+    bills = {b.pk: b for b in Bill.objects.filter(pk__in=bill_ids)}
+    if len(bills) != len(bill_ids):
+        raise NotFound("Some of the bills do not exist.")
+    linked = MatchTarget.objects.filter(
+        kind=MatchTargetKind.PAYMENT_RUN_ITEM, match__status__in=LIVE
+    ).values("payment_run_item_id")
+    items = list(
+        PaymentRunItem.objects.filter(
+            bill_id__in=bill_ids,
+            run__status__in=(PaymentRunStatus.EXPORTED, PaymentRunStatus.PAID),
+        )
+        .exclude(pk__in=linked)
+        .order_by("pk")
+    )
+    paid = {i.bill_id for i in items}
+    unpaid = [str(bills[pk]) for pk in bill_ids if pk not in paid]
+    if unpaid:
+        raise ReconciliationError(
+            f"No released payment-run payment waits for bill {', '.join(unpaid)}: a bill is "
+            "paid through a payment run, and its bank line matched to that payment.",
+            code="bill_not_in_run",
+            field="bill_ids",
+        )
+    if any(i.currency != currency for i in items):
+        raise ReconciliationError(
+            f"The bills were paid in another currency than the lines' {currency}.",
+            code="currency_mismatch",
+        )
+    out = sum((i.amount.amount for i in items), ZERO)
+    if out != -total:
+        raise ReconciliationError(
+            f"The bills' payments add up to {format_amount(out, currency)}, the lines to "
+            f"{format_amount(-total, currency)}.",
+            code="amount_differs",
+        )
+    return [matching.Target(MatchTargetKind.PAYMENT_RUN_ITEM, i.pk, i.amount.amount) for i in items]
+
+
 def match_manual(
     *,
     actor: Any,
@@ -855,13 +905,16 @@ def match_manual(
     invoice_ids: Sequence[int] = (),
     payment_id: int | None = None,
     account_id: int | None = None,
+    bill_ids: Sequence[int] = (),
 ) -> Match:
     """A person matches lines by hand to invoices (paid in due-date order up to the lines'
-    total), an existing payment, or a ledger account; applied at once, and learned from."""
+    total), an existing payment, bills (the payment-run payments that paid them), or a ledger
+    account; applied at once, and learned from."""
     permission_check(actor, DECIDE, "matching bank lines", system_allowed=False)
-    if sum(bool(x) for x in (invoice_ids, payment_id, account_id)) != 1:
+    if sum(bool(x) for x in (invoice_ids, payment_id, account_id, bill_ids)) != 1:
         raise ReconciliationError(
-            "Give invoices, a payment or an account (one of them).", code="one_target_kind"
+            "Give invoices, a payment, bills or an account (one of them).",
+            code="one_target_kind",
         )
     if not line_ids or len(set(line_ids)) != len(line_ids):
         raise ReconciliationError("Give each line once.", code="invalid_lines", field="line_ids")
@@ -909,6 +962,8 @@ def match_manual(
                     "The lines add up to another amount than the payment.", code="amount_differs"
                 )
             targets.append(matching.Target(MatchTargetKind.PAYMENT, payment.pk, total))
+        elif bill_ids:
+            targets.extend(_bill_targets(bill_ids, total, currency))
         else:
             if not Account.objects.filter(pk=account_id, is_active=True).exists():
                 raise NotFound(f"No active account {account_id}.")

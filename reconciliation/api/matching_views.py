@@ -136,6 +136,12 @@ class ManualMatchInput(serializers.Serializer):
     )
     payment = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
     account = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    bills = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        help_text="Money out: bills whose released payment-run payments the lines are.",
+    )
 
 
 class MatchListApi(APIView):
@@ -180,6 +186,7 @@ class MatchListApi(APIView):
             invoice_ids=v["invoices"],
             payment_id=v["payment"],
             account_id=v["account"],
+            bill_ids=v["bills"],
         )
         return Response(
             MatchOutput(match_list().get(pk=match.pk)).data, status=status.HTTP_201_CREATED

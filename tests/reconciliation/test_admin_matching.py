@@ -5,7 +5,7 @@ service's refusals on the form."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import count
 
@@ -227,3 +227,104 @@ def test_bulk_accept_lists_the_selection_before_posting(suggestion, clerk) -> No
     client.post(url, {**selection, "confirm": "1"})
     # then the match is applied
     assert Match.objects.get(pk=suggestion.pk).status == MatchStatus.APPLIED
+
+
+@pytest.fixture
+def exported_run(make_user):
+    """A USD payment run, approved and released, paying two bills (100.00 and 250.50)."""
+    from payables.services.bills import BillLineInput, bill_approve, bill_create
+    from payables.services.runs import (
+        payment_run_approve,
+        payment_run_create,
+        payment_run_export,
+        payment_run_submit,
+    )
+    from payables.services.vendors import BankDetails, vendor_activate, vendor_create
+
+    ap_clerk, approver = make_user(Role.AP_CLERK), make_user(Role.APPROVER)
+    today = date.today()  # noqa: DTZ011 (the run pays today)
+    bills = []
+    for n, (name, amount) in enumerate((("Globex", "100.00"), ("Umbrella", "250.50")), start=1):
+        vendor = vendor_create(
+            actor=ap_clerk,
+            name=f"{name} Supplies",
+            email=f"{name.lower()}@vendor.example",
+            currency="USD",
+            bank=BankDetails(
+                account_holder=name, routing_number="011000015", account_number="123456789"
+            ),
+        )
+        vendor = vendor_activate(vendor_id=vendor.pk, actor=make_user(Role.CONTROLLER))
+        bill = bill_create(
+            actor=ap_clerk,
+            vendor_id=vendor.pk,
+            number=f"V-{n}",
+            currency="USD",
+            bill_date=today - timedelta(days=40),
+            lines=[BillLineInput("Goods", D(1), D(amount))],
+        )
+        bills.append(bill_approve(bill_id=bill.pk, actor=approver))
+    run = payment_run_create(actor=ap_clerk, payment_date=today, currency="USD", pay_by=today)
+    payment_run_submit(run_id=run.pk, actor=ap_clerk)
+    payment_run_approve(run_id=run.pk, actor=approver)
+    return payment_run_export(run_id=run.pk, actor=ap_clerk), bills
+
+
+def test_money_out_matched_by_hand_to_the_bills_it_paid(exported_run, make_line, make_user):
+    # given a released run paying two bills and the bank's one debit for both
+    _run, (first, second) = exported_run
+    line = make_line("-350.50", counterparty_name="ACH batch")
+    client = verified_client(make_user(Role.AP_CLERK))
+    # the page offers the bills waiting for their bank line
+    page = client.get(manual(line.pk))
+    assert "Globex Supplies · bill V-1 · 100.00 USD" in page.content.decode()
+    # when one bill alone is given: refused, with both amounts
+    refused = client.post(manual(line.pk), {"bills": [first.pk], "confirm": "1"})
+    assert refused.status_code == 200
+    assert "add up to 100.00 USD, the lines to 350.50 USD" in refused.context["error"]
+    # when both are given
+    done = client.post(manual(line.pk), {"bills": [first.pk, second.pk], "confirm": "1"})
+    # then the line is matched to the run's two payments, and nothing more is posted
+    assert done.status_code == 302
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.MATCHED
+    match = Match.objects.get(status=MatchStatus.APPLIED)
+    assert sorted(t.payment_run_item.bill_id for t in match.targets.all()) == sorted(
+        [first.pk, second.pk]
+    )
+    # and the bills are no longer offered for another line
+    other = make_line("-100.00")
+    assert "bill V-1" not in client.get(manual(other.pk)).content.decode()
+
+
+def test_bills_refused_for_money_in_or_a_bill_not_in_a_run(exported_run, make_line, make_user):
+    from reconciliation.exceptions import ReconciliationError
+    from reconciliation.services_matching import match_manual
+
+    _run, (first, _second) = exported_run
+    clerk = make_user(Role.AP_CLERK)
+    money_in = make_line("100.00")
+    with pytest.raises(ReconciliationError) as refused:
+        match_manual(actor=clerk, line_ids=[money_in.pk], bill_ids=[first.pk])
+    assert refused.value.code == "wrong_direction"
+    # the bills field is not offered on money in
+    assert 'name="bills"' not in verified_client(clerk).get(manual(money_in.pk)).content.decode()
+    # a bill already matched to its bank line
+    line = make_line("-100.00")
+    match_manual(actor=clerk, line_ids=[line.pk], bill_ids=[first.pk])
+    again = make_line("-100.00")
+    with pytest.raises(ReconciliationError) as refused:
+        match_manual(actor=clerk, line_ids=[again.pk], bill_ids=[first.pk])
+    assert refused.value.code == "bill_not_in_run"
+    assert StatementLine.objects.get(pk=again.pk).status == StatementLineStatus.UNMATCHED
+
+
+def test_api_matches_money_out_to_bills(exported_run, make_line, client_for) -> None:
+    _run, bills = exported_run
+    line = make_line("-350.50")
+    response = client_for(Role.AP_CLERK).post(
+        reverse("reconciliation-matches"),
+        {"lines": [line.pk], "bills": [b.pk for b in bills]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.MATCHED
