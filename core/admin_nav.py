@@ -10,6 +10,7 @@ silently dropped.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -139,9 +140,84 @@ QUEUES: tuple[tuple[str, str, str, str, str], ...] = (
         "admin:reconciliation_reconciliationexception_changelist",
         "status__exact=open",
     ),
-    ("AR aging", "hourglass_bottom", "billing.Invoice", "admin:reporting_ar_aging", ""),
-    ("AP aging", "hourglass_top", "payables.Bill", "admin:reporting_ap_aging", ""),
 )
+
+
+# Report screens (not models): (title, icon, permission that shows it, URL name).
+REPORTS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "Trial balance",
+        "balance",
+        "reporting.view_financial_reports",
+        "admin:reporting_trial_balance",
+    ),
+    (
+        "Profit and loss",
+        "trending_up",
+        "reporting.view_financial_reports",
+        "admin:reporting_profit_and_loss",
+    ),
+    (
+        "Balance sheet",
+        "account_balance",
+        "reporting.view_financial_reports",
+        "admin:reporting_balance_sheet",
+    ),
+    (
+        "Cash-flow statement",
+        "water",
+        "reporting.view_financial_reports",
+        "admin:reporting_cash_flow_statement",
+    ),
+    ("AR aging", "hourglass_bottom", "billing.view_invoice", "admin:reporting_ar_aging"),
+    ("AP aging", "hourglass_top", "payables.view_bill", "admin:reporting_ap_aging"),
+    (
+        "Compliance reports",
+        "verified_user",
+        "reporting.run_compliance_reports",
+        "admin:reporting_compliance",
+    ),
+)
+
+
+def _reports(request: HttpRequest) -> list[dict[str, Any]]:
+    items = []
+    for title, icon, perm, url_name in REPORTS:
+        if not request.user.has_perm(perm):
+            continue
+        try:
+            link = reverse(url_name)
+        except NoReverseMatch:  # a report not mounted in this deployment
+            continue
+        items.append({"title": title, "icon": icon, "link": link})
+    return items
+
+
+def _mark_active(request: HttpRequest, groups: list[dict[str, Any]]) -> None:
+    """One highlighted entry: of the links to the page being shown, the one whose query
+    (a saved filter such as "Overdue invoices") the request carries, else the plain list."""
+    index = reverse("admin:index")
+    items = [item for group in groups for item in group["items"]]
+    shown = parse_qs(request.GET.urlencode())
+
+    def fits(item: dict[str, Any]) -> tuple[bool, int]:
+        link = urlparse(item["link"])
+        if link.path == index:
+            return request.path == index, 0
+        if not request.path.startswith(link.path):
+            return False, 0
+        wanted = parse_qs(link.query)
+        if any(shown.get(k) != v for k, v in wanted.items()):
+            return False, 0
+        # The longer path, then the more filters it names, wins.
+        return True, len(link.path) * 100 + len(wanted)
+
+    scores = [fits(item) for item in items]
+    best = max((score for ok, score in scores if ok), default=None)
+    chosen = False
+    for item, (ok, score) in zip(items, scores, strict=True):
+        item["active"] = ok and score == best and not chosen
+        chosen = chosen or item["active"]
 
 
 def _queues(request: HttpRequest, entries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -192,10 +268,14 @@ def navigation(request: HttpRequest) -> list[dict[str, Any]]:
             groups.append(
                 {"title": title, "separator": True, "collapsible": collapsible, "items": items}
             )
+    reports = _reports(request)
+    if reports:
+        groups.append({"title": "Reports", "separator": True, "items": reports})
     rest = [
         {"title": entry["name"], "icon": "chevron_right", "link": entry["admin_url"]}
         for _key, entry in sorted(entries.items())
     ]
     if rest:
         groups.append({"title": "More", "separator": True, "collapsible": True, "items": rest})
+    _mark_active(request, groups)
     return groups

@@ -285,6 +285,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_RETRY_DELAY = 30
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
+    # Today's KPI figures, stored once (a rerun the same day changes nothing).
+    "reporting-kpi-snapshot-daily": {
+        "task": "reporting.kpi_snapshot",
+        "schedule": crontab(hour=23, minute=50),
+    },
     "ledger-check-nightly": {
         "task": "ledger.ledger_check",
         "schedule": crontab(hour=2, minute=15),

@@ -37,6 +37,14 @@ def test_nightly_ledger_check_is_scheduled() -> None:
     assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
+def test_every_scheduled_task_exists() -> None:
+    # a beat entry naming a task no app registers would be sent and never run
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "reporting.kpi_snapshot" in scheduled
+    assert scheduled - set(app.tasks) == set()
+
+
 @pytest.mark.xdist_group("celery_worker")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_ledger_check_runs_on_a_real_worker() -> None:
