@@ -24,10 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from billing.enums import Aggregation, SubscriptionStatus
@@ -133,51 +132,47 @@ def _boundary(day: date) -> datetime:
 
 
 def usage_by_month(*, as_of: date, currency: str) -> list[Decimal]:
-    """Metered revenue of each of the trailing three months, priced per item and month."""
-    items = list(
-        SubscriptionItem.objects.filter(subscription__currency=currency)
-        .exclude(price__metric="")
-        .select_related("price")
-        .order_by("pk")
-    )
+    """Metered revenue of each of the trailing three months, priced per item and month as
+    billing prices a period's usage (sum, maximum, last value or unique count)."""
     out = []
     for shift in range(-USAGE_MONTHS, 0):
         start, end = _month_start(as_of, shift), _month_start(as_of, shift + 1)
-        events = UsageEvent.objects.filter(
-            item__in=items, occurred_at__gte=_boundary(start), occurred_at__lt=_boundary(end)
+        in_month = UsageEvent.objects.filter(
+            occurred_at__gte=_boundary(start), occurred_at__lt=_boundary(end)
         )
-        quantities: dict[int, dict[str, Any]] = {}
-        for aggregate in (
-            events.values("item_id")
-            .annotate(s=Sum("quantity"), m=Max("quantity"), u=Count("value", distinct=True))
-            .order_by()
-        ):
-            quantities[aggregate["item_id"]] = aggregate
+        newest = in_month.filter(item_id=OuterRef("item_id")).order_by("-occurred_at", "-pk")
+        aggregates = list(
+            in_month.filter(item__subscription__currency=currency)
+            .values("item_id")
+            .annotate(
+                s=Sum("quantity"),
+                m=Max("quantity"),
+                u=Count("value", distinct=True),
+                # The last value: the newest event's quantity (ties by the larger id).
+                last=Subquery(newest.values("quantity")[:1]),
+            )
+            .order_by("item_id")
+        )
+        items = SubscriptionItem.objects.select_related("price").in_bulk(
+            [a["item_id"] for a in aggregates]
+        )
         total = ZERO
-        for item in items:
-            row = quantities.get(item.pk)
-            if not row:
+        for row in aggregates:
+            price = items[row["item_id"]].price
+            if not price.is_metered:
                 continue
-            aggregation = item.price.aggregation
-            if aggregation == Aggregation.SUM:
-                quantity = row["s"]
-            elif aggregation == Aggregation.MAX:
-                quantity = row["m"]
-            elif aggregation == Aggregation.UNIQUE:
-                quantity = Decimal(row["u"])
-            else:
-                quantity = (
-                    events.filter(item=item)
-                    .order_by("-occurred_at", "-pk")
-                    .values_list("quantity", flat=True)
-                    .first()
-                ) or ZERO
+            by_aggregation: dict[str, Decimal] = {
+                Aggregation.SUM: row["s"],
+                Aggregation.MAX: row["m"],
+                Aggregation.UNIQUE: Decimal(row["u"]),
+            }
+            quantity = by_aggregation.get(price.aggregation, row["last"])
             total += price_amount(
-                type=item.price.type,
+                type=price.type,
                 quantity=quantity,
-                unit_amount=item.price.unit_amount,
-                package_size=item.price.package_size,
-                tiers=item.price.tiers,
+                unit_amount=price.unit_amount,
+                package_size=price.package_size,
+                tiers=price.tiers,
             )
         out.append(total)
     return out

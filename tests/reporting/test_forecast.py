@@ -124,3 +124,58 @@ def test_forecast_gives_the_hand_computed_months(book) -> None:
     assert usd.usage_run_rate == D("40.00")
     for month in usd.months:
         assert month.low <= month.expected <= month.high
+
+
+def test_usage_follows_each_prices_aggregation(make_user, time_machine) -> None:
+    # given a subscription with a "last value" price (1.00 per seat) and a "maximum" price
+    # (0.50 per GB): seats 5 then 7 in August, storage 9 then 4 GB in July
+    _at(time_machine, date(2026, 6, 1))
+    admin = make_user(Role.FINANCE_ADMIN)
+    customer = customer_create(actor=admin, name="Acme", email="a@x.example", currency="USD")
+    product = product_create(actor=admin, name="Usage")
+    seats, storage = (
+        price_create(
+            actor=admin,
+            product_id=product.pk,
+            currency="USD",
+            type=PriceType.PER_UNIT,
+            interval=BillingInterval.MONTH,
+            unit_amount=D(amount),
+            metric=metric,
+            aggregation=aggregation,
+        )
+        for amount, metric, aggregation in (
+            ("1.00", "seats", Aggregation.LAST),
+            ("0.50", "gb", Aggregation.MAX),
+        )
+    )
+    sub = subscription_create(
+        actor=admin,
+        customer_id=customer.pk,
+        items=[ItemInput(price_id=seats.pk), ItemInput(price_id=storage.pk)],
+        start_date=date(2026, 6, 1),
+    )
+    items = {i.price_id: i.pk for i in sub.items.all()}
+    _at(time_machine, AS_OF)
+    usage_ingest(
+        actor=admin,
+        events=[
+            UsageInput(
+                subscription_item_id=items[price.pk],
+                metric=price.metric,
+                quantity=D(quantity),
+                occurred_at=when,
+                idempotency_key=f"{price.metric}-{quantity}",
+            )
+            for price, quantity, when in (
+                (seats, "5", dt.datetime(2026, 8, 1, tzinfo=dt.UTC)),
+                (seats, "7", dt.datetime(2026, 8, 20, tzinfo=dt.UTC)),
+                (storage, "9", dt.datetime(2026, 7, 3, tzinfo=dt.UTC)),
+                (storage, "4", dt.datetime(2026, 7, 30, tzinfo=dt.UTC)),
+            )
+        ],
+    )
+    # when
+    months = usage_by_month(as_of=AS_OF, currency="USD")
+    # then June nothing, July 9 GB x 0.50, August the last seat count 7 x 1.00
+    assert months == [D(0), D("4.50"), D("7.00")]
