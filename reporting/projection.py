@@ -53,7 +53,7 @@ from decimal import Decimal
 from statistics import median_low
 
 from django.conf import settings
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus, PaymentStatus
@@ -75,7 +75,12 @@ from core.money import round_money
 from core.system_settings import system_settings
 from payables.enums import BillStatus, ExpenseReportStatus, PaymentRunStatus
 from payables.models import Bill, ExpenseReport, PaymentRun, PaymentRunItem, Vendor
-from receivables.models_plans import InstallmentStatus, PaymentPlan, PaymentPlanStatus
+from receivables.models_plans import (
+    InstallmentStatus,
+    PaymentPlan,
+    PaymentPlanInvoice,
+    PaymentPlanStatus,
+)
 
 ZERO = Decimal(0)
 # Fewer paid invoices than this and a customer is judged by the portfolio's timing.
@@ -199,11 +204,11 @@ def _receipt(
     return CashEvent(kind, due, amount, days_late=possible, reference=ref)
 
 
-def _plan_invoice_ids(as_of: date, currency: str) -> set[int]:
-    plans = PaymentPlan.objects.filter(
+def _plans_live(as_of: date, currency: str) -> QuerySet[PaymentPlan]:
+    """The plans active at the end of ``as_of``."""
+    return PaymentPlan.objects.filter(
         currency=currency, created_at__lt=_day_start(as_of + timedelta(days=1))
     ).filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=_day_start(as_of)))
-    return set(plans.values_list("plan_invoices__invoice_id", flat=True)) - {None}
 
 
 def receivable_events(
@@ -224,14 +229,20 @@ def receivable_events(
                 closed_at__gte=next_day,
             )
         )
-        .exclude(pk__in=_plan_invoice_ids(as_of, currency))
-        .order_by("due_date", "pk")
-        .values_list("pk", "customer_id", "due_date", "total", "amount_credited", "number")
+        .exclude(
+            pk__in=PaymentPlanInvoice.objects.filter(plan__in=_plans_live(as_of, currency)).values(
+                "invoice_id"
+            )
+        )
     )
-    rows = list(invoices)
+    rows = list(
+        invoices.order_by("due_date", "pk").values_list(
+            "pk", "customer_id", "due_date", "total", "amount_credited", "number"
+        )
+    )
     received = dict(
         PaymentAllocation.objects.filter(
-            invoice_id__in=[r[0] for r in rows],
+            invoice__in=invoices.values("pk"),
             payment__status__in=_RECEIVED,
             payment__received_date__lte=as_of,
         )
@@ -252,27 +263,37 @@ def receivable_events(
 
 
 def installment_events(*, as_of: date, currency: str) -> list[CashEvent]:
-    """Unpaid installments of the plans active at ``as_of``, on their due dates."""
+    """Unpaid installments of the plans active at ``as_of``, on their due dates. Today, what
+    the plan received beyond its paid installments is taken off the next ones (a plan is paid
+    in sequence order)."""
     first_day = as_of + timedelta(days=1)
-    plans = (
-        PaymentPlan.objects.filter(currency=currency, created_at__lt=_day_start(first_day))
-        .filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=_day_start(as_of)))
-        .prefetch_related("installments")
-        .order_by("pk")
-    )
+    live = as_of >= timezone.localdate()
+    plans = _plans_live(as_of, currency).prefetch_related("installments").order_by("pk")
     events = []
     for plan in plans:
-        for inst in plan.installments.all():
+        installments = sorted(plan.installments.all(), key=lambda i: i.sequence)
+        paid = InstallmentStatus.PAID
+        credit = plan.amount_paid.amount - sum(
+            (i.amount.amount for i in installments if i.status == paid), ZERO
+        )
+        for inst in installments:
             unpaid = inst.status in (InstallmentStatus.SCHEDULED, InstallmentStatus.OVERDUE)
-            paid_later = inst.status == InstallmentStatus.PAID and (
-                inst.paid_date is not None and inst.paid_date > as_of
+            paid_later = (
+                inst.status == paid and inst.paid_date is not None and (inst.paid_date > as_of)
             )
-            if unpaid or paid_later:
+            if not (unpaid or paid_later):
+                continue
+            amount = inst.amount.amount
+            if live and credit > 0:
+                taken = min(credit, amount)
+                amount -= taken
+                credit -= taken
+            if amount > 0:
                 events.append(
                     CashEvent(
                         "installment",
                         max(inst.due_date, first_day),
-                        inst.amount.amount,
+                        amount,
                         reference=f"plan {plan.pk} installment {inst.sequence}",
                     )
                 )

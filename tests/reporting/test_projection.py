@@ -27,7 +27,10 @@ from core.fx import fx_rate_set
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.vendors import BankDetails, vendor_activate, vendor_create
-from receivables.services.payment_plans import payment_plan_create
+from receivables.services.payment_plans import (
+    payment_plan_create,
+    payment_plan_payment_record,
+)
 from reporting.projection import (
     CashEvent,
     cash_flow_projection,
@@ -261,6 +264,33 @@ def test_installments_replace_the_invoices_of_their_plan(admin, book) -> None:
     # then 30.00 on 09-05 (week 1), 09-12 (week 2), 09-19 (week 3), and not the invoice
     assert [w.receipts for w in usd.weeks[:3]] == [D("30.00"), D("1030.00"), D("30.00")]
     assert usd.weeks[4].receipts == D("500.00")
+
+
+def test_a_part_paid_plan_expects_only_what_is_left(admin, book) -> None:
+    # given the 90.00 plan of 3 x 30.00 from 09-05, and 40.00 paid toward it on 09-01:
+    # the first installment is paid and 10.00 goes toward the second
+    _punctual, late = book
+    invoice = _invoice(admin, late, "90.00", date(2026, 8, 25))
+    plan = payment_plan_create(
+        actor=admin,
+        customer_id=late.pk,
+        invoice_ids=[invoice.pk],
+        installments=3,
+        first_due_date=date(2026, 9, 5),
+        interval_days=7,
+    )
+    payment_plan_payment_record(
+        actor=admin,
+        plan_id=plan.pk,
+        amount=D("40.00"),
+        method=PaymentMethodType.WIRE_TRANSFER,
+        received_date=AS_OF,
+    )
+    # when
+    (usd,) = cash_flow_projection(as_of=AS_OF, currency="USD")
+    # then the 40.00 is cash already; 20.00 is left of the second installment, 30.00 of the third
+    assert usd.opening_cash == D("640.00")
+    assert [w.receipts for w in usd.weeks[:3]] == [D("0.00"), D("1020.00"), D("30.00")]
 
 
 def test_a_bill_whose_discount_is_taken_lands_on_the_discount_date(book) -> None:
