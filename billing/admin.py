@@ -849,6 +849,9 @@ class InvoiceAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
     finance_admin and controller. An issued invoice is read-only and never deleted; drafts
     only by holders of billing.delete_invoice (no role today)."""
 
+    mine_field = "created_by"
+    mine_label = "Created by me"
+
     form = InvoiceForm
     change_form_template = "admin/billing/invoice/change_form.html"
     list_display = (
@@ -1471,6 +1474,9 @@ class PaymentAdmin(AuditedAdmin):
     page, ``billing.admin_payments``, through ``payment_record`` as the API records them) by
     holders of billing.record_payment. A recorded payment is posted: never changed or
     deleted here."""
+
+    mine_field = "created_by"
+    mine_label = "Recorded by me"
 
     list_display = (
         "received_date",

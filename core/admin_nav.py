@@ -140,6 +140,13 @@ QUEUES: tuple[tuple[str, str, str, str, str], ...] = (
         "admin:reconciliation_reconciliationexception_changelist",
         "status__exact=open",
     ),
+    (
+        "Exceptions assigned to me",
+        "assignment_ind",
+        "reconciliation.ReconciliationException",
+        "admin:reconciliation_reconciliationexception_changelist",
+        "mine=yes&status__exact=open",
+    ),
 )
 
 

@@ -198,6 +198,9 @@ class PurchaseOrderAdmin(
     payables.approve_purchaseorder (never the requester: the service refuses and says so),
     Place for payables.order_purchaseorder. Never deleted."""
 
+    mine_field = "requester"
+    mine_label = "Requested by me"
+
     # Exact amounts in the search box (core.admin_workspace).
     search_amount_fields = ("total",)
 
@@ -532,6 +535,9 @@ class BillAdmin(
     submitted for approval); Approve, Approve accepting the match exception and Reject for
     holders of payables.approve_bill, never whoever captured the bill; Void for
     payables.change_bill. A bill is read-only once captured and never deleted."""
+
+    mine_field = "created_by"
+    mine_label = "Captured by me"
 
     # Exact amounts in the search box (core.admin_workspace).
     search_amount_fields = ("total",)
@@ -888,6 +894,9 @@ class ExpenseReportAdmin(
     Reject for holders of payables.approve_expensereport, never the employee. Written by
     the employee through the API; read-only here, never deleted."""
 
+    mine_field = "employee"
+    mine_label = "My expense reports"
+
     # Exact amounts in the search box (core.admin_workspace).
     search_amount_fields = ("total",)
 
@@ -1013,6 +1022,9 @@ class PaymentRunAdmin(
     Export, Confirm paid and Cancel for holders of payables.change_paymentrun (finance_admin,
     ap_clerk); Approve and Reject for holders of payables.approve_paymentrun, never the run's
     creator. Created through the API or the schedule; never deleted."""
+
+    mine_field = "created_by"
+    mine_label = "Created by me"
 
     # Exact amounts in the search box (core.admin_workspace).
     search_amount_fields = ("total",)

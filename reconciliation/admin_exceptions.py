@@ -67,6 +67,8 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 @admin.register(ReconciliationException)
 class ReconciliationExceptionAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+    mine_field = "assignee"
+    mine_label = "Assigned to me"
     list_display = ("short_message", "kind", "amount_display", "difference_display",
                     "age_days", "assignee", "status")  # fmt: skip
     list_display_links = ("short_message",)

@@ -171,3 +171,36 @@ def test_neutralise_leaves_ordinary_text_alone() -> None:
     assert neutralise("-5") == "'-5"
     assert neutralise("@SUM(A1)") == "'@SUM(A1)"
     assert neutralise("\t=1") == "'\t=1"
+
+
+def test_mine_filter_shows_only_the_rows_of_the_person_looking(
+    clerk: User, make_user: Callable[..., User]
+) -> None:
+    # given an invoice of mine and one of a colleague's
+    colleague = make_user(Role.AR_CLERK)
+    customer = _customer(clerk, "Mine Ltd")
+    mine = _invoice(clerk, customer, "111.00")
+    theirs = _invoice(colleague, customer, "222.00")
+    client = verified_client(clerk)
+    # when the list is filtered to "Created by me"
+    page = client.get("/admin/billing/invoice/?mine=yes")
+    # then only mine is listed, and the filter is offered by its label
+    assert page.status_code == 200
+    shown = {row.pk for row in page.context["cl"].result_list}
+    assert shown == {mine.pk}
+    assert theirs.pk not in shown
+    assert "Created by me" in page.content.decode()
+    # every finance list naming a person offers it
+    for model, label in (
+        ("payables.Bill", "Captured by me"),
+        ("reconciliation.ReconciliationException", "Assigned to me"),
+    ):
+        model_admin = admin.site._registry[_model(model)]
+        assert isinstance(model_admin, WorkspaceAdminMixin)
+        assert model_admin.mine_label == label
+
+
+def _model(label: str):
+    from django.apps import apps
+
+    return apps.get_model(label)

@@ -328,3 +328,16 @@ def test_api_matches_money_out_to_bills(exported_run, make_line, client_for) -> 
     )
     assert response.status_code == 201, response.json()
     assert StatementLine.objects.get(pk=line.pk).status == StatementLineStatus.MATCHED
+
+
+def test_line_list_finds_money_out_by_its_amount_without_the_sign(make_line, clerk) -> None:
+    # given a bank fee of -12.50 and a receipt of 99.00
+    fee = make_line("-12.50", counterparty_name="Bank fees")
+    make_line("99.00")
+    # when the clerk searches "12.50" (as a person types it)
+    page = verified_client(clerk).get(
+        reverse("admin:reconciliation_statementline_changelist"), {"q": "12.50"}
+    )
+    # then the fee is found, and only it
+    assert page.status_code == 200
+    assert [row.pk for row in page.context["cl"].result_list] == [fee.pk]
