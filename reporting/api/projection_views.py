@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from core.api.fields import CurrencyField
 from reporting.forecast import revenue_forecast
-from reporting.projection import DEFAULT_SEED, SIMULATIONS, cash_flow_projection
+from reporting.projection import DEFAULT_SEED, cash_flow_projection
 
 PERMISSION = "reporting.view_financial_reports"
 
@@ -44,12 +44,14 @@ class ProjectionWeekOutput(serializers.Serializer):
 
 class OpeningCashOutput(serializers.Serializer):
     currency = serializers.CharField()
-    opening_cash = _amount()
+    opening_cash = _amount(help_text="Cash and processor clearing at the end of as_of.")
+    simulations = serializers.IntegerField(
+        help_text="Monte Carlo runs behind the bands (1 when no receipt's timing is uncertain)."
+    )
 
 
 class CashFlowProjectionOutput(serializers.Serializer):
     as_of = serializers.DateField()
-    simulations = serializers.IntegerField(help_text="Monte Carlo runs behind the bands.")
     seed = serializers.IntegerField(help_text="The simulation's seed: same data, same bands.")
     currencies = OpeningCashOutput(many=True)
     weeks = ProjectionWeekOutput(many=True)
@@ -81,10 +83,14 @@ class CashFlowProjectionApi(APIView):
         )
         body = {
             "as_of": as_of,
-            "simulations": SIMULATIONS,
             "seed": DEFAULT_SEED,
             "currencies": [
-                {"currency": p.currency, "opening_cash": p.opening_cash} for p in projections
+                {
+                    "currency": p.currency,
+                    "opening_cash": p.opening_cash,
+                    "simulations": p.simulations,
+                }
+                for p in projections
             ],
             "weeks": [
                 {"currency": p.currency, **{f: getattr(w, f) for f in _WEEK_FIELDS}}
