@@ -31,6 +31,7 @@ from djmoney.money import Money
 from unfold.admin import TabularInline
 
 from core.admin import AuditedAdmin, ReadOnlyAdminMixin, money_display
+from core.admin_confirm import workspace_widgets
 from core.exceptions import DomainError
 from payables.admin_lists import waiting_for_me
 from payables.enums import BankChangeStatus, DocumentKind
@@ -202,10 +203,14 @@ class ServiceActionsMixin:
         button: str,
         apply: Callable[[Any, str], Any],
         done: str,
+        comment_required: bool = True,
     ) -> HttpResponse | None:
-        """An intermediate page asking for a comment (or reason), then the service."""
+        """An intermediate page listing the selection and asking for a comment (or reason;
+        optional unless ``comment_required``), then the service; nothing on the first click."""
         form = CommentForm(request.POST if "apply_comment" in request.POST else None)
         form.fields["comment"].label = label
+        form.fields["comment"].required = comment_required
+        workspace_widgets(form)
         if form.is_bound and form.is_valid():
             comment = form.cleaned_data["comment"]
             self.each(request, queryset, lambda obj: apply(obj, comment), done)
@@ -767,13 +772,21 @@ class VendorBankChangeAdmin(ServiceActionsMixin, AuditedAdmin):
         )
         obj.pk = saved.pk
 
-    @admin.action(description="Approve selected bank detail changes", permissions=["decide"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
+    @admin.action(description="Approve selected bank detail changes…", permissions=["decide"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self.with_comment(
             request,
             queryset,
-            lambda c: vendor_bank_change_approve(change_id=c.pk, actor=request.user),
-            "bank detail change(s) approved",
+            action="approve_selected",
+            title="Approve bank detail changes",
+            explanation="From now on the vendor is paid to the new account, and its payment "
+            "hold is lifted. Check each change against the vendor's confirmation (a call-back "
+            "to a known number) before approving; an approval cannot be withdrawn.",
+            label="Comment (optional)",
+            button="Approve the changes",
+            apply=lambda c, comment: vendor_bank_change_approve(change_id=c.pk, actor=request.user),
+            done="bank detail change(s) approved",
+            comment_required=False,
         )
 
     @admin.action(description="Reject selected bank detail changes", permissions=["decide"])

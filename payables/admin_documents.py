@@ -1302,13 +1302,21 @@ class PaymentRunAdmin(
             danger=True,
         )
 
-    @admin.action(description="Cancel selected runs", permissions=["run"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self.each(
+    @admin.action(description="Cancel selected runs…", permissions=["run"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self.with_comment(
             request,
             queryset,
-            lambda r: payment_run_cancel(run_id=r.pk, actor=request.user),
-            "run(s) cancelled",
+            action="cancel_selected",
+            title="Cancel payment runs",
+            explanation="The bills and expense reports of a cancelled run are free for another "
+            "run; a run whose bank file was released cannot be cancelled. A cancelled run "
+            "cannot be reopened.",
+            label="Comment (optional)",
+            button="Cancel the runs",
+            apply=lambda r, comment: payment_run_cancel(run_id=r.pk, actor=request.user),
+            done="run(s) cancelled",
+            comment_required=False,
         )
 
     def get_urls(self) -> list[URLPattern]:

@@ -465,16 +465,15 @@ def test_bank_change_requester_cannot_approve_it(world, ap_clerk, make_user) -> 
     # given the requester also holds the approving role
     ap_clerk.groups.add(*make_user(Role.APPROVER).groups.all())
     client = verified_client(ap_clerk)
-    response = act(client, "vendorbankchange", "approve_selected", change_row.pk)
+    response = act(client, "vendorbankchange", "approve_selected", change_row.pk, apply_comment="1")
     assert any("a second person must decide on it" in m for m in messages_of(response))
     assert VendorBankChange.objects.get(pk=change_row.pk).status == "pending"
-    # and a second person approves it
-    act(
-        verified_client(make_user(Role.CONTROLLER)),
-        "vendorbankchange",
-        "approve_selected",
-        change_row.pk,
-    )
+    # and a second person approves it: the first click only asks, the page's button approves
+    controller = verified_client(make_user(Role.CONTROLLER))
+    page = act(controller, "vendorbankchange", "approve_selected", change_row.pk)
+    assert "Approve the changes" in page.content.decode()
+    assert VendorBankChange.objects.get(pk=change_row.pk).status == "pending"
+    act(controller, "vendorbankchange", "approve_selected", change_row.pk, apply_comment="1")
     assert VendorBankChange.objects.get(pk=change_row.pk).status == "approved"
     assert Vendor.objects.get(pk=change_row.vendor_id).bank_account_number == NEW_ACCOUNT
 
@@ -557,6 +556,19 @@ def test_payment_run_actions_and_file(world, ap_clerk, make_user) -> None:
     assert PaymentRun.objects.get(pk=run.pk).status == "paid"
     assert ExpenseReport.objects.exists()
     assert Receipt.objects.exists()
+
+
+def test_cancelling_a_run_asks_first(world, ap_clerk) -> None:
+    run = world["paymentrun"]
+    clerk = verified_client(ap_clerk)
+    # the action's first click lists the run and what cancelling does; nothing changes
+    page = act(clerk, "paymentrun", "cancel_selected", run.pk)
+    assert "Cancel the runs" in page.content.decode()
+    assert str(run) in page.content.decode()
+    assert PaymentRun.objects.get(pk=run.pk).status == "draft"
+    # the page's button cancels it
+    act(clerk, "paymentrun", "cancel_selected", run.pk, apply_comment="1")
+    assert PaymentRun.objects.get(pk=run.pk).status == "cancelled"
 
 
 def test_vendor_edited_through_the_service_keeps_bank_details(world, make_user) -> None:
