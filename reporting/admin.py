@@ -1,4 +1,5 @@
 """Reporting's workspace pages (mounted through core.admin_site.register_admin_pages)."""
 
 import reporting.admin_aging  # noqa: F401
+from reporting import admin_dashboard as admin_dashboard
 from reporting import admin_statements  # noqa: F401

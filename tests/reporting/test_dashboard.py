@@ -1,0 +1,191 @@
+"""The finance dashboard (reporting.dashboard, the admin index and its polled fragment)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.urls import reverse
+
+from billing.services.customers import customer_create
+from billing.services.invoices import LineInput, invoice_create
+from core.fx import fx_rate_set
+from core.roles import Role
+from payables.services.bills import BillLineInput, bill_approve, bill_create
+from payables.services.vendors import BankDetails, vendor_activate, vendor_create
+from reporting.dashboard import dashboard_figures
+
+AS_OF = date(2026, 6, 30)
+PANELS = "admin:reporting_dashboard_panels"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def book(make_user):
+    """Invoices due today, 30, 31 and 91 days before 2026-06-30 (USD and EUR) and a vendor
+    bill of 250.00 USD due 45 days before."""
+    admin = make_user(Role.FINANCE_ADMIN)
+    fx_rate_set(base="EUR", quote="USD", rate=D("1.1"), rate_date=date(2026, 2, 1))
+    acme = customer_create(actor=admin, name="Acme", email="a@x.example", currency="USD")
+    euro = customer_create(actor=admin, name="Euro AG", email="e@x.example", currency="EUR")
+
+    def inv(customer, amount: str, due: date):
+        return invoice_create(
+            actor=admin,
+            customer_id=customer.pk,
+            issue=True,
+            issue_date=date(2026, 2, 1),
+            due_date=due,
+            lines=[LineInput(description="x", quantity=D(1), unit_price=D(amount), tax_rate=D(0))],
+        )
+
+    inv(acme, "1000.00", date(2026, 6, 30))  # current
+    inv(acme, "200.00", date(2026, 5, 31))  # 1-30
+    inv(acme, "300.00", date(2026, 5, 30))  # 31-60
+    inv(euro, "400.00", date(2026, 3, 31))  # over 90
+    clerk = make_user(Role.AP_CLERK)
+    vendor = vendor_create(
+        actor=clerk,
+        name="Globex Supplies",
+        email="globex@vendor.example",
+        currency="USD",
+        bank=BankDetails(
+            account_holder="Globex", routing_number="011000015", account_number="123456789"
+        ),
+    )
+    vendor = vendor_activate(vendor_id=vendor.pk, actor=make_user(Role.CONTROLLER))
+    bill = bill_create(
+        actor=clerk,
+        vendor_id=vendor.pk,
+        number="G-77",
+        currency="USD",
+        bill_date=date(2026, 4, 1),
+        due_date=date(2026, 5, 16),
+        lines=[BillLineInput(description="Paper", quantity=D(1), unit_price=D("250.00"))],
+    )
+    bill_approve(bill_id=bill.pk, actor=make_user(Role.APPROVER))
+    return acme, euro
+
+
+def test_figures_of_a_small_book(make_user, book) -> None:
+    # given the book above and a finance administrator
+    admin = make_user(Role.FINANCE_ADMIN)
+    # when the dashboard is computed as of 2026-06-30
+    d = dashboard_figures(admin, AS_OF)
+    # then AR and AP are in their buckets per currency
+    assert d.ar is not None
+    assert d.ap is not None
+    assert d.ar.totals["USD"] == {
+        "current": D("1000.00"),
+        "1-30": D("200.00"),
+        "31-60": D("300.00"),
+        "61-90": D(0),
+        "90+": D(0),
+        "total": D("1500.00"),
+    }
+    assert d.ar.totals["EUR"]["90+"] == D("400.00")
+    assert d.ar.totals["EUR"]["total"] == D("400.00")
+    assert d.ar.item_count == 4
+    assert d.ap.totals["USD"]["31-60"] == D("250.00")
+    assert d.ap.totals["USD"]["total"] == D("250.00")
+    # and three invoices are overdue (the one due that day is not)
+    counts = {c.code: c.count for c in d.counts}
+    assert counts["overdue_invoices"] == 3
+    assert counts["failed_tasks"] == 0
+    assert all(c.how for c in d.counts)
+
+
+def test_an_ap_clerk_sees_the_ap_panels_but_not_ar_nor_the_financial_ones(make_user, book) -> None:
+    # given an AP clerk
+    clerk = make_user(Role.AP_CLERK)
+    # when their dashboard is computed
+    d = dashboard_figures(clerk, AS_OF)
+    # then AP and the AP queues are there, AR, cash, ratios, MRR and the projection are not
+    assert d.ap is not None
+    assert d.ap.totals["USD"]["total"] == D("250.00")
+    assert d.ar is None
+    assert (d.cash, d.ratios, d.mrr, d.payments, d.projection) == (None, None, None, None, None)
+    assert [c.code for c in d.counts] == [
+        "approvals_waiting",
+        "reconciliation_suggestions",
+        "open_reconciliation_exceptions",
+    ]
+
+
+def test_a_controller_sees_every_panel(make_user, book) -> None:
+    # given a controller
+    controller = make_user(Role.CONTROLLER)
+    # when their dashboard is computed
+    d = dashboard_figures(controller, AS_OF)
+    # then every panel is there
+    assert d.ar is not None
+    assert d.ap is not None
+    assert d.cash is not None
+    assert d.ratios is not None
+    assert d.mrr is not None
+    assert d.payments is not None
+    assert d.projection is not None
+    assert [f.code for f in d.ratios] == ["dso_30", "dso_90", "dpo_30", "dpo_90", "cei_30", "cei_90"]
+    assert all(f.how for f in d.ratios)
+    assert "overdue_invoices" in {c.code for c in d.counts}
+    assert "disputes_evidence_due" in {c.code for c in d.counts}
+    # AR as the ledger carries it: 1,500.00 USD and 400.00 EUR open
+    assert d.cash.total.values == {}
+
+
+def test_the_fragment_renders_the_panels_with_their_tooltips_and_next_poll(
+    client_for, book
+) -> None:
+    # given a controller's verified session
+    client = client_for(Role.CONTROLLER)
+    # when the fragment is fetched as of 2026-06-30
+    response = client.get(reverse(PANELS), {"as_of": AS_OF.isoformat()})
+    # then it carries the AR total per currency, the how of each figure and its own poll
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-figure="ar-USD">1,500.00 USD<' in html
+    assert 'data-figure="ar-EUR">400.00 EUR<' in html
+    assert 'data-figure="ap-USD">250.00 USD<' in html
+    assert 'hx-trigger="every 30s"' in html
+    assert f'hx-get="{reverse(PANELS)}?as_of=2026-06-30"' in html
+    assert 'hx-swap="outerHTML"' in html
+    assert "by days past its due date" in html
+    assert html.count('class="dashboard-chart"') >= 3
+    assert "<html" not in html
+
+
+def test_an_ap_clerk_page_has_no_ar_panel(client_for, book) -> None:
+    # given an AP clerk's session
+    client = client_for(Role.AP_CLERK)
+    # when the start page is shown
+    response = client.get(reverse("admin:index"), {"as_of": AS_OF.isoformat()})
+    # then it has the AP panel and not the AR one
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="panel-ap"' in html
+    assert 'id="panel-ar"' not in html
+    assert 'id="panel-cash"' not in html
+    assert "Finance back-office" in html
+
+
+@pytest.mark.parametrize("value", ["2026-02-30", "yesterday", "2999-01-01"])
+def test_a_bad_as_of_shows_a_message_and_today(client_for, value) -> None:
+    # given a controller
+    client = client_for(Role.CONTROLLER)
+    # when the page and the fragment are asked for a bad day
+    page = client.get(reverse("admin:index"), {"as_of": value})
+    fragment = client.get(reverse(PANELS), {"as_of": value})
+    # then both answer with a message, not an error
+    for response in (page, fragment):
+        assert response.status_code == 200
+        assert 'id="dashboard-as-of-error"' in response.content.decode()
+
+
+def test_the_fragment_needs_a_verified_staff_session(client, make_user) -> None:
+    # given no session
+    # when the fragment is fetched
+    response = client.get(reverse(PANELS))
+    # then the admin login is asked for
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
