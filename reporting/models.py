@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -48,3 +49,32 @@ class KpiSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kpi} {self.date} {self.value} {self.currency}".rstrip()
+
+
+class ReportProduction(models.Model):
+    """One download of an evidence report (SOX): which report, with what parameters, in which
+    format, by whom, when, and the SHA-256 of what was served, so a copy handed to an
+    auditor can be shown to be the one produced. Written by
+    ``reporting.compliance.report_production_record`` in the request that serves the file;
+    never changed afterwards."""
+
+    code = models.CharField(max_length=40)
+    parameters = models.JSONField(default=dict)
+    format = models.CharField(max_length=4)
+    produced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    produced_at = models.DateTimeField(default=timezone.now)
+    # SHA-256 (hex) of the file's bytes as served.
+    sha256 = models.CharField(max_length=64)
+    # SHA-256 (hex) of the header and rows as CSV (``report_files.rows_sha256``): the hash the
+    # file prints, the same for the CSV, XLSX and PDF of one run.
+    rows_sha256 = models.CharField(max_length=64)
+    row_count = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ("-produced_at", "-pk")
+        indexes = [models.Index(fields=("code", "produced_at"), name="reporting_production_code")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.format} {self.produced_at:%Y-%m-%d %H:%M}"

@@ -19,13 +19,14 @@ Later reports (KPI history, compliance) reuse this module: build a table, call
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -92,6 +93,11 @@ class ReportTable:
     notes: Sequence[str] = field(default=())
     # The download's file name without extension; from the title when empty.
     filename: str = ""
+    # Who produced this copy, when, and the SHA-256 of its rows (``rows_sha256``): printed
+    # below the parameters in every format; empty for reports that are not evidence.
+    production: Sequence[tuple[str, str]] = field(default=())
+    # A line at the foot of every PDF page (the rows' SHA-256 of an evidence report).
+    footer: str = ""
 
     def file_stem(self) -> str:
         return self.filename or re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
@@ -115,17 +121,36 @@ def _csv_cell(cell: Cell) -> str:
     return neutralise(cell_text(cell))
 
 
-def csv_bytes(table: ReportTable) -> bytes:
-    """The title and parameters, a blank line, then the header and the rows."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([neutralise(table.title)])
-    for name, value in table.parameters:
-        writer.writerow([neutralise(name), neutralise(value)])
-    writer.writerow([])
+def _csv_rows(writer: Any, table: ReportTable) -> None:
     writer.writerow([neutralise(h) for h in table.headers])
     for row in table.rows:
         writer.writerow([_csv_cell(cell) for cell in row.cells])
+
+
+def rows_csv_bytes(table: ReportTable) -> bytes:
+    """The header and the rows alone, as in the CSV download (UTF-8, CRLF line ends): the
+    canonical content of a report, whatever format it is served in."""
+    out = io.StringIO()
+    _csv_rows(csv.writer(out), table)
+    return out.getvalue().encode("utf-8")
+
+
+def rows_sha256(table: ReportTable) -> str:
+    """SHA-256 (hex) of ``rows_csv_bytes``: a PDF cannot carry the hash of itself, so an
+    evidence report prints the hash of its rows, which anyone can recompute from the CSV."""
+    return hashlib.sha256(rows_csv_bytes(table)).hexdigest()
+
+
+def csv_bytes(table: ReportTable) -> bytes:
+    """The title, parameters and production stamp, a blank line, then the header and the
+    rows (byte for byte ``rows_csv_bytes``), then the notes."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([neutralise(table.title)])
+    for name, value in [*table.parameters, *table.production]:
+        writer.writerow([neutralise(name), neutralise(value)])
+    writer.writerow([])
+    _csv_rows(writer, table)
     for note in table.notes:
         writer.writerow([neutralise(note)])
     return out.getvalue().encode("utf-8")
@@ -148,7 +173,8 @@ def xlsx_bytes(table: ReportTable) -> bytes:
 
     workbook = Workbook()
     sheet = workbook.worksheets[0]
-    sheet.title = table.title[:31] or "Report"
+    # Excel refuses these characters in a sheet's name, and more than 31 of any.
+    sheet.title = re.sub(r"[\\/?*:\[\]]", " ", table.title)[:31].strip() or "Report"
     bold = Font(bold=True)
 
     def put(row: int, column: int, cell: Cell, *, strong: bool = False) -> None:
@@ -170,7 +196,7 @@ def xlsx_bytes(table: ReportTable) -> bytes:
 
     put(1, 1, table.title, strong=True)
     line = 2
-    for name, value in table.parameters:
+    for name, value in [*table.parameters, *table.production]:
         put(line, 1, name)
         put(line, 2, value)
         line += 1
@@ -231,6 +257,8 @@ def pdf_bytes(table: ReportTable) -> bytes:
                 for row in table.rows
             ],
             "generated_at": timezone.localtime(timezone.now()).strftime("%Y-%m-%d %H:%M"),
+            # Inside a CSS string: no quote, backslash or markup can end it.
+            "footer_css": re.sub(r'["\\<>\n\r]', "", table.footer),
         },
     )
     document = HTML(
