@@ -52,7 +52,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from statistics import median_low
 
-from django.conf import settings
 from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -74,7 +73,8 @@ from core.ledger.selectors import account_balances
 from core.money import round_money
 from core.system_settings import system_settings
 from payables.enums import BillStatus, ExpenseReportStatus, PaymentRunStatus
-from payables.models import Bill, ExpenseReport, PaymentRun, PaymentRunItem, Vendor
+from payables.models import Bill, ExpenseReport, PaymentRun, PaymentRunItem
+from payables.selectors import discount_pays_off
 from receivables.models_plans import (
     InstallmentStatus,
     PaymentPlan,
@@ -416,19 +416,6 @@ def subscription_events(
     return events
 
 
-def discount_taken(vendor: Vendor) -> bool:
-    """The payment-run policy on early-payment discounts: taken when their annualised rate
-    beats ``PAYABLES_DISCOUNT_MIN_ANNUAL_RATE`` (10 % by default). The same rule as
-    ``payables.services.runs.discount_pays_off``, read here because reporting reads no
-    services."""
-    pct, days, terms = vendor.discount_percent, vendor.discount_days, vendor.payment_terms_days
-    if not pct or terms <= days:
-        return False
-    rate = pct / (100 - pct) * Decimal(365) / Decimal(terms - days)
-    minimum = Decimal(str(getattr(settings, "PAYABLES_DISCOUNT_MIN_ANNUAL_RATE", "0.10")))
-    return rate >= minimum
-
-
 def payable_events(*, as_of: date, currency: str) -> list[CashEvent]:
     """Disbursements: live payment runs on their payment dates, approved bills in none on
     their due (or discount) dates, approved expense reports in none on the first day."""
@@ -486,7 +473,7 @@ def payable_events(*, as_of: date, currency: str) -> list[CashEvent]:
         if due <= 0:
             continue
         if bill.vendor_id not in policy:
-            policy[bill.vendor_id] = discount_taken(bill.vendor)
+            policy[bill.vendor_id] = discount_pays_off(bill.vendor)
         discount = bill.discount_amount.amount
         if (
             bill.discount_date is not None

@@ -15,7 +15,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q, Sum
@@ -42,6 +41,7 @@ from payables.exceptions import InvalidState, PayablesError
 from payables.exports import CreditTransfer, Originator, nacha_file, pain001_file
 from payables.models import Bill, ExpenseReport, PaymentRun, PaymentRunItem, Vendor
 from payables.postings import vendor_payment_lines
+from payables.selectors import discount_pays_off
 from payables.services.approvals import (
     approval_record,
     approvals_match_version,
@@ -55,18 +55,6 @@ KIND = DocumentKind.PAYMENT_RUN
 RUN_SERIES = "PR"
 ZERO = Decimal(0)
 BATCH = 2000
-
-
-def discount_pays_off(vendor: Vendor) -> bool:
-    """Whether taking the vendor's early-payment discount beats the cost of the cash: the
-    discount's annualised rate (2/10 net 30 is about 37 %) against the minimum set in
-    ``PAYABLES_DISCOUNT_MIN_ANNUAL_RATE`` (10 % by default)."""
-    pct, days, terms = vendor.discount_percent, vendor.discount_days, vendor.payment_terms_days
-    if not pct or terms <= days:
-        return False
-    rate = pct / (100 - pct) * Decimal(365) / Decimal(terms - days)
-    minimum = Decimal(str(getattr(settings, "PAYABLES_DISCOUNT_MIN_ANNUAL_RATE", "0.10")))
-    return rate >= minimum
 
 
 def _payable_problem(vendor: Vendor, file_format: str, on_hold: set[int]) -> str:
