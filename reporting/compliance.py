@@ -903,6 +903,13 @@ def production_stamp(
             ("SHA-256 of the report's rows", digest),
         ],
         footer=f"SHA-256 of the report's rows (header and rows as CSV): {digest}",
+        notes=[
+            *table.notes,
+            "The SHA-256 of the report's rows is computed over the header and rows of its "
+            "CSV download (UTF-8, CRLF line ends, from the header line through the last "
+            "row), the same for the CSV, Excel and PDF of one run: a PDF cannot carry the "
+            "hash of itself. The production log keeps it with the SHA-256 of each file.",
+        ],
     )
     return stamped, digest
 

@@ -168,13 +168,15 @@ def number_format(amount: Amount) -> str:
 
 def xlsx_bytes(table: ReportTable) -> bytes:
     from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
     from openpyxl.styles import Font  # type: ignore[import-untyped]
     from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
     workbook = Workbook()
     sheet = workbook.worksheets[0]
     # Excel refuses these characters in a sheet's name, and more than 31 of any.
-    sheet.title = re.sub(r"[\\/?*:\[\]]", " ", table.title)[:31].strip() or "Report"
+    title = ILLEGAL_CHARACTERS_RE.sub("", re.sub(r"[\\/?*:\[\]]", " ", table.title))
+    sheet.title = title[:31].strip() or "Report"
     bold = Font(bold=True)
 
     def put(row: int, column: int, cell: Cell, *, strong: bool = False) -> None:
@@ -188,7 +190,8 @@ def xlsx_bytes(table: ReportTable) -> bytes:
         elif isinstance(cell, int):
             target.value = cell
         else:
-            target.value = cell or ""
+            # Control characters (a pasted comment) are not allowed in a worksheet: dropped.
+            target.value = ILLEGAL_CHARACTERS_RE.sub("", cell or "")
             # Text stays text: openpyxl would store "=..." as a formula.
             target.data_type = "s"
         if strong:
