@@ -20,12 +20,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 
 from core.admin_confirm import workspace_widgets
 from core.admin_site import register_admin_pages
-from reporting.admin_statements import _screen_table
 from reporting.compliance import (
+    EXCEPTION,
     REPORTS,
     InvalidPeriod,
     at_text,
@@ -34,7 +36,15 @@ from reporting.compliance import (
     report_production_record,
     user_text,
 )
-from reporting.report_files import CONTENT_TYPES, FORMATS, Format
+from reporting.report_files import (
+    CONTENT_TYPES,
+    FORMATS,
+    Amount,
+    Cell,
+    Format,
+    ReportTable,
+    cell_text,
+)
 
 PERMISSION = "reporting.run_compliance_reports"
 LIST_TEMPLATE = "reporting/compliance.html"
@@ -91,6 +101,23 @@ def _productions(code: str = "") -> dict[str, Any]:
             ]
             for p in productions_list(code=code)
         ],
+    }
+
+
+def _screen_cell(cell: Cell) -> str | SafeString:
+    text = cell_text(cell)
+    if isinstance(cell, Amount):
+        return format_html('<span class="whitespace-nowrap">{}</span>', text)
+    if text.startswith(EXCEPTION):
+        return format_html('<strong class="text-red-600">{}</strong>', text)
+    return text
+
+
+def _screen_table(table: ReportTable) -> dict[str, Any]:
+    """The table for unfold's table component; flags in red, amounts unbroken."""
+    return {
+        "headers": list(table.headers),
+        "rows": [[_screen_cell(cell) for cell in row.cells] for row in table.rows],
     }
 
 

@@ -14,7 +14,9 @@ from decimal import Decimal as D
 import pytest
 import time_machine
 from axes.models import AccessAttempt, AccessFailureLog
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
@@ -311,6 +313,26 @@ def test_users_without_a_confirmed_device_are_flagged(make_user):
     assert rows["bob-nomfa"]["Flag"] == f"{EXCEPTION}: no confirmed device"
     assert rows["bob-nomfa"]["Confirmed second factor"] == "none"
     assert ("Active users without a confirmed device", "1") in table.parameters
+
+
+def test_role_changes_of_the_period_come_from_the_admin_log(make_user):
+    # given a superuser who changed a clerk's groups in the workspace today
+    boss = User.objects.create_superuser("sam-super", "sam@example.com", "pw-123-long-enough")
+    clerk = make_user(Role.AR_CLERK, username="eve-clerk")
+    LogEntry.objects.create(
+        user=boss,
+        content_type=ContentType.objects.get_for_model(User),
+        object_id=str(clerk.pk),
+        object_repr=clerk.username,
+        action_flag=CHANGE,
+        change_message='[{"changed": {"fields": ["Groups"]}}]',
+    )
+    # when
+    rows = {r["User"]: r for r in _by_header(users_table(*_period()))}
+    # then the clerk's row says who changed what; the superuser has no device: flagged
+    assert "sam-super changed: Changed Groups." in rows["eve-clerk"]["Changes in the period"]
+    assert rows["sam-super"]["Superuser"] == "yes"
+    assert rows["sam-super"]["Flag"] == f"{EXCEPTION}: no confirmed device"
 
 
 def test_failed_and_locked_out_logins(client, settings):
