@@ -102,7 +102,7 @@ def _config(kind: str, labels: list[str], datasets: list[dict[str, Any]], **opti
             }
         },
         "scales": {
-            "x": {"ticks": {"autoSkip": True, "maxRotation": 0}},
+            "x": {"ticks": {"autoSkip": True, "autoSkipPadding": 16, "maxRotation": 0}},
             "y": {"beginAtZero": True},
         },
     }
@@ -183,7 +183,7 @@ def _success_chart(week_labels: list[str], rows: list[tuple[str, SuccessSeries, 
         week_labels,
         datasets,
         scales={
-            "x": {"ticks": {"autoSkip": True, "maxRotation": 0}},
+            "x": {"ticks": {"autoSkip": True, "autoSkipPadding": 16, "maxRotation": 0}},
             "y": {"min": 0, "max": 100, "ticks": {"stepSize": 25}},
         },
         plugins={
@@ -227,7 +227,10 @@ def _projection_chart(projection: Any) -> str:
                 "fill": False,
             },
         ],
-        scales={"y": {"beginAtZero": False}},
+        scales={
+            "x": {"ticks": {"autoSkip": True, "autoSkipPadding": 16, "maxRotation": 0}},
+            "y": {"beginAtZero": False},
+        },
     )
 
 
@@ -339,7 +342,7 @@ def panels_context(request: HttpRequest) -> dict[str, Any]:
                             "label": MOVEMENT_LABELS[k],
                             "how": d.mrr.movement_how[k],
                             "text": amount_text(v, c),
-                            "sign": "-" if k in ("contraction", "churn") else "+",
+                            "sign": ("-" if k in ("contraction", "churn") else "+") if v else "",
                         }
                         for k, v in d.mrr.movement.get(c, {}).items()
                     ],

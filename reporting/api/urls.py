@@ -3,10 +3,11 @@
 Each part keeps its routes in its own module; this file only joins them.
 """
 
-from reporting.api import kpi_urls, projection_urls, statement_urls
+from reporting.api import dashboard_urls, kpi_urls, projection_urls, statement_urls
 
 urlpatterns = [
     *statement_urls.urlpatterns,
     *kpi_urls.urlpatterns,
     *projection_urls.urlpatterns,
+    *dashboard_urls.urlpatterns,
 ]

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal as D
 
 import pytest
 from django.urls import reverse
+from djmoney.money import Money
 
+from billing.models import ProcessorAttempt
+from billing.models.processors import AttemptStatus
 from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create
+from billing.services.payment_methods import payment_method_add
+from billing.services.payments import payment_record
 from core.fx import fx_rate_set
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.vendors import BankDetails, vendor_activate, vendor_create
-from reporting.dashboard import dashboard_figures
+from reporting.dashboard import dashboard_figures, payment_success_panel
 
 AS_OF = date(2026, 6, 30)
 PANELS = "admin:reporting_dashboard_panels"
@@ -126,7 +131,14 @@ def test_a_controller_sees_every_panel(make_user, book) -> None:
     assert d.mrr is not None
     assert d.payments is not None
     assert d.projection is not None
-    assert [f.code for f in d.ratios] == ["dso_30", "dso_90", "dpo_30", "dpo_90", "cei_30", "cei_90"]
+    assert [f.code for f in d.ratios] == [
+        "dso_30",
+        "dso_90",
+        "dpo_30",
+        "dpo_90",
+        "cei_30",
+        "cei_90",
+    ]
     assert all(f.how for f in d.ratios)
     assert "overdue_invoices" in {c.code for c in d.counts}
     assert "disputes_evidence_due" in {c.code for c in d.counts}
@@ -189,3 +201,145 @@ def test_the_fragment_needs_a_verified_staff_session(client, make_user) -> None:
     # then the admin login is asked for
     assert response.status_code == 302
     assert "/login/" in response["Location"]
+
+
+def _at(day: date) -> datetime:
+    return datetime.combine(day, time(12), tzinfo=UTC)
+
+
+def test_payment_success_per_week_by_processor_and_method(make_user, book) -> None:
+    # given, in the 12 weeks to 2026-06-30 (weeks end on Tuesdays: the last is 06-24..06-30),
+    # paypal: 2 succeeded and 1 failed (insufficient_funds) in the last week; stripe: 1 failed
+    # (card_declined) and 1 unknown in the week before; plus a pending charge and a failure
+    # from before the 12 weeks, both left out
+    admin = make_user(Role.FINANCE_ADMIN)
+    acme, _euro = book
+    ach = payment_method_add(
+        actor=admin,
+        customer_id=acme.pk,
+        type="ach",
+        bank_account_holder="Acme",
+        bank_routing_number="110000000",
+        bank_account_number="000123456789",
+    )
+    keys = iter(range(1, 100))
+
+    def attempt(processor: str, status: str, day: date, code: str = "") -> None:
+        payment = None
+        if status == AttemptStatus.SUCCEEDED:
+            payment = payment_record(
+                actor=admin,
+                customer_id=acme.pk,
+                amount=D("10.00"),
+                currency="USD",
+                method="ach",
+                received_date=day,
+            )
+        ProcessorAttempt.objects.create(
+            processor=processor,
+            customer=acme,
+            payment_method=ach,
+            currency="USD",
+            amount=Money("10.00", "USD"),
+            amount_minor=1000,
+            status=status,
+            payment=payment,
+            failure_code=code,
+            idempotency_key=f"bo_attempt_dash_{next(keys)}",
+            created_at=_at(day),
+        )
+
+    attempt("paypal", AttemptStatus.SUCCEEDED, date(2026, 6, 25))
+    attempt("paypal", AttemptStatus.SUCCEEDED, date(2026, 6, 30))
+    attempt("paypal", AttemptStatus.FAILED, date(2026, 6, 24), "insufficient_funds")
+    attempt("stripe", AttemptStatus.FAILED, date(2026, 6, 20), "card_declined")
+    attempt("stripe", AttemptStatus.UNKNOWN, date(2026, 6, 17))
+    attempt("stripe", AttemptStatus.PENDING, date(2026, 6, 29))
+    attempt("stripe", AttemptStatus.FAILED, date(2026, 4, 7), "expired_card")
+    # when the panel is computed
+    panel = payment_success_panel(as_of=AS_OF)
+    # then 2 of 5 finished charges succeeded, each week's rate in its place
+    none = [None] * 10
+    assert (panel.attempted, panel.succeeded) == (5, 2)
+    assert panel.week_ends[0] == date(2026, 4, 14)
+    assert panel.week_ends[-1] == AS_OF
+    assert [(s.label, s.rates) for s in panel.by_processor] == [
+        ("paypal", [*none, None, D("66.67")]),
+        ("stripe", [*none, D("0.00"), None]),
+    ]
+    assert [(s.label, s.attempted, s.succeeded, s.rates[-2:]) for s in panel.by_method] == [
+        ("ach", 5, 2, [D("0.00"), D("66.67")]),
+    ]
+    assert panel.top_decline_codes == [("card_declined", 1), ("insufficient_funds", 1)]
+
+
+# --- API -------------------------------------------------------------------------------------
+
+API = "/api/reporting/dashboard"
+
+
+@pytest.mark.parametrize(
+    ("role", "visible", "hidden"),
+    [
+        (Role.AR_CLERK, {"ar"}, {"ap", "cash", "ratios", "mrr", "payment_success", "projection"}),
+        (Role.AP_CLERK, {"ap"}, {"ar", "cash", "ratios", "mrr", "payment_success", "projection"}),
+        (
+            Role.CONTROLLER,
+            {"ar", "ap", "cash", "ratios", "mrr", "payment_success", "projection"},
+            set(),
+        ),
+    ],
+)
+def test_the_api_gives_each_role_its_panels(client_for, book, role, visible, hidden) -> None:
+    # given a person in the role
+    client = client_for(role)
+    # when the dashboard's figures are asked for as of 2026-06-30
+    response = client.get(API, {"as_of": AS_OF.isoformat()})
+    # then the panels of the role are there, the others null
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["as_of"] == "2026-06-30"
+    assert {k for k in visible | hidden if body[k] is not None} == visible
+    if "ar" in visible:
+        usd = next(c for c in body["ar"]["currencies"] if c["currency"] == "USD")
+        assert usd["total"] == "1500.0000"
+        assert [b["amount"] for b in usd["buckets"]] == [
+            "1000.0000",
+            "200.0000",
+            "300.0000",
+            "0.0000",
+            "0.0000",
+        ]
+        assert body["ar"]["how"]
+    if "ap" in visible:
+        assert body["ap"]["currencies"][0]["total"] == "250.0000"
+
+
+def test_the_api_refuses_a_bad_date_and_callers_without_the_dashboard(
+    client_for, integration_client, client
+) -> None:
+    # given a controller, an integration token (no dashboard permission) and nobody
+    controller = client_for(Role.CONTROLLER)
+    # when they ask
+    bad = controller.get(API, {"as_of": "2026-02-30"})
+    future = controller.get(API, {"as_of": "2999-01-01"})
+    integration = integration_client.get(API)
+    anonymous = client.get(API)
+    # then a bad date is 400 naming the parameter, the others are refused
+    assert bad.status_code == 400
+    assert "as_of" in str(bad.json())
+    assert future.status_code == 400
+    assert "as_of" in str(future.json())
+    assert integration.status_code == 403
+    assert anonymous.status_code in (401, 403)
+
+
+def test_the_api_is_in_the_openapi_schema(client_for) -> None:
+    # given a controller
+    client = client_for(Role.CONTROLLER)
+    # when the schema is fetched
+    response = client.get("/api/schema/", {"format": "json"})
+    # then the dashboard route is described with its as_of parameter
+    assert response.status_code == 200
+    operation = response.json()["paths"]["/api/reporting/dashboard"]["get"]
+    assert [p["name"] for p in operation["parameters"]] == ["as_of"]
