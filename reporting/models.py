@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 
 class ReportPermission(models.Model):
@@ -78,3 +80,49 @@ class ReportProduction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.format} {self.produced_at:%Y-%m-%d %H:%M}"
+
+
+class MarketingSpend(models.Model):
+    """What was spent on one acquisition channel and campaign in one calendar month, in one
+    currency. Recorded by ``reporting.services.marketing_spend_record`` (the reporting app's
+    one write), read by ``reporting.acquisition`` for CAC and LTV:CAC.
+
+    One row per channel, campaign, month and currency: recording it again with the same
+    amount is a no-op; another amount is refused unless it is an explicit replacement,
+    which history keeps."""
+
+    # Matches ``billing.Customer.acquisition_channel`` / ``campaign`` exactly.
+    channel = models.CharField(max_length=60)
+    campaign = models.CharField(max_length=100, blank=True, default="")
+    # The month's first day: spend is recorded per calendar month.
+    period = models.DateField()
+    amount = models.DecimalField(max_digits=19, decimal_places=4)
+    currency = models.CharField(max_length=3)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("period", "channel", "campaign", "currency")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("channel", "campaign", "period", "currency"),
+                name="reporting_marketing_spend_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="reporting_marketing_spend_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(period__day=1), name="reporting_marketing_spend_month"
+            ),
+            models.CheckConstraint(
+                condition=~Q(channel=""), name="reporting_marketing_spend_channel"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        key = f"{self.channel}/{self.campaign or '-'} {self.period:%Y-%m}"
+        return f"{key} {self.amount} {self.currency}"
