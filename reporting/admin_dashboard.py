@@ -151,6 +151,11 @@ def _aging(panel: AgingPanel) -> dict[str, Any]:
                             "maxBarThickness": 48,
                         }
                     ],
+                    # Five short bucket names: every one shown, even on a phone.
+                    scales={
+                        "x": {"ticks": {"autoSkip": False, "maxRotation": 0}},
+                        "y": {"beginAtZero": True},
+                    },
                 ),
             }
         )

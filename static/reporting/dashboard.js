@@ -34,9 +34,17 @@
     });
   }
 
-  // Charts of panels about to be replaced are released before the swap.
+  // Charts of panels about to be replaced are released before the swap. An answer that is
+  // not the panels (the login page after the session ended) leaves the page as it is.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail && event.detail.target;
+    if (target && target.id === "dashboard-panels") {
+      var text = (event.detail.xhr && event.detail.xhr.responseText) || "";
+      if (text.indexOf('id="dashboard-panels"') === -1) {
+        event.detail.shouldSwap = false;
+        return;
+      }
+    }
     if (target && target.querySelectorAll) {
       target.querySelectorAll("canvas.dashboard-chart").forEach(function (canvas) {
         var chart = Chart.getChart(canvas);

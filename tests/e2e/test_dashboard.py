@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django_otp.oath import totp
 from playwright.sync_api import ConsoleMessage, Page, expect
-from pytest_django.fixtures import SettingsWrapper
+from pytest_django import Settings
 from rest_framework.test import APIClient
 
 from billing.enums import InvoiceStatus
@@ -47,7 +47,7 @@ def _amount(text: str) -> Decimal:
 
 @pytest.fixture
 def admin_page(
-    browser_page: Page, make_user: Callable[..., User], settings: SettingsWrapper
+    browser_page: Page, make_user: Callable[..., User], settings: Settings
 ) -> tuple[Page, User, list[str]]:
     """The demo data, the panels refreshed every 2 s, and a finance administrator logged in
     with password and authenticator code; console errors collected."""

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from djmoney.money import Money
 
@@ -343,3 +345,29 @@ def test_the_api_is_in_the_openapi_schema(client_for) -> None:
     assert response.status_code == 200
     operation = response.json()["paths"]["/api/reporting/dashboard"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["as_of"]
+
+
+def test_the_queries_do_not_grow_with_the_book(make_user, book) -> None:
+    # given the dashboard of a controller counted once
+    controller = make_user(Role.CONTROLLER)
+    acme, _euro = book
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            dashboard_figures(controller, AS_OF)
+        return len(captured)
+
+    before = queries()
+    # when three more invoices are issued
+    admin = make_user(Role.FINANCE_ADMIN)
+    for due in (date(2026, 6, 1), date(2026, 4, 1), date(2026, 7, 15)):
+        invoice_create(
+            actor=admin,
+            customer_id=acme.pk,
+            issue=True,
+            issue_date=date(2026, 2, 1),
+            due_date=due,
+            lines=[LineInput(description="y", quantity=D(1), unit_price=D("5.00"), tax_rate=D(0))],
+        )
+    # then the dashboard reads them with the same number of queries
+    assert queries() == before
