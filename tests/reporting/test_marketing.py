@@ -10,6 +10,9 @@ from itertools import pairwise
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -504,3 +507,81 @@ def test_months_between_counts_each_month_once(start: date, months: int) -> None
     assert listed[0] == first
     assert listed[-1] == last
     assert all(add_months(a, 1) == b for a, b in pairwise(listed))
+
+
+# --- the workspace list ------------------------------------------------------------------------
+
+
+def test_the_admin_lists_spend_read_only(make_user, client_for) -> None:
+    # given 1,250.00 USD and 150,000 JPY recorded for March
+    admin = make_user(Role.FINANCE_ADMIN)
+    for amount, currency in (("1250.00", "USD"), ("150000", "JPY")):
+        marketing_spend_record(
+            actor=admin,
+            channel="search",
+            campaign="spring",
+            period=date(2026, 3, 1),
+            amount=D(amount),
+            currency=currency,
+        )
+    spend = MarketingSpend.objects.get(currency="USD")
+    auditor = client_for(Role.AUDITOR)
+    # when an auditor opens the list, a row and the add page, and tries to change the row
+    listed = auditor.get(reverse("admin:reporting_marketingspend_changelist"))
+    shown = auditor.get(reverse("admin:reporting_marketingspend_change", args=[spend.pk]))
+    add = auditor.get(reverse("admin:reporting_marketingspend_add"))
+    change = auditor.post(
+        reverse("admin:reporting_marketingspend_change", args=[spend.pk]), {"channel": "x"}
+    )
+    # then the list shows month, channel, campaign and the amount in its currency's units
+    assert listed.status_code == 200
+    text = listed.content.decode()
+    assert "2026-03" in text
+    assert "1,250.00 USD" in text
+    assert "150,000 JPY" in text
+    # and nothing can be added or changed
+    assert shown.status_code == 200
+    assert (add.status_code, change.status_code) == (403, 403)
+    assert MarketingSpend.objects.get(pk=spend.pk).channel == "search"
+
+
+def test_the_admin_list_is_for_those_who_read_financial_reports(client_for) -> None:
+    # given an AR clerk
+    # when they open the list
+    response = client_for(Role.AR_CLERK).get(reverse("admin:reporting_marketingspend_changelist"))
+    # then it is refused
+    assert response.status_code == 403
+
+
+def test_acquisition_reads_a_fixed_number_of_queries(scenario, make_user) -> None:
+    # given the March scenario, read once
+    march = {"month_from": date(2026, 3, 1), "month_to": date(2026, 3, 1)}
+    with CaptureQueriesContext(connection) as before:
+        acquisition_economics(**march)
+    # and ten more search customers with an invoice each in March
+    admin = make_user(Role.FINANCE_ADMIN)
+    for n in range(10):
+        with time_machine.travel(at(date(2026, 3, 3)), tick=False):
+            more = customer_create(
+                actor=admin,
+                name=f"More{n}",
+                email=f"more{n}@x.example",
+                currency="USD",
+                acquisition_channel="search",
+                campaign="spring",
+                tax_exempt=True,
+            )
+        invoice_create(
+            actor=admin,
+            customer_id=more.pk,
+            issue=True,
+            issue_date=date(2026, 3, 3),
+            due_date=date(2026, 3, 3),
+            lines=[LineInput(description="x", quantity=D(1), unit_price=D(100), tax_rate=D(0))],
+        )
+    # when March is computed again
+    with CaptureQueriesContext(connection) as after:
+        report = acquisition_economics(**march)
+    # then it took as many queries as before, and counts the twelve search customers
+    assert len(after.captured_queries) == len(before.captured_queries)
+    assert next(r for r in report.rows if r.channel == "search").new_customers == 12
