@@ -445,6 +445,7 @@ def _pdf_context(statement: AccountStatement) -> dict[str, Any]:
         "currency": c,
         "date_from": _display_date(statement.date_from),
         "date_to": _display_date(statement.date_to),
+        "date_from_iso": statement.date_from.isoformat(),
         "customer": {
             "name": customer.name,
             "email": customer.email,
