@@ -288,3 +288,13 @@ def test_unknown_customer_is_explained(client_for, db) -> None:
     # then
     assert response.status_code == 404
     assert "No customer 999999" in response.content.decode()
+
+
+def test_statement_queries_do_not_grow_with_the_documents(book, django_assert_max_num_queries):
+    # given Acme's 11 documents, a void and a write-off
+    # when / then the statement reads each kind of document once
+    with django_assert_max_num_queries(11):
+        statement = account_statement(
+            customer_id=book.pk, date_from=date(2026, 1, 1), date_to=timezone.localdate()
+        )
+    assert len(statement.movements) == 13
