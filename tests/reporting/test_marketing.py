@@ -4,6 +4,7 @@ a hand-computed scenario of CAC, LTV, LTV:CAC and payback."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from itertools import pairwise
@@ -585,3 +586,47 @@ def test_acquisition_reads_a_fixed_number_of_queries(scenario, make_user) -> Non
     # then it took as many queries as before, and counts the twelve search customers
     assert len(after.captured_queries) == len(before.captured_queries)
     assert next(r for r in report.rows if r.channel == "search").new_customers == 12
+
+
+# --- concurrent posts ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_records_of_one_month_make_one_row(make_user) -> None:
+    # given eight callers at a barrier: four with 1,000.00, four with 1,250.00
+    admin = make_user(Role.FINANCE_ADMIN)
+    barrier = threading.Barrier(8)
+    outcomes: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def record(amount: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            result = marketing_spend_record(
+                actor=admin,
+                channel="search",
+                campaign="spring",
+                period=date(2026, 3, 1),
+                amount=D(amount),
+                currency="USD",
+            )
+            with lock:
+                outcomes.append((amount, result.outcome))
+        except MarketingSpendExists as exc:
+            with lock:
+                outcomes.append((amount, exc.code))
+        finally:
+            connection.close()
+
+    # when they record the same channel, campaign and month at once
+    threads = [threading.Thread(target=record, args=(a,)) for a in ["1000.00", "1250.00"] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # then one row: one caller created it, those with its amount got it back, the others 409
+    spend = MarketingSpend.objects.get()
+    winner = f"{spend.amount:.2f}"
+    assert len(outcomes) == 8
+    assert sorted(o for a, o in outcomes if a == winner) == ["created"] + ["unchanged"] * 3
+    assert [o for a, o in outcomes if a != winner] == ["marketing_spend_exists"] * 4
