@@ -16,12 +16,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django_otp.oath import totp
+from djmoney.money import Money
 from playwright.sync_api import ConsoleMessage, Page, expect
 from pytest_django import Settings
 from rest_framework.test import APIClient
 
 from billing.enums import InvoiceStatus
-from billing.models import Invoice
+from billing.models import Customer, Invoice, ProcessorAttempt
+from billing.models.processors import AttemptStatus
+from billing.services.payment_methods import payment_method_add
 from core.accounts import mfa_enroll
 from core.admin_confirm import amount_text
 from core.roles import Role
@@ -45,6 +48,31 @@ def _amount(text: str) -> Decimal:
     return Decimal(text.rsplit(" ", 1)[0].replace(",", ""))
 
 
+def _declined_charges() -> None:
+    """Two declined card charges this week, so the payment-success chart has a line."""
+    customer = Customer.objects.filter(currency="USD").order_by("pk").first()
+    assert customer is not None, "the demo has a USD customer"
+    method = payment_method_add(
+        actor=None,
+        customer_id=customer.pk,
+        type="ach",
+        bank_account_holder=customer.name,
+        bank_routing_number="110000000",
+        bank_account_number="000123456789",
+    )
+    for code in ("card_declined", "insufficient_funds"):
+        ProcessorAttempt.objects.create(
+            processor="stripe",
+            customer=customer,
+            payment_method=method,
+            currency="USD",
+            amount=Money("10.00", "USD"),
+            amount_minor=1000,
+            status=AttemptStatus.FAILED,
+            failure_code=code,
+        )
+
+
 @pytest.fixture
 def admin_page(
     browser_page: Page, make_user: Callable[..., User], settings: Settings
@@ -53,6 +81,7 @@ def admin_page(
     with password and authenticator code; console errors collected."""
     settings.DASHBOARD_REFRESH_SECONDS = 2
     call_command("seed_demo", stdout=io.StringIO())
+    _declined_charges()
     user = make_user(Role.FINANCE_ADMIN, username="dana", mfa=False)
     device, _ = mfa_enroll(user=user)
     errors: list[str] = []
@@ -92,6 +121,8 @@ def test_the_dashboard_draws_its_charts_and_shows_a_new_payment_without_a_reload
     expect(canvases.first).to_be_visible()
     total = canvases.count()
     assert total >= 4, "aging (AR, AP), payment success and projection charts"
+    expect(page.locator("#panel-payments canvas.dashboard-chart")).to_be_visible()
+    expect(page.locator("#panel-payments")).to_contain_text("card_declined")
     assert page.evaluate(CHARTS_DRAWN) == total
     for panel in ("cash", "ar", "ap", "ratios", "mrr", "payments", "projection"):
         expect(page.locator(f"#panel-{panel}")).to_be_visible()
