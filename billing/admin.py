@@ -29,7 +29,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -389,6 +389,13 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
         if obj is not None and request.user.has_perm("billing.record_payment"):
             link = reverse("admin:billing_payment_add") + f"?customer={obj.pk}"
             tools.append({"title": "Record payment", "link": link, "icon": "payments"})
+        if obj is not None and request.user.has_perm("billing.view_customer"):
+            try:  # the reporting app's screen, when it is installed
+                link = reverse("admin:reporting_account_statement", args=[obj.pk])
+            except NoReverseMatch:
+                link = ""
+            if link:
+                tools.append({"title": "Statement of account", "link": link, "icon": "summarize"})
         context["customer_tools"] = tools
         return super().render_change_form(request, context, add, change, form_url, obj)
 

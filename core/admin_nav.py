@@ -176,6 +176,24 @@ REPORTS: tuple[tuple[str, str, str, str], ...] = (
         "reporting.view_financial_reports",
         "admin:reporting_cash_flow_statement",
     ),
+    (
+        "Tax collected",
+        "receipt_long",
+        "reporting.view_financial_reports",
+        "admin:reporting_tax_collected",
+    ),
+    (
+        "Payment success",
+        "credit_score",
+        "reporting.view_financial_reports",
+        "admin:reporting_payment_success",
+    ),
+    (
+        "KPI history",
+        "show_chart",
+        "reporting.view_financial_reports",
+        "admin:reporting_kpi_history",
+    ),
     ("AR aging", "hourglass_bottom", "billing.view_invoice", "admin:reporting_ar_aging"),
     ("AP aging", "hourglass_top", "payables.view_bill", "admin:reporting_ap_aging"),
     (
