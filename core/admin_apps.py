@@ -9,5 +9,7 @@ class BackofficeAdminConfig(AdminConfig):
     def ready(self) -> None:
         super().ready()
         from core.admin_site import adopt_admins
+        from core.admin_workspace import install_readable_values
 
         adopt_admins()
+        install_readable_values()

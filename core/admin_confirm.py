@@ -23,23 +23,20 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from moneyed import Money
 
 from core.admin_once import FIELD as ONCE_FIELD
 from core.admin_once import claim_once, once_token
 from core.exceptions import DomainError
 from core.ledger.models import JournalEntry, JournalLine
-from core.money import minor_unit_exponent, round_money
+from core.money import money_text
 
 
 def amount_text(amount: Decimal | None, currency: str) -> str:
     """``1,631.25 EUR``, ``15,000 JPY``: the currency's minor units, thousands separators."""
     if amount is None:
         return "-"
-    try:
-        places = minor_unit_exponent(currency)
-    except DomainError:
-        return f"{amount} {currency}"
-    return f"{round_money(amount, currency):,.{places}f} {currency}"
+    return money_text(Money(amount, currency))
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import formats, timezone
 from djmoney.models.fields import MoneyField
+from moneyed import Money
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from core.admin_export import WorkspaceExportMixin
 from core.exceptions import DomainError
-from core.money import minor_unit_exponent
+from core.money import minor_unit_exponent, money_text
 
 # "1,631.25", "1631.25", "1 631,25"? no: one format, the one the workspace shows, with an
 # optional currency code before or after ("EUR 1,631.25", "1,631.25 EUR").
@@ -121,6 +122,10 @@ class WorkspaceAdminMixin(WorkspaceExportMixin):
     #   -1,250.00;
     # - mine_field / mine_label: the user foreign key a row belongs to, for the "mine" filter.
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Sequence[Any]:
+        # The database id is no one's business on a detail page: documents show their number.
+        return [name for name in super().get_fields(request, obj) if name != "id"]
+
     def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
         filters = list(super().get_list_filter(request))
         if getattr(self, "mine_field", None) and MineFilter not in filters:
@@ -153,3 +158,41 @@ class WorkspaceAdminMixin(WorkspaceExportMixin):
         self, request: HttpRequest, historical_record: Any
     ) -> HistoricalRecordContextHelper:
         return WorkspaceHistoryHelper(self.model, historical_record)
+
+
+def readable_value(value: Any, field: Any, empty_value_display: str) -> str | None:
+    """How the workspace shows a model field's value on detail pages and lists where no
+    admin method formats it: Money as "1,631.25 EUR"; a decimal without its storage zeros
+    ("1.5000" -> "1.50", an FX rate "1.1234567000" -> "1.1234567"), thousands grouped.
+    None: the theme's own display applies."""
+    if value is None or value == "" or getattr(field, "flatchoices", None):
+        return None
+    if isinstance(field, MoneyField) and isinstance(value, Money):
+        return money_text(value)
+    if isinstance(field, models.DecimalField) and isinstance(value, Decimal):
+        exponent = value.normalize().as_tuple().exponent
+        own = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        return f"{value:,.{min(max(own, 2), field.decimal_places)}f}"
+    return None
+
+
+def install_readable_values() -> None:
+    """Route django-unfold's field display (detail pages, lists, sections) through
+    ``readable_value`` first. unfold reads ``display_for_field`` from its own modules, so each
+    module's name is replaced; called once from the admin's ``ready``."""
+    import unfold.fields
+    import unfold.sections
+    import unfold.templatetags.unfold_list
+
+    modules = (unfold.fields, unfold.sections, unfold.templatetags.unfold_list)
+    theme = unfold.fields.display_for_field
+    if getattr(theme, "workspace", False):
+        return
+
+    def display_for_field(value: Any, field: Any, empty_value_display: str) -> str:
+        shown = readable_value(value, field, empty_value_display)
+        return shown if shown is not None else theme(value, field, empty_value_display)
+
+    display_for_field.workspace = True  # type: ignore[attr-defined]
+    for module in modules:
+        module.display_for_field = display_for_field

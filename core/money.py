@@ -76,6 +76,16 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return f"{round_money(amount, currency)} {currency}"
 
 
+def money_text(value: Money) -> str:
+    """A Money as screens and titles show it: "1,631.25 EUR", "15,000 JPY"."""
+    currency = str(value.currency)
+    try:
+        places = minor_unit_exponent(currency)
+    except DomainError:
+        return f"{value.amount} {currency}"
+    return f"{round_money(value.amount, currency):,.{places}f} {currency}"
+
+
 def unit_price_text(amount: Decimal, currency: str, *, grouped: bool = False) -> str:
     """A unit price with its own precision, never less than the currency's: 33.3367 USD
     stays "33.3367" (so 3 x 33.3367 = 100.01 reads true), 20 KWD reads "20.000";

@@ -16,6 +16,7 @@ from djmoney.models.fields import MoneyField
 from simple_history.models import HistoricalRecords
 
 from billing.models import Customer, Invoice
+from core.money import money_text
 from receivables.enums import (
     CollectionEventOutcome,
     DunningAction,
@@ -237,7 +238,7 @@ class LateFee(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Late fee {self.sequence} on {self.invoice}: {self.amount}"
+        return f"Late fee {self.sequence} on {self.invoice}: {money_text(self.amount)}"
 
 
 class CollectionsWorklistItem(Invoice):

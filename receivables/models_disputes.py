@@ -12,6 +12,7 @@ from djmoney.models.fields import MoneyField
 from simple_history.models import HistoricalRecords
 
 from billing.models import Customer, Invoice, Payment, Refund, WebhookEvent
+from core.money import money_text
 
 __all__ = ["ChargebackEvent", "Dispute", "DisputeStatus"]
 
@@ -99,7 +100,10 @@ class Dispute(FSMModelMixin, models.Model):
         indexes = [models.Index(fields=("invoice", "status"), name="dispute_invoice_status_idx")]
 
     def __str__(self) -> str:
-        return f"Dispute {self.pk} on {self.invoice_id}: {self.amount} ({self.status})"
+        return (
+            f"Dispute {self.pk} on {self.invoice}: {money_text(self.amount)} "
+            f"({self.get_status_display().lower()})"
+        )
 
     @transition(field=status, source=DisputeStatus.OPEN, target=DisputeStatus.UNDER_REVIEW)
     def review(self, *, by: object = None) -> None:

@@ -15,6 +15,7 @@ from djmoney.models.fields import MoneyField
 from simple_history.models import HistoricalRecords
 
 from billing.models import Customer, Invoice, Payment, PaymentMethod, ProcessorAttempt
+from core.money import money_text
 
 __all__ = [
     "Installment",
@@ -91,7 +92,7 @@ class PaymentPlan(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Plan {self.pk} for {self.customer}: {self.total}"
+        return f"Plan {self.pk} for {self.customer}: {money_text(self.total)}"
 
 
 class PaymentPlanInvoice(models.Model):
@@ -145,7 +146,7 @@ class Installment(models.Model):
         indexes = [models.Index(fields=("status", "due_date"))]
 
     def __str__(self) -> str:
-        return f"Installment {self.sequence} of plan {self.plan_id}: {self.amount}"
+        return f"Installment {self.sequence} of plan {self.plan_id}: {money_text(self.amount)}"
 
 
 class InstallmentCharge(models.Model):

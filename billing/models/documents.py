@@ -18,6 +18,7 @@ from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
 from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType, PaymentStatus
+from core.money import money_text
 
 # One currency column per row. Zero defaults are ``Decimal`` (a callable giving 0 with no
 # currency): a Money default would overwrite the row's currency with DEFAULT_CURRENCY.
@@ -303,7 +304,7 @@ class Payment(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payment {self.pk} {self.amount}"
+        return f"Payment {self.pk} {money_text(self.amount)}"
 
     @transition(field=status, source=PaymentStatus.PENDING, target=PaymentStatus.SUCCEEDED)
     def succeed(self) -> None:
@@ -330,4 +331,6 @@ class PaymentAllocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} of payment {self.payment_id} to invoice {self.invoice_id}"
+        return (
+            f"{money_text(self.amount)} of payment {self.payment_id} to invoice {self.invoice_id}"
+        )

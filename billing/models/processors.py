@@ -21,6 +21,7 @@ from simple_history.models import HistoricalRecords
 from billing.enums import PaymentMethodType, PaymentStatus
 from billing.models.documents import MONEY, Customer, Invoice, Payment
 from core.encryption import EncryptedTextField
+from core.money import money_text
 
 MASK = "\u2022\u2022\u2022\u2022"
 
@@ -185,7 +186,7 @@ class ProcessorAttempt(FSMModelMixin, models.Model):
         indexes = [models.Index(fields=("status", "created_at"))]
 
     def __str__(self) -> str:
-        return f"{self.processor} attempt {self.pk} {self.amount} ({self.status})"
+        return f"{self.processor} attempt {self.pk} {money_text(self.amount)} ({self.status})"
 
     # Transitions: a success is final; a failure may still turn out a success (a webhook
     # arriving after a decline of the same intent, retried); an unknown resolves either way.

@@ -10,6 +10,7 @@ from djmoney.models.fields import MoneyField
 from simple_history.models import HistoricalRecords
 
 from billing.models.documents import MONEY, Customer, Payment
+from core.money import money_text
 
 
 class Refund(models.Model):
@@ -43,7 +44,7 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Refund {self.pk} {self.amount}"
+        return f"Refund {self.pk} {money_text(self.amount)}"
 
 
 class RefundAllocation(models.Model):
@@ -60,4 +61,4 @@ class RefundAllocation(models.Model):
         ordering = ("pk",)
 
     def __str__(self) -> str:
-        return f"{self.amount} back from invoice {self.invoice_id}"
+        return f"{money_text(self.amount)} back from invoice {self.invoice_id}"

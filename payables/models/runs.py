@@ -12,6 +12,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from djmoney.models.fields import MoneyField
 from simple_history.models import HistoricalRecords
 
+from core.money import money_text
 from payables.enums import PaymentFileFormat
 from payables.enums import PaymentRunStatus as S
 from payables.models.common import MONEY, user_fk
@@ -112,4 +113,4 @@ class PaymentRunItem(models.Model):
         indexes = [models.Index(fields=("bill",), name="run_item_bill_idx")]
 
     def __str__(self) -> str:
-        return f"{self.run_id}: {self.amount} to {self.vendor_id}"
+        return f"{self.run_id}: {money_text(self.amount)} to {self.vendor_id}"

@@ -204,3 +204,50 @@ def _model(label: str):
     from django.apps import apps
 
     return apps.get_model(label)
+
+
+def test_detail_pages_show_money_and_decimals_as_people_read_them() -> None:
+    from django.db import models
+    from djmoney.models.fields import MoneyField
+    from djmoney.money import Money
+
+    from core.admin_workspace import readable_value
+
+    money = MoneyField(max_digits=19, decimal_places=4, default_currency="USD")
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+    share = models.DecimalField(max_digits=9, decimal_places=4)
+    # money in its currency's minor units, grouped, the code after it
+    assert readable_value(Money("1609.5000", "USD"), money, "-") == "1,609.50 USD"
+    assert readable_value(Money("15000", "JPY"), money, "-") == "15,000 JPY"
+    assert readable_value(Money("1.6280", "KWD"), money, "-") == "1.628 KWD"
+    # decimals without their storage zeros, never fewer than two places
+    assert readable_value(Decimal("1.5000"), share, "-") == "1.50"
+    assert readable_value(Decimal("1.1234567000"), rate, "-") == "1.1234567"
+    assert readable_value(Decimal("12500.0000"), share, "-") == "12,500.00"
+    # nothing to say: the theme's own display
+    assert readable_value(None, money, "-") is None
+
+
+def test_late_fee_page_has_no_id_and_readable_amounts(make_user: Callable[..., User]) -> None:
+    from djmoney.money import Money
+
+    from billing.models import Payment
+    from receivables.models import LateFee
+
+    # titles name amounts the same way
+    assert str(Payment(amount=Money("1250", "USD"))).endswith(" 1,250.00 USD")
+    admin_of_fees = admin.site._registry[LateFee]
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = make_user(Role.FINANCE_ADMIN)
+    assert "id" not in admin_of_fees.get_fields(request, None)
+
+
+def test_customer_page_links_the_statement_of_account(clerk: User) -> None:
+    from django.urls import reverse
+
+    customer = _customer(clerk, "Statement Ltd")
+    page = verified_client(clerk).get(reverse("admin:billing_customer_change", args=[customer.pk]))
+    assert page.status_code == 200
+    assert reverse("admin:reporting_account_statement", args=[customer.pk]) in page.content.decode()
