@@ -13,6 +13,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.templatetags.static import static
 
 from core.system_settings import load_system_settings
 
@@ -130,6 +131,14 @@ UNFOLD = {
     "SITE_URL": "/admin/",
     "SHOW_VIEW_ON_SITE": False,
     "BORDER_RADIUS": "4px",
+    # Our own icon: without one every page asks for /favicon.ico and logs a 404.
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "type": "image/svg+xml",
+            "href": lambda request: static("core/favicon.svg"),
+        }
+    ],
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,
@@ -211,6 +220,9 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Every failed login kept (AccessFailureLog), not only the attempt counters a success resets:
+# the compliance report of failed and locked-out logins reads it.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 # --- API ----------------------------------------------------------------------------------
@@ -254,6 +266,7 @@ SPECTACULAR_SETTINGS = {
         "ExceptionStatusEnum": "reconciliation.enums.ExceptionStatus",
         "PayoutStatusEnum": "reconciliation.enums.PayoutStatus",
         "FeedStatusEnum": "reconciliation.enums.FeedStatus",
+        "AgingBucketEnum": "core.aging.AgingBucket",
     },
 }
 

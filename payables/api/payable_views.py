@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.aging import BUCKETS
+from core.aging import BUCKETS, AgingBucket
 from core.api.fields import AmountField
 from core.api.pagination import CountedQuerySet, Pagination
 from core.api.renderers import CSVRenderer
@@ -66,7 +66,7 @@ class PayableItemOutput(serializers.Serializer):
     amount_due = serializers.CharField()
     due_date = serializers.DateField()
     days_past_due = serializers.IntegerField()
-    bucket = serializers.ChoiceField(choices=BUCKETS)
+    bucket = serializers.ChoiceField(choices=AgingBucket.choices)
     discount_deadline = serializers.DateField(allow_null=True)
 
 
@@ -89,7 +89,7 @@ class PayableListApi(APIView):
     class FilterInput(serializers.Serializer):
         vendor = serializers.IntegerField(required=False, min_value=1)
         currency = serializers.CharField(required=False, max_length=3)
-        bucket = serializers.ChoiceField(choices=BUCKETS, required=False)
+        bucket = serializers.ChoiceField(choices=AgingBucket.choices, required=False)
         min_amount = AmountField(required=False)
         as_of = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
 

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.aging import AgingBucket
 from reporting.dashboard import dashboard_figures, dashboard_json
 
 PERMISSION = "reporting.view_dashboard"
@@ -81,7 +82,7 @@ class CashOutput(serializers.Serializer):
 
 
 class BucketOutput(serializers.Serializer):
-    bucket = serializers.ChoiceField(choices=["current", "1-30", "31-60", "61-90", "90+"])
+    bucket = serializers.ChoiceField(choices=AgingBucket.choices)
     label = serializers.CharField()  # type: ignore[assignment]
     amount = _amount()
 
@@ -138,7 +139,7 @@ class PaymentSuccessOutput(serializers.Serializer):
     top_decline_codes = DeclineOutput(many=True)
 
 
-class ProjectionWeekOutput(serializers.Serializer):
+class DashboardProjectionWeekOutput(serializers.Serializer):
     week = serializers.IntegerField()
     start_date = serializers.DateField()
     end_date = serializers.DateField()
@@ -150,15 +151,15 @@ class ProjectionWeekOutput(serializers.Serializer):
     p90_closing_cash = _amount()
 
 
-class ProjectionCurrencyOutput(serializers.Serializer):
+class DashboardProjectionCurrencyOutput(serializers.Serializer):
     currency = serializers.CharField()
     opening_cash = _amount()
-    weeks = ProjectionWeekOutput(many=True)
+    weeks = DashboardProjectionWeekOutput(many=True)
 
 
-class ProjectionOutput(serializers.Serializer):
+class DashboardProjectionOutput(serializers.Serializer):
     how = serializers.CharField()
-    currencies = ProjectionCurrencyOutput(many=True)
+    currencies = DashboardProjectionCurrencyOutput(many=True)
 
 
 class DashboardOutput(serializers.Serializer):
@@ -170,7 +171,7 @@ class DashboardOutput(serializers.Serializer):
     ratios = FigureOutput(many=True, allow_null=True)
     mrr = MrrOutput(allow_null=True)
     payment_success = PaymentSuccessOutput(allow_null=True)
-    projection = ProjectionOutput(allow_null=True)
+    projection = DashboardProjectionOutput(allow_null=True)
 
 
 # ----------------------------------------------------------------------------------- views
