@@ -44,7 +44,7 @@ from billing.admin import (
     amount_display,
     money_display,
 )
-from billing.admin_fields import PercentField, percent_text
+from billing.admin_fields import PercentField, currency_choices, percent_text
 from billing.enums import InvoiceStatus
 from billing.models import (
     CreditNote,
@@ -249,6 +249,7 @@ TIER_KEYS = {"up_to", "unit_amount", "flat_amount"}
 
 
 class PriceAddForm(forms.ModelForm):
+    currency = forms.ChoiceField(choices=currency_choices, help_text="The price's currency.")
     tiers = forms.CharField(
         required=False,
         label="Tiers",
@@ -276,13 +277,11 @@ class PriceAddForm(forms.ModelForm):
             "aggregation",
         )
         help_texts = {
-            "currency": "ISO 4217 code.",
             "unit_amount": "The flat fee, the price of one unit or of one package.",
             "package_size": "Package prices only: units per package.",
             "metric": "Metered prices only: the usage metric billed in arrears.",
             "aggregation": "Metered prices only: how the period's usage is counted.",
         }
-        widgets = {"currency": forms.TextInput(attrs={"size": 3})}
 
     def clean_currency(self) -> str:
         return str(self.cleaned_data["currency"]).strip().upper()

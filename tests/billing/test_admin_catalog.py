@@ -98,7 +98,7 @@ def price_form(**overrides: str) -> dict[str, str]:
     data = {
         "product": str(product.pk),
         "nickname": "Volume",
-        "currency": "usd",
+        "currency": "USD",
         "type": "tiered_graduated",
         "interval": "month",
         "unit_amount": "",
@@ -973,3 +973,16 @@ def test_bank_account_number_is_only_ever_masked(
     assert "Acme Corporation" in html
     assert ACCOUNT_NUMBER not in html
     assert "000999888777" not in html
+
+
+def test_price_currency_is_picked_from_current_currencies(admin_client_for, plan: Price) -> None:
+    client = admin_client_for(Role.FINANCE_ADMIN)
+    # the add form offers a list of today's currencies with their names, not a code box
+    page = client.get(url("price_add")).content.decode()
+    assert '<select name="currency"' in page
+    assert "EUR · Euro" in page
+    assert "DEM · " not in page  # withdrawn currencies are not offered
+    # a code that is no currency is refused on the form
+    response = client.post(url("price_add"), price_form(currency="XYZ", tiers="above  4.00"))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
