@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -32,6 +32,8 @@ from receivables.models import (
     DunningStep,
     LateFee,
 )
+from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
+from receivables.models_plans import PaymentPlanInvoice, PaymentPlanStatus
 from receivables.selectors import collections_worklist, dunning_policies_by_customer
 from receivables.selectors import invoice_next_step as next_step_of
 from receivables.services.collections import (
@@ -79,9 +81,25 @@ class CollectionsWorklistAdmin(ReadOnlyAdmin):
     list_per_page = 100
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return collections_worklist(
-            as_of=timezone.localdate(), queryset=self.model.objects.all()
-        ).prefetch_related("collection_events")
+        # Why the run leaves an invoice alone, read with the rows: a late-fee invoice is not
+        # chased step by step; a disputed one or one on an active plan is held from dunning.
+        return (
+            collections_worklist(as_of=timezone.localdate(), queryset=self.model.objects.all())
+            .annotate(
+                is_fee_invoice=Exists(LateFee.objects.filter(fee_invoice=OuterRef("pk"))),
+                is_disputed=Exists(
+                    Dispute.objects.filter(
+                        invoice=OuterRef("pk"), status__in=ACTIVE_DISPUTE_STATUSES
+                    )
+                ),
+                is_on_plan=Exists(
+                    PaymentPlanInvoice.objects.filter(
+                        invoice=OuterRef("pk"), plan__status=PaymentPlanStatus.ACTIVE
+                    )
+                ),
+            )
+            .prefetch_related("collection_events")
+        )
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         return ("-amount_due_value", "due_date", "pk")
@@ -113,6 +131,12 @@ class CollectionsWorklistAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Next step due")
     def next_step(self, obj: Any) -> str:
+        if obj.is_fee_invoice:
+            return "None: late-fee invoices are not chased"
+        if obj.is_disputed:
+            return "On hold: disputed"
+        if obj.is_on_plan:
+            return "On hold: payment plan"
         if obj.customer_id not in self._policies:
             self._policies.update(dunning_policies_by_customer({obj.customer_id}))
         done = {e.step_id for e in obj.collection_events.all()}

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.contrib.admin import site
 from django.core import mail
 from django.core.management import call_command
 
@@ -15,8 +16,14 @@ from billing.checks import ar_subledger_check
 from billing.models import Invoice
 from billing.services.payments import AllocationInput, payment_record
 from core.ledger.models import JournalEntry
+from receivables.admin import CollectionsWorklistAdmin
 from receivables.enums import CollectionEventOutcome
-from receivables.models import CollectionEvent, CollectionPause, LateFee
+from receivables.models import (
+    CollectionEvent,
+    CollectionPause,
+    CollectionsWorklistItem,
+    LateFee,
+)
 from receivables.selectors import invoice_in_dispute
 from receivables.services import collections as collections_module
 from receivables.services.collections import (
@@ -333,6 +340,25 @@ def test_admin_worklist_for_ar_clerk_and_refused_for_ap_clerk(admin, make_user) 
         auditor = verified_client(make_user("auditor"))
         assert auditor.get(url).status_code == 200
         assert auditor.post(url + "run/").status_code == 403
+
+
+def test_worklist_says_why_an_invoice_has_no_next_step(admin, make_user) -> None:
+    from receivables.services.disputes import dispute_open
+
+    # given an overdue invoice under dispute and one left to the steps
+    disputed = make_invoice(admin, "800.00")
+    chased = make_invoice(admin, "300.00")
+    dispute_open(actor=admin, invoice_id=disputed.pk, amount=Decimal("800.00"), reason="Seats")
+    url = "/admin/receivables/collectionsworklistitem/"
+    with time_machine.travel(DUE + timedelta(days=12)):
+        rows = verified_client(make_user("ar_clerk")).get(url).context["cl"].result_list
+    # then the disputed one reads "on hold", the other names its next step and date
+    worklist = CollectionsWorklistAdmin(CollectionsWorklistItem, site)
+    worklist._policies = {}
+    by_pk = {row.pk: worklist.next_step(row) for row in rows}
+    assert by_pk[disputed.pk] == "On hold: disputed"
+    assert by_pk[chased.pk].endswith(")")
+    assert "On hold" not in by_pk[chased.pk]
 
 
 def test_admin_waive_asks_for_reason(admin, make_user) -> None:
