@@ -29,7 +29,7 @@ from core.ledger.models import JournalLine
 from core.models import TaskFailure, TaskFailureStatus
 from payables.selectors import payables_totals_and_count
 from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
-from receivables.selectors import receivables_totals_and_count
+from receivables.selectors import collections_worklist, receivables_totals_and_count
 from reconciliation.enums import ExceptionStatus, MatchStatus
 from reconciliation.models import BankAccount, Match, ReconciliationException, Statement
 from reporting.kpis import KPIS, KpiUnit, kpi_approvals_waiting, kpi_values, mrr_movement
@@ -371,6 +371,32 @@ def queue_counts(user: Any, *, as_of: date) -> list[QueueCount]:
                 _link(
                     "admin:reconciliation_reconciliationexception_changelist",
                     "status__exact=open",
+                ),
+            )
+        )
+    if user.has_perm("receivables.view_collectionsworklistitem"):
+        out.append(
+            QueueCount(
+                "collections_worklist",
+                "Collections worklist",
+                "Open invoices past their due date and not paused: what the collections team "
+                "chases today.",
+                collections_worklist(as_of=as_of, queryset=Invoice.objects.all()).count(),
+                _link("admin:receivables_collectionsworklistitem_changelist"),
+            )
+        )
+    if user.has_perm("reconciliation.view_reconciliationexception"):
+        out.append(
+            QueueCount(
+                "my_reconciliation_exceptions",
+                "Exceptions assigned to me",
+                "Open reconciliation exceptions whose assignee is you.",
+                ReconciliationException.objects.filter(
+                    status=ExceptionStatus.OPEN, assignee_id=user.pk
+                ).count(),
+                _link(
+                    "admin:reconciliation_reconciliationexception_changelist",
+                    "mine=yes&status__exact=open",
                 ),
             )
         )

@@ -99,6 +99,9 @@ def test_figures_of_a_small_book(make_user, book) -> None:
     # and three invoices are overdue (the one due that day is not)
     counts = {c.code: c.count for c in d.counts}
     assert counts["overdue_invoices"] == 3
+    # all three are on the collections worklist (nothing paused); no exception is assigned
+    assert counts["collections_worklist"] == 3
+    assert counts["my_reconciliation_exceptions"] == 0
     assert counts["failed_tasks"] == 0
     assert all(c.how for c in d.counts)
 
@@ -117,6 +120,7 @@ def test_an_ap_clerk_sees_the_ap_panels_but_not_ar_nor_the_financial_ones(make_u
         "approvals_waiting",
         "reconciliation_suggestions",
         "open_reconciliation_exceptions",
+        "my_reconciliation_exceptions",
     ]
 
 
