@@ -1484,6 +1484,8 @@ class PaymentAdmin(AuditedAdmin):
 
     mine_field = "created_by"
     mine_label = "Recorded by me"
+    # An exact amount in the search box finds the payment of that amount (core.admin_workspace).
+    search_amount_fields = ("amount",)
 
     list_display = (
         "received_date",
@@ -1534,15 +1536,6 @@ class PaymentAdmin(AuditedAdmin):
     @admin.display(description="Ledger entry")
     def ledger_entry_link(self, payment: Payment) -> str:
         return _entry_link(payment.ledger_entry_id)
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
-    ) -> tuple[QuerySet[Payment], bool]:
-        found, duplicates = super().get_search_results(request, queryset, search_term)
-        amount = parse_amount(search_term)
-        if amount is None:
-            return found, duplicates
-        return found | queryset.filter(amount=amount), duplicates
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.record_payment")
