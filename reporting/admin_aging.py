@@ -29,6 +29,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from core.admin_confirm import amount_text, workspace_widgets
+from core.admin_export import neutralise
 from core.admin_site import register_admin_pages
 from core.aging import BUCKETS, AgingBucket
 from payables.selectors import payables_open, payables_totals_and_count
@@ -132,19 +133,13 @@ class AsOfForm(forms.Form):
     )
 
 
-def _safe_cell(value: object) -> str:
-    """A CSV cell never starts a formula in a spreadsheet."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv(filename: str, header: list[str], rows: Iterable[list[object]]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     writer = csv.writer(response)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_safe_cell(cell) for cell in row])
+        writer.writerow([neutralise(str(cell)) for cell in row])
     return response
 
 
