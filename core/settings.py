@@ -53,6 +53,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Covering indexes (INCLUDE) are PostgreSQL's; SQLite builds them without the extra
+    # columns, which the demo's sizes do not miss.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -302,6 +305,11 @@ CELERY_BEAT_SCHEDULE = {
     "reporting-kpi-snapshot-daily": {
         "task": "reporting.kpi_snapshot",
         "schedule": crontab(hour=23, minute=50),
+    },
+    # Before the check: the day's totals folded to one row per account, currency and day.
+    "ledger-day-totals-compact-nightly": {
+        "task": "ledger.day_totals_compact",
+        "schedule": crontab(hour=2, minute=0),
     },
     "ledger-check-nightly": {
         "task": "ledger.ledger_check",

@@ -3,7 +3,8 @@
 Verifies what the application's guards promise, so an entry written around them (raw SQL,
 triggers disabled, a restored backup) is reported: every entry balances per currency and in
 the functional currency with at least two lines, its content matches the digest the posting
-service wrote, and the trial balance is zero per currency. Domain apps register their own
+service wrote, the trial balance is zero per currency, and the daily totals that balances
+are read from equal the lines. Domain apps register their own
 checks (sub-ledger equals control account) with ``register_check``.
 """
 
@@ -17,7 +18,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from core.ledger.digest import entry_digest_valid
-from core.ledger.models import JournalEntry, JournalLine, LedgerCheckRun
+from core.ledger.models import AccountDayTotal, JournalEntry, JournalLine, LedgerCheckRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +161,48 @@ def _trial_balance() -> list[Problem]:
     return problems
 
 
+def _day_totals() -> list[Problem]:
+    """The daily totals behind every balance equal the lines they sum, day by day."""
+    names = ("debit", "credit", "functional_debit", "functional_credit")
+    from_lines = {
+        (r["account_id"], r["currency"], r["entry__entry_date"]): tuple(r[n] for n in names)
+        for r in JournalLine.objects.values("account_id", "currency", "entry__entry_date")
+        .annotate(**{n: Sum(n) for n in names})
+        .order_by()
+    }
+    from_totals = {
+        (r["account_id"], r["currency"], r["day"]): tuple(r[n] for n in names)
+        for r in AccountDayTotal.objects.values("account_id", "currency", "day")
+        .annotate(**{n: Sum(n) for n in names})
+        .order_by()
+    }
+    zero = (Decimal(0),) * len(names)
+    problems = []
+    for key in sorted(from_lines.keys() | from_totals.keys()):
+        lines, totals = from_lines.get(key, zero), from_totals.get(key, zero)
+        if lines != totals:
+            account_id, currency, day = key
+            problems.append(
+                Problem(
+                    "day_totals",
+                    f"Daily total of account {account_id} in {currency} on {day} is "
+                    f"Dr {totals[0]} Cr {totals[1]}; its lines say Dr {lines[0]} Cr {lines[1]} "
+                    "(run day_totals_rebuild after finding why)",
+                )
+            )
+    return problems
+
+
 def ledger_check_run() -> LedgerCheckRun:
     """Run every check and record the run with its problems."""
     run = LedgerCheckRun.objects.create()
     checked: list[int] = []
-    problems = [*_unbalanced_entries(), *_digests(checked), *_trial_balance()]
+    problems = [
+        *_unbalanced_entries(),
+        *_digests(checked),
+        *_trial_balance(),
+        *_day_totals(),
+    ]
     for name, check in sorted(_EXTRA_CHECKS.items()):
         try:
             problems.extend(check())

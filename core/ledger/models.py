@@ -197,3 +197,49 @@ class LedgerCheckRun(models.Model):
     def __str__(self) -> str:
         state = "running" if self.finished_at is None else "ok" if self.ok else "PROBLEMS"
         return f"Ledger check {self.started_at:%Y-%m-%d %H:%M} {state}"
+
+
+# Sums of a day's lines can exceed one line's maximum (AMOUNT): room for a billion of them.
+TOTAL: DecimalOptions = {"max_digits": 28, "decimal_places": 4}
+AMOUNT_COLUMNS = ("debit", "credit", "functional_debit", "functional_credit")
+
+
+class AccountDayTotal(models.Model):
+    """Movements of one account in one currency on one day, for balances "as of a day"
+    without reading every journal line.
+
+    Written only by the database: a trigger on ``ledger_journalline`` adds one row per
+    (account, currency, entry date) of each INSERT statement's lines (migration 0011), so
+    every posting path (the posting function, the batch COPY, a write around the service)
+    is counted, and concurrent postings never wait for each other on a shared row. A day
+    may therefore hold several rows; ``day_totals_compact`` folds them into one, and
+    ``ledger_check`` verifies the totals against the lines. A balance is the sum of the
+    rows up to the day.
+    """
+
+    # Indexed by the covering indexes below, which lead with it.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    currency = models.CharField(max_length=3)
+    day = models.DateField()
+    debit = models.DecimalField(**TOTAL, default=Decimal(0))
+    credit = models.DecimalField(**TOTAL, default=Decimal(0))
+    functional_debit = models.DecimalField(**TOTAL, default=Decimal(0))
+    functional_credit = models.DecimalField(**TOTAL, default=Decimal(0))
+
+    class Meta:
+        indexes = [
+            # Covering (PostgreSQL): balances come from the index alone.
+            models.Index(
+                fields=("account", "currency", "day"),
+                include=AMOUNT_COLUMNS,
+                name="ledger_daytotal_acct_day",
+            ),
+            models.Index(
+                fields=("day", "account", "currency"),
+                include=AMOUNT_COLUMNS,
+                name="ledger_daytotal_day",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.currency} {self.day}: Dr {self.debit} Cr {self.credit}"

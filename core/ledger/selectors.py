@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 
 from core.ledger.enums import AccountRole
-from core.ledger.models import Account, JournalEntry, JournalLine, PeriodLock
+from core.ledger.models import Account, AccountDayTotal, JournalEntry, PeriodLock
 
 ZERO = Decimal(0)
 
@@ -80,22 +80,83 @@ class Balance:
         return self.functional_debit - self.functional_credit
 
 
-def _line_filter(as_of: date | None) -> Q:
-    return Q(entry__entry_date__lte=as_of) if as_of else Q()
+def _day_filter(as_of: date | None) -> Q:
+    return Q(day__lte=as_of) if as_of else Q()
+
+
+_SUMS = {
+    "d": Sum("debit"),
+    "c": Sum("credit"),
+    "fd": Sum("functional_debit"),
+    "fc": Sum("functional_credit"),
+}
 
 
 def account_balances(*, account: Account | int, as_of: date | None = None) -> dict[str, Balance]:
-    """The account's totals per currency, up to and including ``as_of`` (all time if None)."""
+    """The account's totals per currency, up to and including ``as_of`` (all time if None).
+
+    Read from the daily totals the database keeps per account (``AccountDayTotal``): a sum
+    over days, not over every line."""
     account_id = account.pk if isinstance(account, Account) else account
+    balances = accounts_balances(account_ids=[account_id], as_of=as_of)
+    return {currency: balance for (_, currency), balance in balances.items()}
+
+
+def accounts_balances(
+    *, account_ids: Iterable[int], as_of: date | None = None
+) -> dict[tuple[int, str], Balance]:
+    """Totals of several accounts by (account id, currency) up to ``as_of``: one query."""
     rows = (
-        JournalLine.objects.filter(_line_filter(as_of), account_id=account_id)
-        .values("currency")
-        .annotate(
-            d=Sum("debit"), c=Sum("credit"), fd=Sum("functional_debit"), fc=Sum("functional_credit")
-        )
-        .order_by("currency")
+        AccountDayTotal.objects.filter(_day_filter(as_of), account_id__in=list(account_ids))
+        .values("account_id", "currency")
+        .annotate(**_SUMS)
+        .order_by("account_id", "currency")
     )
-    return {r["currency"]: Balance(r["currency"], r["d"], r["c"], r["fd"], r["fc"]) for r in rows}
+    return {
+        (r["account_id"], r["currency"]): Balance(r["currency"], r["d"], r["c"], r["fd"], r["fc"])
+        for r in rows
+    }
+
+
+def accounts_movements(
+    *, account_ids: Iterable[int], date_from: date | None = None, date_to: date | None = None
+) -> dict[tuple[int, str], Balance]:
+    """What moved on several accounts between two days (both included), by (account id,
+    currency): the sums of their daily totals."""
+    window = Q()
+    if date_from:
+        window &= Q(day__gte=date_from)
+    if date_to:
+        window &= Q(day__lte=date_to)
+    rows = (
+        AccountDayTotal.objects.filter(window, account_id__in=list(account_ids))
+        .values("account_id", "currency")
+        .annotate(**_SUMS)
+        .order_by("account_id", "currency")
+    )
+    return {
+        (r["account_id"], r["currency"]): Balance(r["currency"], r["d"], r["c"], r["fd"], r["fc"])
+        for r in rows
+    }
+
+
+def accounts_daily_movements(
+    *, account_ids: Iterable[int], date_from: date, date_to: date
+) -> dict[tuple[str, date], Balance]:
+    """Each day's movement of several accounts taken together, by (currency, day), for the
+    days between ``date_from`` and ``date_to`` that moved."""
+    rows = (
+        AccountDayTotal.objects.filter(
+            account_id__in=list(account_ids), day__gte=date_from, day__lte=date_to
+        )
+        .values("currency", "day")
+        .annotate(**_SUMS)
+        .order_by("currency", "day")
+    )
+    return {
+        (r["currency"], r["day"]): Balance(r["currency"], r["d"], r["c"], r["fd"], r["fc"])
+        for r in rows
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +189,21 @@ class TrialBalance:
 
 
 def trial_balance(*, as_of: date | None = None) -> TrialBalance:
-    """Every account's debits and credits per currency, grouped by the database."""
+    """Every account's debits and credits per currency up to ``as_of``, summed by the
+    database from the daily totals."""
+    return _trial_balance(AccountDayTotal.objects.filter(_day_filter(as_of)), as_of=as_of)
+
+
+def trial_balance_movement(*, date_from: date, date_to: date) -> TrialBalance:
+    """The trial balance of what was posted between two days (both included): a period's
+    movement per account and currency, as the P&L reads it."""
+    days = AccountDayTotal.objects.filter(day__gte=date_from, day__lte=date_to)
+    return _trial_balance(days, as_of=date_to)
+
+
+def _trial_balance(days: QuerySet[AccountDayTotal], *, as_of: date | None) -> TrialBalance:
     rows = (
-        JournalLine.objects.filter(_line_filter(as_of))
-        .values("account_id", "currency")
-        .annotate(
-            d=Sum("debit"), c=Sum("credit"), fd=Sum("functional_debit"), fc=Sum("functional_credit")
-        )
-        .order_by("account_id", "currency")
+        days.values("account_id", "currency").annotate(**_SUMS).order_by("account_id", "currency")
     )
     accounts = {a.pk: a for a in Account.objects.all()}
     result = TrialBalance(as_of=as_of)
