@@ -19,30 +19,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.test.utils import override_settings
 
-from billing.models import Customer, Invoice
+from billing.demo import billing_demo_year
+from billing.models import Customer, Invoice, Payment
 from billing.services.credit import customer_credit_set
 from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create
 from billing.services.payments import AllocationInput, payment_record
+from billing.services.webhooks import webhook_event_apply
 from core.accounts import user_ensure_in_role
 from core.exceptions import DomainError
+from core.money import minor_unit_exponent
 from core.roles import Role
 from receivables.models import CollectionEvent, LateFee
+from receivables.models_disputes import Dispute
 from receivables.services.collections import collections_run
-from receivables.services.disputes import dispute_open
+from receivables.services.disputes import chargeback_events_apply, dispute_open
 from receivables.services.payment_plans import payment_plan_create
 
 MARKER_EMAIL = "ap@summit-ridge.example"
 AR_CLERK_USERNAME = "demo-ar-clerk"
 # The payables demo's approver: the same person decides credit holds.
 APPROVER_USERNAME = "demo-approver"
+CHARGEBACK_ID = "dp_demo0001"
 TERMS_DAYS = 30
 D = Decimal
 
@@ -120,6 +125,61 @@ def _run(as_of: date) -> None:
 
 
 def receivables_demo_seed(today: date) -> str:
+    """The billing demo year first (its invoices are the oldest: numbers follow dates, and
+    its overdue invoices are chased by the collections runs below), then the collections
+    demo."""
+    year = billing_demo_year(today)
+    chargeback = _chargeback(today)
+    # The named demo's line first; the year's lines after it (none without the year).
+    return "\n".join(line for line in (_collections_demo_seed(today), year, chargeback) if line)
+
+
+def _chargeback(today: date) -> str:
+    """A card payment of the demo year charged back: Stripe's ``charge.dispute.created``
+    event, stored by the webhook and turned into a dispute by the chargeback run, evidence
+    due in four days. Idempotent: the event is stored and applied once."""
+    payment = (
+        Payment.objects.filter(processor="stripe", processor_charge_id__startswith="ch_demo")
+        .select_related("customer")
+        .order_by("pk")
+        .first()
+    )
+    if payment is None:
+        return ""  # no demo year (scale 0)
+    if Dispute.objects.filter(stripe_dispute_id=CHARGEBACK_ID).exists():
+        return "Chargeback demo: already there."
+    due = datetime.combine(today + timedelta(days=4), time(23, 59), tzinfo=UTC)
+    with transaction.atomic():
+        webhook_event_apply(
+            provider="stripe",
+            event={
+                "id": f"evt_{CHARGEBACK_ID}",
+                "type": "charge.dispute.created",
+                "data": {
+                    "object": {
+                        "id": CHARGEBACK_ID,
+                        "object": "dispute",
+                        "charge": payment.processor_charge_id,
+                        "amount": int(payment.amount.amount.scaleb(
+                            minor_unit_exponent(payment.currency))),
+                        "currency": payment.currency.lower(),
+                        "reason": "fraudulent",
+                        "status": "needs_response",
+                        "evidence_details": {"due_by": int(due.timestamp())},
+                    }
+                },
+            },
+        )  # fmt: skip
+        run = chargeback_events_apply()
+    if run.failures:
+        raise DomainError(f"The demo chargeback failed: {run.failures}", code="demo_failed")
+    return (
+        f"Chargeback demo: {payment.customer.name} disputed a card payment of "
+        f"{payment.amount} (fraudulent), evidence due {due.date().isoformat()}."
+    )
+
+
+def _collections_demo_seed(today: date) -> str:
     if Customer.objects.filter(email=MARKER_EMAIL).exists():
         return "Receivables demo data: already there."
     # Invoices and dunning emails go out by mail: keep them out of the quick start's console.

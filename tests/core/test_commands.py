@@ -166,11 +166,11 @@ def _counts() -> dict[str, int]:
 @time_machine.travel(date(2025, 3, 10), tick=False)
 def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
     # given
-    first = run("seed_demo")
+    first = run("seed_demo", "--scale", "0")
     counts_after_first = _counts()
 
     # when
-    second = run("seed_demo")
+    second = run("seed_demo", "--scale", "0")
 
     # then
     # 5 ledger demo entries, 12 from the receivables demo (6 back-dated invoices, the 5 late
@@ -208,7 +208,7 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
 @time_machine.travel(date(2025, 3, 10), tick=False)
 def test_seed_demo_posts_balanced_entries_and_converts_the_eur_sale() -> None:
     # when
-    run("seed_demo")
+    run("seed_demo", "--scale", "0")
 
     # then EUR/USD on 2025-03-09 is 1.0850 - 0.3% = 1.081745, so EUR 500 = USD 540.8725
     sale = JournalEntry.objects.get(idempotency_key="demo:eur-sale")
@@ -240,12 +240,12 @@ def test_seed_demo_posts_balanced_entries_and_converts_the_eur_sale() -> None:
 def test_seed_demo_on_a_later_day_keeps_earlier_entries_and_rates() -> None:
     # given
     with time_machine.travel(date(2025, 3, 10), tick=False):
-        run("seed_demo")
+        run("seed_demo", "--scale", "0")
     rates_before = dict(FxRate.objects.values_list("pk", "rate"))
 
     # when
     with time_machine.travel(date(2025, 3, 11), tick=False):
-        lines = run("seed_demo")
+        lines = run("seed_demo", "--scale", "0")
 
     # then one new day of 4 rates, no rate changed, no entry posted again
     assert lines[0] == "FX rates recorded: 4. Journal entries posted: 0, already there: 5."
@@ -261,7 +261,7 @@ def test_seed_demo_on_a_later_day_keeps_earlier_entries_and_rates() -> None:
 @time_machine.travel(date(2025, 3, 10), tick=False)
 def test_seed_demo_login_works_with_password_and_a_recovery_code() -> None:
     # given
-    lines = run("seed_demo")
+    lines = run("seed_demo", "--scale", "0")
     password = _value_after(lines, "Password:")
     code = lines[-2].strip()
     browser = Client()
@@ -284,7 +284,7 @@ def test_seed_demo_login_works_with_password_and_a_recovery_code() -> None:
 @time_machine.travel(date(2025, 3, 10), tick=False)
 def test_seed_demo_login_works_with_the_printed_totp_secret() -> None:
     # given
-    lines = run("seed_demo")
+    lines = run("seed_demo", "--scale", "0")
     password = _value_after(lines, "Password:")
     device = TOTPDevice.objects.get(user__username="demo-admin")
     code = f"{totp(device.bin_key):06d}"
@@ -306,7 +306,7 @@ def test_seed_demo_refuses_in_production(settings: Settings) -> None:
 
     # when
     with pytest.raises(CommandError) as raised:
-        run("seed_demo")
+        run("seed_demo", "--scale", "0")
 
     # then
     assert str(raised.value) == "Demo data is never seeded in production."

@@ -54,7 +54,7 @@ def _counts() -> dict[str, int]:
 @time_machine.travel(TODAY, tick=False)
 def test_demo_collections_worklist_holds_invoices_at_several_steps_with_late_fees() -> None:
     # when the demo is seeded (every app's seeder, as `make run` does)
-    result = demo_seed(today=TODAY)
+    result = demo_seed(today=TODAY, scale=0)
 
     # then the worklist shows the overdue invoices with the step each has reached
     worklist = collections_worklist(as_of=TODAY, queryset=CollectionsWorklistItem.objects.all())
@@ -101,7 +101,7 @@ def test_demo_collections_worklist_holds_invoices_at_several_steps_with_late_fee
 @time_machine.travel(TODAY, tick=False)
 def test_demo_has_a_plan_a_dispute_a_credit_hold_and_a_part_payment() -> None:
     # when
-    demo_seed(today=TODAY)
+    demo_seed(today=TODAY, scale=0)
 
     # then Lakeside pays its overdue invoice and its late fee in three installments
     plan = PaymentPlan.objects.get()
@@ -137,7 +137,7 @@ def test_demo_has_a_plan_a_dispute_a_credit_hold_and_a_part_payment() -> None:
 @time_machine.travel(TODAY, tick=False)
 def test_demo_eu_customers_pay_german_vat_or_reverse_charge() -> None:
     # when
-    demo_seed(today=TODAY)
+    demo_seed(today=TODAY, scale=0)
 
     # then Müller GmbH (DE) pays German VAT, not the 8.75 % US default
     muller = Invoice.objects.get(customer__name="Müller GmbH")
@@ -162,11 +162,11 @@ def test_demo_eu_customers_pay_german_vat_or_reverse_charge() -> None:
 @time_machine.travel(TODAY, tick=False)
 def test_demo_seeded_twice_adds_nothing_and_the_ledger_checks() -> None:
     # given
-    demo_seed(today=TODAY)
+    demo_seed(today=TODAY, scale=0)
     counts = _counts()
 
     # when
-    second = demo_seed(today=TODAY)
+    second = demo_seed(today=TODAY, scale=0)
 
     # then
     assert "Receivables demo data: already there." in second.app_reports

@@ -38,7 +38,7 @@ def _shots() -> Path:
 def clerk_page(browser_page: Page, live_server: LiveServer, make_user: Callable[..., User]) -> Page:
     """The demo data and a finance administrator's verified session (the login with the
     second factor is test_admin_login.py's)."""
-    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", "--scale", "0", stdout=io.StringIO())
     user = make_user(Role.FINANCE_ADMIN)
     session = verified_client(user).cookies["sessionid"].value
     browser_page.context.add_cookies(

@@ -1,22 +1,32 @@
-"""``manage.py seed_demo``: demo FX rates, ledger entries and a finance admin login."""
+"""``manage.py seed_demo``: a demo year of a small SaaS company and a finance admin login."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.demo import demo_seed
+from core.demo import SQLITE_SCALE, demo_default_scale, demo_seed
 from core.exceptions import DomainError
 
 
 class Command(BaseCommand):
     help = "Seed demo data (idempotent) and print a new login for the demo finance admin."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--scale",
+            type=float,
+            default=None,
+            help="Size of the generated year, above 0 and at most 1 (1: about 300 customers; "
+            f"by default 1, or {SQLITE_SCALE} on the quick start's SQLite).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        scale = options["scale"] if options["scale"] is not None else demo_default_scale()
         try:
-            result = demo_seed()
+            result = demo_seed(scale=scale)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         login = result.login
