@@ -120,6 +120,7 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
     from django.db import connection, transaction
 
     from billing.models import Customer, Invoice, Payment, PaymentMethod, ProcessorAttempt
+    from core.ledger.day_totals import day_totals_rebuild
     from core.ledger.enums import AccountRole
     from core.ledger.models import Account, JournalEntry, JournalLine
     from reconciliation.models import BankAccount, Statement, StatementLine
@@ -351,6 +352,9 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
             "INSERT INTO bench_dashboard_size VALUES (%s, %s, %s)",
             [invoices, lines, statement_lines],
         )
+    # The triggers were off: the ledger's daily totals are summed from the lines seeded,
+    # as the posting path would have added them.
+    day_totals_rebuild()
     connection.ensure_connection()
     connection.connection.autocommit = True
     with connection.cursor() as cursor:

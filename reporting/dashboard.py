@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DecimalField, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.urls import NoReverseMatch, reverse
 
@@ -25,7 +25,7 @@ from billing.enums import InvoiceStatus
 from billing.models import Invoice, ProcessorAttempt
 from billing.models.processors import AttemptStatus
 from core.aging import BUCKETS, AgingBucket
-from core.ledger.models import JournalLine
+from core.ledger.selectors import accounts_balances
 from core.models import TaskFailure, TaskFailureStatus
 from payables.selectors import payables_totals_and_count
 from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
@@ -176,13 +176,10 @@ def cash_panel(*, as_of: date) -> CashPanel:
         .order_by("name", "pk")
     )
     balances = {
-        (r["account_id"], r["currency"]): r["d"] - r["c"]
-        for r in JournalLine.objects.filter(
-            account_id__in={a.ledger_account_id for a in accounts}, entry__entry_date__lte=as_of
-        )
-        .values("account_id", "currency")
-        .annotate(d=Sum("debit"), c=Sum("credit"))
-        .order_by()
+        key: balance.balance
+        for key, balance in accounts_balances(
+            account_ids={a.ledger_account_id for a in accounts}, as_of=as_of
+        ).items()
     }
     rows = [
         CashAccountRow(

@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import (
     Case,
@@ -62,7 +62,8 @@ from billing.models.processors import AttemptStatus
 from billing.pricing import PricingError, price_amount
 from core.aging import AgingBucket
 from core.ledger.enums import AccountRole
-from core.ledger.models import Account, JournalLine
+from core.ledger.models import Account
+from core.ledger.selectors import accounts_balances
 from payables.enums import BillStatus, ExpenseReportStatus, PaymentRunStatus, PurchaseOrderStatus
 from payables.models import Bill, ExpenseReport, PaymentRun, PurchaseOrder
 from receivables.selectors import receivables_totals_and_count
@@ -98,17 +99,30 @@ def _window(as_of: date, days: int) -> tuple[date, date]:
     return as_of - timedelta(days=days - 1), as_of
 
 
+# Within one ``kpi_values`` call each figure several KPIs share (AR on a day, the sales of a
+# window, the MRR of a day) is read once: DSO, CEI and the MRR movements ask again and again.
+_MEMO: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("kpi_memo", default=None)
+_T = TypeVar("_T")
+
+
+def _memoized(key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 # --- Balances -------------------------------------------------------------------------------
 
 
 def _ledger_balances(account_ids: Iterable[int], *, as_of: date, credit_normal: bool) -> Figures:
-    rows = (
-        JournalLine.objects.filter(account_id__in=list(account_ids), entry__entry_date__lte=as_of)
-        .values("currency")
-        .annotate(d=Sum("debit"), c=Sum("credit"))
-        .order_by("currency")
-    )
-    return {r["currency"]: (r["c"] - r["d"]) if credit_normal else (r["d"] - r["c"]) for r in rows}
+    per_currency: Figures = {}
+    for (_, currency), balance in accounts_balances(account_ids=account_ids, as_of=as_of).items():
+        amount = -balance.balance if credit_normal else balance.balance
+        per_currency[currency] = per_currency.get(currency, ZERO) + amount
+    return dict(sorted(per_currency.items()))
 
 
 def _role_ids(role: AccountRole) -> list[int]:
@@ -123,15 +137,21 @@ def kpi_cash(*, as_of: date) -> Figures:
 
 def kpi_ar(*, as_of: date) -> Figures:
     """Open receivables: the balance of the AR control account."""
-    return _ledger_balances(
-        _role_ids(AccountRole.ACCOUNTS_RECEIVABLE), as_of=as_of, credit_normal=False
+    return _memoized(
+        ("ar", as_of),
+        lambda: _ledger_balances(
+            _role_ids(AccountRole.ACCOUNTS_RECEIVABLE), as_of=as_of, credit_normal=False
+        ),
     )
 
 
 def kpi_ap(*, as_of: date) -> Figures:
     """Open payables: the (credit) balance of the AP control account."""
-    return _ledger_balances(
-        _role_ids(AccountRole.ACCOUNTS_PAYABLE), as_of=as_of, credit_normal=True
+    return _memoized(
+        ("ap", as_of),
+        lambda: _ledger_balances(
+            _role_ids(AccountRole.ACCOUNTS_PAYABLE), as_of=as_of, credit_normal=True
+        ),
     )
 
 
@@ -141,6 +161,10 @@ def kpi_ap(*, as_of: date) -> Figures:
 def credit_sales(*, date_from: date, date_to: date) -> Figures:
     """Invoice totals issued in the period (tax included, as AR carries them); an invoice
     voided by ``date_to`` was never a sale."""
+    return _memoized(("sales", date_from, date_to), lambda: _credit_sales(date_from, date_to))
+
+
+def _credit_sales(date_from: date, date_to: date) -> Figures:
     rows = (
         Invoice.objects.filter(issue_date__gte=date_from, issue_date__lte=date_to)
         .exclude(status=InvoiceStatus.DRAFT)
@@ -154,6 +178,10 @@ def credit_sales(*, date_from: date, date_to: date) -> Figures:
 
 def purchases(*, date_from: date, date_to: date) -> Figures:
     """Totals of the vendor bills dated in the period that were posted to AP (approved on)."""
+    return _memoized(("purchases", date_from, date_to), lambda: _purchases(date_from, date_to))
+
+
+def _purchases(date_from: date, date_to: date) -> Figures:
     rows = (
         Bill.objects.filter(
             bill_date__gte=date_from,
@@ -190,8 +218,12 @@ def kpi_dpo(*, as_of: date, days: int = 30) -> Figures:
 
 def current_receivables(*, as_of: date) -> Figures:
     """Open receivables not yet past due on ``as_of`` (the aging's current bucket)."""
-    totals, _count = receivables_totals_and_count(as_of=as_of, bucket=AgingBucket.CURRENT)
-    return {currency: buckets["total"] for currency, buckets in totals.items()}
+
+    def compute() -> Figures:
+        totals, _count = receivables_totals_and_count(as_of=as_of, bucket=AgingBucket.CURRENT)
+        return {currency: buckets["total"] for currency, buckets in totals.items()}
+
+    return _memoized(("current_ar", as_of), compute)
 
 
 def kpi_cei(*, as_of: date, days: int = 30) -> Figures:
@@ -341,22 +373,13 @@ def _metered_mrr(as_of: date, into: CustomerMrr) -> None:
         _add(into, (r["subscription__customer_id"], r["subscription__currency"]), amount)
 
 
-# Within one ``kpi_values`` call the MRR of a day is read once, however many KPIs use it.
-_MRR_MEMO: ContextVar[dict[date, CustomerMrr] | None] = ContextVar("kpi_mrr_memo", default=None)
-
-
 def mrr_by_customer(*, as_of: date) -> CustomerMrr:
     """Each paying customer's monthly recurring revenue on ``as_of``, per currency.
 
     Licensed prices: the period price (flat, per seat x quantity, packages, tiers) divided by
     the months of its interval (quarter 3, year 12). Metered prices: the last full month's
     usage priced. Trials, paused and ended subscriptions bring nothing."""
-    memo = _MRR_MEMO.get()
-    if memo is None:
-        return _mrr_by_customer(as_of)
-    if as_of not in memo:
-        memo[as_of] = _mrr_by_customer(as_of)
-    return memo[as_of]
+    return _memoized(("mrr", as_of), lambda: _mrr_by_customer(as_of))
 
 
 def _mrr_by_customer(as_of: date) -> CustomerMrr:
@@ -772,7 +795,7 @@ class KpiValue:
 def kpi_values(*, as_of: date, codes: Iterable[str] | None = None) -> list[KpiValue]:
     """Every KPI (or those of ``codes``) as of the date, one row per currency."""
     chosen = [KPIS[c] for c in codes] if codes is not None else list(KPIS.values())
-    token = _MRR_MEMO.set({})
+    token = _MEMO.set({})
     try:
         return [
             KpiValue(kpi, currency, value.quantize(STORED, rounding=ROUND_HALF_UP))
@@ -780,7 +803,7 @@ def kpi_values(*, as_of: date, codes: Iterable[str] | None = None) -> list[KpiVa
             for currency, value in sorted(kpi.value(as_of=as_of).items())
         ]
     finally:
-        _MRR_MEMO.reset(token)
+        _MEMO.reset(token)
 
 
 # --- Snapshots (the one write of this app: its own history table) ---------------------------

@@ -68,8 +68,8 @@ from billing.models.subscriptions import BILLABLE
 from billing.pricing import period_end, price_amount
 from billing.tax import customer_tax_rate, line_amounts
 from core.ledger.enums import AccountRole
-from core.ledger.models import Account, JournalLine
-from core.ledger.selectors import account_balances
+from core.ledger.models import Account
+from core.ledger.selectors import accounts_balances, accounts_daily_movements
 from core.money import round_money
 from core.system_settings import system_settings
 from payables.enums import BillStatus, ExpenseReportStatus, PaymentRunStatus
@@ -509,37 +509,22 @@ def _cash_accounts() -> list[int]:
 def cash_position(*, as_of: date, currency: str) -> Decimal:
     """Cash at the end of ``as_of``: the ledger balance of the bank and processor-clearing
     accounts in ``currency``."""
-    total = ZERO
-    for account_id in _cash_accounts():
-        balance = account_balances(account=account_id, as_of=as_of).get(currency)
-        if balance is not None:
-            total += balance.balance
-    return total
+    balances = accounts_balances(account_ids=_cash_accounts(), as_of=as_of)
+    return sum((b.balance for (_, cur), b in balances.items() if cur == currency), ZERO)
 
 
 def cash_movements(*, currency: str, date_from: date, date_to: date) -> dict[date, Decimal]:
     """What really came in and went out of cash per day (debits - credits of the cash
     accounts), for the back-test."""
-    rows = (
-        JournalLine.objects.filter(
-            account_id__in=_cash_accounts(),
-            currency=currency,
-            entry__entry_date__gte=date_from,
-            entry__entry_date__lte=date_to,
-        )
-        .values("entry__entry_date")
-        .annotate(d=Sum("debit"), c=Sum("credit"))
-        .values_list("entry__entry_date", "d", "c")
-        .order_by()
+    moved = accounts_daily_movements(
+        account_ids=_cash_accounts(), date_from=date_from, date_to=date_to
     )
-    return {day: d - c for day, d, c in rows}
+    return {day: b.balance for (cur, day), b in moved.items() if cur == currency}
 
 
 def projection_currencies(*, as_of: date) -> list[str]:
     """Currencies with cash, open invoices, live subscriptions or open bills."""
-    found: set[str] = set()
-    for account_id in _cash_accounts():
-        found |= set(account_balances(account=account_id, as_of=as_of))
+    found = {cur for _, cur in accounts_balances(account_ids=_cash_accounts(), as_of=as_of)}
     found |= set(
         Invoice.objects.filter(status=InvoiceStatus.OPEN).values_list("currency", flat=True)
     )
@@ -554,8 +539,12 @@ def projection_currencies(*, as_of: date) -> list[str]:
     return sorted(found)
 
 
-def projection_events(*, as_of: date, currency: str, until: date) -> list[CashEvent]:
-    timing = payment_timing(as_of=as_of)
+def projection_events(
+    *, as_of: date, currency: str, until: date, timing: PaymentTiming | None = None
+) -> list[CashEvent]:
+    """Every expected receipt and payment of ``currency`` (``timing``: the customers' payment
+    history, read once for all currencies by the caller)."""
+    timing = timing or payment_timing(as_of=as_of)
     return [
         *receivable_events(as_of=as_of, currency=currency, timing=timing),
         *subscription_events(as_of=as_of, currency=currency, until=until, timing=timing),
@@ -595,21 +584,40 @@ def project_events(
         index = (day - first_day).days // 7
         return index if 0 <= index < weeks else None
 
+    def slot(offset: int) -> int | None:
+        """The week of the day ``offset`` days after the first (None: outside)."""
+        return offset // 7 if 0 <= offset < 7 * weeks else None
+
     receipts = [0] * weeks
     payments = [0] * weeks
     fixed = [0] * weeks
-    # Receipts whose week depends on the draw: their amount and the week of each days late.
-    uncertain: list[tuple[int, list[int | None]]] = []
-    for event in sorted(events, key=lambda e: (e.on_date, e.kind, e.reference, e.amount)):
+    # Receipts whose week depends on the draw, in a fixed order (the seed's draws follow it).
+    drawn_events: list[CashEvent] = []
+    for event in events:
         units = _units(event.amount)
         index = week_of(event.expected_date)
         if index is not None:
             (receipts if units > 0 else payments)[index] += units
-        choices = [week_of(event.on_date + timedelta(days=d)) for d in event.days_late]
-        if len(set(choices)) > 1:
-            uncertain.append((units, choices))
+        late = event.days_late
+        base = (event.on_date - first_day).days
+        # Days late are sorted: the earliest and the latest in the same week (or both
+        # outside on the same side) put every draw there.
+        if late and (
+            slot(base + late[0]) != slot(base + late[-1])
+            or (base + late[0] < 0) != (base + late[-1] < 0)
+        ):
+            drawn_events.append(event)
         elif index is not None:
             fixed[index] += units
+    # The draw's week of each days late; None: outside the weeks.
+    uncertain: list[tuple[int, list[int | None]]] = []
+    for event in sorted(drawn_events, key=lambda e: (e.on_date, e.kind, e.reference, e.amount)):
+        base = (event.on_date - first_day).days
+        choices = [slot(base + d) for d in event.days_late]
+        if len(set(choices)) > 1:
+            uncertain.append((_units(event.amount), choices))
+        elif choices[0] is not None:
+            fixed[choices[0]] += _units(event.amount)
     rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
     runs = [list(fixed) for _ in range(simulations)] if uncertain else [list(fixed)]
     for units, choices in uncertain:
@@ -666,9 +674,10 @@ def cash_flow_projection(
     as_of = as_of or timezone.localdate()
     until = as_of + timedelta(days=7 * weeks)
     currencies = [currency] if currency else projection_currencies(as_of=as_of)
+    timing = payment_timing(as_of=as_of) if currencies else None
     return [
         project_events(
-            events=projection_events(as_of=as_of, currency=cur, until=until),
+            events=projection_events(as_of=as_of, currency=cur, until=until, timing=timing),
             as_of=as_of,
             currency=cur,
             opening_cash=cash_position(as_of=as_of, currency=cur),

@@ -3,8 +3,9 @@ a direct-method cash-flow statement.
 
 Every figure is kept per transaction currency (never mixed, STYLE lesson 7) and in the
 functional currency (the amounts each line was posted at). Balances come from
-``core.ledger.selectors.trial_balance`` and ``account_balances``; a period's movement is the
-trial balance at its end less the one the day before it starts.
+``core.ledger.selectors`` (``trial_balance``, ``accounts_balances``), which sum the ledger's
+daily totals per account; a period's movement is the sum of the days in it
+(``trial_balance_movement``).
 
 Fiscal year: the system settings hold no fiscal-year start, so the fiscal year is the calendar
 year. Nothing closes income and expense into equity yet, so the balance sheet shows the
@@ -32,7 +33,12 @@ from django.db.models import Q
 from core.exceptions import DomainError
 from core.ledger.enums import AccountRole, AccountType
 from core.ledger.models import Account, JournalEntry, JournalLine
-from core.ledger.selectors import account_balances, trial_balance
+from core.ledger.selectors import (
+    TrialBalance,
+    accounts_balances,
+    trial_balance,
+    trial_balance_movement,
+)
 from reconciliation.selectors import bank_ledger_account_ids
 
 ZERO = Decimal(0)
@@ -142,10 +148,14 @@ def _balances(as_of: date | None) -> tuple[_Balances, dict[int, Account]]:
     from the trial balance."""
     if as_of is None:
         return {}, {}
+    return _by_account(trial_balance(as_of=as_of))
+
+
+def _by_account(tb: TrialBalance) -> tuple[_Balances, dict[int, Account]]:
     per_account: dict[int, dict[str, Decimal]] = defaultdict(dict)
     functional: dict[int, Decimal] = defaultdict(Decimal)
     accounts: dict[int, Account] = {}
-    for row in trial_balance(as_of=as_of).rows:
+    for row in tb.rows:
         accounts[row.account.pk] = row.account
         per_account[row.account.pk][row.currency] = row.balance
         functional[row.account.pk] += row.functional_debit - row.functional_credit
@@ -157,12 +167,8 @@ def _balances(as_of: date | None) -> tuple[_Balances, dict[int, Account]]:
 
 def _movement(date_from: date, date_to: date) -> tuple[_Balances, dict[int, Account]]:
     """Each account's debits less credits dated ``date_from`` through ``date_to``."""
-    end, accounts = _balances(date_to)
-    start, before = _balances(_day_before(date_from))
-    accounts = {**before, **accounts}
-    return {
-        pk: (end.get(pk, Figures()) - start.get(pk, Figures())).nonzero() for pk in accounts
-    }, accounts
+    moved, accounts = _by_account(trial_balance_movement(date_from=date_from, date_to=date_to))
+    return {pk: figures.nonzero() for pk, figures in moved.items()}, accounts
 
 
 # Which sign makes the account type's normal balance positive.
@@ -456,9 +462,10 @@ def _cash_on(accounts: list[Account], as_of: date | None) -> dict[str, Decimal]:
     if as_of is None:
         return {}
     total: dict[str, Decimal] = defaultdict(Decimal)
-    for account in accounts:
-        for currency, balance in account_balances(account=account, as_of=as_of).items():
-            total[currency] += balance.balance
+    for (_, currency), balance in accounts_balances(
+        account_ids=[a.pk for a in accounts], as_of=as_of
+    ).items():
+        total[currency] += balance.balance
     return {c: a for c, a in sorted(total.items()) if a}
 
 
