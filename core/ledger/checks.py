@@ -14,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, DecimalField, F, Q, Sum
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from core.ledger.digest import entry_digest_valid
 from core.ledger.models import AccountDayTotal, JournalEntry, JournalLine, LedgerCheckRun
+
+PLACES = Decimal("0.0001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +43,17 @@ def register_check(name: str, check: Check) -> None:
     _EXTRA_CHECKS[name] = check
 
 
+def _sum(column: str) -> Round:
+    """A sum at the stored four places: exact on PostgreSQL already; SQLite (the quick
+    start) adds decimals as floats, so 469.78 + 0 could otherwise differ from 469.78."""
+    return Round(Sum(column), 4, output_field=DecimalField(max_digits=28, decimal_places=4))
+
+
 def _unbalanced_entries() -> list[Problem]:
     problems = []
     per_currency = (
         JournalLine.objects.values("entry_id", "currency")
-        .annotate(d=Sum("debit"), c=Sum("credit"))
+        .annotate(d=_sum("debit"), c=_sum("credit"))
         .filter(~Q(d=F("c")))
         .order_by("entry_id")
     )
@@ -59,7 +68,7 @@ def _unbalanced_entries() -> list[Problem]:
         )
     functional = (
         JournalLine.objects.values("entry_id")
-        .annotate(d=Sum("functional_debit"), c=Sum("functional_credit"))
+        .annotate(d=_sum("functional_debit"), c=_sum("functional_credit"))
         .filter(~Q(d=F("c")))
         .order_by("entry_id")
     )
@@ -138,7 +147,7 @@ def _trial_balance() -> list[Problem]:
     problems = []
     for row in (
         JournalLine.objects.values("currency")
-        .annotate(d=Sum("debit"), c=Sum("credit"))
+        .annotate(d=_sum("debit"), c=_sum("credit"))
         .order_by("currency")
     ):
         if row["d"] != row["c"]:
@@ -149,7 +158,7 @@ def _trial_balance() -> list[Problem]:
                     f"credits {row['c']}",
                 )
             )
-    totals = JournalLine.objects.aggregate(d=Sum("functional_debit"), c=Sum("functional_credit"))
+    totals = JournalLine.objects.aggregate(d=_sum("functional_debit"), c=_sum("functional_credit"))
     if (totals["d"] or 0) != (totals["c"] or 0):
         problems.append(
             Problem(
@@ -159,6 +168,10 @@ def _trial_balance() -> list[Problem]:
             )
         )
     return problems
+
+
+def _places(value: Decimal) -> Decimal:
+    return value.quantize(PLACES)
 
 
 def _day_totals() -> list[Problem]:
@@ -176,6 +189,9 @@ def _day_totals() -> list[Problem]:
         .annotate(**{n: Sum(n) for n in names})
         .order_by()
     }
+    # Compared at the stored four places (SQLite sums decimals as floats).
+    from_lines = {key: tuple(_places(v) for v in values) for key, values in from_lines.items()}
+    from_totals = {key: tuple(_places(v) for v in values) for key, values in from_totals.items()}
     zero = (Decimal(0),) * len(names)
     problems = []
     for key in sorted(from_lines.keys() | from_totals.keys()):

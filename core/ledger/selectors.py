@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import DecimalField, Q, QuerySet, Sum
+from django.db.models.functions import Round
 
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account, AccountDayTotal, JournalEntry, PeriodLock
@@ -84,11 +85,17 @@ def _day_filter(as_of: date | None) -> Q:
     return Q(day__lte=as_of) if as_of else Q()
 
 
+def _sum(column: str) -> Round:
+    # Exact on PostgreSQL; SQLite (the quick start) adds decimals as floats: back to the
+    # stored four places so that equal sums compare equal.
+    return Round(Sum(column), 4, output_field=DecimalField(max_digits=28, decimal_places=4))
+
+
 _SUMS = {
-    "d": Sum("debit"),
-    "c": Sum("credit"),
-    "fd": Sum("functional_debit"),
-    "fc": Sum("functional_credit"),
+    "d": _sum("debit"),
+    "c": _sum("credit"),
+    "fd": _sum("functional_debit"),
+    "fc": _sum("functional_credit"),
 }
 
 
