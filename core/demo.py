@@ -178,13 +178,20 @@ def _demo_entries(today: date) -> list[tuple[str, date, str, list[LineSpec]]]:
     gross = net + tax
     year = [
         (
-            "demo:seed-funding",
+            key,
             today - timedelta(days=FX_DAYS - 1),
-            "Seed funding paid in, before the demo year",
+            f"Seed funding paid in ({currency}), before the demo year",
             [
-                LineSpec(account=cash, currency=home, debit=Decimal("250000.00")),
-                LineSpec(account=equity, currency=home, credit=Decimal("250000.00")),
+                LineSpec(account=cash, currency=currency, debit=Decimal(amount)),
+                LineSpec(account=equity, currency=currency, credit=Decimal(amount)),
             ],
+        )
+        # The suppliers bill in EUR and GBP too: their payment runs need money there
+        # from the first month, not only what customers pay in those currencies.
+        for key, currency, amount in (
+            ("demo:seed-funding", home, "500000.00"),
+            ("demo:seed-funding-eur", "EUR", "100000.00"),
+            ("demo:seed-funding-gbp", "GBP", "50000.00"),
         )
     ]
     return [

@@ -5,7 +5,7 @@ the README). Seeded once for the module, on a fixed day, and rolled back at the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,9 @@ from billing.demo import CHANNELS, YEAR_CUSTOMERS, YEAR_MONTHS
 from billing.models import Customer, Invoice, InvoiceLine, Payment, ProcessorAttempt
 from core.demo import DemoResult, demo_seed
 from core.ledger.checks import ledger_check_run
+from core.ledger.enums import AccountRole
+from core.ledger.models import Account
+from core.ledger.selectors import account_balances
 from core.models import FxRate
 from payables.models import Approval, Bill, PaymentRun, PurchaseOrder
 from receivables.models import LateFee
@@ -235,6 +238,16 @@ def test_ledger_balanced_and_sub_ledgers_agree(year: DemoResult) -> None:
     # then it finds no problem
     assert run.problems == []
     assert run.ok
+
+
+def test_cash_is_never_negative_in_any_currency(year: DemoResult) -> None:
+    # given the demo year's cash account (supplier runs pay out in USD, EUR and GBP)
+    cash = Account.objects.get(role=AccountRole.CASH)
+    # then at every month end and today each currency's cash is zero or more
+    month_ends = [date(y, m, 1) - timedelta(days=1) for y, m in sorted(_last_months(12))]
+    for day in [*month_ends, TODAY]:
+        balances = account_balances(account=cash, as_of=day)
+        assert {c: b.balance for c, b in balances.items() if b.balance < 0} == {}, day
 
 
 def test_second_seed_adds_nothing(year: DemoResult) -> None:
