@@ -14,14 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, Q, Sum
-from django.db.models.functions import Round
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from core.ledger.digest import entry_digest_valid
 from core.ledger.models import AccountDayTotal, JournalEntry, JournalLine, LedgerCheckRun
-
-PLACES = Decimal("0.0001")
+from core.ledger.selectors import rounded_sum
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +41,11 @@ def register_check(name: str, check: Check) -> None:
     _EXTRA_CHECKS[name] = check
 
 
-def _sum(column: str) -> Round:
-    """A sum at the stored four places: exact on PostgreSQL already; SQLite (the quick
-    start) adds decimals as floats, so 469.78 + 0 could otherwise differ from 469.78."""
-    return Round(Sum(column), 4, output_field=DecimalField(max_digits=28, decimal_places=4))
-
-
 def _unbalanced_entries() -> list[Problem]:
     problems = []
     per_currency = (
         JournalLine.objects.values("entry_id", "currency")
-        .annotate(d=_sum("debit"), c=_sum("credit"))
+        .annotate(d=rounded_sum("debit"), c=rounded_sum("credit"))
         .filter(~Q(d=F("c")))
         .order_by("entry_id")
     )
@@ -68,7 +60,7 @@ def _unbalanced_entries() -> list[Problem]:
         )
     functional = (
         JournalLine.objects.values("entry_id")
-        .annotate(d=_sum("functional_debit"), c=_sum("functional_credit"))
+        .annotate(d=rounded_sum("functional_debit"), c=rounded_sum("functional_credit"))
         .filter(~Q(d=F("c")))
         .order_by("entry_id")
     )
@@ -147,7 +139,7 @@ def _trial_balance() -> list[Problem]:
     problems = []
     for row in (
         JournalLine.objects.values("currency")
-        .annotate(d=_sum("debit"), c=_sum("credit"))
+        .annotate(d=rounded_sum("debit"), c=rounded_sum("credit"))
         .order_by("currency")
     ):
         if row["d"] != row["c"]:
@@ -158,7 +150,9 @@ def _trial_balance() -> list[Problem]:
                     f"credits {row['c']}",
                 )
             )
-    totals = JournalLine.objects.aggregate(d=_sum("functional_debit"), c=_sum("functional_credit"))
+    totals = JournalLine.objects.aggregate(
+        d=rounded_sum("functional_debit"), c=rounded_sum("functional_credit")
+    )
     if (totals["d"] or 0) != (totals["c"] or 0):
         problems.append(
             Problem(
@@ -170,28 +164,21 @@ def _trial_balance() -> list[Problem]:
     return problems
 
 
-def _places(value: Decimal) -> Decimal:
-    return value.quantize(PLACES)
-
-
 def _day_totals() -> list[Problem]:
     """The daily totals behind every balance equal the lines they sum, day by day."""
     names = ("debit", "credit", "functional_debit", "functional_credit")
     from_lines = {
         (r["account_id"], r["currency"], r["entry__entry_date"]): tuple(r[n] for n in names)
         for r in JournalLine.objects.values("account_id", "currency", "entry__entry_date")
-        .annotate(**{n: Sum(n) for n in names})
+        .annotate(**{n: rounded_sum(n) for n in names})
         .order_by()
     }
     from_totals = {
         (r["account_id"], r["currency"], r["day"]): tuple(r[n] for n in names)
         for r in AccountDayTotal.objects.values("account_id", "currency", "day")
-        .annotate(**{n: Sum(n) for n in names})
+        .annotate(**{n: rounded_sum(n) for n in names})
         .order_by()
     }
-    # Compared at the stored four places (SQLite sums decimals as floats).
-    from_lines = {key: tuple(_places(v) for v in values) for key, values in from_lines.items()}
-    from_totals = {key: tuple(_places(v) for v in values) for key, values in from_totals.items()}
     zero = (Decimal(0),) * len(names)
     problems = []
     for key in sorted(from_lines.keys() | from_totals.keys()):

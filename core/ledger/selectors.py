@@ -85,17 +85,17 @@ def _day_filter(as_of: date | None) -> Q:
     return Q(day__lte=as_of) if as_of else Q()
 
 
-def _sum(column: str) -> Round:
-    # Exact on PostgreSQL; SQLite (the quick start) adds decimals as floats: back to the
-    # stored four places so that equal sums compare equal.
+def rounded_sum(column: str) -> Round:
+    """SUM(column) at the stored four places: exact on PostgreSQL already; SQLite (the quick
+    start) adds decimals as floats, so 469.78 + 0 could otherwise differ from 469.78."""
     return Round(Sum(column), 4, output_field=DecimalField(max_digits=28, decimal_places=4))
 
 
 _SUMS = {
-    "d": _sum("debit"),
-    "c": _sum("credit"),
-    "fd": _sum("functional_debit"),
-    "fc": _sum("functional_credit"),
+    "d": rounded_sum("debit"),
+    "c": rounded_sum("credit"),
+    "fd": rounded_sum("functional_debit"),
+    "fc": rounded_sum("functional_credit"),
 }
 
 
