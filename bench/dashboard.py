@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -94,12 +95,15 @@ def ensure_database(url: str, maintenance_url: str, sizes: tuple[int, int, int])
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
     if exists:
+        # ``_v2``: the seed with a payment per paid invoice; an older seed is made again.
         with psycopg.connect(url, autocommit=True) as conn:
-            have = conn.execute("SELECT to_regclass('bench_dashboard_size') IS NOT NULL").fetchone()
+            have = conn.execute(
+                "SELECT to_regclass('bench_dashboard_size_v2') IS NOT NULL"
+            ).fetchone()
             row = None
             if have and have[0]:
                 row = conn.execute(
-                    "SELECT invoices, lines, statement_lines FROM bench_dashboard_size"
+                    "SELECT invoices, lines, statement_lines FROM bench_dashboard_size_v2"
                 ).fetchone()
         if row is not None and tuple(row) == sizes:
             return True
@@ -119,7 +123,14 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
     their lines, processor attempts and payments, written by SQL."""
     from django.db import connection, transaction
 
-    from billing.models import Customer, Invoice, Payment, PaymentMethod, ProcessorAttempt
+    from billing.models import (
+        Customer,
+        Invoice,
+        Payment,
+        PaymentAllocation,
+        PaymentMethod,
+        ProcessorAttempt,
+    )
     from core.ledger.day_totals import day_totals_rebuild
     from core.ledger.enums import AccountRole
     from core.ledger.models import Account, JournalEntry, JournalLine
@@ -172,10 +183,14 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
             f"CASE WHEN g % 10 >= 4 THEN {total} "
             f"WHEN g % 10 = 3 THEN round({total} / 2, 2) ELSE 0 END"
         )
+        # Paid (in full or half) on due date + -15..25 days, never after the anchor.
+        received = f"least({anchor}, {day} + 30 + (g * 7) % 41 - 15)"
+        i0 = _next_id(Invoice)
         insert_select(
             Invoice,
             invoices,
             {
+                "id": f"{i0} + g",
                 "customer_id": cust,
                 "number": f"CASE WHEN {draft} THEN NULL ELSE 'INV-' || lpad(g::text, 8, '0') END",
                 "status": (
@@ -190,7 +205,43 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
                 "fx_rate": "1",
                 "created_at": f"({day})::timestamptz",
                 "issued_at": f"CASE WHEN {draft} THEN NULL ELSE ({day})::timestamptz END",
-                "closed_at": f"CASE WHEN g % 10 >= 4 THEN ({day} + 20)::timestamptz END",
+                "closed_at": f"CASE WHEN g % 10 >= 4 THEN ({received})::timestamptz END",
+            },
+        )
+        # One payment per paid invoice with its allocation, so that the payment history
+        # (days late, the projection's timing, past days' receivables) is a real one.
+        # Paid invoice k is invoice g = (k - 1) / 7 * 10 + 3 + (k - 1) % 7 (g % 10 in 3..9).
+        paid_count = (invoices // 10) * 7 + max(0, invoices % 10 - 2)
+        g_of_k = "((g - 1) / 7 * 10 + 3 + (g - 1) % 7)"
+
+        def of_k(expression: str) -> str:
+            return re.sub(r"\bg\b", g_of_k, expression)
+
+        r0 = _next_id(Payment)
+        insert_select(
+            Payment,
+            paid_count,
+            {
+                "id": f"{r0} + g",
+                "customer_id": of_k(cust),
+                "currency": of_k(cust_currency),
+                "amount": of_k(paid),
+                "amount_allocated": of_k(paid),
+                "method": "CASE WHEN g % 3 = 0 THEN 'wire_transfer' ELSE 'ach' END",
+                "status": "'succeeded'",
+                "received_date": of_k(received),
+                "created_at": f"({of_k(received)})::timestamptz",
+            },
+        )
+        insert_select(
+            PaymentAllocation,
+            paid_count,
+            {
+                "payment_id": f"{r0} + g",
+                "invoice_id": f"{i0} + {g_of_k}",
+                "currency": of_k(cust_currency),
+                "amount": of_k(paid),
+                "created_at": f"({of_k(received)})::timestamptz",
             },
         )
         # Entries: two lines each, eight kinds by g % 8 (debit account, credit account).
@@ -340,16 +391,17 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
             "ledger_journalline",
             "reconciliation_statement",
             "billing_payment",
+            "billing_paymentallocation",
         ):
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                 f"(SELECT max(id) FROM {table}))"
             )
         cursor.execute(
-            "CREATE TABLE bench_dashboard_size (invoices int, lines int, statement_lines int)"
+            "CREATE TABLE bench_dashboard_size_v2 (invoices int, lines int, statement_lines int)"
         )
         cursor.execute(
-            "INSERT INTO bench_dashboard_size VALUES (%s, %s, %s)",
+            "INSERT INTO bench_dashboard_size_v2 VALUES (%s, %s, %s)",
             [invoices, lines, statement_lines],
         )
     # The triggers were off: the ledger's daily totals are summed from the lines seeded,

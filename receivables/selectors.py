@@ -7,10 +7,13 @@ up to that day.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import (
+    Case,
     Count,
     DecimalField,
     F,
@@ -20,12 +23,19 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus
-from billing.models import CreditNote, Invoice, PaymentAllocation, RefundAllocation
+from billing.models import (
+    CreditApplication,
+    CreditNote,
+    Invoice,
+    PaymentAllocation,
+    RefundAllocation,
+)
 from core.aging import aging_bucket_case, aging_totals
 from receivables.models import (
     CollectionEvent,
@@ -37,6 +47,8 @@ from receivables.models import (
 from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
 from receivables.models_plans import PaymentPlanInvoice, PaymentPlanStatus
 
+# Invoices read per query by id (the settled-since part of a past day's totals).
+_CHUNK = 5000
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
 
 
@@ -44,6 +56,24 @@ def _sum_for_invoice(qs: QuerySet, field: str) -> Coalesce:
     summed = qs.filter(invoice=OuterRef("pk")).values("invoice").annotate(s=Sum(field)).values("s")
     return Coalesce(
         Subquery(summed, output_field=DecimalField(max_digits=19, decimal_places=4)), ZERO
+    )
+
+
+def _settled_after(as_of: date) -> tuple[tuple[QuerySet, str, int], ...]:
+    """What changed invoices' amounts due after ``as_of``, each source with its amount field
+    and its sign: payments received, customer credit applied, credit notes issued (less what
+    the amount due falls by) and refunds made (more). An invoice's ``amount_paid`` is its
+    allocations and credit applications less its refunds, ``amount_credited`` its credit
+    notes; so the amount due on the day is today's plus what these put back."""
+    return (
+        (PaymentAllocation.objects.filter(payment__received_date__gt=as_of), "amount", 1),
+        (CreditApplication.objects.filter(applied_date__gt=as_of), "amount", 1),
+        (
+            CreditNote.objects.filter(issue_date__gt=as_of, applied_to_invoice__gt=0),
+            "applied_to_invoice",
+            1,
+        ),
+        (RefundAllocation.objects.filter(refund__refund_date__gt=as_of), "amount", -1),
     )
 
 
@@ -58,30 +88,44 @@ def receivables_open(
     """Invoices open on ``as_of`` annotated with ``due_as_of`` and ``bucket``.
 
     For today (or later) the invoices' own balances are used, which the partial covering
-    index ``billing_invoice_open_aging`` serves without touching the table; a past date
-    rebuilds each balance from the payments, credit notes and refunds dated by then.
+    index ``billing_invoice_open_aging`` serves without touching the table. A past date takes
+    today's balances and puts back the payments, credit applied, credit notes and refunds
+    dated after it (``_settled_after``): a few index lookups for the invoices they touch,
+    rather than every invoice's whole history.
     """
     if as_of >= timezone.localdate():
         qs = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
         due = F("total") - F("amount_paid") - F("amount_credited")
     else:
-        qs = Invoice.objects.filter(issue_date__lte=as_of).exclude(status=InvoiceStatus.DRAFT)
         # Voided or written off before the date: no longer a receivable then.
-        qs = qs.exclude(
-            Q(status__in=[InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE])
-            & Q(closed_at__date__lte=as_of)
+        qs = (
+            Invoice.objects.filter(issue_date__lte=as_of)
+            .exclude(status=InvoiceStatus.DRAFT)
+            .exclude(
+                Q(status__in=[InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE])
+                & Q(closed_at__date__lte=as_of)
+            )
         )
+        changed = _settled_after(as_of)
+        changed_q = Q()
+        for source, _field, _sign in changed:
+            changed_q |= Q(pk__in=source.values("invoice_id"))
+        # What is due today, with what was settled after the day put back: only invoices
+        # open today, voided or written off after the day, or settled after it can have had
+        # something due then (a paid invoice settled by the day had nothing due).
+        qs = qs.filter(
+            Q(status__in=[InvoiceStatus.OPEN, InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE])
+            | changed_q
+        )
+        put_back: Any = ZERO
+        for source, field, sign in changed:
+            summed = _sum_for_invoice(source, field)
+            put_back = put_back + summed if sign > 0 else put_back - summed
         due = (
             F("total")
-            - _sum_for_invoice(
-                PaymentAllocation.objects.filter(payment__received_date__lte=as_of), "amount"
-            )
-            - _sum_for_invoice(
-                CreditNote.objects.filter(issue_date__lte=as_of), "applied_to_invoice"
-            )
-            + _sum_for_invoice(
-                RefundAllocation.objects.filter(refund__refund_date__lte=as_of), "amount"
-            )
+            - F("amount_paid")
+            - F("amount_credited")
+            + Case(When(changed_q, then=put_back), default=ZERO)
         )
     if customer:
         qs = qs.filter(customer_id=customer)
@@ -111,8 +155,11 @@ def receivables_totals_and_count(
     the buckets are added up here from those groups. For today, with no per-item amount
     filter, it sums the invoices' own columns: an open invoice always has something due (the
     payment, credit-note and refund services close it at zero), so no per-row test is needed.
+    A past day, likewise without the amount filter, reads today's balances of the invoices
+    nothing has settled since (``_past_rows``).
     """
-    if as_of >= timezone.localdate() and min_amount is None:
+    past = as_of < timezone.localdate()
+    if min_amount is None and not past:
         base = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
         if customer:
             base = base.filter(customer_id=customer)
@@ -125,6 +172,8 @@ def receivables_totals_and_count(
             .annotate(t=Sum("total"), p=Sum("amount_paid"), c=Sum("amount_credited"), n=Count("pk"))
             .values_list("currency", "due_date", "t", "p", "c", "n")
         ]
+    elif min_amount is None:
+        rows = _past_rows(as_of=as_of, customer=customer, currency=currency)
     else:
         rows = list(
             receivables_open(
@@ -136,6 +185,64 @@ def receivables_totals_and_count(
             .values_list("currency", "due_date", "s", "n")
         )
     return aging_totals(rows, as_of=as_of, bucket=bucket)
+
+
+def _past_rows(
+    *, as_of: date, customer: int | None, currency: str | None
+) -> list[tuple[str, date, Decimal, int]]:
+    """``receivables_totals_and_count``'s (currency, due date, amount, items) rows for a past
+    day, in three parts. Invoices nothing has settled since the day had then what they have
+    due today: open ones are summed per currency and due date from the open-items index, and
+    those voided or written off since (few, from their own index) likewise. The invoices
+    settled since (the payments, credits and refunds of the days after, so as many as that
+    period saw) are read one by one with what the day after put back."""
+    sums = [
+        source.order_by()
+        .values("invoice_id")
+        .annotate(s=Sum(field), sign=Value(sign))
+        .values_list("invoice_id", "s", "sign")
+        for source, field, sign in _settled_after(as_of)
+    ]
+    put_back: dict[int, Decimal] = defaultdict(Decimal)
+    for invoice_id, amount, sign in sums[0].union(*sums[1:], all=True):
+        put_back[invoice_id] += amount if sign > 0 else -amount
+    base = Invoice.objects.filter(issue_date__lte=as_of)
+    if customer:
+        base = base.filter(customer_id=customer)
+    if currency:
+        base = base.filter(currency=currency)
+    unchanged = base
+    for source, _field, _sign in _settled_after(as_of):
+        unchanged = unchanged.exclude(pk__in=source.values("invoice_id"))
+    due = F("total") - F("amount_paid") - F("amount_credited")
+    not_closed_then = Q(closed_at__isnull=True) | Q(closed_at__date__gt=as_of)
+    rows: list[tuple[str, date, Decimal, int]] = []
+    for part in (
+        unchanged.filter(status=InvoiceStatus.OPEN),
+        unchanged.filter(
+            not_closed_then, status__in=[InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE]
+        ).filter(total__gt=F("amount_paid") + F("amount_credited")),
+    ):
+        rows.extend(
+            part.order_by()
+            .values("currency", "due_date")
+            .annotate(s=Sum(due), n=Count("pk"))
+            .values_list("currency", "due_date", "s", "n")
+        )
+    ids = sorted(put_back)
+    for start in range(0, len(ids), _CHUNK):
+        changed = (
+            base.filter(pk__in=ids[start : start + _CHUNK])
+            .exclude(status=InvoiceStatus.DRAFT)
+            .filter(Q(status__in=[InvoiceStatus.OPEN, InvoiceStatus.PAID]) | not_closed_then)
+            .values_list("pk", "currency", "due_date", "total", "amount_paid", "amount_credited")
+            .order_by()
+        )
+        for pk, cur, due_date, total, paid, credited in changed:
+            then = total - paid - credited + put_back[pk]
+            if then > 0:
+                rows.append((cur, due_date, then, 1))
+    return rows
 
 
 # --- Collections -------------------------------------------------------------------------------
