@@ -306,6 +306,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.kpi_snapshot",
         "schedule": crontab(hour=23, minute=50),
     },
+    # The customers' payment timing the cash-flow projection reads for today (at most two
+    # hours old, or the projection computes it itself).
+    "reporting-payment-timing-refresh-hourly": {
+        "task": "reporting.payment_timing_refresh",
+        "schedule": crontab(minute=5),
+    },
     # Before the check: the day's totals folded to one row per account, currency and day.
     "ledger-day-totals-compact-nightly": {
         "task": "ledger.day_totals_compact",

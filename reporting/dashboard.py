@@ -445,7 +445,9 @@ def queue_counts(user: Any, *, as_of: date) -> list[QueueCount]:
 PROJECTION_HOW = (
     "From today's cash: open invoices expected on each customer's usual delay, subscription "
     "renewals, instalments, and bills and payment runs by their due dates; the band is the "
-    "10th to 90th percentile of simulated payment delays, the line the point estimate."
+    "10th to 90th percentile of simulated payment delays (on a book with too many uncertain "
+    "receipts to simulate, of the normal distribution with their exact mean and variance), "
+    "the line the point estimate."
 )
 
 

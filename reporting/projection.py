@@ -44,15 +44,18 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from statistics import median_low
+from itertools import chain, repeat
+from statistics import NormalDist
+from typing import Any
 
-from django.db.models import Max, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus, PaymentStatus
@@ -81,11 +84,21 @@ from receivables.models_plans import (
     PaymentPlanInvoice,
     PaymentPlanStatus,
 )
+from receivables.selectors import receivables_open
 
 ZERO = Decimal(0)
 # Fewer paid invoices than this and a customer is judged by the portfolio's timing.
 MIN_OWN_HISTORY = 3
 SIMULATIONS = 500
+SIMULATION = "simulation"
+NORMAL = "normal"
+# More uncertain receipts x runs than this and the bands come from the receipts' exact means
+# and variances (``_normal_bands``) instead: a simulation that size takes seconds.
+MAX_SIMULATED_DRAWS = 1_000_000
+# The customers' payment timing kept by the database (migration reporting 0006), and how old
+# it may be to stand for today's.
+TIMING_VIEW = "reporting_payment_timing"
+TIMING_MAX_AGE = timedelta(hours=2)
 DEFAULT_SEED = 13
 # Accounts whose balance is cash: the bank and money on its way from the processors.
 CASH_ROLES = (AccountRole.CASH, AccountRole.PROCESSOR_CLEARING)
@@ -124,6 +137,8 @@ class CashFlowProjection:
     weeks: tuple[ProjectionWeek, ...]
     simulations: int
     seed: int
+    # How the bands were found: SIMULATION (``simulations`` seeded runs) or NORMAL.
+    bands: str = "simulation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,7 @@ class CashEvent:
     kind: str
     on_date: date
     amount: Decimal
+    # Sorted. Receipts of one customer share the tuple (``PaymentTiming.remaining``).
     days_late: tuple[int, ...] = ()
     reference: str = ""
 
@@ -141,7 +157,8 @@ class CashEvent:
     def expected_date(self) -> date:
         if not self.days_late:
             return self.on_date
-        return self.on_date + timedelta(days=median_low(self.days_late))
+        # The lower median of the sorted days late.
+        return self.on_date + timedelta(days=self.days_late[(len(self.days_late) - 1) // 2])
 
 
 @dataclass(slots=True)
@@ -150,10 +167,23 @@ class PaymentTiming:
 
     by_customer: dict[int, tuple[int, ...]] = field(default_factory=dict)
     portfolio: tuple[int, ...] = ()
+    # (id of a history, days already elapsed) -> the days late still possible: one tuple
+    # per pair, shared by every receipt with it (the portfolio can hold a million entries).
+    _remaining: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)
 
     def for_customer(self, customer_id: int) -> tuple[int, ...]:
         own = self.by_customer.get(customer_id, ())
         return own if len(own) >= MIN_OWN_HISTORY else self.portfolio
+
+    def remaining(self, history: tuple[int, ...], elapsed: int) -> tuple[int, ...]:
+        """The days late of ``history`` (one of this timing's) beyond ``elapsed``."""
+        if not history or elapsed < history[0]:
+            return history
+        key = (id(history), elapsed)
+        found = self._remaining.get(key)
+        if found is None:
+            found = self._remaining[key] = history[bisect_right(history, elapsed) :]
+        return found
 
 
 def _day_start(day: date) -> datetime:
@@ -161,7 +191,53 @@ def _day_start(day: date) -> datetime:
 
 
 def payment_timing(*, as_of: date) -> PaymentTiming:
-    """Days late of every invoice fully paid by payments received on or before ``as_of``."""
+    """Days late of every invoice fully paid by payments received on or before ``as_of``.
+
+    For today on PostgreSQL, read from the materialized view ``reporting_payment_timing``
+    when it was refreshed within ``TIMING_MAX_AGE`` (hourly, by
+    ``reporting.payment_timing_refresh``): a customer's habit, not a figure, and computing it
+    means aggregating every payment allocation ever made. Otherwise computed here."""
+    stored = _stored_timing(as_of)
+    return stored if stored is not None else _computed_timing(as_of)
+
+
+def _stored_timing(as_of: date) -> PaymentTiming | None:
+    if connection.vendor != "postgresql" or as_of != timezone.localdate():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ispopulated FROM pg_matviews WHERE matviewname = %s", [TIMING_VIEW])
+        populated = cursor.fetchone()
+        if not populated or not populated[0]:
+            return None
+        cursor.execute(
+            f"SELECT customer_id, days, counts, refreshed_at FROM {TIMING_VIEW}"  # noqa: S608
+        )
+        rows = cursor.fetchall()
+    timing = PaymentTiming()
+    fresh = False
+    for customer_id, days, counts, refreshed_at in rows:
+        history = tuple(chain.from_iterable(map(repeat, days, counts)))
+        if customer_id == 0:
+            timing.portfolio = history
+            fresh = refreshed_at >= timezone.now() - TIMING_MAX_AGE
+        else:
+            timing.by_customer[customer_id] = history
+    return timing if fresh else None
+
+
+def payment_timing_refresh() -> None:
+    """Refresh ``reporting_payment_timing`` (PostgreSQL; nothing to do on SQLite). Readers
+    are not blocked: after the first time it is refreshed CONCURRENTLY."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ispopulated FROM pg_matviews WHERE matviewname = %s", [TIMING_VIEW])
+        populated = cursor.fetchone()
+        concurrently = "CONCURRENTLY " if populated and populated[0] else ""
+        cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{TIMING_VIEW}")
+
+
+def _computed_timing(as_of: date) -> PaymentTiming:
     rows = (
         PaymentAllocation.objects.filter(
             payment__status__in=_RECEIVED,
@@ -192,13 +268,18 @@ def payment_timing(*, as_of: date) -> PaymentTiming:
 
 
 def _receipt(
-    kind: str, due: date, amount: Decimal, history: tuple[int, ...], as_of: date, ref: str
+    kind: str,
+    due: date,
+    amount: Decimal,
+    history: tuple[int, ...],
+    as_of: date,
+    ref: str,
+    timing: PaymentTiming,
 ) -> CashEvent:
     """A receipt due on ``due``, not received by ``as_of``: only the days late beyond those
     already elapsed remain possible; none left (or no history at all), the first day."""
     first_day = as_of + timedelta(days=1)
-    elapsed = (as_of - due).days
-    possible = history[bisect_right(history, elapsed) :]
+    possible = timing.remaining(history, (as_of - due).days)
     if not possible:
         return CashEvent(kind, max(due, first_day), amount, reference=ref)
     return CashEvent(kind, due, amount, days_late=possible, reference=ref)
@@ -214,52 +295,55 @@ def _plans_live(as_of: date, currency: str) -> QuerySet[PaymentPlan]:
 def receivable_events(
     *, as_of: date, currency: str, timing: PaymentTiming | None = None
 ) -> list[CashEvent]:
-    """Expected receipts of the AR open at the end of ``as_of`` (invoices issued by then, less
-    what was received by then), each with its customer's timing."""
+    """Expected receipts of the AR open at the end of ``as_of`` (each invoice's amount due
+    then, as the aging has it), each with its customer's timing.
+
+    An invoice overdue by at least the most days late any customer's timing holds is expected
+    on the first day whatever the draw: those are summed by the database into one receipt,
+    not read one by one (on a large book most open invoices are long overdue)."""
     timing = timing or payment_timing(as_of=as_of)
-    next_day = _day_start(as_of + timedelta(days=1))
+    first_day = as_of + timedelta(days=1)
     invoices = (
-        Invoice.objects.filter(currency=currency, issue_date__lte=as_of)
-        .exclude(status=InvoiceStatus.DRAFT)
-        .filter(
-            Q(status=InvoiceStatus.OPEN)
-            | Q(status=InvoiceStatus.PAID, closed_at__gte=_day_start(as_of))
-            | Q(
-                status__in=(InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE),
-                closed_at__gte=next_day,
-            )
-        )
+        receivables_open(as_of=as_of, currency=currency)
+        .filter(due_date__isnull=False)
         .exclude(
             pk__in=PaymentPlanInvoice.objects.filter(plan__in=_plans_live(as_of, currency)).values(
                 "invoice_id"
             )
         )
-    )
-    rows = list(
-        invoices.order_by("due_date", "pk").values_list(
-            "pk", "customer_id", "due_date", "total", "amount_credited", "number"
-        )
-    )
-    received = dict(
-        PaymentAllocation.objects.filter(
-            invoice__in=invoices.values("pk"),
-            payment__status__in=_RECEIVED,
-            payment__received_date__lte=as_of,
-        )
-        .values("invoice_id")
-        .annotate(s=Sum("amount"))
-        .values_list("invoice_id", "s")
+        .select_related(None)
         .order_by()
     )
+    # Overdue by more than any timing's latest day: every draw lands on the first day.
+    beyond = Q(due_date__lte=as_of - timedelta(days=_latest_day_late(timing)))
     events = []
-    for pk, customer_id, due, total, credited, number in rows:
-        open_amount = total - credited - received.get(pk, ZERO)
-        if open_amount > 0 and due is not None:
-            history = timing.for_customer(customer_id)
-            events.append(
-                _receipt("invoice", due, open_amount, history, as_of, f"invoice {number}")
+    late = invoices.filter(beyond).aggregate(s=Sum("due_as_of"), n=Count("pk"))
+    if late["n"]:
+        events.append(
+            CashEvent(
+                "invoice",
+                first_day,
+                late["s"],
+                reference=f"{late['n']} invoices overdue beyond every customer's timing",
             )
+        )
+    invoices = invoices.exclude(beyond)
+    rows = invoices.order_by("due_date", "pk").values_list(
+        "customer_id", "due_date", F("due_as_of"), "number"
+    )
+    for customer_id, due, open_amount, number in rows:
+        history = timing.for_customer(customer_id)
+        events.append(
+            _receipt("invoice", due, open_amount, history, as_of, f"invoice {number}", timing)
+        )
     return events
+
+
+def _latest_day_late(timing: PaymentTiming) -> int:
+    """The most days late any customer's timing holds (0 at least: an invoice not yet due
+    is never past every possibility)."""
+    own = [days[-1] for days in timing.by_customer.values() if len(days) >= MIN_OWN_HISTORY]
+    return max([0, *own, *timing.portfolio[-1:]])
 
 
 def installment_events(*, as_of: date, currency: str) -> list[CashEvent]:
@@ -408,6 +492,7 @@ def subscription_events(
                         timing.for_customer(sub.customer_id),
                         as_of,
                         f"subscription {sub.pk} {start.isoformat()}",
+                        timing,
                     )
                 )
             if sub.cancel_at_period_end:
@@ -525,17 +610,13 @@ def cash_movements(*, currency: str, date_from: date, date_to: date) -> dict[dat
 def projection_currencies(*, as_of: date) -> list[str]:
     """Currencies with cash, open invoices, live subscriptions or open bills."""
     found = {cur for _, cur in accounts_balances(account_ids=_cash_accounts(), as_of=as_of)}
-    found |= set(
-        Invoice.objects.filter(status=InvoiceStatus.OPEN).values_list("currency", flat=True)
-    )
-    found |= set(
-        Subscription.objects.filter(status__in=BILLABLE).values_list("currency", flat=True)
-    )
-    found |= set(
-        Bill.objects.filter(status__in=(BillStatus.APPROVED, BillStatus.SCHEDULED)).values_list(
-            "currency", flat=True
-        )
-    )
+    for qs in (
+        Invoice.objects.filter(status=InvoiceStatus.OPEN),
+        Subscription.objects.filter(status__in=BILLABLE),
+        Bill.objects.filter(status__in=(BillStatus.APPROVED, BillStatus.SCHEDULED)),
+    ):
+        # Distinct in the database: a large book has hundreds of thousands of open invoices.
+        found |= set(qs.order_by().values_list("currency", flat=True).distinct())
     return sorted(found)
 
 
@@ -565,6 +646,29 @@ def _quantile(ordered: Sequence[int], p: Decimal) -> int:
     """Nearest rank: the smallest value with at least ``p`` of the values at or below it."""
     rank = max(1, math.ceil(p * len(ordered)))
     return ordered[rank - 1]
+
+
+def _spread(
+    days_late: tuple[int, ...], base: int, weeks: int
+) -> tuple[list[int | None], list[int]]:
+    """Where a receipt ``base`` days after the first day lands with each of ``days_late``
+    (sorted, equally likely): the weeks it can land in (None: before or after them) and how
+    many of the days late land in each, cumulated. Found by bisection, week by week, so a
+    portfolio history of a million days costs no more than a customer's own."""
+    edges = [bisect_left(days_late, 7 * k - base) for k in range(weeks + 1)]
+    slots: list[int | None] = []
+    cumulative: list[int] = []
+
+    def add(where: int | None, upto: int) -> None:
+        if upto > (cumulative[-1] if cumulative else 0):
+            slots.append(where)
+            cumulative.append(upto)
+
+    add(None, edges[0])
+    for k in range(weeks):
+        add(k, edges[k + 1])
+    add(None, len(days_late))
+    return slots, cumulative
 
 
 def project_events(
@@ -609,33 +713,33 @@ def project_events(
             drawn_events.append(event)
         elif index is not None:
             fixed[index] += units
-    # The draw's week of each days late; None: outside the weeks.
-    uncertain: list[tuple[int, list[int | None]]] = []
+    # The weeks a draw can land in (None: outside them) with their cumulative weights, for
+    # each history and first day; receipts sharing both share them.
+    spreads: dict[tuple[int, int], tuple[list[int | None], list[int]]] = {}
+    uncertain: list[tuple[int, list[int | None], list[int]]] = []
     for event in sorted(drawn_events, key=lambda e: (e.on_date, e.kind, e.reference, e.amount)):
         base = (event.on_date - first_day).days
-        choices = [slot(base + d) for d in event.days_late]
-        if len(set(choices)) > 1:
-            uncertain.append((_units(event.amount), choices))
-        elif choices[0] is not None:
-            fixed[choices[0]] += _units(event.amount)
-    rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
-    runs = [list(fixed) for _ in range(simulations)] if uncertain else [list(fixed)]
-    for units, choices in uncertain:
-        for run, drawn in zip(runs, rng.choices(choices, k=len(runs)), strict=True):
-            if drawn is not None:
-                run[drawn] += units
+        key = (id(event.days_late), base)
+        if key not in spreads:
+            spreads[key] = _spread(event.days_late, base, weeks)
+        slots, cumulative = spreads[key]
+        if len(set(slots)) > 1:
+            uncertain.append((_units(event.amount), slots, cumulative))
+        elif slots[0] is not None:
+            fixed[slots[0]] += _units(event.amount)
     opening = _units(opening_cash)
-    closings: list[list[int]] = [[] for _ in range(weeks)]
-    for run in runs:
-        cash = opening
-        for index in range(weeks):
-            cash += run[index]
-            closings[index].append(cash)
+    if len(uncertain) * simulations > MAX_SIMULATED_DRAWS:
+        method = NORMAL
+        bands = _normal_bands(uncertain, fixed, opening, weeks)
+        runs_made = 0
+    else:
+        method = SIMULATION
+        bands, runs_made = _simulated_bands(uncertain, fixed, opening, weeks, simulations, seed)
     rows = []
     cash = opening
     for index in range(weeks):
         cash += receipts[index] + payments[index]
-        ordered = sorted(closings[index])
+        p10, p50, p90 = bands[index]
         start = first_day + timedelta(days=7 * index)
         rows.append(
             ProjectionWeek(
@@ -646,9 +750,9 @@ def project_events(
                 disbursements=_decimal(-payments[index], currency),
                 net=_decimal(receipts[index] + payments[index], currency),
                 closing_cash=_decimal(cash, currency),
-                p10_closing_cash=_decimal(_quantile(ordered, Decimal("0.1")), currency),
-                p50_closing_cash=_decimal(_quantile(ordered, Decimal("0.5")), currency),
-                p90_closing_cash=_decimal(_quantile(ordered, Decimal("0.9")), currency),
+                p10_closing_cash=_decimal(p10, currency),
+                p50_closing_cash=_decimal(p50, currency),
+                p90_closing_cash=_decimal(p90, currency),
             )
         )
     return CashFlowProjection(
@@ -656,9 +760,87 @@ def project_events(
         as_of=as_of,
         opening_cash=round_money(opening_cash, currency),
         weeks=tuple(rows),
-        simulations=len(runs),
+        simulations=runs_made,
         seed=seed,
+        bands=method,
     )
+
+
+_Uncertain = list[tuple[int, list[int | None], list[int]]]
+
+
+def _simulated_bands(
+    uncertain: _Uncertain,
+    fixed: list[int],
+    opening: int,
+    weeks: int,
+    simulations: int,
+    seed: int,
+) -> tuple[list[tuple[int, int, int]], int]:
+    """P10/P50/P90 of each week's closing cash over ``simulations`` seeded runs, each receipt
+    drawing its week; and how many runs were made (one when nothing is uncertain)."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
+    runs = [list(fixed) for _ in range(simulations)] if uncertain else [list(fixed)]
+    for units, slots, cumulative in uncertain:
+        draws = rng.choices(slots, cum_weights=cumulative, k=len(runs))
+        for run, drawn in zip(runs, draws, strict=True):
+            if drawn is not None:
+                run[drawn] += units
+    closings: list[list[int]] = [[] for _ in range(weeks)]
+    for run in runs:
+        cash = opening
+        for index in range(weeks):
+            cash += run[index]
+            closings[index].append(cash)
+    bands = []
+    for index in range(weeks):
+        ordered = sorted(closings[index])
+        bands.append(tuple(_quantile(ordered, Decimal(p)) for p in ("0.1", "0.5", "0.9")))
+    return bands, len(runs)  # type: ignore[return-value]
+
+
+def _normal_bands(
+    uncertain: _Uncertain, fixed: list[int], opening: int, weeks: int
+) -> list[tuple[int, int, int]]:
+    """The bands of a book with too many uncertain receipts to simulate (``NORMAL``): each
+    week's closing cash is the certain flows plus a sum of many independent receipts, each in
+    by then with its probability p; its mean (sum of amount x p) and variance (sum of
+    amount^2 x p x (1 - p)) are exact, and the 10th/50th/90th percentiles are read from the
+    normal distribution with those moments (the central limit theorem: what the simulation
+    would converge to). Receipts with the same spread are added up first."""
+    groups: dict[int, list[Any]] = {}
+    for units, slots, cumulative in uncertain:
+        group = groups.get(id(slots))
+        if group is None:
+            group = groups[id(slots)] = [0, 0, slots, cumulative]
+        group[0] += units
+        group[1] += units * units
+    mean = [0.0] * weeks
+    variance = [0.0] * weeks
+    for total, squares, slots, cumulative in groups.values():
+        count = cumulative[-1]
+        # by_week[k]: how many of the days late land in week k or before
+        by_week = [0] * weeks
+        previous = 0
+        for where, upto in zip(slots, cumulative, strict=True):
+            if where is not None:
+                by_week[where] += upto - previous
+            previous = upto
+        landed = 0
+        for index in range(weeks):
+            landed += by_week[index]
+            p = landed / count
+            mean[index] += total * p
+            variance[index] += squares * p * (1 - p)
+    z = NormalDist().inv_cdf(0.9)
+    bands = []
+    cash = opening
+    for index in range(weeks):
+        cash += fixed[index]
+        centre = cash + mean[index]
+        spread = z * math.sqrt(variance[index])
+        bands.append((round(centre - spread), round(centre), round(centre + spread)))
+    return bands
 
 
 def cash_flow_projection(

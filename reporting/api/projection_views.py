@@ -46,7 +46,18 @@ class OpeningCashOutput(serializers.Serializer):
     currency = serializers.CharField()
     opening_cash = _amount(help_text="Cash and processor clearing at the end of as_of.")
     simulations = serializers.IntegerField(
-        help_text="Monte Carlo runs behind the bands (1 when no receipt's timing is uncertain)."
+        help_text=(
+            "Monte Carlo runs behind the bands (1 when no receipt's timing is uncertain, 0 "
+            "when the bands are the normal approximation)."
+        )
+    )
+    bands = serializers.ChoiceField(
+        choices=["simulation", "normal"],
+        help_text=(
+            "How the P10/P50/P90 were found: a seeded simulation, or, with too many "
+            "uncertain receipts to simulate, the normal distribution with the receipts' "
+            "exact mean and variance."
+        ),
     )
 
 
@@ -89,6 +100,7 @@ class CashFlowProjectionApi(APIView):
                     "currency": p.currency,
                     "opening_cash": p.opening_cash,
                     "simulations": p.simulations,
+                    "bands": p.bands,
                 }
                 for p in projections
             ],

@@ -393,3 +393,80 @@ def test_the_number_of_queries_does_not_grow_with_the_book(admin, book) -> None:
         cash_flow_projection(as_of=AS_OF, currency="USD")
     # then the projection reads the same number of queries
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_the_stored_timing_stands_for_today_while_fresh(admin, book, monkeypatch) -> None:
+    # given the payment timing stored by the hourly refresh
+    from reporting import projection
+
+    projection.payment_timing_refresh()
+    stored = payment_timing(as_of=AS_OF)
+    # then it is the timing computed from the payments, customer by customer
+    computed = projection._computed_timing(AS_OF)
+    assert stored.by_customer == computed.by_customer
+    assert stored.portfolio == computed.portfolio
+    assert len(stored.by_customer) == 2
+    # when a customer completes another invoice after the refresh
+    punctual, _late = book
+    _paid_history(admin, punctual, [date(2026, 8, 25)], days_late=5)
+    # then today's timing is the stored one until the next refresh
+    assert payment_timing(as_of=AS_OF).by_customer[punctual.pk] == (0, 0, 0)
+    # unless it is older than allowed (the clock is frozen before the database's, which
+    # stamped the refresh: a negative age makes it too old): computed, with the new payment
+    monkeypatch.setattr(projection, "TIMING_MAX_AGE", timedelta(days=-365))
+    assert payment_timing(as_of=AS_OF).by_customer[punctual.pk] == (0, 0, 0, 5)
+    # and a past day is always computed, with only what was paid by then
+    monkeypatch.setattr(projection, "TIMING_MAX_AGE", timedelta(hours=2))
+    assert payment_timing(as_of=date(2026, 8, 10)).by_customer[punctual.pk] == (0, 0)
+
+
+def test_invoices_overdue_beyond_every_timing_are_summed_into_one_receipt(admin, book) -> None:
+    # given two invoices of a punctual customer overdue more than 20 days (the latest day
+    # late anyone has), and one of the late customer overdue 5 days
+    punctual, late = book
+    _invoice(admin, punctual, "30.00", date(2026, 7, 1))
+    _invoice(admin, punctual, "45.00", date(2026, 8, 11))
+    _invoice(admin, late, "70.00", date(2026, 8, 27))
+    # when
+    events = receivable_events(as_of=AS_OF, currency="USD")
+    # then the two long overdue are one receipt on the first day, the other one on its own
+    summed = [e for e in events if "overdue beyond" in e.reference]
+    assert [(e.on_date, e.amount, e.days_late) for e in summed] == [
+        (date(2026, 9, 2), D("75.0000"), ())
+    ]
+    assert summed[0].reference == "2 invoices overdue beyond every customer's timing"
+    own = next(e for e in events if e.amount == D("70.0000"))
+    assert own.expected_date == date(2026, 9, 16)
+    # and every open invoice is in one receipt or the other
+    assert sum((e.amount for e in events), D(0)) == D("1645.00")
+
+
+def test_a_large_book_gets_normal_bands_close_to_the_simulation(monkeypatch) -> None:
+    # given 2,500 receipts due over four weeks from customers paying 0 to 30 days late
+    from reporting import projection
+
+    events = [
+        CashEvent(
+            "invoice",
+            AS_OF + timedelta(days=1 + n % 28),
+            D(100 + (n * 37) % 900),
+            days_late=tuple(sorted({(n * k) % 31 for k in range(1, 6)})),
+            reference=f"invoice {n}",
+        )
+        for n in range(2500)
+    ]
+    # when projected (2,500 x 500 draws: more than a simulation is allowed), and simulated
+    normal = project_events(events=events, as_of=AS_OF, currency="USD", opening_cash=D(0))
+    monkeypatch.setattr(projection, "MAX_SIMULATED_DRAWS", 10**9)
+    simulated = project_events(events=events, as_of=AS_OF, currency="USD", opening_cash=D(0))
+    # then the bands are the normal approximation's, and agree with the simulation's within
+    # a tenth of its P10-P90 width (and a cent where it has none)
+    assert (normal.bands, normal.simulations) == ("normal", 0)
+    assert (simulated.bands, simulated.simulations) == ("simulation", 500)
+    assert normal.weeks[3].p10_closing_cash < normal.weeks[3].p90_closing_cash
+    for a, b in zip(normal.weeks, simulated.weeks, strict=True):
+        assert a.closing_cash == b.closing_cash
+        width = b.p90_closing_cash - b.p10_closing_cash
+        for p in ("p10_closing_cash", "p50_closing_cash", "p90_closing_cash"):
+            assert abs(getattr(a, p) - getattr(b, p)) <= width / 10 + D("0.01"), (a.week, p)
+        assert a.p10_closing_cash <= a.p50_closing_cash <= a.p90_closing_cash

@@ -80,7 +80,9 @@ def test_auditor_reads_the_weekly_projection(client_for, book) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["as_of"] == "2026-09-01"
-    assert body["currencies"] == [{"currency": "USD", "opening_cash": "250.0000", "simulations": 1}]
+    assert body["currencies"] == [
+        {"currency": "USD", "opening_cash": "250.0000", "simulations": 1, "bands": "simulation"}
+    ]
     assert [w["week"] for w in body["weeks"]] == [1, 2, 3, 4]
     week2 = body["weeks"][1]
     assert (week2["start_date"], week2["end_date"]) == ("2026-09-09", "2026-09-15")
