@@ -285,27 +285,19 @@ def _receipt(
     return CashEvent(kind, due, amount, days_late=possible, reference=ref)
 
 
-def _plans_live(as_of: date, currency: str) -> QuerySet[PaymentPlan]:
-    """The plans active at the end of ``as_of``."""
-    return PaymentPlan.objects.filter(
-        currency=currency, created_at__lt=_day_start(as_of + timedelta(days=1))
-    ).filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=_day_start(as_of)))
+def _plans_live(as_of: date, currency: str | None) -> QuerySet[PaymentPlan]:
+    """The plans (of ``currency``, or all) active at the end of ``as_of``."""
+    plans = PaymentPlan.objects.filter(created_at__lt=_day_start(as_of + timedelta(days=1)))
+    if currency:
+        plans = plans.filter(currency=currency)
+    return plans.filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=_day_start(as_of)))
 
 
-def receivable_events(
-    *, as_of: date, currency: str, timing: PaymentTiming | None = None
-) -> list[CashEvent]:
-    """Expected receipts of the AR open at the end of ``as_of`` (each invoice's amount due
-    then, as the aging has it), each with its customer's timing.
-
-    An invoice overdue by at least the most days late any customer's timing holds is expected
-    on the first day whatever the draw: those are summed by the database into one receipt,
-    not read one by one (on a large book most open invoices are long overdue)."""
-    timing = timing or payment_timing(as_of=as_of)
-    first_day = as_of + timedelta(days=1)
-    invoices = (
+def _open_receivables(as_of: date, currency: str | None) -> QuerySet[Invoice]:
+    """The invoices with something due at the end of ``as_of`` (``due_as_of``), less those
+    a live payment plan covers (its installments are projected instead)."""
+    return (
         receivables_open(as_of=as_of, currency=currency)
-        .filter(due_date__isnull=False)
         .exclude(
             pk__in=PaymentPlanInvoice.objects.filter(plan__in=_plans_live(as_of, currency)).values(
                 "invoice_id"
@@ -314,22 +306,56 @@ def receivable_events(
         .select_related(None)
         .order_by()
     )
-    # Overdue by more than any timing's latest day: every draw lands on the first day.
+
+
+def overdue_beyond_timing(
+    *, as_of: date, timing: PaymentTiming, currency: str | None = None
+) -> dict[str, tuple[Decimal, int]]:
+    """Per currency of the open AR at the end of ``as_of`` (every one a key): the amount and
+    number of invoices overdue by at least the most days late any customer's timing holds.
+    Every draw puts those on the first day, so they are one receipt, summed by the database
+    in one statement for every currency (on a large book most open invoices are long
+    overdue)."""
     beyond = Q(due_date__lte=as_of - timedelta(days=_latest_day_late(timing)))
+    rows = (
+        _open_receivables(as_of, currency)
+        .values("currency")
+        .annotate(s=Sum("due_as_of", filter=beyond), n=Count("pk", filter=beyond))
+        .values_list("currency", "s", "n")
+    )
+    return {cur: (amount or ZERO, n) for cur, amount, n in rows}
+
+
+def receivable_events(
+    *,
+    as_of: date,
+    currency: str,
+    timing: PaymentTiming | None = None,
+    overdue: dict[str, tuple[Decimal, int]] | None = None,
+) -> list[CashEvent]:
+    """Expected receipts of the AR open at the end of ``as_of`` (each invoice's amount due
+    then, as the aging has it), each with its customer's timing; the invoices overdue beyond
+    every timing as one receipt on the first day (``overdue``: ``overdue_beyond_timing``,
+    read once for all currencies by the caller)."""
+    timing = timing or payment_timing(as_of=as_of)
+    if overdue is None:
+        overdue = overdue_beyond_timing(as_of=as_of, timing=timing, currency=currency)
     events = []
-    late = invoices.filter(beyond).aggregate(s=Sum("due_as_of"), n=Count("pk"))
-    if late["n"]:
+    amount, count = overdue.get(currency, (ZERO, 0))
+    if count:
         events.append(
             CashEvent(
                 "invoice",
-                first_day,
-                late["s"],
-                reference=f"{late['n']} invoices overdue beyond every customer's timing",
+                as_of + timedelta(days=1),
+                amount,
+                reference=f"{count} invoices overdue beyond every customer's timing",
             )
         )
-    invoices = invoices.exclude(beyond)
-    rows = invoices.order_by("due_date", "pk").values_list(
-        "customer_id", "due_date", F("due_as_of"), "number"
+    rows = (
+        _open_receivables(as_of, currency)
+        .filter(due_date__gt=as_of - timedelta(days=_latest_day_late(timing)))
+        .order_by("due_date", "pk")
+        .values_list("customer_id", "due_date", F("due_as_of"), "number")
     )
     for customer_id, due, open_amount, number in rows:
         history = timing.for_customer(customer_id)
@@ -607,27 +633,37 @@ def cash_movements(*, currency: str, date_from: date, date_to: date) -> dict[dat
     return {day: b.balance for (cur, day), b in moved.items() if cur == currency}
 
 
-def projection_currencies(*, as_of: date) -> list[str]:
-    """Currencies with cash, open invoices, live subscriptions or open bills."""
+def projection_currencies(*, as_of: date, receivables: Iterable[str] | None = None) -> list[str]:
+    """Currencies with cash, open invoices (``receivables``: their currencies, when the
+    caller has them), live subscriptions or open bills."""
     found = {cur for _, cur in accounts_balances(account_ids=_cash_accounts(), as_of=as_of)}
-    for qs in (
-        Invoice.objects.filter(status=InvoiceStatus.OPEN),
+    documents: list[QuerySet[Any]] = [
         Subscription.objects.filter(status__in=BILLABLE),
         Bill.objects.filter(status__in=(BillStatus.APPROVED, BillStatus.SCHEDULED)),
-    ):
+    ]
+    if receivables is None:
+        documents.append(Invoice.objects.filter(status=InvoiceStatus.OPEN))
+    else:
+        found |= set(receivables)
+    for qs in documents:
         # Distinct in the database: a large book has hundreds of thousands of open invoices.
         found |= set(qs.order_by().values_list("currency", flat=True).distinct())
     return sorted(found)
 
 
 def projection_events(
-    *, as_of: date, currency: str, until: date, timing: PaymentTiming | None = None
+    *,
+    as_of: date,
+    currency: str,
+    until: date,
+    timing: PaymentTiming | None = None,
+    overdue: dict[str, tuple[Decimal, int]] | None = None,
 ) -> list[CashEvent]:
     """Every expected receipt and payment of ``currency`` (``timing``: the customers' payment
-    history, read once for all currencies by the caller)."""
+    history, and ``overdue``, read once for all currencies by the caller)."""
     timing = timing or payment_timing(as_of=as_of)
     return [
-        *receivable_events(as_of=as_of, currency=currency, timing=timing),
+        *receivable_events(as_of=as_of, currency=currency, timing=timing, overdue=overdue),
         *subscription_events(as_of=as_of, currency=currency, until=until, timing=timing),
         *installment_events(as_of=as_of, currency=currency),
         *payable_events(as_of=as_of, currency=currency),
@@ -855,11 +891,14 @@ def cash_flow_projection(
     (today by default), with only what was known by then."""
     as_of = as_of or timezone.localdate()
     until = as_of + timedelta(days=7 * weeks)
-    currencies = [currency] if currency else projection_currencies(as_of=as_of)
-    timing = payment_timing(as_of=as_of) if currencies else None
+    timing = payment_timing(as_of=as_of)
+    overdue = overdue_beyond_timing(as_of=as_of, timing=timing, currency=currency)
+    currencies = [currency] if currency else projection_currencies(as_of=as_of, receivables=overdue)
     return [
         project_events(
-            events=projection_events(as_of=as_of, currency=cur, until=until, timing=timing),
+            events=projection_events(
+                as_of=as_of, currency=cur, until=until, timing=timing, overdue=overdue
+            ),
             as_of=as_of,
             currency=cur,
             opening_cash=cash_position(as_of=as_of, currency=cur),
