@@ -5,7 +5,9 @@ and how many invoices each (``reporting.projection.payment_timing``'s definition
 today's projection instead of aggregating every allocation on each dashboard refresh); and
 row 0, the whole portfolio's, there even when nothing has been paid. Made empty (not yet
 refreshed: the projection computes the timing itself until then) and refreshed every hour
-by ``reporting.payment_timing_refresh``. SQLite (the quick start) does without.
+by ``reporting.payment_timing_refresh``. SQLite (the quick start) does without. PostgreSQL
+refuses to change the type of a column a view reads: a migration that alters one of the
+columns below drops the view first and makes it again after.
 """
 
 from django.db import migrations

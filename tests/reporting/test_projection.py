@@ -396,10 +396,11 @@ def test_the_number_of_queries_does_not_grow_with_the_book(admin, book) -> None:
 
 
 def test_the_stored_timing_stands_for_today_while_fresh(admin, book, monkeypatch) -> None:
-    # given the payment timing stored by the hourly refresh
+    # given the payment timing stored by the hourly task
     from reporting import projection
+    from reporting.tasks import payment_timing_refresh_task
 
-    projection.payment_timing_refresh()
+    payment_timing_refresh_task()
     stored = payment_timing(as_of=AS_OF)
     # then it is the timing computed from the payments, customer by customer
     computed = projection._computed_timing(AS_OF)
