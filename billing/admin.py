@@ -348,7 +348,7 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
                 },
             ),
             ("Tax", {"fields": ("tax_jurisdiction", "tax_id", "tax_exempt", "reverse_charge")}),
-            ("Acquisition", {"fields": ("acquisition_channel", "campaign")}),
+            ("Acquisition", {"fields": ("acquisition_channel", "campaign", "acquired_on")}),
         ]
         if obj is not None:
             fieldsets.append(("Balance", {"fields": ("credit_balance_display", "created_at")}))
@@ -423,6 +423,8 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
                 for name in form.changed_data
                 if name in CUSTOMER_EDITABLE
             }
+            if fields.get("acquired_on", True) is None:
+                del fields["acquired_on"]  # emptied: kept as it was
             if not fields:
                 return
             saved = customer_update(actor=request.user, customer_id=obj.pk, **fields)
@@ -430,7 +432,7 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
             fields = {
                 name: value
                 for name, value in form.cleaned_data.items()
-                if name in CUSTOMER_EDITABLE
+                if name in CUSTOMER_EDITABLE and not (name == "acquired_on" and value is None)
             }
             saved = customer_create(actor=request.user, **fields)
         obj.pk = saved.pk

@@ -456,6 +456,7 @@ def _customer_create(c: _YearCustomer, rng: random.Random) -> Customer:
         payment_terms=rng.choice((14, 30, 30, 30)) if market.country != "JP" else 30,
         acquisition_channel=c.channel,
         campaign=c.campaign,
+        acquired_on=c.start,
         **fields,
     )
 

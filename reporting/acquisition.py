@@ -4,8 +4,9 @@ customers, marketing spend, CAC, first-year revenue, LTV, LTV:CAC and payback.
 Definitions (all money in the functional currency, the billing currency of the system
 settings):
 
-- A customer is *acquired* on the local date their record was created
-  (``Customer.created_at``), under its ``acquisition_channel`` and ``campaign`` (matched
+- A customer is *acquired* on their ``Customer.acquired_on`` ("customer since": the day the
+  record was made unless set, as for customers brought over from an earlier system), under
+  its ``acquisition_channel`` and ``campaign`` (matched
   exactly with the spend's channel and campaign; customers without a channel form the row
   with an empty channel).
 - *Spend*: the ``MarketingSpend`` rows of the months, each converted at the FX rate in force
@@ -163,11 +164,11 @@ def acquisition_economics(*, month_from: date, month_to: date) -> Acquisition:
     margin = gross_margin()
 
     customers = list(
-        Customer.objects.filter(
-            created_at__date__gte=date_from, created_at__date__lte=date_to
-        ).values_list("pk", "acquisition_channel", "campaign", "created_at")
+        Customer.objects.filter(acquired_on__gte=date_from, acquired_on__lte=date_to).values_list(
+            "pk", "acquisition_channel", "campaign", "acquired_on"
+        )
     )
-    acquired = {pk: timezone.localdate(created) for pk, _c, _k, created in customers}
+    acquired = {pk: on for pk, _c, _k, on in customers}
     key_of = {pk: (channel, campaign) for pk, channel, campaign, _d in customers}
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for pk in key_of:
@@ -175,8 +176,8 @@ def acquisition_economics(*, month_from: date, month_to: date) -> Acquisition:
 
     revenue: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
     invoices = Invoice.objects.filter(
-        customer__created_at__date__gte=date_from,
-        customer__created_at__date__lte=date_to,
+        customer__acquired_on__gte=date_from,
+        customer__acquired_on__lte=date_to,
         status__in=REVENUE_STATUSES,
         issue_date__gte=date_from,
         issue_date__lt=add_months(date_to, 12),

@@ -40,6 +40,9 @@ class CustomerInput(serializers.Serializer):
     reverse_charge = serializers.BooleanField(required=False)
     acquisition_channel = serializers.CharField(max_length=60, required=False, allow_blank=True)
     campaign = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    acquired_on = serializers.DateField(
+        required=False, help_text="Customer since (not after today); today when omitted."
+    )
     payment_allocation_order = serializers.ChoiceField(
         choices=AllocationOrder.choices, required=False
     )
@@ -70,6 +73,7 @@ class CustomerOutput(serializers.Serializer):
     reverse_charge = serializers.BooleanField()
     acquisition_channel = serializers.CharField()
     campaign = serializers.CharField()
+    acquired_on = serializers.DateField()
     payment_allocation_order = serializers.CharField()
     credit_balance = MoneyOutputField()
     credit_limit = serializers.SerializerMethodField()

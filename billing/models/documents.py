@@ -51,6 +51,14 @@ class Customer(models.Model):
     )
     acquisition_channel = models.CharField(max_length=60, blank=True, default="")
     campaign = models.CharField(max_length=100, blank=True, default="")
+    # The day the customer was won (acquisition economics count from it): the day the record
+    # is made unless told otherwise, as when customers come over from an earlier system.
+    acquired_on = models.DateField(
+        "customer since",
+        default=timezone.localdate,
+        blank=True,
+        help_text="The day the customer was won; empty: the day the record is made.",
+    )
     # Money the customer has with us (overpayments, credit notes), in ``currency``.
     credit_balance = MoneyField(default=Decimal, **MONEY)
     # The most the customer may owe us (open receivables net of credit), in ``currency``;

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.util import get_cc_module
@@ -31,6 +32,7 @@ EDITABLE = {
     "reverse_charge",
     "acquisition_channel",
     "campaign",
+    "acquired_on",
     "payment_allocation_order",
     "credit_limit",
     "credit_hold",
@@ -79,6 +81,16 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
         minor_unit_exponent(fields["currency"])
     if "country" in fields:
         fields["country"] = (fields["country"] or "").upper()
+    if "acquired_on" in fields:
+        acquired = fields["acquired_on"]
+        if acquired is None:
+            raise BillingError("A customer needs the day they were won.", field="acquired_on")
+        if acquired > timezone.localdate():
+            raise BillingError(
+                f"{acquired.isoformat()} is in the future: a customer is won by now.",
+                code="date_out_of_range",
+                field="acquired_on",
+            )
     return fields
 
 

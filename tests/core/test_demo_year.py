@@ -270,3 +270,30 @@ def test_second_seed_adds_nothing(year: DemoResult) -> None:
     } == counts  # fmt: skip
     assert again.fx_rates_recorded == 0
     assert all("already there" in report for report in again.app_reports)
+
+
+def test_acquisition_economics_have_the_year_s_customers_and_their_revenue(
+    year: DemoResult,
+) -> None:
+    # given the demo year: customers won over its months (not on the day it was seeded)
+    from reporting.acquisition import acquisition_economics
+
+    customers = _year_customers().exclude(acquisition_channel="")
+    months = {_month(d) for d in customers.values_list("acquired_on", flat=True)}
+    assert len(months) >= 6
+    assert all(d <= TODAY for d in customers.values_list("acquired_on", flat=True))
+    # when the year's acquisition economics are computed
+    first = min(customers.values_list("acquired_on", flat=True))
+    with time_machine.travel(datetime(2026, 6, 17, 12, tzinfo=UTC), tick=False):
+        report = acquisition_economics(month_from=first, month_to=TODAY)
+    # then every channel has new customers whose first year brought revenue, and a CAC
+    tracked = [r for r in report.rows if r.channel]
+    assert {r.channel for r in tracked} == set(CHANNELS)
+    won = Customer.objects.exclude(acquisition_channel="").filter(
+        acquired_on__gte=first.replace(day=1), acquired_on__lte=TODAY
+    )
+    assert sum(r.new_customers for r in tracked) == won.count() >= customers.count()
+    for row in tracked:
+        if row.new_customers:
+            assert row.average_first_year_revenue is not None
+            assert row.average_first_year_revenue > 0

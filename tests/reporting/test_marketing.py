@@ -14,6 +14,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -630,3 +631,55 @@ def test_concurrent_records_of_one_month_make_one_row(make_user) -> None:
     assert len(outcomes) == 8
     assert sorted(o for a, o in outcomes if a == winner) == ["created"] + ["unchanged"] * 3
     assert [o for a, o in outcomes if a != winner] == ["marketing_spend_exists"] * 4
+
+
+def test_a_customer_brought_over_counts_from_the_day_they_were_won(scenario, make_user) -> None:
+    # given, recorded today (in May), a search/spring customer won on March 12th (moved over
+    # from an earlier system) with a 600.00 invoice of March 20th
+    admin = make_user(Role.FINANCE_ADMIN)
+    with time_machine.travel(at(date(2026, 5, 4)), tick=False):
+        moved = customer_create(
+            actor=admin,
+            name="Moved",
+            email="moved@x.example",
+            currency="USD",
+            acquisition_channel="search",
+            campaign="spring",
+            tax_exempt=True,
+            acquired_on=date(2026, 3, 12),
+        )
+        invoice_create(
+            actor=admin,
+            customer_id=moved.pk,
+            issue=True,
+            issue_date=date(2026, 3, 20),
+            due_date=date(2026, 3, 20),
+            lines=[LineInput(description="x", quantity=D(1), unit_price=D("600.00"))],
+        )
+    # when March's economics are computed
+    report = acquisition_economics(month_from=date(2026, 3, 1), month_to=date(2026, 3, 1))
+    # then March has three search/spring customers: (2,400 + 2,400 + 600) / 3 = 1,800
+    search = next(r for r in report.rows if (r.channel, r.campaign) == ("search", "spring"))
+    assert (search.new_customers, search.average_first_year_revenue) == (3, D("1800.00"))
+    # and May, when the record was made, has none of them
+    may = acquisition_economics(month_from=date(2026, 5, 1), month_to=date(2026, 5, 1))
+    assert all(r.new_customers == 0 for r in may.rows)
+
+
+def test_customer_since_through_the_api(client_for) -> None:
+    # given a finance admin's client
+    client = client_for(Role.FINANCE_ADMIN)
+    body = {"name": "Old Co", "email": "old@x.example", "currency": "USD"}
+    # when a customer is made with the day they were won, one without, and one in the future
+    won = client.post(
+        "/api/billing/customers", {**body, "acquired_on": "2025-06-01"}, format="json"
+    )
+    plain = client.post("/api/billing/customers", body, format="json")
+    future = client.post(
+        "/api/billing/customers", {**body, "acquired_on": "2999-01-01"}, format="json"
+    )
+    # then the day is kept, today is the default, and a future day is refused naming the field
+    assert (won.status_code, won.json()["acquired_on"]) == (201, "2025-06-01")
+    assert plain.json()["acquired_on"] == timezone.localdate().isoformat()
+    assert future.status_code == 400
+    assert "acquired_on" in str(future.json())
