@@ -191,7 +191,7 @@ def credit_figures_get(
     return CreditFigures(
         days_late=tuple(days_late),
         disputes=_disputes(customer.pk),
-        tenure_days=max((as_of - timezone.localdate(customer.created_at)).days, 0),
+        tenure_days=max((as_of - customer.acquired_on).days, 0),
         exposure=exposure.total,
         credit_limit=customer.credit_limit,
     )

@@ -192,6 +192,18 @@ def test_figures_from_the_books(history):
     assert sorted(got.days_late) == [0, 10, 31]
 
 
+@pytest.mark.django_db
+def test_tenure_counts_from_the_day_the_customer_was_won(history, make_user):
+    # given the customer moved over from an earlier system, a customer since 2025-03-01
+    customer_update(
+        actor=make_user(Role.FINANCE_ADMIN), customer_id=history.pk, acquired_on=date(2025, 3, 1)
+    )
+    # when the figures are read on 2026-07-01
+    got = credit_figures_get(customer=Customer.objects.get(pk=history.pk), as_of=date(2026, 7, 1))
+    # then the tenure is 487 days, not the 181 since the record was made
+    assert got.tenure_days == 487
+
+
 URL = "/api/accounts/credit/{}"
 
 
