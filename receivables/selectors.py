@@ -1,8 +1,8 @@
 """Open receivables and their aging, computed by the database.
 
 ``as_of`` gives the picture on that date: invoices issued by then and not closed before it,
-with what was still due after the payments received, credit notes issued and refunds made
-up to that day.
+with what was still due after the payments received, customer credit applied, credit notes
+issued and refunds made up to that day.
 """
 
 from __future__ import annotations

@@ -5,14 +5,16 @@ Reads only (billing, receivables and payables models and the ledger's selectors)
 is ever converted: each currency is projected on its own.
 
 Receipts
-- Open AR at ``as_of``: each invoice's amount still due (total - credited - payments received
-  by ``as_of``), expected on its due date plus the customer's own days late. Days late of a
+- Open AR at ``as_of``: each invoice's amount still due then (the aging's,
+  ``receivables_open``), expected on its due date plus the customer's own days late. Days late of a
   paid invoice = the received date of the payment that completed it - its due date (negative:
   early). A customer with fewer than ``MIN_OWN_HISTORY`` (3) invoices paid by ``as_of`` uses
   the portfolio's (every customer's paid invoices): three is the fewest with a median that is
   not an average of two outliers. An invoice already past due is expected only at the days late
   the history shows beyond what has elapsed (a conditional distribution); when no history goes
-  that far it is expected on the first day of the projection.
+  that far it is expected on the first day of the projection (those overdue beyond every
+  customer's history are summed by the database into one such receipt). Today's timing is
+  read from the materialized view the hourly task refreshes (``payment_timing``).
 - Subscriptions: every period ending within the horizon is billed at its end (the billing run
   bills a period once it has ended), licensed prices plus the customer's tax, due after the
   customer's terms, collected with the customer's timing. Metered usage and pending proration
@@ -37,6 +39,8 @@ recorded, and the nearest-rank 10th, 50th and 90th percentiles are reported. A s
 per-receipt quantiles, because the P10 of a sum is not the sum of P10s: adding every receipt at
 its own 10th percentile would make the band far too wide. The seed makes the figures
 reproducible; integer units of 0.0001 keep every sum exact, converted to Decimal at the end.
+With more uncertain receipts x runs than ``MAX_SIMULATED_DRAWS`` the bands are instead the
+normal distribution with each week's exact mean and variance (``_normal_bands``).
 Disbursements are our own decisions and are not simulated.
 """
 
