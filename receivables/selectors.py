@@ -39,6 +39,7 @@ from billing.models import (
     RefundAllocation,
 )
 from core.aging import aging_bucket_case, aging_totals
+from core.money import round_storage
 from receivables.models import (
     CollectionEvent,
     CollectionPause,
@@ -49,7 +50,6 @@ from receivables.models import (
 from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
 from receivables.models_plans import PaymentPlanInvoice, PaymentPlanStatus
 
-FOUR_PLACES = Decimal("0.0001")
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
 
 
@@ -289,7 +289,7 @@ def _settled_since_rows(
         (
             cur,
             due_date if isinstance(due_date, date) else date.fromisoformat(due_date),
-            Decimal(str(amount)).quantize(FOUR_PLACES),
+            round_storage(Decimal(str(amount))),
             int(count),
         )
         for cur, due_date, amount, count in found

@@ -142,7 +142,7 @@ class CashFlowProjection:
     simulations: int
     seed: int
     # How the bands were found: SIMULATION (``simulations`` seeded runs) or NORMAL.
-    bands: str = "simulation"
+    bands: str = SIMULATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +209,7 @@ def _stored_timing(as_of: date) -> PaymentTiming | None:
     if connection.vendor != "postgresql" or as_of != timezone.localdate():
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT ispopulated FROM pg_matviews WHERE matviewname = %s", [TIMING_VIEW])
-        populated = cursor.fetchone()
-        if not populated or not populated[0]:
+        if not _timing_view_populated(cursor):
             return None
         cursor.execute(
             f"SELECT customer_id, days, counts, refreshed_at FROM {TIMING_VIEW}"  # noqa: S608
@@ -235,10 +233,15 @@ def payment_timing_refresh() -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT ispopulated FROM pg_matviews WHERE matviewname = %s", [TIMING_VIEW])
-        populated = cursor.fetchone()
-        concurrently = "CONCURRENTLY " if populated and populated[0] else ""
+        concurrently = "CONCURRENTLY " if _timing_view_populated(cursor) else ""
         cursor.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{TIMING_VIEW}")
+
+
+def _timing_view_populated(cursor: Any) -> bool:
+    """Whether the view has been refreshed at least once (it is made empty)."""
+    cursor.execute("SELECT ispopulated FROM pg_matviews WHERE matviewname = %s", [TIMING_VIEW])
+    row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _computed_timing(as_of: date) -> PaymentTiming:
@@ -835,8 +838,9 @@ def _simulated_bands(
     bands = []
     for index in range(weeks):
         ordered = sorted(closings[index])
-        bands.append(tuple(_quantile(ordered, Decimal(p)) for p in ("0.1", "0.5", "0.9")))
-    return bands, len(runs)  # type: ignore[return-value]
+        p10, p50, p90 = (_quantile(ordered, Decimal(p)) for p in ("0.1", "0.5", "0.9"))
+        bands.append((p10, p50, p90))
+    return bands, len(runs)
 
 
 def _normal_bands(
