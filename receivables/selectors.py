@@ -152,29 +152,11 @@ def receivables_totals_and_count(
     min_amount: Decimal | None = None,
 ) -> tuple[dict[str, dict[str, Decimal]], int]:
     """The per-currency bucket totals and the number of items of ``receivables_open`` with
-    the same filters. The database sums per currency and due date (a few hundred groups);
-    the buckets are added up here from those groups. For today, with no per-item amount
-    filter, it sums the invoices' own columns: an open invoice always has something due (the
-    payment, credit-note and refund services close it at zero), so no per-row test is needed.
-    A past day, likewise without the amount filter, reads today's balances of the invoices
-    nothing has settled since (``_past_rows``).
+    the same filters. The database sums per currency and due date (``receivables_by_due_date``
+    without a per-item amount filter); the buckets are added up here from those groups.
     """
-    past = as_of < timezone.localdate()
-    if min_amount is None and not past:
-        base = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
-        if customer:
-            base = base.filter(customer_id=customer)
-        if currency:
-            base = base.filter(currency=currency)
-        rows = [
-            (cur, due_date, t - p - c, n)
-            for cur, due_date, t, p, c, n in base.order_by()
-            .values("currency", "due_date")
-            .annotate(t=Sum("total"), p=Sum("amount_paid"), c=Sum("amount_credited"), n=Count("pk"))
-            .values_list("currency", "due_date", "t", "p", "c", "n")
-        ]
-    elif min_amount is None:
-        rows = _past_rows(as_of=as_of, customer=customer, currency=currency)
+    if min_amount is None:
+        rows = receivables_by_due_date(as_of=as_of, customer=customer, currency=currency)
     else:
         rows = list(
             receivables_open(
@@ -186,6 +168,31 @@ def receivables_totals_and_count(
             .values_list("currency", "due_date", "s", "n")
         )
     return aging_totals(rows, as_of=as_of, bucket=bucket)
+
+
+def receivables_by_due_date(
+    *, as_of: date, customer: int | None = None, currency: str | None = None
+) -> list[tuple[str, date, Decimal, int]]:
+    """``receivables_open``'s amounts due and items summed per currency and due date (a few
+    hundred rows), what the aging totals and every figure of open AR by due date add up.
+    For today it sums the invoices' own columns: an open invoice always has something due
+    (the payment, credit-note and refund services close it at zero), so no per-row test is
+    needed. A past day reads today's balances of the invoices nothing has settled since
+    (``_past_rows``). A due date may come in more than one row."""
+    if as_of < timezone.localdate():
+        return _past_rows(as_of=as_of, customer=customer, currency=currency)
+    base = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
+    if customer:
+        base = base.filter(customer_id=customer)
+    if currency:
+        base = base.filter(currency=currency)
+    return [
+        (cur, due_date, t - p - c, n)
+        for cur, due_date, t, p, c, n in base.order_by()
+        .values("currency", "due_date")
+        .annotate(t=Sum("total"), p=Sum("amount_paid"), c=Sum("amount_credited"), n=Count("pk"))
+        .values_list("currency", "due_date", "t", "p", "c", "n")
+    ]
 
 
 def _past_rows(
@@ -377,6 +384,20 @@ def collections_worklist(*, as_of: date, queryset: QuerySet | None = None) -> Qu
         .filter(amount_due_value__gt=0)
         .select_related("customer")
         .order_by("-amount_due_value", "due_date", "pk")
+    )
+
+
+def collections_paused_overdue(*, as_of: date) -> int:
+    """How many open invoices past due on ``as_of`` the collections worklist leaves out for
+    a pause: the worklist's length is the overdue invoices (an open invoice always has
+    something due) less these, a count the dashboard makes from its AR read."""
+    customers, invoices = collection_pauses_active(as_of=as_of)
+    if not (customers or invoices):
+        return 0
+    return (
+        Invoice.objects.filter(status=InvoiceStatus.OPEN, due_date__lt=as_of)
+        .filter(Q(customer_id__in=customers) | Q(pk__in=invoices))
+        .count()
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -36,7 +36,6 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from billing.models import ProcessorAttempt
 from billing.models.processors import AttemptStatus
 from core.admin_confirm import workspace_widgets
 from core.admin_site import register_admin_pages
@@ -52,7 +51,7 @@ from reporting.account_statement import (
 )
 from reporting.admin_aging import BUCKET_LABELS, PAYABLES, RECEIVABLES, AgingSide, aging_by_party
 from reporting.admin_statements import PeriodForm, _screen_table
-from reporting.kpis import KPIS, KpiUnit
+from reporting.kpis import KPIS, KpiUnit, attempts_started
 from reporting.models import KpiSnapshot
 from reporting.report_files import (
     FORMATS,
@@ -144,18 +143,10 @@ _COUNTS = {
 }
 
 
-def _attempts(date_from: date, date_to: date) -> QuerySet[ProcessorAttempt]:
-    """Processor charges started in the period that have an outcome (or are unknown), as
-    ``reporting.kpis.payment_success`` counts them."""
-    return ProcessorAttempt.objects.filter(
-        created_at__date__gte=date_from, created_at__date__lte=date_to
-    ).exclude(status=AttemptStatus.PENDING)
-
-
 def payment_success_report(*, date_from: date, date_to: date) -> PaymentSuccessReport:
     """Success of processor charges started in the period (both days included)."""
     period_check(date_from, date_to, field_from="date_from", field_to="date_to")
-    qs = _attempts(date_from, date_to)
+    qs = attempts_started(date_from, date_to)
 
     def line(group: str, key: str, row: dict[str, Any]) -> SuccessLine:
         return SuccessLine(group, key, row["n"], row["ok"], row["failed"], row["unknown"])

@@ -20,19 +20,27 @@ from typing import Any
 from django.db.models import Count, DecimalField, OuterRef, Q, Subquery
 from django.db.models.functions import TruncDate
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
-from billing.enums import InvoiceStatus
-from billing.models import Invoice, ProcessorAttempt
 from billing.models.processors import AttemptStatus
-from core.aging import BUCKETS, AgingBucket
+from core.aging import BUCKETS, AgingBucket, aging_totals
 from core.ledger.selectors import accounts_balances
 from core.models import TaskFailure, TaskFailureStatus
 from payables.selectors import payables_totals_and_count
 from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
-from receivables.selectors import collections_worklist, receivables_totals_and_count
+from receivables.selectors import collections_paused_overdue
 from reconciliation.enums import ExceptionStatus, MatchStatus
 from reconciliation.models import BankAccount, Match, ReconciliationException, Statement
-from reporting.kpis import KPIS, KpiUnit, kpi_approvals_waiting, kpi_values, mrr_movement
+from reporting.kpis import (
+    KPIS,
+    KpiUnit,
+    attempts_started,
+    kpi_approvals_waiting,
+    kpi_values,
+    mrr_movement,
+    open_receivables_by_due,
+)
+from reporting.memo import shared_reads
 from reporting.projection import CashFlowProjection, cash_flow_projection
 
 FINANCIAL = "reporting.view_financial_reports"
@@ -213,7 +221,7 @@ _AGING_HOW = (
 
 
 def ar_panel(*, as_of: date) -> AgingPanel:
-    totals, count = receivables_totals_and_count(as_of=as_of)
+    totals, count = aging_totals(open_receivables_by_due(as_of=as_of), as_of=as_of)
     return AgingPanel(
         key="ar",
         title="Accounts receivable",
@@ -279,8 +287,7 @@ def payment_success_panel(
     query grouped by day, processor, method, status and decline code."""
     first = as_of - timedelta(days=7 * weeks - 1)
     rows = (
-        ProcessorAttempt.objects.filter(created_at__date__gte=first, created_at__date__lte=as_of)
-        .exclude(status=AttemptStatus.PENDING)
+        attempts_started(first, as_of)
         .annotate(day=TruncDate("created_at"))
         .values("day", "processor", "payment_method__type", "status", "failure_code")
         .annotate(n=Count("pk"))
@@ -334,6 +341,13 @@ def _week(as_of: date) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
+def overdue_today(as_of: date) -> int:
+    """How many of today's open invoices are due before ``as_of``, from the AR read the panel
+    shares (``open_receivables_by_due``)."""
+    rows = open_receivables_by_due(as_of=timezone.localdate())
+    return sum(n for _currency, due, _amount, n in rows if due < as_of)
+
+
 def queue_counts(user: Any, *, as_of: date) -> list[QueueCount]:
     """The work waiting, each count linking into its queue, for the queues ``user`` may
     view. Queues are today's: a document since decided leaves its queue."""
@@ -378,7 +392,7 @@ def queue_counts(user: Any, *, as_of: date) -> list[QueueCount]:
                 "Collections worklist",
                 "Open invoices past their due date and not paused: what the collections team "
                 "chases today.",
-                collections_worklist(as_of=as_of, queryset=Invoice.objects.all()).count(),
+                overdue_today(as_of) - collections_paused_overdue(as_of=as_of),
                 _link("admin:receivables_collectionsworklistitem_changelist"),
             )
         )
@@ -423,7 +437,7 @@ def queue_counts(user: Any, *, as_of: date) -> list[QueueCount]:
                 "overdue_invoices",
                 "Overdue invoices",
                 "Open invoices whose due date has passed.",
-                Invoice.objects.filter(status=InvoiceStatus.OPEN, due_date__lt=as_of).count(),
+                overdue_today(as_of),
                 _link("admin:billing_invoice_changelist", "overdue=yes"),
             )
         )
@@ -452,8 +466,14 @@ PROJECTION_HOW = (
 
 
 def dashboard_figures(user: Any, as_of: date) -> Dashboard:
-    """The panels ``user`` may see, as of the end of ``as_of``."""
+    """The panels ``user`` may see, as of the end of ``as_of`` (what several panels read,
+    read once: ``shared_reads``)."""
     financial = user.has_perm(FINANCIAL)
+    with shared_reads():
+        return _dashboard_figures(user, as_of, financial)
+
+
+def _dashboard_figures(user: Any, as_of: date, financial: bool) -> Dashboard:
     return Dashboard(
         as_of=as_of,
         counts=queue_counts(user, as_of=as_of),

@@ -19,11 +19,10 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db.models import (
     Case,
@@ -42,6 +41,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Ceil, TruncDate
+from django.utils import timezone
 
 from billing.enums import (
     Aggregation,
@@ -60,16 +60,17 @@ from billing.models import (
 )
 from billing.models.processors import AttemptStatus
 from billing.pricing import PricingError, price_amount
-from core.aging import AgingBucket
+from core.aging import AgingBucket, aging_totals
 from core.ledger.enums import AccountRole
 from core.ledger.models import Account
 from core.ledger.selectors import accounts_balances
 from payables.enums import BillStatus, ExpenseReportStatus, PaymentRunStatus, PurchaseOrderStatus
 from payables.models import Bill, ExpenseReport, PaymentRun, PurchaseOrder
-from receivables.selectors import receivables_totals_and_count
+from receivables.selectors import receivables_by_due_date
 from reconciliation.enums import ExceptionStatus
 from reconciliation.models import ReconciliationException
 from reconciliation.selectors import bank_ledger_account_ids
+from reporting.memo import memoized, shared_reads
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -99,21 +100,6 @@ def _window(as_of: date, days: int) -> tuple[date, date]:
     return as_of - timedelta(days=days - 1), as_of
 
 
-# Within one ``kpi_values`` call each figure several KPIs share (AR on a day, the sales of a
-# window, the MRR of a day) is read once: DSO, CEI and the MRR movements ask again and again.
-_MEMO: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("kpi_memo", default=None)
-_T = TypeVar("_T")
-
-
-def _memoized(key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
-    memo = _MEMO.get()
-    if memo is None:
-        return compute()
-    if key not in memo:
-        memo[key] = compute()
-    return memo[key]
-
-
 # --- Balances -------------------------------------------------------------------------------
 
 
@@ -137,7 +123,7 @@ def kpi_cash(*, as_of: date) -> Figures:
 
 def kpi_ar(*, as_of: date) -> Figures:
     """Open receivables: the balance of the AR control account."""
-    return _memoized(
+    return memoized(
         ("ar", as_of),
         lambda: _ledger_balances(
             _role_ids(AccountRole.ACCOUNTS_RECEIVABLE), as_of=as_of, credit_normal=False
@@ -147,7 +133,7 @@ def kpi_ar(*, as_of: date) -> Figures:
 
 def kpi_ap(*, as_of: date) -> Figures:
     """Open payables: the (credit) balance of the AP control account."""
-    return _memoized(
+    return memoized(
         ("ap", as_of),
         lambda: _ledger_balances(
             _role_ids(AccountRole.ACCOUNTS_PAYABLE), as_of=as_of, credit_normal=True
@@ -161,7 +147,7 @@ def kpi_ap(*, as_of: date) -> Figures:
 def credit_sales(*, date_from: date, date_to: date) -> Figures:
     """Invoice totals issued in the period (tax included, as AR carries them); an invoice
     voided by ``date_to`` was never a sale."""
-    return _memoized(("sales", date_from, date_to), lambda: _credit_sales(date_from, date_to))
+    return memoized(("sales", date_from, date_to), lambda: _credit_sales(date_from, date_to))
 
 
 def _credit_sales(date_from: date, date_to: date) -> Figures:
@@ -178,7 +164,7 @@ def _credit_sales(date_from: date, date_to: date) -> Figures:
 
 def purchases(*, date_from: date, date_to: date) -> Figures:
     """Totals of the vendor bills dated in the period that were posted to AP (approved on)."""
-    return _memoized(("purchases", date_from, date_to), lambda: _purchases(date_from, date_to))
+    return memoized(("purchases", date_from, date_to), lambda: _purchases(date_from, date_to))
 
 
 def _purchases(date_from: date, date_to: date) -> Figures:
@@ -219,11 +205,17 @@ def kpi_dpo(*, as_of: date, days: int = 30) -> Figures:
 def current_receivables(*, as_of: date) -> Figures:
     """Open receivables not yet past due on ``as_of`` (the aging's current bucket)."""
 
-    def compute() -> Figures:
-        totals, _count = receivables_totals_and_count(as_of=as_of, bucket=AgingBucket.CURRENT)
-        return {currency: buckets["total"] for currency, buckets in totals.items()}
+    totals, _count = aging_totals(
+        open_receivables_by_due(as_of=as_of), as_of=as_of, bucket=AgingBucket.CURRENT
+    )
+    return {currency: buckets["total"] for currency, buckets in totals.items()}
 
-    return _memoized(("current_ar", as_of), compute)
+
+def open_receivables_by_due(*, as_of: date) -> list[tuple[str, date, Decimal, int]]:
+    """Open AR at the end of ``as_of`` per currency and due date (``receivables_by_due_date``),
+    read once within ``shared_reads``: the AR panel, the current AR of the CEI, the overdue
+    queue and the projection's long overdue add up the same open invoices."""
+    return memoized(("ar_by_due", as_of), lambda: receivables_by_due_date(as_of=as_of))
 
 
 def kpi_cei(*, as_of: date, days: int = 30) -> Figures:
@@ -379,7 +371,7 @@ def mrr_by_customer(*, as_of: date) -> CustomerMrr:
     Licensed prices: the period price (flat, per seat x quantity, packages, tiers) divided by
     the months of its interval (quarter 3, year 12). Metered prices: the last full month's
     usage priced. Trials, paused and ended subscriptions bring nothing."""
-    return _memoized(("mrr", as_of), lambda: _mrr_by_customer(as_of))
+    return memoized(("mrr", as_of), lambda: _mrr_by_customer(as_of))
 
 
 def _mrr_by_customer(as_of: date) -> CustomerMrr:
@@ -562,11 +554,23 @@ def kpi_nrr(*, as_of: date) -> Figures:
 # --- Collection ------------------------------------------------------------------------------
 
 
-def _attempts(as_of: date, days: int) -> QuerySet[ProcessorAttempt]:
-    start, end = _window(as_of, days)
+def attempts_started(first: date, last: date) -> QuerySet[ProcessorAttempt]:
+    """Processor charges started on the days ``first`` to ``last`` (local days, both
+    included) that have an outcome or are unknown: pending ones are left out. The days are
+    bounds on the instant (``created_at`` compared as stored, so its index can serve and the
+    planner knows how many rows), not a date taken of every row."""
     return ProcessorAttempt.objects.filter(
-        created_at__date__gte=start, created_at__date__lte=end
+        created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1))
     ).exclude(status=AttemptStatus.PENDING)
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of ``day`` in the current time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _attempts(as_of: date, days: int) -> QuerySet[ProcessorAttempt]:
+    return attempts_started(*_window(as_of, days))
 
 
 _SUCCEEDED = Count("pk", filter=Q(status=AttemptStatus.SUCCEEDED))
@@ -795,15 +799,12 @@ class KpiValue:
 def kpi_values(*, as_of: date, codes: Iterable[str] | None = None) -> list[KpiValue]:
     """Every KPI (or those of ``codes``) as of the date, one row per currency."""
     chosen = [KPIS[c] for c in codes] if codes is not None else list(KPIS.values())
-    token = _MEMO.set({})
-    try:
+    with shared_reads():
         return [
             KpiValue(kpi, currency, value.quantize(STORED, rounding=ROUND_HALF_UP))
             for kpi in chosen
             for currency, value in sorted(kpi.value(as_of=as_of).items())
         ]
-    finally:
-        _MEMO.reset(token)
 
 
 # --- Snapshots (the one write of this app: its own history table) ---------------------------

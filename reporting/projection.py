@@ -49,12 +49,12 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from itertools import chain, repeat
+from itertools import accumulate, chain, repeat
 from statistics import NormalDist
 from typing import Any
 
@@ -89,6 +89,7 @@ from receivables.models_plans import (
     PaymentPlanStatus,
 )
 from receivables.selectors import receivables_open
+from reporting.kpis import day_start, open_receivables_by_due
 
 ZERO = Decimal(0)
 # Fewer paid invoices than this and a customer is judged by the portfolio's timing.
@@ -146,52 +147,103 @@ class CashFlowProjection:
 
 
 @dataclass(frozen=True, slots=True)
+class DaysLate:
+    """A distribution of days late, every paid invoice equally likely: its distinct ``days``
+    (ascending) and, for each, how many invoices had it or fewer (``cumulative``). Kept as
+    counts, not one entry per invoice: the portfolio's covers every invoice ever paid."""
+
+    days: tuple[int, ...] = ()
+    cumulative: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, values: Iterable[int]) -> DaysLate:
+        """The distribution of ``values`` (one per invoice)."""
+        counted = sorted(Counter(values).items())
+        return cls.counted([d for d, _ in counted], [n for _, n in counted])
+
+    @classmethod
+    def counted(cls, days: Sequence[int], counts: Sequence[int]) -> DaysLate:
+        """From distinct ascending ``days`` and how many invoices had each."""
+        return cls(tuple(days), tuple(accumulate(counts)))
+
+    def __len__(self) -> int:
+        return self.cumulative[-1] if self.cumulative else 0
+
+    @property
+    def first(self) -> int:
+        return self.days[0]
+
+    @property
+    def last(self) -> int:
+        return self.days[-1]
+
+    def median(self) -> int:
+        """The lower median (a whole day)."""
+        return self.days[bisect_right(self.cumulative, (len(self) - 1) // 2)]
+
+    def below(self, day: int) -> int:
+        """How many invoices were paid fewer than ``day`` days late."""
+        index = bisect_left(self.days, day)
+        return self.cumulative[index - 1] if index else 0
+
+    def after(self, elapsed: int) -> DaysLate:
+        """The days late beyond ``elapsed`` (the distribution given that much has passed)."""
+        index = bisect_right(self.days, elapsed)
+        base = self.cumulative[index - 1] if index else 0
+        return DaysLate(self.days[index:], tuple(c - base for c in self.cumulative[index:]))
+
+    def expanded(self) -> tuple[int, ...]:
+        """One entry per invoice, ascending."""
+        previous = 0
+        values: list[int] = []
+        for day, upto in zip(self.days, self.cumulative, strict=True):
+            values.extend(repeat(day, upto - previous))
+            previous = upto
+        return tuple(values)
+
+
+@dataclass(frozen=True, slots=True)
 class CashEvent:
     """One expected movement: ``amount`` (positive in, negative out) on ``on_date``, or, for a
-    receipt with uncertain timing, on ``on_date`` + one of ``days_late`` (equally likely)."""
+    receipt with uncertain timing, on ``on_date`` + days late drawn from ``days_late``."""
 
     kind: str
     on_date: date
     amount: Decimal
-    # Sorted. Receipts of one customer share the tuple (``PaymentTiming.remaining``).
-    days_late: tuple[int, ...] = ()
+    # Receipts of one customer share it (``PaymentTiming.remaining``).
+    days_late: DaysLate = DaysLate()
     reference: str = ""
 
     @property
     def expected_date(self) -> date:
         if not self.days_late:
             return self.on_date
-        # The lower median of the sorted days late.
-        return self.on_date + timedelta(days=self.days_late[(len(self.days_late) - 1) // 2])
+        return self.on_date + timedelta(days=self.days_late.median())
 
 
 @dataclass(slots=True)
 class PaymentTiming:
-    """Days late of paid invoices: per customer, and the whole portfolio's (sorted)."""
+    """Days late of paid invoices: per customer, and the whole portfolio's."""
 
-    by_customer: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    portfolio: tuple[int, ...] = ()
-    # (id of a history, days already elapsed) -> the days late still possible: one tuple
-    # per pair, shared by every receipt with it (the portfolio can hold a million entries).
-    _remaining: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)
+    by_customer: dict[int, DaysLate] = field(default_factory=dict)
+    portfolio: DaysLate = DaysLate()
+    # (id of a history, days already elapsed) -> the days late still possible: one
+    # distribution per pair, shared by every receipt with it.
+    _remaining: dict[tuple[int, int], DaysLate] = field(default_factory=dict)
 
-    def for_customer(self, customer_id: int) -> tuple[int, ...]:
-        own = self.by_customer.get(customer_id, ())
-        return own if len(own) >= MIN_OWN_HISTORY else self.portfolio
+    def for_customer(self, customer_id: int) -> DaysLate:
+        own = self.by_customer.get(customer_id)
+        return own if own is not None and len(own) >= MIN_OWN_HISTORY else self.portfolio
 
-    def remaining(self, history: tuple[int, ...], elapsed: int) -> tuple[int, ...]:
+    def remaining(self, history: DaysLate, elapsed: int) -> DaysLate:
         """The days late of ``history`` (one of this timing's) beyond ``elapsed``."""
-        if not history or elapsed < history[0]:
+        if not history or elapsed < history.first:
             return history
         key = (id(history), elapsed)
         found = self._remaining.get(key)
         if found is None:
-            found = self._remaining[key] = history[bisect_right(history, elapsed) :]
+            found = self._remaining[key] = history.after(elapsed)
         return found
-
-
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def payment_timing(*, as_of: date) -> PaymentTiming:
@@ -211,20 +263,20 @@ def _stored_timing(as_of: date) -> PaymentTiming | None:
     with connection.cursor() as cursor:
         if not _timing_view_populated(cursor):
             return None
-        cursor.execute(
-            f"SELECT customer_id, days, counts, refreshed_at FROM {TIMING_VIEW}"  # noqa: S608
-        )
+        # Its age first, once (row 0, the portfolio's, is always there), then the histories.
+        cursor.execute(f"SELECT refreshed_at FROM {TIMING_VIEW} WHERE customer_id = 0")  # noqa: S608
+        (refreshed_at,) = cursor.fetchone()
+        if refreshed_at < timezone.now() - TIMING_MAX_AGE:
+            return None
+        cursor.execute(f"SELECT customer_id, days, counts FROM {TIMING_VIEW}")  # noqa: S608
         rows = cursor.fetchall()
     timing = PaymentTiming()
-    fresh = False
-    for customer_id, days, counts, refreshed_at in rows:
-        history = tuple(chain.from_iterable(map(repeat, days, counts)))
+    for customer_id, days, counts in rows:
         if customer_id == 0:
-            timing.portfolio = history
-            fresh = refreshed_at >= timezone.now() - TIMING_MAX_AGE
+            timing.portfolio = DaysLate.counted(days, counts)
         else:
-            timing.by_customer[customer_id] = history
-    return timing if fresh else None
+            timing.by_customer[customer_id] = DaysLate.counted(days, counts)
+    return timing
 
 
 def payment_timing_refresh() -> None:
@@ -267,10 +319,9 @@ def _computed_timing(as_of: date) -> PaymentTiming:
     for customer_id, due, total, credited, paid, last in rows:
         if paid >= total - credited:
             by_customer[customer_id].append((last - due).days)
-    portfolio = sorted(d for days in by_customer.values() for d in days)
     return PaymentTiming(
-        by_customer={c: tuple(sorted(days)) for c, days in by_customer.items()},
-        portfolio=tuple(portfolio),
+        by_customer={c: DaysLate.of(days) for c, days in by_customer.items()},
+        portfolio=DaysLate.of(chain.from_iterable(by_customer.values())),
     )
 
 
@@ -278,7 +329,7 @@ def _receipt(
     kind: str,
     due: date,
     amount: Decimal,
-    history: tuple[int, ...],
+    history: DaysLate,
     as_of: date,
     ref: str,
     timing: PaymentTiming,
@@ -294,10 +345,17 @@ def _receipt(
 
 def _plans_live(as_of: date, currency: str | None) -> QuerySet[PaymentPlan]:
     """The plans (of ``currency``, or all) active at the end of ``as_of``."""
-    plans = PaymentPlan.objects.filter(created_at__lt=_day_start(as_of + timedelta(days=1)))
+    plans = PaymentPlan.objects.filter(created_at__lt=day_start(as_of + timedelta(days=1)))
     if currency:
         plans = plans.filter(currency=currency)
-    return plans.filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=_day_start(as_of)))
+    return plans.filter(Q(status=PaymentPlanStatus.ACTIVE) | Q(closed_at__gte=day_start(as_of)))
+
+
+def _planned_invoices(as_of: date, currency: str | None) -> QuerySet[PaymentPlanInvoice, Any]:
+    """The ids of the invoices a plan live at ``as_of`` covers."""
+    return PaymentPlanInvoice.objects.filter(plan__in=_plans_live(as_of, currency)).values(
+        "invoice_id"
+    )
 
 
 def _open_receivables(as_of: date, currency: str | None) -> QuerySet[Invoice]:
@@ -305,11 +363,7 @@ def _open_receivables(as_of: date, currency: str | None) -> QuerySet[Invoice]:
     a live payment plan covers (its installments are projected instead)."""
     return (
         receivables_open(as_of=as_of, currency=currency)
-        .exclude(
-            pk__in=PaymentPlanInvoice.objects.filter(plan__in=_plans_live(as_of, currency)).values(
-                "invoice_id"
-            )
-        )
+        .exclude(pk__in=_planned_invoices(as_of, currency))
         .select_related(None)
         .order_by()
     )
@@ -320,17 +374,55 @@ def overdue_beyond_timing(
 ) -> dict[str, tuple[Decimal, int]]:
     """Per currency of the open AR at the end of ``as_of`` (every one a key): the amount and
     number of invoices overdue by at least the most days late any customer's timing holds.
-    Every draw puts those on the first day, so they are one receipt, summed by the database
-    in one statement for every currency (on a large book most open invoices are long
-    overdue)."""
-    beyond = Q(due_date__lte=as_of - timedelta(days=_latest_day_late(timing)))
+    Every draw puts those on the first day, so they are one receipt. Added up from the open
+    AR per due date (``open_receivables_by_due``: on the dashboard, the AR panel's own read;
+    on a large book most open invoices are long overdue), less the invoices a live payment
+    plan covers (their installments are projected instead)."""
+    cutoff = as_of - timedelta(days=_latest_day_late(timing))
+    found: dict[str, list[Any]] = {}
+    for cur, due, amount, n in open_receivables_by_due(as_of=as_of):
+        if currency and cur != currency:
+            continue
+        # [amount beyond, invoices beyond, open invoices]
+        figures = found.setdefault(cur, [ZERO, 0, 0])
+        figures[2] += n
+        if due <= cutoff:
+            figures[0] += amount
+            figures[1] += n
+    beyond = Q(due_date__lte=cutoff)
+    planned = (
+        receivables_open(as_of=as_of, currency=currency)
+        .filter(pk__in=_planned_invoices(as_of, currency))
+        .select_related(None)
+        .order_by()
+        .values("currency")
+        .annotate(s=Sum("due_as_of", filter=beyond), n=Count("pk", filter=beyond), all=Count("pk"))
+        .values_list("currency", "s", "n", "all")
+    )
+    for cur, amount, n, every in planned:
+        figures = found[cur]
+        figures[0] -= amount or ZERO
+        figures[1] -= n
+        figures[2] -= every
+    return {cur: (amount, n) for cur, (amount, n, every) in found.items() if every > 0}
+
+
+def receivables_within_timing(
+    *, as_of: date, timing: PaymentTiming, currency: str | None = None
+) -> dict[str, list[tuple[int, date, Decimal, int]]]:
+    """Per currency, the open invoices (customer, due date, amount due, id) not overdue
+    beyond every timing (``overdue_beyond_timing`` has the others), in due date order: one
+    read for every currency, from the open-items index."""
     rows = (
         _open_receivables(as_of, currency)
-        .values("currency")
-        .annotate(s=Sum("due_as_of", filter=beyond), n=Count("pk", filter=beyond))
-        .values_list("currency", "s", "n")
+        .filter(due_date__gt=as_of - timedelta(days=_latest_day_late(timing)))
+        .order_by("due_date", "pk")
+        .values_list("currency", "customer_id", "due_date", F("due_as_of"), "pk")
     )
-    return {cur: (amount or ZERO, n) for cur, amount, n in rows}
+    found: dict[str, list[tuple[int, date, Decimal, int]]] = defaultdict(list)
+    for cur, customer_id, due, amount, pk in rows:
+        found[cur].append((customer_id, due, amount, pk))
+    return found
 
 
 def receivable_events(
@@ -339,14 +431,18 @@ def receivable_events(
     currency: str,
     timing: PaymentTiming | None = None,
     overdue: dict[str, tuple[Decimal, int]] | None = None,
+    within: dict[str, list[tuple[int, date, Decimal, int]]] | None = None,
 ) -> list[CashEvent]:
     """Expected receipts of the AR open at the end of ``as_of`` (each invoice's amount due
     then, as the aging has it), each with its customer's timing; the invoices overdue beyond
-    every timing as one receipt on the first day (``overdue``: ``overdue_beyond_timing``,
-    read once for all currencies by the caller)."""
+    every timing as one receipt on the first day. ``overdue`` (``overdue_beyond_timing``) and
+    ``within`` (``receivables_within_timing``) are read once for all currencies by the
+    caller; without them, here for ``currency``."""
     timing = timing or payment_timing(as_of=as_of)
     if overdue is None:
         overdue = overdue_beyond_timing(as_of=as_of, timing=timing, currency=currency)
+    if within is None:
+        within = receivables_within_timing(as_of=as_of, timing=timing, currency=currency)
     events = []
     amount, count = overdue.get(currency, (ZERO, 0))
     if count:
@@ -358,16 +454,10 @@ def receivable_events(
                 reference=f"{count} invoices overdue beyond every customer's timing",
             )
         )
-    rows = (
-        _open_receivables(as_of, currency)
-        .filter(due_date__gt=as_of - timedelta(days=_latest_day_late(timing)))
-        .order_by("due_date", "pk")
-        .values_list("customer_id", "due_date", F("due_as_of"), "number")
-    )
-    for customer_id, due, open_amount, number in rows:
+    for customer_id, due, open_amount, pk in within.get(currency, ()):
         history = timing.for_customer(customer_id)
         events.append(
-            _receipt("invoice", due, open_amount, history, as_of, f"invoice {number}", timing)
+            _receipt("invoice", due, open_amount, history, as_of, f"invoice id {pk}", timing)
         )
     return events
 
@@ -375,8 +465,8 @@ def receivable_events(
 def _latest_day_late(timing: PaymentTiming) -> int:
     """The most days late any customer's timing holds (0 at least: an invoice not yet due
     is never past every possibility)."""
-    own = [days[-1] for days in timing.by_customer.values() if len(days) >= MIN_OWN_HISTORY]
-    return max([0, *own, *timing.portfolio[-1:]])
+    own = [days.last for days in timing.by_customer.values() if len(days) >= MIN_OWN_HISTORY]
+    return max([0, *own, *([timing.portfolio.last] if timing.portfolio else [])])
 
 
 def installment_events(*, as_of: date, currency: str) -> list[CashEvent]:
@@ -488,7 +578,7 @@ def subscription_events(
             currency=currency,
             status__in=BILLABLE,
             started_on__lte=until,
-            created_at__lt=_day_start(first_day),
+            created_at__lt=day_start(first_day),
         )
         .select_related("customer")
         .prefetch_related("items__price")
@@ -538,7 +628,7 @@ def payable_events(*, as_of: date, currency: str) -> list[CashEvent]:
     """Disbursements: live payment runs on their payment dates, approved bills in none on
     their due (or discount) dates, approved expense reports in none on the first day."""
     first_day = as_of + timedelta(days=1)
-    next_day = _day_start(first_day)
+    next_day = day_start(first_day)
     runs = PaymentRun.objects.filter(currency=currency, created_at__lt=next_day).filter(
         Q(status__in=_LIVE_RUN)
         | Q(status=PaymentRunStatus.PAID, payment_date__gt=as_of)
@@ -580,7 +670,7 @@ def payable_events(*, as_of: date, currency: str) -> list[CashEvent]:
             status__in=(BillStatus.APPROVED, BillStatus.SCHEDULED, BillStatus.PAID),
             approved_at__lt=next_day,
         )
-        .filter(Q(paid_at__isnull=True) | Q(paid_at__gte=_day_start(as_of)))
+        .filter(Q(paid_at__isnull=True) | Q(paid_at__gte=day_start(as_of)))
         .select_related("vendor")
         .order_by("due_date", "pk")
     )
@@ -665,12 +755,16 @@ def projection_events(
     until: date,
     timing: PaymentTiming | None = None,
     overdue: dict[str, tuple[Decimal, int]] | None = None,
+    within: dict[str, list[tuple[int, date, Decimal, int]]] | None = None,
 ) -> list[CashEvent]:
     """Every expected receipt and payment of ``currency`` (``timing``: the customers' payment
-    history, and ``overdue``, read once for all currencies by the caller)."""
+    history, ``overdue`` and ``within``: the open AR, read once for all currencies by the
+    caller)."""
     timing = timing or payment_timing(as_of=as_of)
     return [
-        *receivable_events(as_of=as_of, currency=currency, timing=timing, overdue=overdue),
+        *receivable_events(
+            as_of=as_of, currency=currency, timing=timing, overdue=overdue, within=within
+        ),
         *subscription_events(as_of=as_of, currency=currency, until=until, timing=timing),
         *installment_events(as_of=as_of, currency=currency),
         *payable_events(as_of=as_of, currency=currency),
@@ -691,14 +785,12 @@ def _quantile(ordered: Sequence[int], p: Decimal) -> int:
     return ordered[rank - 1]
 
 
-def _spread(
-    days_late: tuple[int, ...], base: int, weeks: int
-) -> tuple[list[int | None], list[int]]:
+def _spread(days_late: DaysLate, base: int, weeks: int) -> tuple[list[int | None], list[int]]:
     """Where a receipt ``base`` days after the first day lands with each of ``days_late``
-    (sorted, equally likely): the weeks it can land in (None: before or after them) and how
-    many of the days late land in each, cumulated. Found by bisection, week by week, so a
-    portfolio history of a million days costs no more than a customer's own."""
-    edges = [bisect_left(days_late, 7 * k - base) for k in range(weeks + 1)]
+    (every invoice equally likely): the weeks it can land in (None: before or after them)
+    and how many of the days late land in each, cumulated. Found by bisection, week by week,
+    so the portfolio's history costs no more than a customer's own."""
+    edges = [days_late.below(7 * k - base) for k in range(weeks + 1)]
     slots: list[int | None] = []
     cumulative: list[int] = []
 
@@ -750,8 +842,8 @@ def project_events(
         # Days late are sorted: the earliest and the latest in the same week (or both
         # outside on the same side) put every draw there.
         if late and (
-            slot(base + late[0]) != slot(base + late[-1])
-            or (base + late[0] < 0) != (base + late[-1] < 0)
+            slot(base + late.first) != slot(base + late.last)
+            or (base + late.first < 0) != (base + late.last < 0)
         ):
             drawn_events.append(event)
         elif index is not None:
@@ -901,11 +993,17 @@ def cash_flow_projection(
     until = as_of + timedelta(days=7 * weeks)
     timing = payment_timing(as_of=as_of)
     overdue = overdue_beyond_timing(as_of=as_of, timing=timing, currency=currency)
+    within = receivables_within_timing(as_of=as_of, timing=timing, currency=currency)
     currencies = [currency] if currency else projection_currencies(as_of=as_of, receivables=overdue)
     return [
         project_events(
             events=projection_events(
-                as_of=as_of, currency=cur, until=until, timing=timing, overdue=overdue
+                as_of=as_of,
+                currency=cur,
+                until=until,
+                timing=timing,
+                overdue=overdue,
+                within=within,
             ),
             as_of=as_of,
             currency=cur,

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing.models import ProcessorAttempt
+from billing.models import Invoice, ProcessorAttempt
 from billing.models.processors import AttemptStatus
 from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create
@@ -21,6 +21,8 @@ from core.fx import fx_rate_set
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.vendors import BankDetails, vendor_activate, vendor_create
+from receivables.selectors import collections_worklist
+from receivables.services.collections import collection_pause_create
 from reporting.dashboard import dashboard_figures, payment_success_panel
 
 AS_OF = date(2026, 6, 30)
@@ -104,6 +106,26 @@ def test_figures_of_a_small_book(make_user, book) -> None:
     assert counts["my_reconciliation_exceptions"] == 0
     assert counts["failed_tasks"] == 0
     assert all(c.how for c in d.counts)
+
+
+def test_the_worklist_count_leaves_out_paused_customers_and_invoices(make_user, book) -> None:
+    # given Acme's collections paused, and one of its overdue invoices paused on its own too
+    acme, _euro = book
+    admin = make_user(Role.FINANCE_ADMIN)
+    one = Invoice.objects.get(customer=acme, due_date=date(2026, 5, 31))
+    collection_pause_create(
+        actor=admin, reason="Restructuring", customer_id=acme.pk, start_date=date(2026, 6, 1)
+    )
+    collection_pause_create(
+        actor=admin, reason="Query", invoice_id=one.pk, start_date=date(2026, 6, 1)
+    )
+    # when the dashboard is computed as of 2026-06-30
+    counts = {c.code: c.count for c in dashboard_figures(admin, AS_OF).counts}
+    # then three invoices are overdue, and only Euro AG's is left to chase, as the worklist
+    # itself lists
+    assert counts["overdue_invoices"] == 3
+    assert counts["collections_worklist"] == 1
+    assert collections_worklist(as_of=AS_OF).count() == 1
 
 
 def test_an_ap_clerk_sees_the_ap_panels_but_not_ar_nor_the_financial_ones(make_user, book) -> None:

@@ -33,6 +33,7 @@ from receivables.services.payment_plans import (
 )
 from reporting.projection import (
     CashEvent,
+    DaysLate,
     cash_flow_projection,
     payment_timing,
     project_events,
@@ -169,11 +170,11 @@ def test_a_customer_always_20_days_late_moves_their_receipts_20_days(book) -> No
     # given two customers with invoices due the same day, one always paying 20 days late
     punctual, late = book
     due = date(2026, 9, 10)
-    number = {c: Invoice.objects.get(customer=c, due_date=due).number for c in (punctual, late)}
+    ids = {c: Invoice.objects.get(customer=c, due_date=due).pk for c in (punctual, late)}
     # when the open AR is projected
     events = {e.reference: e for e in receivable_events(as_of=AS_OF, currency="USD")}
-    on_time = events[f"invoice {number[punctual]}"]
-    delayed = events[f"invoice {number[late]}"]
+    on_time = events[f"invoice id {ids[punctual]}"]
+    delayed = events[f"invoice id {ids[late]}"]
     # then the late customer's receipt is expected 20 days after the punctual one's
     assert on_time.expected_date == due
     assert delayed.expected_date == date(2026, 9, 30)
@@ -195,8 +196,8 @@ def test_a_new_customer_is_judged_by_the_portfolio(admin, book) -> None:
         if e.on_date == date(2026, 9, 15)
     ]
     # then both use the portfolio's days late: 0 x3, 5 x2, 20 x3 (lower median 5)
-    assert timing.portfolio == (0, 0, 0, 5, 5, 20, 20, 20)
-    assert timing.by_customer[few.pk] == (5, 5)
+    assert timing.portfolio.expanded() == (0, 0, 0, 5, 5, 20, 20, 20)
+    assert timing.by_customer[few.pk].expanded() == (5, 5)
     assert [e.days_late for e in events] == [timing.portfolio, timing.portfolio]
     assert {e.expected_date for e in events} == {date(2026, 9, 20)}
 
@@ -314,7 +315,7 @@ def test_a_discount_below_the_policy_minimum_is_not_taken(book, settings) -> Non
 
 def test_uncertain_timing_spreads_the_bands() -> None:
     # given 100.00 due 09-10 from a customer paying on time or 20 days late, and 0.00 cash
-    event = CashEvent("invoice", date(2026, 9, 10), D("100.00"), days_late=(0, 20))
+    event = CashEvent("invoice", date(2026, 9, 10), D("100.00"), days_late=DaysLate.of((0, 20)))
     # when
     projection = project_events(
         events=[event], as_of=AS_OF, currency="USD", opening_cash=D(0), weeks=6
@@ -329,6 +330,25 @@ def test_uncertain_timing_spreads_the_bands() -> None:
     # and the simulation is reproducible
     again = project_events(events=[event], as_of=AS_OF, currency="USD", opening_cash=D(0))
     assert again.weeks[:6] == projection.weeks
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=-30, max_value=90), max_size=40),
+    probe=st.integers(min_value=-40, max_value=100),
+)
+def test_days_late_counted_reads_as_one_entry_per_invoice(values, probe) -> None:
+    # given days late of paid invoices, kept as distinct days with cumulative counts
+    late = DaysLate.of(values)
+    ordered = sorted(values)
+    # then it reads as the sorted list of every invoice's days late would
+    assert late.expanded() == tuple(ordered)
+    assert len(late) == len(values)
+    assert late.below(probe) == sum(1 for v in values if v < probe)
+    assert late.after(probe).expanded() == tuple(v for v in ordered if v > probe)
+    if values:
+        assert (late.first, late.last) == (ordered[0], ordered[-1])
+        assert late.median() == ordered[(len(ordered) - 1) // 2]
 
 
 @settings(max_examples=40, deadline=None)
@@ -348,7 +368,7 @@ def test_uncertain_timing_spreads_the_bands() -> None:
 def test_bands_are_ordered_in_every_week(receipts, payments) -> None:
     # given random receipts with random payment histories, and payments
     events = [
-        CashEvent("invoice", AS_OF + timedelta(days=d), D(cents) / 100, days_late=tuple(sorted(h)))
+        CashEvent("invoice", AS_OF + timedelta(days=d), D(cents) / 100, days_late=DaysLate.of(h))
         for d, cents, h in receipts
     ] + [CashEvent("bill", AS_OF + timedelta(days=d), -D(cents) / 100) for d, cents in payments]
     # when
@@ -411,14 +431,14 @@ def test_the_stored_timing_stands_for_today_while_fresh(admin, book, monkeypatch
     punctual, _late = book
     _paid_history(admin, punctual, [date(2026, 8, 25)], days_late=5)
     # then today's timing is the stored one until the next refresh
-    assert payment_timing(as_of=AS_OF).by_customer[punctual.pk] == (0, 0, 0)
+    assert payment_timing(as_of=AS_OF).by_customer[punctual.pk].expanded() == (0, 0, 0)
     # unless it is older than allowed (the clock is frozen before the database's, which
     # stamped the refresh: a negative age makes it too old): computed, with the new payment
     monkeypatch.setattr(projection, "TIMING_MAX_AGE", timedelta(days=-365))
-    assert payment_timing(as_of=AS_OF).by_customer[punctual.pk] == (0, 0, 0, 5)
+    assert payment_timing(as_of=AS_OF).by_customer[punctual.pk].expanded() == (0, 0, 0, 5)
     # and a past day is always computed, with only what was paid by then
     monkeypatch.setattr(projection, "TIMING_MAX_AGE", timedelta(hours=2))
-    assert payment_timing(as_of=date(2026, 8, 10)).by_customer[punctual.pk] == (0, 0)
+    assert payment_timing(as_of=date(2026, 8, 10)).by_customer[punctual.pk].expanded() == (0, 0)
 
 
 def test_invoices_overdue_beyond_every_timing_are_summed_into_one_receipt(admin, book) -> None:
@@ -433,7 +453,7 @@ def test_invoices_overdue_beyond_every_timing_are_summed_into_one_receipt(admin,
     # then the two long overdue are one receipt on the first day, the other one on its own
     summed = [e for e in events if "overdue beyond" in e.reference]
     assert [(e.on_date, e.amount, e.days_late) for e in summed] == [
-        (date(2026, 9, 2), D("75.0000"), ())
+        (date(2026, 9, 2), D("75.0000"), DaysLate())
     ]
     assert summed[0].reference == "2 invoices overdue beyond every customer's timing"
     own = next(e for e in events if e.amount == D("70.0000"))
@@ -451,7 +471,7 @@ def test_a_large_book_gets_normal_bands_close_to_the_simulation(monkeypatch) -> 
             "invoice",
             AS_OF + timedelta(days=1 + n % 28),
             D(100 + (n * 37) % 900),
-            days_late=tuple(sorted({(n * k) % 31 for k in range(1, 6)})),
+            days_late=DaysLate.of({(n * k) % 31 for k in range(1, 6)}),
             reference=f"invoice {n}",
         )
         for n in range(2500)
