@@ -317,6 +317,8 @@ class Payment(FSMModelMixin, models.Model):
     class Meta:
         ordering = ("-received_date", "-pk")
         permissions = [("record_payment", "Can record payments")]
+        # The list's order, and what a past day's receivables look up (received after it).
+        indexes = [models.Index(fields=["received_date", "id"], name="payment_received_order")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_positive"),
             models.CheckConstraint(
