@@ -15,9 +15,11 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.test.utils import override_settings
+from simple_history.utils import bulk_create_with_history
 from stdnum.eu import vat as eu_vat
 
-from billing.models import Customer, Invoice
+from billing.models import Customer, Invoice, Payment, ProcessorAttempt
+from billing.models.processors import AttemptStatus
 from billing.services.billing_run import billing_run
 from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create
@@ -187,6 +189,10 @@ CHANNELS = {
     "events": (Decimal("0.05"), ("saas-summit",)),
 }
 DECLINE_CODES = ("insufficient_funds", "card_declined", "expired_card", "do_not_honor")
+# The card charges before this week kept as the processor's history (the dashboard's
+# payment-success chart shows twelve weeks), and the share declined once before succeeding.
+CARD_HISTORY_DAYS = 7 * 12
+DECLINED_FIRST = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +308,8 @@ class YearReport:
     churned: int = 0
     declined: int = 0
     card_charges: int = 0
+    card_history: int = 0
+    declined_before: int = 0
     by_currency: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -310,7 +318,8 @@ class YearReport:
             f"Billing demo year: {self.customers} customers ({currencies}), "
             f"{self.invoices} invoices from the billing runs, {self.payments} payments, "
             f"{self.changes} plan changes, {self.churned} churned, {self.card_charges} card "
-            f"charges this week reported by Stripe ({self.declined} declined)."
+            f"charges this week reported by Stripe ({self.declined} declined), "
+            f"{self.card_history} in the twelve weeks before ({self.declined_before} declined)."
         )
 
 
@@ -596,8 +605,99 @@ def _payments_record(due: list[_Due]) -> int:
     return len(items)
 
 
+def _card_method(methods: dict[int, int], customer_id: int, today: date, rng: random.Random) -> int:
+    """The customer's saved Stripe card (added the first time), by id in ``methods``."""
+    if customer_id not in methods:
+        methods[customer_id] = payment_method_add(
+            actor=None,
+            customer_id=customer_id,
+            type="credit_card",
+            processor="stripe",
+            processor_customer_id=f"cus_demo{customer_id}",
+            processor_token=f"pm_demo{customer_id}",
+            card_brand=rng.choice(("visa", "mastercard", "amex")),
+            card_last4=f"{rng.randint(0, 9999):04d}",
+            card_exp_month=rng.randint(1, 12),
+            card_exp_year=today.year + rng.randint(1, 4),
+        ).pk
+    return methods[customer_id]
+
+
+def _card_history(
+    by_customer: dict[int, _YearCustomer],
+    methods: dict[int, int],
+    today: date,
+    rng: random.Random,
+) -> tuple[int, int]:
+    """The Stripe charges behind the card payments of the twelve weeks before this one, as
+    the processor's history has them: each payment's charge succeeded on the day it was
+    received, a fifth of them after a decline the day before. The payments are recorded
+    already (``_payments_record``), so these are history rows (with their history records),
+    not charges made again: they give the payment-success chart its twelve weeks. Returns
+    (charges, declined)."""
+    since = today - timedelta(days=CARD_HISTORY_DAYS)
+    cards = {pk for pk, c in by_customer.items() if c.method == "credit_card"}
+    payments = (
+        Payment.objects.filter(
+            customer_id__in=cards, method="credit_card", received_date__gte=since
+        )
+        .prefetch_related("allocations")
+        .order_by("received_date", "pk")
+    )
+    rows = []
+    declined = 0
+    for payment in payments:
+        method_id = _card_method(methods, payment.customer_id, today, rng)
+        allocation = next(iter(payment.allocations.all()), None)
+        amount = payment.amount.amount
+        minor = int(amount.scaleb(minor_unit_exponent(payment.currency)))
+        at = datetime.combine(payment.received_date, time(10), tzinfo=UTC)
+        common = {
+            "processor": "stripe",
+            "customer_id": payment.customer_id,
+            "payment_method_id": method_id,
+            "invoice_id": allocation.invoice_id if allocation else None,
+            "currency": payment.currency,
+            "amount": payment.amount,
+            "amount_minor": minor,
+        }
+        if rng.random() < DECLINED_FIRST:
+            code = rng.choice(DECLINE_CODES)
+            before = at - timedelta(days=1)
+            rows.append(
+                ProcessorAttempt(
+                    **common,
+                    status=AttemptStatus.FAILED,
+                    idempotency_key=f"demo-card-history:{payment.pk}:declined",
+                    processor_intent_id=f"pi_demohist{payment.pk}d",
+                    failure_code=code,
+                    failure_message=f"The card was declined ({code.replace('_', ' ')}).",
+                    created_at=before,
+                    completed_at=before,
+                )
+            )
+            declined += 1
+        rows.append(
+            ProcessorAttempt(
+                **common,
+                status=AttemptStatus.SUCCEEDED,
+                idempotency_key=f"demo-card-history:{payment.pk}",
+                processor_intent_id=f"pi_demohist{payment.pk}",
+                processor_charge_id=f"ch_demohist{payment.pk}",
+                payment=payment,
+                created_at=at,
+                completed_at=at,
+            )
+        )
+    bulk_create_with_history(rows, ProcessorAttempt, batch_size=500)
+    return len(rows), declined
+
+
 def _card_charges(
-    by_customer: dict[int, _YearCustomer], today: date, rng: random.Random
+    by_customer: dict[int, _YearCustomer],
+    methods: dict[int, int],
+    today: date,
+    rng: random.Random,
 ) -> tuple[int, int]:
     """This week's card charges as Stripe reports them (webhook events): each card customer's
     open invoice charged with its saved card; some declined first (and retried the next
@@ -613,22 +713,9 @@ def _card_charges(
         .order_by("issue_date", "pk")
         .values_list("pk", "customer_id", "total", "currency")
     )
-    methods: dict[int, int] = {}
     charges = declined = 0
     for invoice_id, customer_id, total, currency in open_invoices:
-        if customer_id not in methods:
-            methods[customer_id] = payment_method_add(
-                actor=None,
-                customer_id=customer_id,
-                type="credit_card",
-                processor="stripe",
-                processor_customer_id=f"cus_demo{customer_id}",
-                processor_token=f"pm_demo{customer_id}",
-                card_brand=rng.choice(("visa", "mastercard", "amex")),
-                card_last4=f"{rng.randint(0, 9999):04d}",
-                card_exp_month=rng.randint(1, 12),
-                card_exp_year=today.year + rng.randint(1, 4),
-            ).pk
+        _card_method(methods, customer_id, today, rng)
         minor = int(Decimal(total).scaleb(minor_unit_exponent(currency)))
         outcomes = _pick(rng, [(("ok",), 70), (("declined", "ok"), 22), (("declined",), 8)])
         for attempt, outcome in enumerate(outcomes):
@@ -741,7 +828,11 @@ def billing_demo_year(today: date) -> str:
             if issued_on is not None and due_on is not None
         ]
         report.payments = _payments_record(_schedule(invoices, by_customer, today, rng))
-        report.card_charges, report.declined = _card_charges(by_customer, today, rng)
+        methods: dict[int, int] = {}
+        report.card_history, report.declined_before = _card_history(
+            by_customer, methods, today, rng
+        )
+        report.card_charges, report.declined = _card_charges(by_customer, methods, today, rng)
     report.customers = len(by_customer)
     report.invoices = len(issued)
     for c in by_customer.values():

@@ -160,6 +160,26 @@ def test_payments_of_each_method_declines_and_a_chargeback(year: DemoResult) -> 
     assert paid_late
 
 
+def test_the_payment_success_chart_has_twelve_weeks_of_card_charges(year: DemoResult) -> None:
+    # given the demo year's card charges (this week's through Stripe's webhooks, the weeks
+    # before from the processor's history)
+    from reporting.dashboard import payment_success_panel
+
+    # when the dashboard's payment-success panel is read
+    panel = payment_success_panel(as_of=TODAY)
+    stripe = next(s for s in panel.by_processor if s.label == "stripe")
+    # then card charges are there in (nearly) every one of its twelve weeks, and their rates
+    # show the declines: some weeks below 100 %, none without a success
+    weeks = [rate for rate in stripe.rates if rate is not None]
+    assert len(weeks) >= 10
+    assert all(rate > 0 for rate in weeks)
+    assert any(rate < 100 for rate in weeks)
+    # and each succeeded charge is one recorded card payment
+    succeeded = ProcessorAttempt.objects.filter(status="succeeded")
+    assert succeeded.count() == succeeded.values("payment").distinct().count()
+    assert not succeeded.exclude(payment__method="credit_card").exists()
+
+
 def test_overdue_invoices_late_fees_and_a_payment_plan(year: DemoResult) -> None:
     # given the demo year and the collections demo
     overdue = Invoice.objects.filter(status="open", due_date__lt=TODAY)
