@@ -8,9 +8,11 @@ recovery code; the device is chosen from the shape of the code, so nobody has to
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -70,6 +72,15 @@ class BackofficeAdminSite(OTPAdminSite, UnfoldAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
+        """Built once per request and label: the page, unfold's sidebar and its navigation
+        each ask for it, and each build checks every registered model's permissions and
+        reverses its URLs. Each caller gets its own copy (some add to it)."""
+        built = request.__dict__.setdefault("_backoffice_app_lists", {})
+        if app_label not in built:
+            built[app_label] = super().get_app_list(request, app_label)
+        return copy.deepcopy(built[app_label])
 
     def extra_urls(self) -> list[Any]:
         """Workspace pages that are no model's (unfold's ``get_urls`` mounts them), as the

@@ -171,17 +171,25 @@ def receivables_totals_and_count(
 
 
 def receivables_by_due_date(
-    *, as_of: date, customer: int | None = None, currency: str | None = None
+    *,
+    as_of: date,
+    customer: int | None = None,
+    currency: str | None = None,
+    due_from: date | None = None,
 ) -> list[tuple[str, date, Decimal, int]]:
     """``receivables_open``'s amounts due and items summed per currency and due date (a few
     hundred rows), what the aging totals and every figure of open AR by due date add up.
     For today it sums the invoices' own columns: an open invoice always has something due
     (the payment, credit-note and refund services close it at zero), so no per-row test is
     needed. A past day reads today's balances of the invoices nothing has settled since
-    (``_past_rows``). A due date may come in more than one row."""
+    (``_past_rows``). A due date may come in more than one row. ``due_from``: only those due
+    on or after it (today's read is then a short range of the open-items index)."""
     if as_of < timezone.localdate():
-        return _past_rows(as_of=as_of, customer=customer, currency=currency)
+        rows = _past_rows(as_of=as_of, customer=customer, currency=currency)
+        return [row for row in rows if due_from is None or row[1] >= due_from]
     base = Invoice.objects.filter(status=InvoiceStatus.OPEN, issue_date__lte=as_of)
+    if due_from is not None:
+        base = base.filter(due_date__gte=due_from)
     if customer:
         base = base.filter(customer_id=customer)
     if currency:

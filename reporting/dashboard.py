@@ -22,6 +22,8 @@ from django.db.models.functions import TruncDate
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from billing.enums import InvoiceStatus
+from billing.models import Invoice
 from billing.models.processors import AttemptStatus
 from core.aging import BUCKETS, AgingBucket, aging_totals
 from core.ledger.selectors import accounts_balances
@@ -39,6 +41,7 @@ from reporting.kpis import (
     kpi_values,
     mrr_movement,
     open_receivables_by_due,
+    open_receivables_by_due_if_read,
 )
 from reporting.memo import shared_reads
 from reporting.projection import CashFlowProjection, cash_flow_projection
@@ -342,9 +345,11 @@ def _week(as_of: date) -> tuple[date, date]:
 
 
 def overdue_today(as_of: date) -> int:
-    """How many of today's open invoices are due before ``as_of``, from the AR read the panel
-    shares (``open_receivables_by_due``)."""
-    rows = open_receivables_by_due(as_of=timezone.localdate())
+    """How many of today's open invoices are due before ``as_of``: from the AR panel's read
+    when the page has made it (``open_receivables_by_due``), else counted."""
+    rows = open_receivables_by_due_if_read(as_of=timezone.localdate())
+    if rows is None:
+        return Invoice.objects.filter(status=InvoiceStatus.OPEN, due_date__lt=as_of).count()
     return sum(n for _currency, due, _amount, n in rows if due < as_of)
 
 
@@ -474,11 +479,13 @@ def dashboard_figures(user: Any, as_of: date) -> Dashboard:
 
 
 def _dashboard_figures(user: Any, as_of: date, financial: bool) -> Dashboard:
+    # AR first: the queue counts use its read of the open invoices.
+    ar = ar_panel(as_of=as_of) if user.has_perm(AR_PERMISSION) else None
     return Dashboard(
         as_of=as_of,
         counts=queue_counts(user, as_of=as_of),
         cash=cash_panel(as_of=as_of) if financial else None,
-        ar=ar_panel(as_of=as_of) if user.has_perm(AR_PERMISSION) else None,
+        ar=ar,
         ap=ap_panel(as_of=as_of) if user.has_perm(AP_PERMISSION) else None,
         ratios=ratio_figures(as_of=as_of) if financial else None,
         mrr=mrr_panel(as_of=as_of) if financial else None,

@@ -70,7 +70,7 @@ from receivables.selectors import receivables_by_due_date
 from reconciliation.enums import ExceptionStatus
 from reconciliation.models import ReconciliationException
 from reconciliation.selectors import bank_ledger_account_ids
-from reporting.memo import memoized, shared_reads
+from reporting.memo import memoized, shared, shared_reads
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -204,10 +204,14 @@ def kpi_dpo(*, as_of: date, days: int = 30) -> Figures:
 
 def current_receivables(*, as_of: date) -> Figures:
     """Open receivables not yet past due on ``as_of`` (the aging's current bucket)."""
-
-    totals, _count = aging_totals(
-        open_receivables_by_due(as_of=as_of), as_of=as_of, bucket=AgingBucket.CURRENT
-    )
+    # The AR panel's read when the page has made it; else only what is not yet due.
+    rows = open_receivables_by_due_if_read(as_of=as_of)
+    if rows is None:
+        rows = memoized(
+            ("ar_not_yet_due", as_of),
+            lambda: receivables_by_due_date(as_of=as_of, due_from=as_of),
+        )
+    totals, _count = aging_totals(rows, as_of=as_of, bucket=AgingBucket.CURRENT)
     return {currency: buckets["total"] for currency, buckets in totals.items()}
 
 
@@ -215,7 +219,16 @@ def open_receivables_by_due(*, as_of: date) -> list[tuple[str, date, Decimal, in
     """Open AR at the end of ``as_of`` per currency and due date (``receivables_by_due_date``),
     read once within ``shared_reads``: the AR panel, the current AR of the CEI, the overdue
     queue and the projection's long overdue add up the same open invoices."""
-    return memoized(("ar_by_due", as_of), lambda: receivables_by_due_date(as_of=as_of))
+    return memoized(_ar_by_due_key(as_of), lambda: receivables_by_due_date(as_of=as_of))
+
+
+def open_receivables_by_due_if_read(*, as_of: date) -> list[tuple[str, date, Decimal, int]] | None:
+    """``open_receivables_by_due`` when another figure of this ``shared_reads`` has read it."""
+    return shared(_ar_by_due_key(as_of))
+
+
+def _ar_by_due_key(as_of: date) -> tuple[Any, ...]:
+    return ("ar_by_due", as_of)
 
 
 def kpi_cei(*, as_of: date, days: int = 30) -> Figures:

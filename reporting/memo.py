@@ -29,6 +29,13 @@ def memoized(key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
     return memo[key]
 
 
+def shared(key: tuple[Any, ...]) -> Any | None:
+    """What ``memoized`` has for ``key`` within ``shared_reads()`` (None: not read yet), for
+    a figure that can use a larger read another figure made but would not make it itself."""
+    memo = _MEMO.get()
+    return None if memo is None else memo.get(key)
+
+
 @contextmanager
 def shared_reads() -> Iterator[None]:
     """Share reads until the block ends (nested: the outer block's sharing goes on)."""

@@ -14,7 +14,11 @@ from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create, invoice_void
 from billing.services.payments import AllocationInput, payment_record
 from billing.services.refunds import refund_issue
-from receivables.selectors import receivables_open, receivables_totals_and_count
+from receivables.selectors import (
+    receivables_by_due_date,
+    receivables_open,
+    receivables_totals_and_count,
+)
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -115,3 +119,30 @@ def test_today_after_the_void_and_the_last_settlement(history) -> None:
     # then nothing is open today, and yesterday B still was
     assert list(receivables_open(as_of=today)) == []
     assert {i.pk for i in receivables_open(as_of=today - timedelta(days=1))} == {history[1].pk}
+
+
+def test_by_due_date_from_a_day_keeps_only_what_is_due_from_it(make_user) -> None:
+    # given open invoices due ten days ago, today and in a week
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    admin = make_user("finance_admin")
+    customer = customer_create(actor=admin, name="Acme", email="ap@acme.example", currency="USD")
+    for amount, due in (("10.00", -10), ("20.00", 0), ("30.00", 7)):
+        invoice_create(
+            actor=admin,
+            customer_id=customer.pk,
+            issue=True,
+            issue_date=today - timedelta(days=20),
+            due_date=today + timedelta(days=due),
+            lines=[LineInput(description="x", quantity=D(1), unit_price=D(amount), tax_rate=D(0))],
+        )
+    # when read by due date from today, today and five days ago (the past day's rebuild)
+    for as_of in (today, today - timedelta(days=5)):
+        every = receivables_by_due_date(as_of=as_of)
+        due_from = receivables_by_due_date(as_of=as_of, due_from=as_of)
+        # then only the invoices due on or after the day are there, as in the whole read
+        assert sorted(due_from) == sorted(r for r in every if r[1] >= as_of)
+    assert sorted(
+        (d, a) for _c, d, a, _n in receivables_by_due_date(as_of=today, due_from=today)
+    ) == [(today, D("20.00")), (today + timedelta(days=7), D("30.00"))]

@@ -426,6 +426,9 @@ def test_the_stored_timing_stands_for_today_while_fresh(admin, book, monkeypatch
     computed = projection._computed_timing(AS_OF)
     assert stored.by_customer == computed.by_customer
     assert stored.portfolio == computed.portfolio
+    # and the database's count of a day is what Python makes of the payments themselves
+    here = projection._computed_timing_here(AS_OF)
+    assert (here.by_customer, here.portfolio) == (computed.by_customer, computed.portfolio)
     assert len(stored.by_customer) == 2
     # when a customer completes another invoice after the refresh
     punctual, _late = book
