@@ -214,6 +214,15 @@ class CashEvent:
     # Receipts of one customer share it (``PaymentTiming.remaining``).
     days_late: DaysLate = DaysLate()
     reference: str = ""
+    # When it stands for several receipts due the same day with the same timing (the open
+    # invoices of customers judged by the portfolio's, or of one customer): each one's amount,
+    # adding up to ``amount``; each draws its days late on its own. Empty: one receipt.
+    parts: tuple[Decimal, ...] = ()
+
+    @property
+    def receipts(self) -> tuple[Decimal, ...]:
+        """The amount of every receipt it stands for."""
+        return self.parts or (self.amount,)
 
     @property
     def expected_date(self) -> date:
@@ -383,14 +392,16 @@ def _receipt(
     as_of: date,
     ref: str,
     timing: PaymentTiming,
+    parts: tuple[Decimal, ...] = (),
 ) -> CashEvent:
-    """A receipt due on ``due``, not received by ``as_of``: only the days late beyond those
-    already elapsed remain possible; none left (or no history at all), the first day."""
+    """A receipt due on ``due`` (or several: ``parts``), not received by ``as_of``: only the
+    days late beyond those already elapsed remain possible; none left (or no history at all),
+    the first day."""
     first_day = as_of + timedelta(days=1)
     possible = timing.remaining(history, (as_of - due).days)
     if not possible:
-        return CashEvent(kind, max(due, first_day), amount, reference=ref)
-    return CashEvent(kind, due, amount, days_late=possible, reference=ref)
+        return CashEvent(kind, max(due, first_day), amount, reference=ref, parts=parts)
+    return CashEvent(kind, due, amount, days_late=possible, reference=ref, parts=parts)
 
 
 def _plans_live(as_of: date, currency: str | None) -> QuerySet[PaymentPlan]:
@@ -487,8 +498,10 @@ def receivable_events(
     within: dict[str, list[tuple[int, date, Decimal, int]]] | None = None,
 ) -> list[CashEvent]:
     """Expected receipts of the AR open at the end of ``as_of`` (each invoice's amount due
-    then, as the aging has it), each with its customer's timing; the invoices overdue beyond
-    every timing as one receipt on the first day. ``overdue`` (``overdue_beyond_timing``) and
+    then, as the aging has it), each with its customer's timing; the invoices due the same day
+    with the same timing as one event of several receipts (``CashEvent.parts``: the customers
+    judged by the portfolio's timing share it); the invoices overdue beyond every timing as one
+    receipt on the first day. ``overdue`` (``overdue_beyond_timing``) and
     ``within`` (``receivables_within_timing``) are read once for all currencies by the
     caller; without them, here for ``currency``."""
     timing = timing or payment_timing(as_of=as_of)
@@ -507,11 +520,22 @@ def receivable_events(
                 reference=f"{count} invoices overdue beyond every customer's timing",
             )
         )
+    # (id of the timing, due date) -> [timing, amounts, invoice ids], in due date order
+    groups: dict[tuple[int, date], tuple[DaysLate, list[Decimal], list[int]]] = {}
     for customer_id, due, open_amount, pk in within.get(currency, ()):
         history = timing.for_customer(customer_id)
-        events.append(
-            _receipt("invoice", due, open_amount, history, as_of, f"invoice id {pk}", timing)
-        )
+        group = groups.get((id(history), due))
+        if group is None:
+            group = groups[(id(history), due)] = (history, [], [])
+        group[1].append(open_amount)
+        group[2].append(pk)
+    for (_, due), (history, amounts, ids) in groups.items():
+        if len(ids) == 1:
+            ref, parts = f"invoice id {ids[0]}", ()
+        else:
+            ref, parts = f"{len(ids)} invoices due {due.isoformat()}", tuple(amounts)
+        amount = sum(amounts, ZERO)
+        events.append(_receipt("invoice", due, amount, history, as_of, ref, timing, parts))
     return events
 
 
@@ -912,7 +936,7 @@ def project_events(
             spreads[key] = _spread(event.days_late, base, weeks)
         slots, cumulative = spreads[key]
         if len(set(slots)) > 1:
-            uncertain.append((_units(event.amount), slots, cumulative))
+            uncertain.extend((_units(part), slots, cumulative) for part in event.receipts)
         elif slots[0] is not None:
             fixed[slots[0]] += _units(event.amount)
     opening = _units(opening_cash)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, timedelta
 from decimal import Decimal as D
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -195,11 +196,15 @@ def test_a_new_customer_is_judged_by_the_portfolio(admin, book) -> None:
         for e in receivable_events(as_of=AS_OF, currency="USD", timing=timing)
         if e.on_date == date(2026, 9, 15)
     ]
-    # then both use the portfolio's days late: 0 x3, 5 x2, 20 x3 (lower median 5)
+    # then both use the portfolio's days late: 0 x3, 5 x2, 20 x3 (lower median 5), as one
+    # event of two receipts (same day, same timing) that adds up to both
     assert timing.portfolio.expanded() == (0, 0, 0, 5, 5, 20, 20, 20)
     assert timing.by_customer[few.pk].expanded() == (5, 5)
-    assert [e.days_late for e in events] == [timing.portfolio, timing.portfolio]
-    assert {e.expected_date for e in events} == {date(2026, 9, 20)}
+    (event,) = events
+    assert event.days_late == timing.portfolio
+    assert event.expected_date == date(2026, 9, 20)
+    assert (event.amount, event.parts) == (D("500.0000"), (D("300.0000"), D("200.0000")))
+    assert event.reference == "2 invoices due 2026-09-15"
 
 
 def test_an_overdue_invoice_is_expected_only_later_than_already_elapsed(admin, book) -> None:
@@ -349,6 +354,35 @@ def test_days_late_counted_reads_as_one_entry_per_invoice(values, probe) -> None
     if values:
         assert (late.first, late.last) == (ordered[0], ordered[-1])
         assert late.median() == ordered[(len(ordered) - 1) // 2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    due=st.integers(min_value=-10, max_value=60),
+    cents=st.lists(st.integers(min_value=1, max_value=10**8), min_size=2, max_size=6),
+    history=st.lists(st.integers(min_value=-15, max_value=60), min_size=1, max_size=8),
+    normal=st.booleans(),
+)
+def test_one_event_of_several_receipts_projects_as_the_receipts_one_by_one(
+    due, cents, history, normal
+) -> None:
+    # given receipts due the same day with one timing, as one event and as one event each
+    # (references in the order of the parts: the simulation draws in that order)
+    from reporting import projection
+
+    late = DaysLate.of(history)
+    on = AS_OF + timedelta(days=due)
+    amounts = tuple(D(c) / 100 for c in cents)
+    one = CashEvent("invoice", on, sum(amounts, D(0)), days_late=late, parts=amounts)
+    each = [
+        CashEvent("invoice", on, a, days_late=late, reference=f"invoice {n:02}")
+        for n, a in enumerate(amounts)
+    ]
+    # when both are projected (by simulation, or with the normal bands), then they agree to
+    # the cent: point estimate and bands
+    kw = {"as_of": AS_OF, "currency": "USD", "opening_cash": D("10.00"), "simulations": 40}
+    with mock.patch.object(projection, "MAX_SIMULATED_DRAWS", 0 if normal else 10**6):
+        assert project_events(events=[one], **kw) == project_events(events=each, **kw)
 
 
 @settings(max_examples=40, deadline=None)
