@@ -98,15 +98,16 @@ def ensure_database(url: str, maintenance_url: str, sizes: tuple[int, int, int])
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
     if exists:
-        # ``_v2``: the seed with a payment per paid invoice; an older seed is made again.
+        # ``_v3``: the seed with a payment per paid invoice and every customer with its own
+        # payment timing; an older seed is made again.
         with psycopg.connect(url, autocommit=True) as conn:
             have = conn.execute(
-                "SELECT to_regclass('bench_dashboard_size_v2') IS NOT NULL"
+                "SELECT to_regclass('bench_dashboard_size_v3') IS NOT NULL"
             ).fetchone()
             row = None
             if have and have[0]:
                 row = conn.execute(
-                    "SELECT invoices, lines, statement_lines FROM bench_dashboard_size_v2"
+                    "SELECT invoices, lines, statement_lines FROM bench_dashboard_size_v3"
                 ).fetchone()
         if row is not None and tuple(row) == sizes:
             return True
@@ -177,8 +178,11 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
         pm0 = PaymentMethod.objects.order_by("pk").values_list("pk", flat=True).first() or 1
         # Invoice g: one in ten a draft, three open (one of them half paid), six paid; issued
         # over the 700 days ending on the anchor, due 30 days later.
-        cust = f"({c0} + 1 + (g % {customers}))"
-        cust_currency = currency.replace("g % 3", f"((g % {customers}) + 1) % 3")
+        # Invoice g's customer: g / 10 (ten in a row each), so that every customer has open,
+        # half-paid and paid invoices (its own payment timing, as in a real book).
+        customer_of = f"((g / 10) % {customers})"
+        cust = f"({c0} + 1 + {customer_of})"
+        cust_currency = currency.replace("g % 3", f"({customer_of} + 1) % 3")
         total = "((10000 + (g * 37) % 990000) / 100.0)::numeric(19, 4)"
         draft = "g % 10 = 0"
         day = f"{anchor} - (g % 700)"
@@ -368,7 +372,7 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
             {
                 "processor": "CASE WHEN g % 2 = 0 THEN 'stripe' ELSE 'adyen' END",
                 "customer_id": cust,
-                "payment_method_id": f"{pm0} + (g % {customers})",
+                "payment_method_id": f"{pm0} + {customer_of}",
                 "currency": cust_currency,
                 "amount": amount,
                 "amount_minor": "10000 + (g * 37) % 990000",
@@ -401,10 +405,10 @@ def seed(invoices: int, lines: int, statement_lines: int) -> None:
                 f"(SELECT max(id) FROM {table}))"
             )
         cursor.execute(
-            "CREATE TABLE bench_dashboard_size_v2 (invoices int, lines int, statement_lines int)"
+            "CREATE TABLE bench_dashboard_size_v3 (invoices int, lines int, statement_lines int)"
         )
         cursor.execute(
-            "INSERT INTO bench_dashboard_size_v2 VALUES (%s, %s, %s)",
+            "INSERT INTO bench_dashboard_size_v3 VALUES (%s, %s, %s)",
             [invoices, lines, statement_lines],
         )
     # The triggers were off: the ledger's daily totals are summed from the lines seeded,
