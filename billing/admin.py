@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import zoneinfo
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -252,6 +253,10 @@ class EmailListField(forms.CharField):
                 raise ValidationError(f"{email!r} is not an email address.") from None
 
 
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
 class CustomerForm(forms.ModelForm):
     cc_emails = EmailListField(
         required=False,
@@ -276,12 +281,16 @@ class CustomerForm(forms.ModelForm):
             "payment_terms": "Days; empty: the system default.",
             "country": "EU VAT ids are checked against it.",
             "tax_id": "EU VAT and US EIN numbers are validated and stored compact.",
+            "time_zone": "Autopay retries are made in its working day; empty: the company's.",
         }
         widgets = {
             # Django takes a callable for choices (evaluated on render); the stubs do not.
             "currency": forms.Select(choices=currency_choices),  # type: ignore[arg-type]
             "country": forms.Select(
                 choices=lambda: [("", "-"), *country_choices()]  # type: ignore[arg-type]
+            ),
+            "time_zone": forms.Select(
+                choices=lambda: [("", "-"), *time_zone_choices()]  # type: ignore[arg-type]
             ),
         }
 
@@ -349,6 +358,7 @@ class CustomerAdmin(ReadOnlyFormsetsMixin, AuditedAdmin):
             ),
             ("Tax", {"fields": ("tax_jurisdiction", "tax_id", "tax_exempt", "reverse_charge")}),
             ("Acquisition", {"fields": ("acquisition_channel", "campaign", "acquired_on")}),
+            ("Payment collection", {"fields": ("autopay", "time_zone")}),
         ]
         if obj is not None:
             fieldsets.append(("Balance", {"fields": ("credit_balance_display", "created_at")}))

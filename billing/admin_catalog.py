@@ -31,7 +31,8 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django_fsm import can_proceed
 from djmoney.money import Money
 from unfold.admin import ModelAdmin
@@ -47,10 +48,12 @@ from billing.admin import (
 from billing.admin_fields import PercentField, currency_choices, percent_text
 from billing.enums import InvoiceStatus
 from billing.models import (
+    CardExpiryReminder,
     CreditNote,
     CreditNoteLine,
     Customer,
     Invoice,
+    InvoiceAutopay,
     InvoiceLine,
     PaymentMethod,
     PendingItem,
@@ -64,6 +67,7 @@ from billing.models import (
     UsageEvent,
     WebhookEvent,
 )
+from billing.models.autopay import autopay_key
 from billing.models.subscriptions import BILLABLE
 from billing.services.billing_run import billing_run
 from billing.services.credit_notes import CreditLineInput, credit_note_issue
@@ -1317,6 +1321,77 @@ class ProcessorAttemptAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, attempt: ProcessorAttempt) -> str:
         return money_display(attempt.amount)
+
+
+@admin.register(InvoiceAutopay)
+class InvoiceAutopayAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+    """Roles: view for finance_admin, controller, auditor and ar_clerk. Read-only: the
+    schedule is worked by ``billing.services.autopay``; each try is a processor attempt."""
+
+    list_display = (
+        "invoice",
+        "customer_display",
+        "status",
+        "tries",
+        "next_attempt_at",
+        "last_failure_code",
+        "stop_reason",
+    )
+    list_select_related = ("invoice__customer",)
+    list_filter = ("status", "last_failure_code")
+    search_fields = ("invoice__number", "invoice__customer__name")
+    date_hierarchy = "created_at"
+    fields = (
+        "invoice",
+        "customer_display",
+        "status",
+        "tries",
+        "next_attempt_at",
+        "last_failure_code",
+        "stop_reason",
+        "customer_notified_at",
+        "attempts_display",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Customer", ordering="invoice__customer__name")
+    def customer_display(self, row: InvoiceAutopay) -> str:
+        return row.invoice.customer.name
+
+    @admin.display(description="Tries")
+    def attempts_display(self, row: InvoiceAutopay) -> str:
+        keys = [autopay_key(row.invoice_id, n) for n in range(1, row.tries + 1)]
+        attempts = ProcessorAttempt.objects.filter(idempotency_key__in=keys).order_by("created_at")
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{}: {} {}",
+                (
+                    (a.created_at.strftime("%Y-%m-%d %H:%M"), a.status, a.failure_code)
+                    for a in attempts
+                ),
+            )
+            or "-"
+        )
+
+
+@admin.register(CardExpiryReminder)
+class CardExpiryReminderAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+    """Roles: view for finance_admin, controller, auditor and ar_clerk. Written by the daily
+    reminder run only."""
+
+    list_display = ("sent_at", "payment_method", "customer_display", "expires_on", "days_before")
+    list_select_related = ("payment_method__customer",)
+    list_filter = ("days_before",)
+    search_fields = ("payment_method__customer__name", "payment_method__card_last4")
+    fields = ("payment_method", "customer_display", "expires_on", "days_before", "sent_at")
+    readonly_fields = fields
+
+    @admin.display(description="Customer", ordering="payment_method__customer__name")
+    def customer_display(self, row: CardExpiryReminder) -> str:
+        return row.payment_method.customer.name
 
 
 class ProcessedFilter(admin.SimpleListFilter):

@@ -6,7 +6,7 @@ from datetime import date
 
 from django.db.models import QuerySet
 
-from billing.models import Customer, Invoice, Payment, PaymentMethod
+from billing.models import AutopayStatus, Customer, Invoice, InvoiceAutopay, Payment, PaymentMethod
 from billing.processors.stripe import NAME as STRIPE
 
 
@@ -76,3 +76,14 @@ def payment_method_chargeable(
     if payment_method_id is not None:
         return qs.filter(pk=payment_method_id).first()
     return qs.filter(is_default=True).first()
+
+
+def autopay_holds(invoice_ids: list[int]) -> set[int]:
+    """Of these invoices, those whose autopay has begun trying and has a retry scheduled:
+    collections leave them alone (no overdue email while a retry may still pay). One never
+    tried (no processor configured) is chased as any other."""
+    return set(
+        InvoiceAutopay.objects.filter(
+            invoice_id__in=invoice_ids, status=AutopayStatus.SCHEDULED, tries__gte=1
+        ).values_list("invoice_id", flat=True)
+    )

@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
+import smtplib
+
 from celery import shared_task
 
 from billing.processors import ProcessorUnreachable
+from billing.services.autopay import (
+    autopay_charge,
+    autopay_failure_email,
+    autopay_run,
+    card_expiry_reminders_send,
+)
 from billing.services.processor_payments import processor_attempts_resolve
 from billing.services.refunds import stripe_refunds_resolve
 
-__all__ = ["processor_attempts_resolve_task"]
+__all__ = [
+    "autopay_charge_task",
+    "autopay_failure_email_task",
+    "autopay_run_task",
+    "card_expiry_reminders_task",
+    "processor_attempts_resolve_task",
+]
+
+
+@shared_task(name="billing.autopay_charge", acks_late=True, max_retries=0)
+def autopay_charge_task(*, invoice_id: int) -> str:
+    """After issue: charge the invoice's first autopay try. Safe to repeat (the try is
+    claimed and keyed: a redelivery charges nothing twice); the periodic run takes it
+    otherwise."""
+    return autopay_charge(invoice_id=invoice_id)
+
+
+@shared_task(name="billing.autopay_run", acks_late=True, max_retries=0)
+def autopay_run_task() -> dict[str, object]:
+    """Every few minutes (and after a billing run): every autopay try or retry due."""
+    result = autopay_run()
+    return {"outcomes": result.outcomes, "failures": result.failures}
+
+
+@shared_task(
+    name="billing.autopay_failure_email",
+    acks_late=True,
+    autoretry_for=(smtplib.SMTPException, ConnectionError, OSError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def autopay_failure_email_task(*, autopay_id: int) -> bool:
+    """Tell the customer autopay could not pay (once)."""
+    return autopay_failure_email(autopay_id=autopay_id)
 
 
 @shared_task(
@@ -25,3 +66,10 @@ def processor_attempts_resolve_task() -> dict[str, int]:
     captured); Coinbase charges are never polled: unpaid at expiry, they are failed.
     Stripe refunds of the last days not booked yet are booked (``refunds_booked``)."""
     return {**processor_attempts_resolve(), **stripe_refunds_resolve()}
+
+
+@shared_task(name="billing.card_expiry_reminders", acks_late=True, max_retries=0)
+def card_expiry_reminders_task() -> dict[str, object]:
+    """Daily: remind autopay customers whose default card expires soon (each once)."""
+    result = card_expiry_reminders_send()
+    return {"sent": len(result.sent), "failures": result.failures}

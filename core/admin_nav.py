@@ -32,6 +32,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("billing.TaxRate", "percent"),
             ("billing.PaymentMethod", "credit_card"),
             ("billing.UsageEvent", "speed"),
+            ("billing.InvoiceAutopay", "event_available"),
+            ("billing.CardExpiryReminder", "alarm"),
             ("billing.ProcessorAttempt", "sync_alt"),
             ("billing.WebhookEvent", "webhook"),
         ),

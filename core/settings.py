@@ -339,6 +339,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "receivables.chargeback_events_apply",
         "schedule": timedelta(minutes=5),
     },
+    # Autopay: first tries not yet made, retries due, tries in flight looked at again.
+    "billing-autopay-run": {
+        "task": "billing.autopay_run",
+        "schedule": timedelta(minutes=5),
+    },
+    "billing-card-expiry-reminders-daily": {
+        "task": "billing.card_expiry_reminders",
+        "schedule": crontab(hour=8, minute=0),
+    },
     # Charges whose processor did not answer are asked about until resolved (F4).
     "billing-processor-attempts-resolve": {
         "task": "billing.processor_attempts_resolve",

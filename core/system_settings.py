@@ -94,6 +94,19 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AutopaySettings:
+    """How a declined automatic charge is tried again (``billing.services.autopay``)."""
+
+    # Days after the first try that a soft decline is retried on (hard ones never are).
+    retry_days: tuple[int, ...] = (3, 5, 7)
+    # Retries are made in the customer's working day, spread over these local hours.
+    window_start_hour: int = 9
+    window_end_hour: int = 17
+    # Days before a saved card expires that its customer is reminded.
+    card_expiry_reminder_days: tuple[int, ...] = (30, 7)
+
+
+@dataclass(frozen=True, slots=True)
 class SystemSettings:
     billing: BillingSettings
     payment_methods: tuple[str, ...]
@@ -101,6 +114,7 @@ class SystemSettings:
     source: str
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    autopay: AutopaySettings = field(default_factory=AutopaySettings)
 
     @property
     def functional_currency(self) -> str:
@@ -198,6 +212,45 @@ def _limits(root: dict[str, Any]) -> LimitSettings:
     return LimitSettings(**values)
 
 
+def _days(value: Any, path: str) -> tuple[int, ...]:
+    """A list of distinct whole days above 0, as a tuple in ascending order."""
+    if not isinstance(value, list | tuple):
+        raise SystemSettingsError(f"{path}: expected a list of days, got {value!r}")
+    days = [_positive_int(v, path) for v in value]
+    if len(set(days)) != len(days):
+        raise SystemSettingsError(f"{path}: duplicate days in {list(value)!r}")
+    return tuple(sorted(days))
+
+
+def _autopay(root: dict[str, Any]) -> AutopaySettings:
+    """The optional ``autopay`` section: absent keys take the defaults."""
+    raw = _mapping(root.get("autopay", {}), "autopay")
+    defaults = AutopaySettings()
+    known = ("retry_days", "window_start_hour", "window_end_hour", "card_expiry_reminder_days")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise SystemSettingsError(f"autopay.{unknown[0]}: unknown key")
+    hours = []
+    for key in ("window_start_hour", "window_end_hour"):
+        hour = raw.get(key, getattr(defaults, key))
+        if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 24:
+            raise SystemSettingsError(f"autopay.{key}: expected an hour from 0 to 24, got {hour!r}")
+        hours.append(hour)
+    if hours[0] >= hours[1]:
+        raise SystemSettingsError(
+            f"autopay.window_end_hour: must be after window_start_hour, got {hours[1]!r}"
+        )
+    return AutopaySettings(
+        retry_days=_days(raw.get("retry_days", defaults.retry_days), "autopay.retry_days"),
+        window_start_hour=hours[0],
+        window_end_hour=hours[1],
+        card_expiry_reminder_days=_days(
+            raw.get("card_expiry_reminder_days", defaults.card_expiry_reminder_days),
+            "autopay.card_expiry_reminder_days",
+        )[::-1],
+    )
+
+
 def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSettings:
     """Validate the YAML text and return the typed settings, or raise SystemSettingsError."""
     try:
@@ -259,6 +312,7 @@ def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSetti
         source=source,
         ledger=_ledger(root),
         limits=_limits(root),
+        autopay=_autopay(root),
     )
 
 

@@ -38,6 +38,7 @@ from billing.models import (
     Refund,
     RefundAllocation,
 )
+from billing.selectors import autopay_holds
 from core.aging import aging_bucket_case, aging_totals
 from core.money import round_storage
 from receivables.models import (
@@ -325,15 +326,16 @@ def invoice_in_dispute(invoice: Invoice) -> bool:
 
 def invoices_held_from_dunning(invoice_ids: list[int]) -> set[int]:
     """Of these invoices, those dunning leaves alone: under an open or under-review dispute,
-    or covered by an active payment plan (the plan's own reminders and schedule apply).
-    One query each, for a whole collections run."""
+    covered by an active payment plan (the plan's own reminders and schedule apply), or with
+    an autopay try scheduled (a retry may still pay it). One query each, for a whole
+    collections run."""
     disputed = Dispute.objects.filter(
         invoice_id__in=invoice_ids, status__in=ACTIVE_DISPUTE_STATUSES
     ).values_list("invoice_id", flat=True)
     planned = PaymentPlanInvoice.objects.filter(
         invoice_id__in=invoice_ids, plan__status=PaymentPlanStatus.ACTIVE
     ).values_list("invoice_id", flat=True)
-    return set(disputed) | set(planned)
+    return set(disputed) | set(planned) | autopay_holds(invoice_ids)
 
 
 def dunning_policy_default() -> DunningPolicy | None:

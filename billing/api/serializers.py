@@ -52,6 +52,15 @@ class CustomerInput(serializers.Serializer):
     )
     credit_hold = serializers.BooleanField(required=False)
     credit_hold_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    autopay = serializers.BooleanField(
+        required=False, help_text="Charge each issued invoice on the default saved card."
+    )
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="IANA time zone (Europe/Paris): autopay retries are made in its working day.",
+    )
 
 
 class CustomerOutput(serializers.Serializer):
@@ -79,6 +88,8 @@ class CustomerOutput(serializers.Serializer):
     credit_limit = serializers.SerializerMethodField()
     credit_hold = serializers.BooleanField()
     credit_hold_reason = serializers.CharField()
+    autopay = serializers.BooleanField()
+    time_zone = serializers.CharField()
     created_at = serializers.DateTimeField()
 
     def get_credit_limit(self, obj: Any) -> str | None:

@@ -95,6 +95,12 @@ class SubscriptionInput(serializers.Serializer):
     trial_days = serializers.IntegerField(min_value=0, max_value=730, required=False, default=0)
     # Let it past the customer's credit limit (billing.override_credit_limit).
     override_credit_limit = serializers.BooleanField(required=False, default=False)
+    autopay = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Charge its invoices automatically; null: as the customer is set.",
+    )
 
 
 class SubscriptionItemOutput(serializers.Serializer):
@@ -115,6 +121,7 @@ class SubscriptionOutput(serializers.Serializer):
     trial_end = serializers.DateField(allow_null=True)
     cancel_at_period_end = serializers.BooleanField()
     ended_on = serializers.DateField(allow_null=True)
+    autopay = serializers.BooleanField(allow_null=True)
     items = SubscriptionItemOutput(many=True)
 
 
@@ -218,6 +225,7 @@ class SubscriptionListCreateApi(APIView):
             start_date=v.get("start_date"),
             trial_days=v.get("trial_days", 0),
             override_credit_limit=v.get("override_credit_limit", False),
+            autopay=v.get("autopay"),
         )
         return Response(
             SubscriptionOutput(_subscriptions().get(pk=sub.pk)).data, status=status.HTTP_201_CREATED

@@ -1,5 +1,6 @@
 """Billing models, one module per area; imported here so Django finds them."""
 
+from billing.models.autopay import AutopayStatus, CardExpiryReminder, InvoiceAutopay
 from billing.models.catalog import Price, Product
 from billing.models.credit_notes import CreditApplication, CreditNote, CreditNoteLine
 from billing.models.documents import (
@@ -15,11 +16,14 @@ from billing.models.refunds import Refund, RefundAllocation
 from billing.models.subscriptions import PendingItem, Subscription, SubscriptionItem, UsageEvent
 
 __all__ = [
+    "AutopayStatus",
+    "CardExpiryReminder",
     "CreditApplication",
     "CreditNote",
     "CreditNoteLine",
     "Customer",
     "Invoice",
+    "InvoiceAutopay",
     "InvoiceLine",
     "Payment",
     "PaymentAllocation",

@@ -67,6 +67,14 @@ class Customer(models.Model):
     # On hold: no new invoice or subscription at all until it is lifted; the reason says why.
     credit_hold = models.BooleanField(default=False)
     credit_hold_reason = models.CharField(max_length=300, blank=True, default="")
+    # Autopay: each invoice issued to the customer is charged on its default saved method
+    # (``billing.services.autopay``); a subscription may say otherwise.
+    autopay = models.BooleanField(
+        default=False, help_text="Charge each issued invoice on the default saved method."
+    )
+    # The customer's IANA time zone: autopay retries are made in its working day. Empty:
+    # the company's (TIME_ZONE).
+    time_zone = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     history = HistoricalRecords()

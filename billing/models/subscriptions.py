@@ -39,6 +39,12 @@ class Subscription(FSMModelMixin, models.Model):
     canceled_at = models.DateTimeField(null=True, blank=True)
     ended_on = models.DateField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # Whether its invoices are charged automatically; empty: as its customer's ``autopay``.
+    autopay = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Charge its invoices automatically; empty: as the customer is set.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -43,6 +43,7 @@ from billing.models import (
 from billing.models.subscriptions import BILLABLE
 from billing.postings import invoice_issue_lines
 from billing.pricing import period_end, price_amount, prorate
+from billing.services.autopay import autopay_queue, autopay_schedule
 from billing.services.bulk import copy_insert, history_insert
 from billing.services.invoices import (
     INVOICE_SERIES,
@@ -711,6 +712,9 @@ def _issue(
     for line in (lines := [line for d in drafts for line in d.lines]):
         line.invoice_id = line.invoice.pk
     copy_insert(InvoiceLine, lines, with_pk=False)
+    scheduled = autopay_schedule(invoices)
+    if scheduled:
+        transaction.on_commit(partial(autopay_queue, scheduled), robust=True)
 
 
 @dataclass(frozen=True, slots=True)

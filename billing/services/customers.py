@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django.db import transaction
@@ -37,6 +38,8 @@ EDITABLE = {
     "credit_limit",
     "credit_hold",
     "credit_hold_reason",
+    "autopay",
+    "time_zone",
 }
 
 
@@ -81,6 +84,13 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
         minor_unit_exponent(fields["currency"])
     if "country" in fields:
         fields["country"] = (fields["country"] or "").upper()
+    if fields.get("time_zone"):
+        fields["time_zone"] = fields["time_zone"].strip()
+        if fields["time_zone"] not in zoneinfo.available_timezones():
+            raise BillingError(
+                f"{fields['time_zone']!r} is not an IANA time zone (such as Europe/Paris).",
+                field="time_zone",
+            )
     if "acquired_on" in fields:
         acquired = fields["acquired_on"]
         if acquired is None:

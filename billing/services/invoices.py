@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any, cast
 
 from django.db import transaction
@@ -23,6 +24,7 @@ from billing.postings import (
     invoice_settled,
     invoice_write_off_lines,
 )
+from billing.services.autopay import autopay_queue, autopay_schedule
 from billing.services.credit import credit_check
 from billing.tax import customer_tax_rate, line_amounts
 from core.dates import DateKind, add_days, date_check
@@ -447,6 +449,9 @@ def invoice_issue(
             invoice.mark_paid()
         invoice.snapshot = _snapshot(invoice)
         invoice.save()
+        scheduled = autopay_schedule([invoice])
+        if scheduled:
+            transaction.on_commit(partial(autopay_queue, scheduled), robust=True)
         invoice_id_str = str(invoice.pk)
         # Robust: a failing mail server must not turn an issued, committed invoice into an
         # error for the caller (eager mode); the task retries by itself with a broker.

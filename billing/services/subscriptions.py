@@ -152,8 +152,10 @@ def subscription_create(
     start_date: date | None = None,
     trial_days: int = 0,
     override_credit_limit: bool = False,
+    autopay: bool | None = None,
 ) -> Subscription:
     """Start a subscription: periods anchored on the start day (or the trial's end).
+    ``autopay``: whether its invoices are charged automatically (None: as the customer is).
 
     Passes the customer's credit check with the first paid period's licensed amount
     (``billing.services.credit``): refused on hold or beyond the limit unless
@@ -184,6 +186,7 @@ def subscription_create(
         trial_end = start + timedelta(days=trial_days) if trial_days > 0 else None
         first_start = trial_end or start
         subscription = Subscription(
+            autopay=autopay,
             status=SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.ACTIVE,
             customer=customer,
             currency=currency,

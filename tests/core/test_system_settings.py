@@ -171,3 +171,33 @@ def test_bad_ledger_and_limits_values_name_the_key(extra: str, message: str) -> 
     # given a file with one bad optional value / when parsed / then the key is named
     with pytest.raises(SystemSettingsError, match=re.escape(message)):
         parse_system_settings(GOOD + "\n" + extra + "\n")
+
+
+def test_autopay_section_defaults_and_reads_days_in_any_order() -> None:
+    # given no autopay section, then the defaults; given one, its values (reminders latest
+    # first, retries ascending)
+    assert parse_system_settings(GOOD).autopay.retry_days == (3, 5, 7)
+    s = parse_system_settings(
+        GOOD + "\nautopay: {retry_days: [2, 4], window_start_hour: 8, "
+        "window_end_hour: 20, card_expiry_reminder_days: [7, 30, 14]}\n"
+    )
+    assert s.autopay.retry_days == (2, 4)
+    assert (s.autopay.window_start_hour, s.autopay.window_end_hour) == (8, 20)
+    assert s.autopay.card_expiry_reminder_days == (30, 14, 7)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("autopay: {retry_days: [3, 3]}", "autopay.retry_days: duplicate days"),
+        ("autopay: {retry_days: [0, 3]}", "autopay.retry_days: expected a whole number above 0"),
+        ("autopay: {retry_days: 3}", "autopay.retry_days: expected a list of days"),
+        ("autopay: {window_start_hour: 25}", "autopay.window_start_hour"),
+        ("autopay: {window_start_hour: 17, window_end_hour: 9}", "autopay.window_end_hour"),
+        ("autopay: {card_expiry_reminder_days: [-7]}", "autopay.card_expiry_reminder_days"),
+        ("autopay: {retries: [1]}", "autopay.retries: unknown key"),
+    ],
+)
+def test_bad_autopay_values_name_the_key(extra: str, message: str) -> None:
+    with pytest.raises(SystemSettingsError, match=re.escape(message)):
+        parse_system_settings(GOOD + "\n" + extra + "\n")

@@ -1,0 +1,504 @@
+"""Autopay: each invoice issued to a customer (or subscription) set to charge automatically is
+charged on the customer's default saved method, and a declined charge is tried again on a
+schedule that depends on why it was declined.
+
+- ``autopay_schedule`` is called by both issue paths (``invoice_issue`` and the billing run's
+  batch) in the issuing transaction: the invoice gets its ``InvoiceAutopay`` row, due at once.
+  After commit a task charges it (``autopay_charge``); the periodic run (``autopay_run``)
+  takes whatever is due, retries included.
+- Each try is a ``ProcessorAttempt`` with the key ``autopay_key(invoice, try)``: the try is
+  claimed (its number written) before the processor is called outside any transaction, so a
+  repeated run, an overlapping worker or a crash after the processor charged never charges
+  twice (an attempt without an answer is UNKNOWN and ``processor_attempts_resolve`` finds out
+  what became of it; the schedule waits for that).
+- What comes next is decided from the latest try alone (``_next_step``), whenever the row
+  is looked at: a success ends it, a hard decline (the card is lost, stolen, closed...) stops
+  it and asks the customer for another method, a soft one (insufficient funds, processing
+  error...) is tried again ``retry_days`` after the first try, at a time in the customer's
+  working day spread by invoice; the last retry declined ends it and collections take over.
+  While a try is scheduled, collections send no overdue email
+  (``billing.selectors.autopay_holds``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from billing.enums import InvoiceStatus
+from billing.exceptions import BillingError
+from billing.models import (
+    CardExpiryReminder,
+    Invoice,
+    InvoiceAutopay,
+    PaymentMethod,
+    ProcessorAttempt,
+)
+from billing.models.autopay import AutopayStatus, autopay_key
+from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
+from billing.processors import ChargeInProgress, PaymentMethodUnusable, ProcessorNotConfigured
+from billing.processors.stripe import stripe_client
+from billing.selectors import payment_method_chargeable
+from billing.services.processor_payments import invoice_charge_amount
+from core.company import company_details
+from core.money import format_amount, round_money
+from core.system_settings import system_settings
+
+logger = logging.getLogger(__name__)
+
+# Declines no retry can mend: the card or account is gone, or the issuer refuses outright.
+# The customer is asked for another method at once. Every other code is tried again
+# (insufficient_funds, processing_error, try_again_later, issuer_not_available, ...).
+HARD_DECLINES = frozenset(
+    {
+        "account_closed",
+        "card_not_supported",
+        "currency_not_supported",
+        "do_not_honor",
+        "do_not_try_again",
+        "expired_card",
+        "fraudulent",
+        "incorrect_number",
+        "invalid_account",
+        "invalid_number",
+        "lost_card",
+        "merchant_blacklist",
+        "new_account_information_available",
+        "no_account",
+        "pickup_card",
+        "restricted_card",
+        "revocation_of_all_authorizations",
+        "revocation_of_authorization",
+        "security_violation",
+        "service_not_allowed",
+        "stolen_card",
+        "stop_payment_order",
+        "transaction_not_allowed",
+    }
+)
+# A try in flight (pending or unknown) is looked at again after this long.
+RECHECK_AFTER = timedelta(minutes=15)
+# Without a card processor configured, the schedule looks again this much later.
+NOT_CONFIGURED_WAIT = timedelta(hours=1)
+# A claimed try whose process died before the attempt was written is made again after this.
+CLAIM_LEASE = timedelta(minutes=10)
+# Rows one run takes at most (the next run, minutes later, takes the rest).
+RUN_BATCH = 5_000
+EMAIL_TEMPLATE = "billing/autopay_failed_email.txt"
+EXPIRY_TEMPLATE = "billing/card_expiry_email.txt"
+
+
+def is_hard_decline(code: str) -> bool:
+    return code in HARD_DECLINES
+
+
+def autopay_applies(invoice: Invoice) -> bool:
+    """Whether the invoice is charged automatically: its subscription's setting, else its
+    customer's (both loaded by the caller)."""
+    sub = invoice.subscription if invoice.subscription_id else None
+    if sub is not None and sub.autopay is not None:
+        return bool(sub.autopay)
+    return bool(invoice.customer.autopay)
+
+
+def autopay_schedule(invoices: Iterable[Invoice], *, now: datetime | None = None) -> list[int]:
+    """In the issuing transaction: an autopay row, due now, for each of the (just issued)
+    invoices that is charged automatically and has something due. Returns their ids."""
+    now = now or timezone.now()
+    rows = [
+        InvoiceAutopay(invoice_id=i.pk, next_attempt_at=now, created_at=now, updated_at=now)
+        for i in invoices
+        if i.status == InvoiceStatus.OPEN and i.amount_due.amount > 0 and autopay_applies(i)
+    ]
+    InvoiceAutopay.objects.bulk_create(rows, ignore_conflicts=True)
+    return [row.invoice_id for row in rows]
+
+
+def autopay_queue(invoice_ids: list[int]) -> None:
+    """After commit: charge the newly scheduled invoices now (one task for one invoice, the
+    run for a batch)."""
+    if not invoice_ids:
+        return
+    from billing.tasks import autopay_charge_task, autopay_run_task
+
+    if len(invoice_ids) == 1:
+        autopay_charge_task.delay(invoice_id=invoice_ids[0])
+    else:
+        autopay_run_task.delay()
+
+
+def retry_at(*, first_try: datetime, days: int, invoice_id: int, time_zone: str) -> datetime:
+    """When a retry ``days`` after the first try is made: that day in the customer's time zone,
+    at a minute of its working day (``window_start_hour``..``window_end_hour``) picked by the
+    invoice id, so a day's retries are spread rather than all made at once."""
+    conf = system_settings().autopay
+    zone = _zone(time_zone)
+    day = first_try.astimezone(zone).date() + timedelta(days=days)
+    minutes = (conf.window_end_hour - conf.window_start_hour) * 60
+    offset = (invoice_id * 7919) % minutes
+    local = datetime.combine(day, time(conf.window_start_hour), tzinfo=zone)
+    return local + timedelta(minutes=offset)
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What the schedule does next: ``charge`` try ``number``, ``wait`` until ``at``, or
+    ``end`` with ``status`` (and ``reason``, told to the customer when ``notify``)."""
+
+    kind: str
+    number: int = 0
+    at: datetime | None = None
+    status: str = ""
+    reason: str = ""
+    notify: bool = False
+    failure_code: str = ""
+
+
+def _first_try_at(row: InvoiceAutopay) -> datetime:
+    first = (
+        ProcessorAttempt.objects.filter(idempotency_key=autopay_key(row.invoice_id, 1))
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return first or row.created_at
+
+
+def _next_step(row: InvoiceAutopay, invoice: Invoice, now: datetime) -> _Step:
+    """Decided from the invoice and the latest try alone, so a crash anywhere only delays it."""
+    latest = None
+    if row.tries:
+        latest = ProcessorAttempt.objects.filter(
+            idempotency_key=autopay_key(row.invoice_id, row.tries)
+        ).first()
+    if latest is not None and latest.status == AttemptStatus.SUCCEEDED:
+        return _Step("end", status=AutopayStatus.PAID)
+    if latest is not None and latest.status in OPEN_ATTEMPT:
+        return _Step("wait", at=now + RECHECK_AFTER)
+    if invoice.status != InvoiceStatus.OPEN or invoice.amount_due.amount <= 0:
+        return _Step("end", status=AutopayStatus.CLOSED, reason="nothing is left to charge")
+    if row.tries and latest is None:
+        return _Step("charge", number=row.tries)  # claimed, never reached the processor
+    if latest is None:
+        return _Step("charge", number=1)
+    code = latest.failure_code or "declined"
+    if is_hard_decline(code):
+        return _Step(
+            "end",
+            status=AutopayStatus.STOPPED,
+            reason=f"the card was declined ({code})",
+            notify=True,
+            failure_code=code,
+        )
+    retry_days = system_settings().autopay.retry_days
+    if row.tries > len(retry_days):
+        return _Step(
+            "end",
+            status=AutopayStatus.EXHAUSTED,
+            reason=f"the card was declined ({code}) on every try",
+            notify=True,
+            failure_code=code,
+        )
+    at = retry_at(
+        first_try=_first_try_at(row),
+        days=retry_days[row.tries - 1],
+        invoice_id=row.invoice_id,
+        time_zone=invoice.customer.time_zone,
+    )
+    if at > now:
+        return _Step("wait", at=at, failure_code=code)
+    return _Step("charge", number=row.tries + 1, failure_code=code)
+
+
+def _end(row: InvoiceAutopay, step: _Step, now: datetime) -> None:
+    row.status = step.status
+    row.next_attempt_at = None
+    row.stop_reason = step.reason
+    row.last_failure_code = step.failure_code or row.last_failure_code
+    row.updated_at = now
+    row.save(
+        update_fields=[
+            "status",
+            "next_attempt_at",
+            "stop_reason",
+            "last_failure_code",
+            "updated_at",
+        ]
+    )
+    if step.notify and row.customer_notified_at is None:
+        transaction.on_commit(partial(_queue_failure_email, row.pk), robust=True)
+
+
+def _queue_failure_email(autopay_id: int) -> None:
+    from billing.tasks import autopay_failure_email_task
+
+    autopay_failure_email_task.delay(autopay_id=autopay_id)
+
+
+def _claim(invoice_id: int, now: datetime) -> tuple[InvoiceAutopay, int] | str:
+    """Under the row's lock: the try to make now (its number written first), or what was
+    done instead (the outcome's name)."""
+    with transaction.atomic():
+        row = (
+            InvoiceAutopay.objects.select_for_update(skip_locked=True)
+            .filter(invoice_id=invoice_id, status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now)
+            .first()
+        )
+        if row is None:
+            return "not_due"  # done, not yet due, or another worker has it
+        invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+        step = _next_step(row, invoice, now)
+        if step.kind == "end":
+            _end(row, step, now)
+            return str(step.status)
+        if step.kind == "wait":
+            row.next_attempt_at = step.at
+            row.last_failure_code = step.failure_code or row.last_failure_code
+            row.updated_at = now
+            row.save(update_fields=["next_attempt_at", "last_failure_code", "updated_at"])
+            return "waiting"
+        method = payment_method_chargeable(customer_id=invoice.customer_id)
+        if method is None:
+            _end(
+                row,
+                _Step(
+                    "end",
+                    status=AutopayStatus.STOPPED,
+                    reason="there is no saved card to charge",
+                    notify=True,
+                ),
+                now,
+            )
+            return str(AutopayStatus.STOPPED)
+        row.tries = step.number
+        row.next_attempt_at = now + CLAIM_LEASE
+        row.updated_at = now
+        row.save(update_fields=["tries", "next_attempt_at", "updated_at"])
+        return row, method.pk
+
+
+def autopay_charge(*, invoice_id: int, now: datetime | None = None, again: bool = True) -> str:
+    """Work one invoice's autopay if it is due: charge the try the schedule says, or wait, or
+    end it. Returns what happened: the attempt's status, "waiting", "not_due",
+    "not_configured", or the schedule's end (paid, closed, stopped, exhausted)."""
+    now = now or timezone.now()
+    try:
+        stripe_client()  # before any claim: without a processor no try is spent
+    except ProcessorNotConfigured:
+        InvoiceAutopay.objects.filter(
+            invoice_id=invoice_id, status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now
+        ).update(next_attempt_at=now + NOT_CONFIGURED_WAIT, updated_at=now)
+        return "not_configured"
+    claimed = _claim(invoice_id, now)
+    if isinstance(claimed, str):
+        return claimed
+    row, method_id = claimed
+    invoice = row.invoice
+    try:
+        attempt = invoice_charge_amount(
+            invoice_id=invoice_id,
+            payment_method_id=method_id,
+            amount=round_money(invoice.amount_due.amount, invoice.currency),
+            actor=None,
+            idempotency_key=autopay_key(invoice_id, row.tries),
+            description=f"Invoice {invoice.number} (autopay, try {row.tries})",
+        )
+    except ChargeInProgress:
+        _postpone(row.pk, now)  # a clerk's charge is in flight; its outcome decides
+        return "waiting"
+    except (BillingError, PaymentMethodUnusable) as exc:
+        # Paid, credited or voided since the claim, or the method removed: looked at again
+        # now (the schedule ends or charges what is due now), once; then in a while.
+        if not again:
+            logger.warning("Autopay of invoice %s refused: %s", invoice_id, exc)
+            _postpone(row.pk, now)
+            return "waiting"
+        _postpone(row.pk, now, at=now)
+        return autopay_charge(invoice_id=invoice_id, now=now, again=False)
+    # The outcome moves the schedule on at once (a success ends it, a decline sets the retry).
+    InvoiceAutopay.objects.filter(pk=row.pk, status=AutopayStatus.SCHEDULED).update(
+        next_attempt_at=now, updated_at=now
+    )
+    if attempt.status not in OPEN_ATTEMPT:
+        autopay_charge(invoice_id=invoice_id, now=now)
+    else:
+        _postpone(row.pk, now)
+    return str(attempt.status)
+
+
+def _postpone(row_id: int, now: datetime, *, at: datetime | None = None) -> None:
+    InvoiceAutopay.objects.filter(pk=row_id, status=AutopayStatus.SCHEDULED).update(
+        next_attempt_at=at or now + RECHECK_AFTER, updated_at=now
+    )
+
+
+@dataclass
+class AutopayRunResult:
+    outcomes: dict[str, int] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def autopay_run(*, now: datetime | None = None, limit: int = RUN_BATCH) -> AutopayRunResult:
+    """Every few minutes: work each autopay that is due (first tries, retries, checks of tries
+    in flight), oldest first. One invoice failing is reported; the others go on."""
+    now = now or timezone.now()
+    result = AutopayRunResult()
+    due = (
+        InvoiceAutopay.objects.filter(status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("invoice_id", flat=True)[:limit]
+    )
+    for invoice_id in list(due):
+        try:
+            outcome = autopay_charge(invoice_id=invoice_id, now=now)
+        except Exception as exc:  # one failure is reported, the others go on
+            logger.exception("Autopay of invoice %s failed", invoice_id)
+            result.failures[invoice_id] = str(exc)
+            continue
+        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+    return result
+
+
+def autopay_failure_email(*, autopay_id: int) -> bool:
+    """Tell the customer autopay could not pay the invoice and what to do; once (stamped
+    under the row's lock after the mail server accepted it). Returns whether it was sent."""
+    with transaction.atomic():
+        row = (
+            InvoiceAutopay.objects.select_for_update()
+            .select_related("invoice__customer")
+            .get(pk=autopay_id)
+        )
+        if row.customer_notified_at is not None:
+            return False
+        invoice = row.invoice
+        customer = invoice.customer
+        company = company_details()
+        context: dict[str, Any] = {
+            "company": company,
+            "customer_name": customer.name,
+            "number": invoice.number,
+            "amount_due": format_amount(invoice.amount_due.amount, invoice.currency),
+            "due_date": invoice.due_date,
+            "reason": row.stop_reason,
+            "exhausted": row.status == AutopayStatus.EXHAUSTED,
+        }
+        EmailMessage(
+            subject=f"We could not collect payment for invoice {invoice.number}",
+            body=render_to_string(EMAIL_TEMPLATE, context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[customer.email],
+            cc=[email for email in customer.cc_emails or [] if email],
+            reply_to=[company["email"]] if company.get("email") else None,
+        ).send(fail_silently=False)
+        row.customer_notified_at = timezone.now()
+        row.save(update_fields=["customer_notified_at"])
+    return True
+
+
+def _card_expires_on(year: int, month: int) -> date:
+    """A card is valid to the end of its expiry month."""
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+@dataclass
+class ExpiryRemindersResult:
+    sent: list[int] = field(default_factory=list)
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def card_expiry_reminders_send(*, today: date | None = None) -> ExpiryRemindersResult:
+    """Daily: tell each customer on autopay whose default card expires within one of the
+    ``card_expiry_reminder_days`` (30 and 7 by default) that it does, once per threshold
+    (a run that missed the 30-day one and finds 5 days left sends the 7-day one only).
+    Safe to repeat; one failure does not stop the others."""
+    today = today or timezone.localdate()
+    thresholds = system_settings().autopay.card_expiry_reminder_days
+    result = ExpiryRemindersResult()
+    if not thresholds:
+        return result
+    horizon = today + timedelta(days=max(thresholds))
+    cards = (
+        PaymentMethod.objects.filter(
+            is_default=True,
+            detached_at__isnull=True,
+            customer__autopay=True,
+            card_exp_year__isnull=False,
+            card_exp_month__isnull=False,
+        )
+        # Coarse in the database (the expiry month is today's to the horizon's), exact below.
+        .filter(
+            Q(card_exp_year__gt=today.year)
+            | Q(card_exp_year=today.year, card_exp_month__gte=today.month)
+        )
+        .filter(
+            Q(card_exp_year__lt=horizon.year)
+            | Q(card_exp_year=horizon.year, card_exp_month__lte=horizon.month)
+        )
+        .order_by("pk")
+    )
+    for card in cards:
+        expires_on = _card_expires_on(card.card_exp_year, card.card_exp_month)
+        left = (expires_on - today).days
+        due = [d for d in thresholds if 0 <= left <= d]
+        if not due:
+            continue
+        days = min(due)
+        try:
+            if _expiry_remind(card.pk, expires_on, days, left):
+                result.sent.append(card.pk)
+        except Exception as exc:  # one failure is reported, the others go on
+            logger.exception("Expiry reminder for payment method %s failed", card.pk)
+            result.failures[card.pk] = str(exc)
+    return result
+
+
+def _expiry_remind(card_id: int, expires_on: date, days: int, left: int) -> bool:
+    """Send and record one reminder, unless one as urgent or more was sent for this expiry.
+    The row is written under the card's lock and the email sent before commit: a mail
+    server refusing rolls the row back, and the next run tries again."""
+    with transaction.atomic():
+        card = PaymentMethod.objects.select_for_update().select_related("customer").get(pk=card_id)
+        if CardExpiryReminder.objects.filter(
+            payment_method=card, expires_on=expires_on, days_before__lte=days
+        ).exists():
+            return False
+        CardExpiryReminder.objects.create(
+            payment_method=card, expires_on=expires_on, days_before=days
+        )
+        customer = card.customer
+        company = company_details()
+        context = {
+            "company": company,
+            "customer_name": customer.name,
+            "card": str(card),
+            "expires_on": expires_on,
+            "days_left": left,
+        }
+        EmailMessage(
+            subject=f"Your card ending {card.card_last4} expires on {expires_on:%Y-%m-%d}",
+            body=render_to_string(EXPIRY_TEMPLATE, context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[customer.email],
+            cc=[email for email in customer.cc_emails or [] if email],
+            reply_to=[company["email"]] if company.get("email") else None,
+        ).send(fail_silently=False)
+    return True
