@@ -247,7 +247,7 @@ class PaymentTiming:
 
     def remaining(self, history: DaysLate, elapsed: int) -> DaysLate:
         """The days late of ``history`` (one of this timing's) beyond ``elapsed``."""
-        if not history or elapsed < history.first:
+        if not history.days or elapsed < history.days[0]:
             return history
         key = (id(history), elapsed)
         found = self._remaining.get(key)
@@ -279,13 +279,24 @@ def _stored_timing(as_of: date) -> PaymentTiming | None:
         if refreshed_at < timezone.now() - TIMING_MAX_AGE:
             return None
         cursor.execute(f"SELECT customer_id, days, counts FROM {TIMING_VIEW}")  # noqa: S608
-        rows = cursor.fetchall()
+        return _timing_of(cursor.fetchall())
+
+
+def _timing_of(rows: Iterable[tuple[int, Sequence[int], Sequence[int]]]) -> PaymentTiming:
+    """The timing of (customer id, distinct days, counts) rows, row 0 the portfolio's. Equal
+    histories are one object: receipts due the same day with the same history (whoever's)
+    are then one event, and what is worked out for a history is worked out once."""
     timing = PaymentTiming()
+    seen: dict[tuple[tuple[int, ...], tuple[int, ...]], DaysLate] = {}
     for customer_id, days, counts in rows:
+        key = (tuple(days), tuple(counts))
+        history = seen.get(key)
+        if history is None:
+            history = seen[key] = DaysLate.counted(*key)
         if customer_id == 0:
-            timing.portfolio = DaysLate.counted(days, counts)
+            timing.portfolio = history
         else:
-            timing.by_customer[customer_id] = DaysLate.counted(days, counts)
+            timing.by_customer[customer_id] = history
     return timing
 
 
@@ -344,15 +355,9 @@ def _computed_timing(as_of: date) -> PaymentTiming:
         payment=Payment._meta.db_table,
         invoice=Invoice._meta.db_table,
     )
-    timing = PaymentTiming()
     with connection.cursor() as cursor:
         cursor.execute(sql, [[str(status) for status in _RECEIVED], as_of])
-        for customer_id, days, counts in cursor.fetchall():
-            if customer_id == 0:
-                timing.portfolio = DaysLate.counted(days, counts)
-            else:
-                timing.by_customer[customer_id] = DaysLate.counted(days, counts)
-    return timing
+        return _timing_of(cursor.fetchall())
 
 
 def _computed_timing_here(as_of: date) -> PaymentTiming:
@@ -530,8 +535,9 @@ def receivable_events(
         group[1].append(open_amount)
         group[2].append(pk)
     for (_, due), (history, amounts, ids) in groups.items():
+        parts: tuple[Decimal, ...] = ()
         if len(ids) == 1:
-            ref, parts = f"invoice id {ids[0]}", ()
+            ref = f"invoice id {ids[0]}"
         else:
             ref, parts = f"{len(ids)} invoices due {due.isoformat()}", tuple(amounts)
         amount = sum(amounts, ZERO)
@@ -862,12 +868,44 @@ def _quantile(ordered: Sequence[int], p: Decimal) -> int:
     return ordered[rank - 1]
 
 
-def _spread(days_late: DaysLate, base: int, weeks: int) -> tuple[list[int | None], list[int]]:
-    """Where a receipt ``base`` days after the first day lands with each of ``days_late``
-    (every invoice equally likely): the weeks it can land in (None: before or after them)
-    and how many of the days late land in each, cumulated. Found by bisection, week by week,
-    so the portfolio's history costs no more than a customer's own."""
-    edges = [days_late.below(7 * k - base) for k in range(weeks + 1)]
+def _edges(days_late: DaysLate, base: int, weeks: int) -> tuple[int, ...]:
+    """For a receipt ``base`` days after the first day: how many of ``days_late`` (every
+    invoice equally likely) land before the first day of each week k = 0..``weeks`` (the last
+    one: before the horizon's end). Found by bisection, so the portfolio's history costs no
+    more than a customer's own."""
+    days, cumulative = days_late.days, days_late.cumulative
+    first, last, count = days[0], days[-1], cumulative[-1]
+    edges = []
+    for k in range(weeks + 1):
+        limit = 7 * k - base
+        if limit <= first:
+            edges.append(0)
+        elif limit > last:
+            edges.append(count)
+        else:
+            edges.append(cumulative[bisect_left(days, limit) - 1])
+    return tuple(edges)
+
+
+# The receipt lands in more than one place (before, a week, after): its week is drawn.
+_DRAWN = -2
+
+
+def _placed(edges: tuple[int, ...], count: int) -> int | None:
+    """Where every one of ``count`` days late lands, given its ``edges``: a week's index, None
+    (none within the weeks: before the first day or after the horizon), or ``_DRAWN`` when
+    they land in more than one of those places."""
+    if edges[0] == edges[-1]:
+        return None
+    for k in range(len(edges) - 1):
+        if edges[k + 1] - edges[k] == count:
+            return k
+    return _DRAWN
+
+
+def _spread(edges: tuple[int, ...], count: int) -> tuple[list[int | None], list[int]]:
+    """The weeks a receipt with ``edges`` can land in (None: before or after them) and how
+    many of its ``count`` days late land in each, cumulated: what a draw chooses from."""
     slots: list[int | None] = []
     cumulative: list[int] = []
 
@@ -877,9 +915,9 @@ def _spread(days_late: DaysLate, base: int, weeks: int) -> tuple[list[int | None
             cumulative.append(upto)
 
     add(None, edges[0])
-    for k in range(weeks):
+    for k in range(len(edges) - 1):
         add(k, edges[k + 1])
-    add(None, len(days_late))
+    add(None, count)
     return slots, cumulative
 
 
@@ -909,12 +947,20 @@ def project_events(
     fixed = [0] * weeks
     # Receipts whose week depends on the draw, in a fixed order (the seed's draws follow it).
     drawn_events: list[CashEvent] = []
+    # The median day late of each history (the point estimate's), worked out once.
+    medians: dict[int, int] = {}
     for event in events:
         units = _units(event.amount)
-        index = week_of(event.expected_date)
+        late = event.days_late
+        if late.days:
+            median = medians.get(id(late))
+            if median is None:
+                median = medians[id(late)] = late.median()
+            index = week_of(event.on_date + timedelta(days=median))
+        else:
+            index = week_of(event.on_date)
         if index is not None:
             (receipts if units > 0 else payments)[index] += units
-        late = event.days_late
         base = (event.on_date - first_day).days
         # Days late are sorted: the earliest and the latest in the same week (or both
         # outside on the same side) put every draw there.
@@ -925,28 +971,41 @@ def project_events(
             drawn_events.append(event)
         elif index is not None:
             fixed[index] += units
-    # The weeks a draw can land in (None: outside them) with their cumulative weights, for
-    # each history and first day; receipts sharing both share them.
-    spreads: dict[tuple[int, int], tuple[list[int | None], list[int]]] = {}
-    uncertain: list[tuple[int, list[int | None], list[int]]] = []
+    # Each history and first day: where its draws land (edges per week) and whether they
+    # land apart (drawn); receipts sharing both share it.
+    placed: dict[tuple[int, int], tuple[tuple[int, ...], int, int | None]] = {}
+    # (amount in units, key of ``placed``) of every receipt whose week is drawn, in a fixed
+    # order (the seed's draws follow it).
+    uncertain: list[tuple[int, tuple[int, int]]] = []
     for event in sorted(drawn_events, key=lambda e: (e.on_date, e.kind, e.reference, e.amount)):
         base = (event.on_date - first_day).days
         key = (id(event.days_late), base)
-        if key not in spreads:
-            spreads[key] = _spread(event.days_late, base, weeks)
-        slots, cumulative = spreads[key]
-        if len(set(slots)) > 1:
-            uncertain.extend((_units(part), slots, cumulative) for part in event.receipts)
-        elif slots[0] is not None:
-            fixed[slots[0]] += _units(event.amount)
+        found = placed.get(key)
+        if found is None:
+            edges = _edges(event.days_late, base, weeks)
+            count = len(event.days_late)
+            found = placed[key] = (edges, count, _placed(edges, count))
+        where = found[2]
+        if where == _DRAWN:
+            uncertain.extend((_units(part), key) for part in event.receipts)
+        elif where is not None:
+            fixed[where] += _units(event.amount)
     opening = _units(opening_cash)
     if len(uncertain) * simulations > MAX_SIMULATED_DRAWS:
         method = NORMAL
-        bands = _normal_bands(uncertain, fixed, opening, weeks)
+        bands = _normal_bands(uncertain, placed, fixed, opening, weeks)
         runs_made = 0
     else:
         method = SIMULATION
-        bands, runs_made = _simulated_bands(uncertain, fixed, opening, weeks, simulations, seed)
+        spreads = {key: _spread(*placed[key][:2]) for key in dict.fromkeys(k for _, k in uncertain)}
+        bands, runs_made = _simulated_bands(
+            [(units, *spreads[key]) for units, key in uncertain],
+            fixed,
+            opening,
+            weeks,
+            simulations,
+            seed,
+        )
     rows = []
     cash = opening
     for index in range(weeks):
@@ -978,11 +1037,8 @@ def project_events(
     )
 
 
-_Uncertain = list[tuple[int, list[int | None], list[int]]]
-
-
 def _simulated_bands(
-    uncertain: _Uncertain,
+    uncertain: list[tuple[int, list[int | None], list[int]]],
     fixed: list[int],
     opening: int,
     weeks: int,
@@ -1013,36 +1069,33 @@ def _simulated_bands(
 
 
 def _normal_bands(
-    uncertain: _Uncertain, fixed: list[int], opening: int, weeks: int
+    uncertain: list[tuple[int, tuple[int, int]]],
+    placed: dict[tuple[int, int], tuple[tuple[int, ...], int, int | None]],
+    fixed: list[int],
+    opening: int,
+    weeks: int,
 ) -> list[tuple[int, int, int]]:
     """The bands of a book with too many uncertain receipts to simulate (``NORMAL``): each
     week's closing cash is the certain flows plus a sum of many independent receipts, each in
     by then with its probability p; its mean (sum of amount x p) and variance (sum of
     amount^2 x p x (1 - p)) are exact, and the 10th/50th/90th percentiles are read from the
     normal distribution with those moments (the central limit theorem: what the simulation
-    would converge to). Receipts with the same spread are added up first."""
-    groups: dict[int, list[Any]] = {}
-    for units, slots, cumulative in uncertain:
-        group = groups.get(id(slots))
+    would converge to). Receipts with the same history and first day are added up first."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for units, key in uncertain:
+        group = groups.get(key)
         if group is None:
-            group = groups[id(slots)] = [0, 0, slots, cumulative]
+            group = groups[key] = [0, 0]
         group[0] += units
         group[1] += units * units
     mean = [0.0] * weeks
     variance = [0.0] * weeks
-    for total, squares, slots, cumulative in groups.values():
-        count = cumulative[-1]
-        # by_week[k]: how many of the days late land in week k or before
-        by_week = [0] * weeks
-        previous = 0
-        for where, upto in zip(slots, cumulative, strict=True):
-            if where is not None:
-                by_week[where] += upto - previous
-            previous = upto
-        landed = 0
+    for key, (total, squares) in groups.items():
+        edges, count, _ = placed[key]
+        before = edges[0]
         for index in range(weeks):
-            landed += by_week[index]
-            p = landed / count
+            # landed by the end of week ``index``, within the weeks
+            p = (edges[index + 1] - before) / count
             mean[index] += total * p
             variance[index] += squares * p * (1 - p)
     z = NormalDist().inv_cdf(0.9)

@@ -33,8 +33,11 @@ from receivables.services.payment_plans import (
     payment_plan_payment_record,
 )
 from reporting.projection import (
+    _DRAWN,
     CashEvent,
     DaysLate,
+    _edges,
+    _placed,
     cash_flow_projection,
     payment_timing,
     project_events,
@@ -354,6 +357,27 @@ def test_days_late_counted_reads_as_one_entry_per_invoice(values, probe) -> None
     if values:
         assert (late.first, late.last) == (ordered[0], ordered[-1])
         assert late.median() == ordered[(len(ordered) - 1) // 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=-30, max_value=120), min_size=1, max_size=30),
+    base=st.integers(min_value=-20, max_value=100),
+    weeks=st.integers(min_value=1, max_value=13),
+)
+def test_week_edges_count_the_days_late_landing_before_each_week(values, base, weeks) -> None:
+    # given a receipt ``base`` days after the first day with these days late
+    late = DaysLate.of(values)
+    edges = _edges(late, base, weeks)
+    # then each edge counts the days late landing before that week's first day
+    assert edges == tuple(sum(1 for v in values if base + v < 7 * k) for k in range(weeks + 1))
+    # and the receipt is placed in one week, nowhere within them, or drawn, as its days say
+    places = {(base + v) // 7 if 0 <= base + v < 7 * weeks else None for v in values}
+    where = _placed(edges, len(late))
+    if len(places) > 1:
+        assert where == _DRAWN
+    else:
+        assert where == places.pop()
 
 
 @settings(max_examples=60, deadline=None)
