@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from billing.enums import InvoiceStatus
 from billing.models import Invoice
+from billing.services.links import invoice_url
 from core.company import company_details
 from core.exceptions import Conflict
 from core.money import minor_unit_exponent, round_money
@@ -181,6 +182,7 @@ def _email_context(invoice: Invoice, company: dict[str, Any]) -> dict[str, Any]:
         "amount_due": _amount_display(f"{amount_due:.{places}f}"),
         "issue_date": _date_display(snapshot.get("issue_date")),
         "due_date": _date_display(snapshot.get("due_date")),
+        "pay_url": invoice_url(invoice_id=invoice.pk),
     }
 
 

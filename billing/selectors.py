@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
+from django.db.models.functions import Now
 
-from billing.models import AutopayStatus, Customer, Invoice, InvoiceAutopay, Payment, PaymentMethod
+from billing.models import (
+    AutopayStatus,
+    Customer,
+    Invoice,
+    InvoiceAutopay,
+    InvoiceLink,
+    Payment,
+    PaymentMethod,
+)
 from billing.processors.stripe import NAME as STRIPE
 
 
@@ -24,7 +33,14 @@ def invoice_list(
     due_from: date | None = None,
     due_to: date | None = None,
 ) -> QuerySet[Invoice]:
-    qs = Invoice.objects.select_related("customer").prefetch_related("lines")
+    qs = Invoice.objects.select_related("customer").prefetch_related(
+        "lines",
+        Prefetch(
+            "links",
+            queryset=InvoiceLink.objects.filter(revoked_at__isnull=True, expires_at__gt=Now()),
+            to_attr="active_links",
+        ),
+    )
     if customer:
         qs = qs.filter(customer_id=customer)
     if status:

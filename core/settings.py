@@ -47,6 +47,18 @@ else:
     }
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 
+# Where customers reach the hosted invoice pages: the scheme and host in emailed links
+# (required in production, where it must be https).
+PUBLIC_BASE_URL = (
+    env.str("PUBLIC_BASE_URL")
+    if PRODUCTION
+    else env.str("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}")
+).rstrip("/")
+if PRODUCTION and not PUBLIC_BASE_URL.startswith("https://"):
+    raise environ.ImproperlyConfigured("PUBLIC_BASE_URL must be an https:// address in production.")
+# How long a hosted invoice link stays valid after it is made.
+INVOICE_LINK_DAYS = env.int("INVOICE_LINK_DAYS", default=180)
+
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The quick-start demo runs many writers (runserver threads, eager jobs) on one file.

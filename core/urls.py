@@ -19,6 +19,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("approvals/", include("payables.screens.urls")),
+    path("pay/", include("billing.hosted.urls")),
     path("api/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", DocsApi.as_view(url_name="schema"), name="swagger-ui"),
     path("api/ledger/", include("core.ledger.api.urls")),

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.models import Customer
+from billing.services.links import invoice_link_url
 from core.api.fields import (
     AmountField,
     BusinessDateField,
@@ -191,9 +193,18 @@ class InvoiceOutput(serializers.Serializer):
     lines = InvoiceLineOutput(many=True)
     issued_at = serializers.DateTimeField(allow_null=True)
     pdf_available = serializers.SerializerMethodField()
+    hosted_invoice_url = serializers.SerializerMethodField(
+        help_text="The customer's page of the invoice (view, PDF, how to pay); null: none active."
+    )
 
     def get_pdf_available(self, obj: Any) -> bool:
         return bool(obj.pdf_sha256)
+
+    def get_hosted_invoice_url(self, obj: Any) -> str | None:
+        links = getattr(obj, "active_links", None)
+        if links is None:
+            links = list(obj.links.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()))
+        return invoice_link_url(links[0]) if links else None
 
 
 class AllocationInput(serializers.Serializer):

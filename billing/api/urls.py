@@ -30,6 +30,16 @@ urlpatterns = [
         name="billing-invoice-apply-credit",
     ),
     path("invoices/<int:invoice_id>/pdf", InvoicePdfApi.as_view(), name="billing-invoice-pdf"),
+    path(
+        "invoices/<int:invoice_id>/hosted-link",
+        views.InvoiceHostedLinkApi.as_view(),
+        name="billing-invoice-hosted-link",
+    ),
+    path(
+        "invoices/<int:invoice_id>/hosted-link/revoke",
+        views.InvoiceHostedLinkRevokeApi.as_view(),
+        name="billing-invoice-hosted-link-revoke",
+    ),
     path("products", subs.ProductListCreateApi.as_view(), name="billing-products"),
     path("prices", subs.PriceListCreateApi.as_view(), name="billing-prices"),
     path("subscriptions", subs.SubscriptionListCreateApi.as_view(), name="billing-subscriptions"),

@@ -41,6 +41,11 @@ from billing.services.invoices import (
     invoice_update_draft,
     invoice_void,
 )
+from billing.services.links import (
+    invoice_link_get_or_create,
+    invoice_link_url,
+    invoice_links_revoke,
+)
 from billing.services.payments import AllocationInput, payment_record
 from billing.services.processor_payments import payment_charge
 from billing.services.refunds import refund_create
@@ -214,6 +219,42 @@ class InvoiceMarkUncollectibleApi(APIView):
         data.is_valid(raise_exception=True)
         invoice_mark_uncollectible(actor=request.user, invoice_id=invoice_id, **data.validated_data)
         return Response(InvoiceOutput(invoice_list().get(pk=invoice_id)).data)
+
+
+class HostedLinkOutput(serializers.Serializer):
+    url = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class RevokedOutput(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many active links were withdrawn.")
+
+
+class InvoiceHostedLinkApi(APIView):
+    """The invoice's hosted page link: the active one, or a new one when it has none (after
+    a revocation or expiry). Drafts have none (400)."""
+
+    required_permissions = {"POST": ["billing.view_invoice"]}
+
+    @extend_schema(request=None, responses=HostedLinkOutput)
+    def post(self, request: Request, invoice_id: int) -> Response:
+        get_object_or_404(invoice_list(), pk=invoice_id)
+        link = invoice_link_get_or_create(invoice_id=invoice_id)
+        return Response(
+            HostedLinkOutput({"url": invoice_link_url(link), "expires_at": link.expires_at}).data
+        )
+
+
+class InvoiceHostedLinkRevokeApi(APIView):
+    """Withdraw the invoice's hosted page links at once (a link sent to the wrong address)."""
+
+    required_permissions = {"POST": ["billing.revoke_invoicelink"]}
+
+    @extend_schema(request=None, responses=RevokedOutput)
+    def post(self, request: Request, invoice_id: int) -> Response:
+        get_object_or_404(invoice_list(), pk=invoice_id)
+        revoked = invoice_links_revoke(actor=request.user, invoice_id=invoice_id)
+        return Response(RevokedOutput({"revoked": revoked.count}).data)
 
 
 class InvoiceApplyCreditApi(APIView):

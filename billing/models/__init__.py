@@ -11,6 +11,7 @@ from billing.models.documents import (
     PaymentAllocation,
     TaxRate,
 )
+from billing.models.links import InvoiceLink
 from billing.models.processors import PaymentMethod, ProcessorAttempt, WebhookEvent
 from billing.models.refunds import Refund, RefundAllocation
 from billing.models.subscriptions import PendingItem, Subscription, SubscriptionItem, UsageEvent
@@ -25,6 +26,7 @@ __all__ = [
     "Invoice",
     "InvoiceAutopay",
     "InvoiceLine",
+    "InvoiceLink",
     "Payment",
     "PaymentAllocation",
     "PaymentMethod",

@@ -52,6 +52,7 @@ from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
 from billing.processors import ChargeInProgress, PaymentMethodUnusable, ProcessorNotConfigured
 from billing.processors.stripe import stripe_client
 from billing.selectors import payment_method_chargeable
+from billing.services.links import invoice_url
 from billing.services.processor_payments import invoice_charge_amount
 from core.company import company_details
 from core.money import format_amount, round_money
@@ -400,6 +401,7 @@ def autopay_failure_email(*, autopay_id: int) -> bool:
             "due_date": invoice.due_date,
             "reason": row.stop_reason,
             "exhausted": row.status == AutopayStatus.EXHAUSTED,
+            "pay_url": invoice_url(invoice_id=invoice.pk),
         }
         EmailMessage(
             subject=f"We could not collect payment for invoice {invoice.number}",
@@ -454,20 +456,23 @@ def card_expiry_reminders_send(*, today: date | None = None) -> ExpiryRemindersR
             | Q(card_exp_year=horizon.year, card_exp_month__lte=horizon.month)
         )
         .order_by("pk")
+        .values_list("pk", "card_exp_year", "card_exp_month")
     )
-    for card in cards:
-        expires_on = _card_expires_on(card.card_exp_year, card.card_exp_month)
+    for card_id, year, month in cards:
+        if year is None or month is None:
+            continue  # filtered out above; said again for the type checker
+        expires_on = _card_expires_on(year, month)
         left = (expires_on - today).days
         due = [d for d in thresholds if 0 <= left <= d]
         if not due:
             continue
         days = min(due)
         try:
-            if _expiry_remind(card.pk, expires_on, days, left):
-                result.sent.append(card.pk)
+            if _expiry_remind(card_id, expires_on, days, left):
+                result.sent.append(card_id)
         except Exception as exc:  # one failure is reported, the others go on
-            logger.exception("Expiry reminder for payment method %s failed", card.pk)
-            result.failures[card.pk] = str(exc)
+            logger.exception("Expiry reminder for payment method %s failed", card_id)
+            result.failures[card_id] = str(exc)
     return result
 
 

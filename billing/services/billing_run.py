@@ -54,6 +54,7 @@ from billing.services.invoices import (
     invoice_issue,
     invoice_lines_build,
 )
+from billing.services.links import invoice_links_create
 from billing.tax import customer_tax_rate
 from core.exceptions import DomainError
 from core.fx import fx_rate_get
@@ -712,6 +713,7 @@ def _issue(
     for line in (lines := [line for d in drafts for line in d.lines]):
         line.invoice_id = line.invoice.pk
     copy_insert(InvoiceLine, lines, with_pk=False)
+    invoice_links_create(invoices)
     scheduled = autopay_schedule(invoices)
     if scheduled:
         transaction.on_commit(partial(autopay_queue, scheduled), robust=True)

@@ -26,6 +26,7 @@ from billing.postings import (
 )
 from billing.services.autopay import autopay_queue, autopay_schedule
 from billing.services.credit import credit_check
+from billing.services.links import invoice_links_create
 from billing.tax import customer_tax_rate, line_amounts
 from core.dates import DateKind, add_days, date_check
 from core.exceptions import PermissionDeniedError
@@ -449,6 +450,7 @@ def invoice_issue(
             invoice.mark_paid()
         invoice.snapshot = _snapshot(invoice)
         invoice.save()
+        invoice_links_create([invoice])
         scheduled = autopay_schedule([invoice])
         if scheduled:
             transaction.on_commit(partial(autopay_queue, scheduled), robust=True)

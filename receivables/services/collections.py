@@ -29,6 +29,7 @@ from billing.documents import company_details
 from billing.enums import InvoiceStatus, SubscriptionStatus
 from billing.models import Customer, Invoice, Subscription
 from billing.services.billing_run import InvoiceSpec, invoices_issue_batch
+from billing.services.links import invoice_url
 from billing.services.subscriptions import subscription_pause
 from core.exceptions import DomainError, PermissionDeniedError
 from core.ledger.enums import AccountRole
@@ -249,6 +250,7 @@ def _email_for(invoice: Invoice, step: DunningStep, as_of: date) -> EmailMessage
             {"number": f.number, "amount": format_amount(f.amount_due.amount, f.currency)}
             for f in open_fees
         ],
+        "pay_url": invoice_url(invoice_id=invoice.pk),
     }
     subject = SUBJECTS[step.template].format(
         number=invoice.number, due_date=invoice.due_date, days=days

@@ -25,6 +25,7 @@ def production_env(**extra: str) -> dict[str, str]:
             "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/backoffice"
         ),
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        PUBLIC_BASE_URL="https://pay.backoffice.example.com",
     )
     env.update(extra)
     return env

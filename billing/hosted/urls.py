@@ -1,0 +1,10 @@
+from django.urls import path
+
+from billing.hosted import views
+
+app_name = "hosted"
+
+urlpatterns = [
+    path("<str:token>/", views.invoice_page, name="invoice"),
+    path("<str:token>/pdf", views.invoice_pdf, name="invoice_pdf"),
+]
