@@ -28,6 +28,7 @@ from billing.documents import (
 from billing.models import Customer, Invoice
 from billing.services.customers import customer_create, customer_update
 from billing.services.invoices import LineInput, invoice_create, invoice_void
+from billing.services.links import invoice_url
 from billing.tasks import invoice_deliver_task, invoice_render_pdf_task, invoice_send_email_task
 from core.roles import Role
 
@@ -343,6 +344,7 @@ def test_issuing_emails_the_pdf_to_the_customer_and_cc(issue, customer) -> None:
         "for USD 1,413.75.\n\n"
         "Amount due: USD 1,413.75\n"
         "Due date: April 1, 2026\n\n"
+        f"View and pay it online: {invoice_url(invoice_id=invoice.pk)}\n\n"
         f"{PAYMENT_INSTRUCTIONS}\n"
         f"Please quote {NUMBER} as the payment reference.\n\n"
         "If you have any questions about this invoice, reply to this email or write to "
