@@ -3,8 +3,7 @@ sees an invoice and pays it (``billing.hosted``).
 
 The link's token is ``nonce`` signed with the site's key (``billing.services.links``): a
 forged or altered token is refused before any lookup, and the database alone (without the
-key) cannot give out a working link. It is found by the SHA-256 of the token, so the token
-itself is never a lookup key.
+key) cannot give out a working link. The token itself is never stored.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from billing.models.documents import Invoice
 class InvoiceLink(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="links")
     nonce = models.CharField(max_length=64, unique=True)
-    token_sha256 = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -173,3 +173,28 @@ def test_the_invoice_email_carries_the_working_link(finance_admin, customer) -> 
     (url,) = re.findall(r"https?://\S+/pay/\S+", email.body)
     assert url == invoice_url(invoice_id=invoice.pk)
     assert invoice_link_open(token=path_of(url).split("/")[2]).invoice_id == invoice.pk
+
+
+def test_links_keep_working_across_a_secret_key_rotation(
+    finance_admin, customer, client_for, settings
+) -> None:
+    # given a link given out under the old key
+    invoice = issue(finance_admin, customer)
+    old_url = invoice_url(invoice_id=invoice.pk)
+    # when the key is rotated, the old one kept as a fallback
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "rotated-" + settings.SECRET_KEY
+    # then the old address still opens, and the address given now (signed with the new
+    # key, same link) opens too
+    new_url = (
+        client_for(Role.AR_CLERK)
+        .get(f"/api/billing/invoices/{invoice.pk}")
+        .json()["hosted_invoice_url"]
+    )
+    assert new_url != old_url
+    for url in (old_url, new_url):
+        assert Client().get(path_of(url)).status_code == 200
+    # and once the old key is dropped, only the new address opens
+    settings.SECRET_KEY_FALLBACKS = []
+    assert Client().get(path_of(old_url)).status_code == 404
+    assert Client().get(path_of(new_url)).status_code == 200
