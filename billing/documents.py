@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.enums import InvoiceStatus
-from billing.models import Invoice
+from billing.models import Customer, Invoice
 from billing.services.links import invoice_url
 from core.company import company_details
 from core.exceptions import Conflict
@@ -186,6 +186,20 @@ def _email_context(invoice: Invoice, company: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def customer_email(
+    customer: Customer, *, subject: str, body: str, company: dict[str, Any]
+) -> EmailMessage:
+    """A message to the customer (``email``, ``cc_emails`` copied), replies to the company."""
+    return EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[customer.email],
+        cc=[email for email in customer.cc_emails or [] if email],
+        reply_to=[company["email"]] if company.get("email") else None,
+    )
+
+
 def invoice_email_send(*, invoice_id: int | str, force: bool = False) -> bool:
     """Email the stored PDF to the customer (``email`` and ``cc_emails``). Sends once: an
     invoice already emailed is skipped unless ``force`` (a resend). ``emailed_at`` is stamped
@@ -200,14 +214,11 @@ def invoice_email_send(*, invoice_id: int | str, force: bool = False) -> bool:
             raise InvoiceNotSendable(f"Invoice {invoice} is void: it is not sent to the customer.")
         content = invoice_pdf_content(invoice=invoice)
         company = company_details()
-        customer = invoice.customer
-        message = EmailMessage(
+        message = customer_email(
+            invoice.customer,
             subject=f"Invoice {invoice.number} from {company['name']}",
             body=render_to_string(EMAIL_TEMPLATE, _email_context(invoice, company)),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[customer.email],
-            cc=[email for email in customer.cc_emails or [] if email],
-            reply_to=[company["email"]] if company.get("email") else None,
+            company=company,
         )
         message.attach(f"{invoice.number}.pdf", content, PDF_MIMETYPE)
         message.send(fail_silently=False)

@@ -9,7 +9,6 @@ it. Nothing on it is written by the browser: it has no form and no script.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -19,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from billing.documents import PDF_MIMETYPE, invoice_pdf_content, invoice_pdf_store
 from billing.enums import InvoiceStatus, PaymentStatus
-from billing.models import Payment, ProcessorAttempt
+from billing.models import PaymentAllocation, ProcessorAttempt
 from billing.models.processors import OPEN_ATTEMPT
 from billing.services.links import LinkRefused, invoice_link_open
 from core.company import company_details
@@ -62,27 +61,21 @@ def invoice_page(request: HttpRequest, token: str) -> HttpResponse:
     invoice = link.invoice
     currency = invoice.currency
     snapshot: dict[str, Any] = invoice.snapshot or {}
-    payments = (
-        Payment.objects.filter(
-            allocations__invoice=invoice,
-            status__in=(PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED),
+    # A payment is allocated to an invoice once (``allocation_once``): one row each.
+    allocations = (
+        PaymentAllocation.objects.filter(
+            invoice=invoice, payment__status__in=(PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
         )
-        .distinct()
-        .order_by("received_date", "pk")
+        .select_related("payment")
+        .order_by("payment__received_date", "pk")
     )
     paid_rows = [
         {
-            "date": p.received_date,
-            "amount": format_amount(
-                sum(
-                    (a.amount.amount for a in p.allocations.all() if a.invoice_id == invoice.pk),
-                    Decimal(0),
-                ),
-                currency,
-            ),
-            "method": p.get_method_display(),
+            "date": a.payment.received_date,
+            "amount": format_amount(a.amount.amount, currency),
+            "method": a.payment.get_method_display(),
         }
-        for p in payments.prefetch_related("allocations")
+        for a in allocations
     ]
     processing = ProcessorAttempt.objects.filter(invoice=invoice, status__in=OPEN_ATTEMPT).exists()
     due = invoice.amount_due.amount

@@ -32,12 +32,12 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from billing.documents import customer_email
 from billing.enums import InvoiceStatus
 from billing.exceptions import BillingError
 from billing.models import (
@@ -403,13 +403,11 @@ def autopay_failure_email(*, autopay_id: int) -> bool:
             "exhausted": row.status == AutopayStatus.EXHAUSTED,
             "pay_url": invoice_url(invoice_id=invoice.pk),
         }
-        EmailMessage(
+        customer_email(
+            customer,
             subject=f"We could not collect payment for invoice {invoice.number}",
             body=render_to_string(EMAIL_TEMPLATE, context),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[customer.email],
-            cc=[email for email in customer.cc_emails or [] if email],
-            reply_to=[company["email"]] if company.get("email") else None,
+            company=company,
         ).send(fail_silently=False)
         row.customer_notified_at = timezone.now()
         row.save(update_fields=["customer_notified_at"])
@@ -498,12 +496,10 @@ def _expiry_remind(card_id: int, expires_on: date, days: int, left: int) -> bool
             "expires_on": expires_on,
             "days_left": left,
         }
-        EmailMessage(
+        customer_email(
+            customer,
             subject=f"Your card ending {card.card_last4} expires on {expires_on:%Y-%m-%d}",
             body=render_to_string(EXPIRY_TEMPLATE, context),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[customer.email],
-            cc=[email for email in customer.cc_emails or [] if email],
-            reply_to=[company["email"]] if company.get("email") else None,
+            company=company,
         ).send(fail_silently=False)
     return True
