@@ -266,7 +266,7 @@ class CustomerForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("cc_emails", "currency", "country"):
+        for name in ("cc_emails", "currency", "country", "time_zone"):
             if name in self.fields:
                 workspace_widgets_for(self, name)
         if "currency" in self.fields and not self.instance.pk and not self.is_bound:
