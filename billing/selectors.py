@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
+from django.core import signing
 from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import Now
+from django.urls import reverse
 
+from billing.enums import InvoiceStatus
 from billing.models import (
     AutopayStatus,
     Customer,
@@ -103,3 +107,36 @@ def autopay_holds(invoice_ids: list[int]) -> set[int]:
             invoice_id__in=invoice_ids, status=AutopayStatus.SCHEDULED, tries__gte=1
         ).values_list("invoice_id", flat=True)
     )
+
+
+# Hosted invoice links (``billing.services.links`` makes and checks them): the token is the
+# link's nonce signed with the site's key under this salt.
+LINK_SALT = "billing.invoice-link"
+
+
+def invoice_link_url(link: InvoiceLink) -> str:
+    """The link's absolute address (``PUBLIC_BASE_URL``)."""
+    token = signing.Signer(salt=LINK_SALT).sign(link.nonce)
+    return f"{settings.PUBLIC_BASE_URL}{reverse('hosted:invoice', args=[token])}"
+
+
+def open_invoice_pay_links(*, customer_id: int) -> list[tuple[Invoice, str]]:
+    """The customer's open invoices, oldest due first, each with the address of its active
+    hosted page ("" for one that has none now: made at issue, it expired or was revoked)."""
+    invoices = (
+        Invoice.objects.filter(customer_id=customer_id, status=InvoiceStatus.OPEN)
+        .prefetch_related(
+            Prefetch(
+                "links",
+                queryset=InvoiceLink.objects.filter(
+                    revoked_at__isnull=True, expires_at__gt=Now()
+                ).order_by("-expires_at"),
+                to_attr="active_links",
+            )
+        )
+        .order_by("due_date", "pk")
+    )
+    return [
+        (invoice, invoice_link_url(invoice.active_links[0]) if invoice.active_links else "")
+        for invoice in invoices
+    ]

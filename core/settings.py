@@ -425,6 +425,18 @@ COINBASE_COMMERCE_WEBHOOK_SECRET = env.str("COINBASE_COMMERCE_WEBHOOK_SECRET", d
 COINBASE_COMMERCE_TIMEOUT_SECONDS = env.float("COINBASE_COMMERCE_TIMEOUT_SECONDS", default=30.0)
 COINBASE_COMMERCE_REDIRECT_URL = env.str("COINBASE_COMMERCE_REDIRECT_URL", default="")
 COINBASE_COMMERCE_CANCEL_URL = env.str("COINBASE_COMMERCE_CANCEL_URL", default="")
+# The processors' checkout pages the hosted invoice page's forms may lead to (its
+# Content-Security-Policy form-action): Stripe Checkout, PayPal (live and sandbox), Coinbase
+# Commerce. Tests add their local fakes' origins.
+HOSTED_CHECKOUT_ORIGINS = env.list(
+    "HOSTED_CHECKOUT_ORIGINS",
+    default=[
+        "https://checkout.stripe.com",
+        "https://www.paypal.com",
+        "https://www.sandbox.paypal.com",
+        "https://commerce.coinbase.com",
+    ],
+)
 
 LOGGING = {
     "version": 1,

@@ -107,6 +107,17 @@ class AutopaySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PayPageSettings:
+    """What the customer may do on the hosted invoice page (``billing.hosted``)."""
+
+    # The payer may pay part of what is due (at least ``minimum_partial``), not only all of it.
+    partial_payments: bool = False
+    minimum_partial: Decimal = Decimal("1")
+    # Checkouts the page opens for one invoice in an hour: a script hammering it gets 429.
+    checkouts_per_hour: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class SystemSettings:
     billing: BillingSettings
     payment_methods: tuple[str, ...]
@@ -115,6 +126,7 @@ class SystemSettings:
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     autopay: AutopaySettings = field(default_factory=AutopaySettings)
+    pay_page: PayPageSettings = field(default_factory=PayPageSettings)
 
     @property
     def functional_currency(self) -> str:
@@ -251,6 +263,33 @@ def _autopay(root: dict[str, Any]) -> AutopaySettings:
     )
 
 
+def _pay_page(root: dict[str, Any]) -> PayPageSettings:
+    """The optional ``pay_page`` section: absent keys take the defaults."""
+    raw = _mapping(root.get("pay_page", {}), "pay_page")
+    defaults = PayPageSettings()
+    unknown = sorted(set(raw) - {"partial_payments", "minimum_partial", "checkouts_per_hour"})
+    if unknown:
+        raise SystemSettingsError(f"pay_page.{unknown[0]}: unknown key")
+    partial = raw.get("partial_payments", defaults.partial_payments)
+    if not isinstance(partial, bool):
+        raise SystemSettingsError(
+            f"pay_page.partial_payments: expected true or false, got {partial!r}"
+        )
+    minimum = _decimal(
+        raw.get("minimum_partial", str(defaults.minimum_partial)), "pay_page.minimum_partial"
+    )
+    if minimum <= 0:
+        raise SystemSettingsError(f"pay_page.minimum_partial: must be above 0, got {minimum}")
+    return PayPageSettings(
+        partial_payments=partial,
+        minimum_partial=minimum,
+        checkouts_per_hour=_positive_int(
+            raw.get("checkouts_per_hour", defaults.checkouts_per_hour),
+            "pay_page.checkouts_per_hour",
+        ),
+    )
+
+
 def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSettings:
     """Validate the YAML text and return the typed settings, or raise SystemSettingsError."""
     try:
@@ -313,6 +352,7 @@ def parse_system_settings(text: str, *, source: str = "<string>") -> SystemSetti
         ledger=_ledger(root),
         limits=_limits(root),
         autopay=_autopay(root),
+        pay_page=_pay_page(root),
     )
 
 

@@ -34,6 +34,7 @@ from billing.models import (
     Payment,
     Refund,
 )
+from billing.selectors import open_invoice_pay_links
 from core.admin_confirm import amount_text
 from core.company import company_details
 from core.exceptions import NotFound
@@ -508,6 +509,15 @@ def account_statement_email(statement: AccountStatement) -> str:
             "date_from": _display_date(statement.date_from),
             "date_to": _display_date(statement.date_to),
             "closing": amount_text(statement.closing, statement.currency),
+            "pay_links": [
+                {
+                    "number": invoice.number,
+                    "due": amount_text(invoice.amount_due.amount, invoice.currency),
+                    "url": url,
+                }
+                for invoice, url in open_invoice_pay_links(customer_id=customer.pk)
+                if url
+            ],
         },
     )
     message = EmailMessage(

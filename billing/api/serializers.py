@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.models import Customer
-from billing.services.links import invoice_link_url
+from billing.selectors import invoice_link_url
 from core.api.fields import (
     AmountField,
     BusinessDateField,

@@ -29,7 +29,7 @@ from billing.exceptions import BillingError
 from billing.models import CreditNote, Refund
 from billing.models.processors import AttemptStatus
 from billing.processors import PaymentDeclined
-from billing.selectors import customer_list, invoice_list, payment_list
+from billing.selectors import customer_list, invoice_link_url, invoice_list, payment_list
 from billing.services.credit_balance import customer_credit_apply
 from billing.services.credit_notes import CreditLineInput, credit_note_issue
 from billing.services.customers import customer_create, customer_update
@@ -41,11 +41,7 @@ from billing.services.invoices import (
     invoice_update_draft,
     invoice_void,
 )
-from billing.services.links import (
-    invoice_link_get_or_create,
-    invoice_link_url,
-    invoice_links_revoke,
-)
+from billing.services.links import invoice_link_get_or_create, invoice_links_revoke
 from billing.services.payments import AllocationInput, payment_record
 from billing.services.processor_payments import payment_charge
 from billing.services.refunds import refund_create

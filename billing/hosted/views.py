@@ -2,41 +2,68 @@
 
 The token in the address is the only key (``billing.services.links``): a forged, expired or
 revoked one gets a plain page saying so (404), never the invoice. The page shows the invoice's
-figures as issued (its snapshot), its PDF, the payments received so far and how to pay by bank
-transfer; a payment in flight at a processor shows as processing until the processor confirms
-it. Nothing on it is written by the browser: it has no form and no script.
+figures as issued (its snapshot), its PDF, the payments received so far, how to pay by bank
+transfer, and buttons for the ways the processors offer (``billing.services.pay_page``): each
+is a plain form posting the way chosen (and an amount, where part payments are allowed) to us,
+answered by a redirect to the processor's own page. The page has no script, so the
+Content-Security-Policy allows none, and its forms may only go to us and to the processors'
+checkout pages. A payment in flight shows as processing until the processor confirms it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from billing.documents import PDF_MIMETYPE, invoice_pdf_content, invoice_pdf_store
 from billing.enums import InvoiceStatus, PaymentStatus
-from billing.models import PaymentAllocation, ProcessorAttempt
-from billing.models.processors import OPEN_ATTEMPT
+from billing.models import InvoiceLink, PaymentAllocation
 from billing.services.links import LinkRefused, invoice_link_open
+from billing.services.pay_page import (
+    checkout_in_progress,
+    pay_options,
+    pay_page_checkout,
+    pay_page_paypal_return,
+)
 from core.company import company_details
+from core.exceptions import DomainError
 from core.money import format_amount
+from core.system_settings import system_settings
 
-_HEADERS = {
-    # Nothing is loaded from elsewhere and nothing runs: the page is plain HTML and our CSS.
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
+# What the page says when the payer comes back (``?paying=`` / ``?paypal=``).
+RETURNS = {
+    "card": "Thank you. Your card payment is being confirmed by Stripe.",
+    "crypto": "Thank you. Your crypto payment is being confirmed on the chain.",
+    "processing": "Thank you. PayPal is completing your payment.",
+    "declined": "PayPal declined the payment. Please choose another way to pay.",
 }
+RECEIVED = "Thank you. Your payment was received."
+
+
+def _headers() -> dict[str, str]:
+    # Nothing is loaded from elsewhere and nothing runs: the page is plain HTML and our CSS.
+    # Its forms go to us, whose answer redirects to a processor's checkout page: browsers
+    # hold redirects after a form to form-action too, so those pages are listed.
+    targets = " ".join(["'self'", *settings.HOSTED_CHECKOUT_ORIGINS])
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'self'; img-src 'self'; form-action {targets}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        ),
+        # The token is in the address: never sent to another site (the processors' pages).
+        "Referrer-Policy": "same-origin",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
 
 
 def _headed(response: HttpResponse) -> HttpResponse:
-    for name, value in _HEADERS.items():
+    for name, value in _headers().items():
         response[name] = value
     return response
 
@@ -58,6 +85,19 @@ def invoice_page(request: HttpRequest, token: str) -> HttpResponse:
         link = invoice_link_open(token=token, count_view=True)
     except LinkRefused as exc:
         return _refused(request, exc)
+    returned = request.GET.get("paying") or request.GET.get("paypal") or ""
+    return _page(request, link, token, returned=RETURNS.get(returned, ""))
+
+
+def _page(
+    request: HttpRequest,
+    link: InvoiceLink,
+    token: str,
+    *,
+    returned: str = "",
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
     invoice = link.invoice
     currency = invoice.currency
     snapshot: dict[str, Any] = invoice.snapshot or {}
@@ -77,8 +117,10 @@ def invoice_page(request: HttpRequest, token: str) -> HttpResponse:
         }
         for a in allocations
     ]
-    processing = ProcessorAttempt.objects.filter(invoice=invoice, status__in=OPEN_ATTEMPT).exists()
+    in_progress = checkout_in_progress(invoice)
     due = invoice.amount_due.amount
+    is_open = invoice.status == InvoiceStatus.OPEN and due > 0
+    policy = system_settings().pay_page
     context = {
         "company": company_details(),
         "invoice": invoice,
@@ -90,14 +132,64 @@ def invoice_page(request: HttpRequest, token: str) -> HttpResponse:
         "total": format_amount(invoice.total.amount, currency),
         "amount_due": format_amount(due, currency),
         "payments": paid_rows,
-        "processing": processing,
-        "open": invoice.status == InvoiceStatus.OPEN and due > 0,
+        # A checkout the payer came back from, or a charge made without them (autopay).
+        "processing": bool(in_progress and (returned or not in_progress["checkout"])),
+        "in_progress": in_progress,
+        "returned": (
+            RECEIVED
+            if returned and invoice.status == InvoiceStatus.PAID
+            else (returned if in_progress else "")
+        ),
+        "error": error,
+        "options": pay_options(currency=currency) if is_open else [],
+        "partial": policy.partial_payments,
+        "due_value": due,
+        "minimum_partial": format_amount(policy.minimum_partial, currency),
+        "open": is_open,
         "paid": invoice.status == InvoiceStatus.PAID,
         "void": invoice.status in (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE),
         "token": token,
         "link": link,
     }
-    return _headed(render(request, "hosted/invoice.html", context))
+    return _headed(render(request, "hosted/invoice.html", context, status=status))
+
+
+@never_cache
+@require_POST
+def invoice_pay(request: HttpRequest, token: str) -> HttpResponse:
+    """The payer chose a way: off to the processor's page (303), or the page with the reason
+    it cannot be done now."""
+    try:
+        link = invoice_link_open(token=token)
+    except LinkRefused as exc:
+        return _refused(request, exc)
+    try:
+        checkout = pay_page_checkout(
+            token=token,
+            option_key=str(request.POST.get("way", ""))[:20],
+            amount_text=str(request.POST.get("amount", ""))[:40],
+        )
+    except LinkRefused as exc:
+        return _refused(request, exc)
+    except DomainError as exc:
+        status = exc.status_code if 400 <= exc.status_code < 600 else 400
+        return _page(request, link, token, error=exc.message, status=status)
+    return _headed(HttpResponseRedirect(checkout.url, status=303))
+
+
+@never_cache
+@require_GET
+def paypal_return(request: HttpRequest, token: str) -> HttpResponse:
+    """PayPal sends the payer back here (``?token=<order id>``) after approving the order."""
+    try:
+        outcome = pay_page_paypal_return(
+            token=token, order_id=str(request.GET.get("token", ""))[:200]
+        )
+    except LinkRefused as exc:
+        return _refused(request, exc)
+    page = reverse("hosted:invoice", args=[token])
+    target = page if outcome in ("paid", "open") else f"{page}?paypal={outcome}"
+    return _headed(HttpResponseRedirect(target, status=303))
 
 
 @never_cache

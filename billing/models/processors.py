@@ -149,6 +149,11 @@ class ProcessorAttempt(FSMModelMixin, models.Model):
     processor_charge_id = models.CharField(max_length=200, blank=True, default="")
     failure_code = models.CharField(max_length=100, blank=True, default="")
     failure_message = models.CharField(max_length=500, blank=True, default="")
+    # A payment on the processor's own page (hosted invoice page): Stripe's Checkout Session
+    # id (its PaymentIntent comes later), and the page the payer was sent to, so a second
+    # click continues the same checkout rather than opening another.
+    checkout_id = models.CharField(max_length=200, blank=True, default="")
+    checkout_url = models.URLField(max_length=2000, blank=True, default="")
     payment = models.OneToOneField(
         Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="processor_attempt"
     )

@@ -78,9 +78,12 @@ def charge_create(
     name: str,
     description: str,
     metadata: Mapping[str, str],
+    redirect_url: str = "",
+    cancel_url: str = "",
 ) -> CoinbaseCharge:
     """Create a fixed-price charge and return its hosted page. Coinbase has no idempotency
-    key: a charge whose answer is lost is simply never shown to anyone."""
+    key: a charge whose answer is lost is simply never shown to anyone. The payer comes back
+    to ``redirect_url`` (``cancel_url``), else to the configured ones."""
     base, api_key, timeout = _config()
     body: dict[str, Any] = {
         "name": name[:100],
@@ -89,12 +92,12 @@ def charge_create(
         "local_price": {"amount": amount_value(amount, currency), "currency": currency},
         "metadata": dict(metadata),
     }
-    for key, setting in (
-        ("redirect_url", "COINBASE_COMMERCE_REDIRECT_URL"),
-        ("cancel_url", "COINBASE_COMMERCE_CANCEL_URL"),
+    for key, given, setting in (
+        ("redirect_url", redirect_url, "COINBASE_COMMERCE_REDIRECT_URL"),
+        ("cancel_url", cancel_url, "COINBASE_COMMERCE_CANCEL_URL"),
     ):
-        if getattr(settings, setting, ""):
-            body[key] = getattr(settings, setting)
+        if given or getattr(settings, setting, ""):
+            body[key] = given or getattr(settings, setting)
     try:
         response = requests.post(
             f"{base}/charges",

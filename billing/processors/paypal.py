@@ -314,8 +314,11 @@ def order_create(
     custom_id: str,
     reference_id: str,
     description: str = "",
+    return_url: str = "",
+    cancel_url: str = "",
 ) -> PayPalOrder:
-    """Create an order to be approved by the payer; the same ``request_id`` creates one order."""
+    """Create an order to be approved by the payer; the same ``request_id`` creates one order.
+    The payer comes back to ``return_url`` (``cancel_url``), else to the configured ones."""
     unit: dict[str, Any] = {
         "reference_id": reference_id[:256],
         "custom_id": custom_id[:127],
@@ -324,9 +327,12 @@ def order_create(
     if description:
         unit["description"] = description[:127]
     context: dict[str, Any] = {"user_action": "PAY_NOW", "shipping_preference": "NO_SHIPPING"}
-    for key, setting in (("return_url", "PAYPAL_RETURN_URL"), ("cancel_url", "PAYPAL_CANCEL_URL")):
-        if getattr(settings, setting, ""):
-            context[key] = getattr(settings, setting)
+    for key, given, setting in (
+        ("return_url", return_url, "PAYPAL_RETURN_URL"),
+        ("cancel_url", cancel_url, "PAYPAL_CANCEL_URL"),
+    ):
+        if given or getattr(settings, setting, ""):
+            context[key] = given or getattr(settings, setting)
     status, body = _request(
         "POST",
         "/v2/checkout/orders",

@@ -181,6 +181,102 @@ def payment_intent_find(*, customer: str, attempt_key: str, since: datetime) -> 
 
 
 @dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """A Checkout Session (https://docs.stripe.com/api/checkout/sessions/object): the page on
+    Stripe where the payer enters the card; our server never sees the card number."""
+
+    id: str
+    url: str
+    status: str  # open, complete, expired
+    payment_status: str  # unpaid, paid, no_payment_required
+    payment_intent: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def checkout_session_from(obj: Mapping[str, Any] | Any) -> CheckoutSession:
+    data = _as_dict(obj)
+    intent = data.get("payment_intent") or ""
+    if isinstance(intent, Mapping):
+        intent = intent.get("id") or ""
+    return CheckoutSession(
+        id=str(data.get("id") or ""),
+        url=str(data.get("url") or ""),
+        status=str(data.get("status") or ""),
+        payment_status=str(data.get("payment_status") or ""),
+        payment_intent=str(intent),
+        metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+    )
+
+
+def checkout_session_create(
+    *,
+    amount_minor: int,
+    currency: str,
+    name: str,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+    metadata: Mapping[str, str],
+    expires_at: datetime,
+    customer: str = "",
+    customer_email: str = "",
+) -> CheckoutSession:
+    """A one-off payment (mode ``payment``) of ``amount_minor`` on Stripe's hosted Checkout.
+    The metadata goes on the session and on the PaymentIntent it creates, so either event
+    finds our attempt; the same ``idempotency_key`` creates one session."""
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency.lower(),
+                    "unit_amount": amount_minor,
+                    "product_data": {"name": name[:250]},
+                },
+            }
+        ],
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "client_reference_id": metadata.get(ATTEMPT_METADATA_KEY, "")[:200],
+        "expires_at": int(expires_at.timestamp()),
+        "metadata": dict(metadata),
+        "payment_intent_data": {"metadata": dict(metadata), "description": name[:1000]},
+    }
+    if customer:
+        params["customer"] = customer
+    elif customer_email:
+        params["customer_email"] = customer_email
+    session = _call(
+        stripe_client().v1.checkout.sessions.create,
+        params=params,
+        options={"idempotency_key": idempotency_key},
+    )
+    result = checkout_session_from(session)
+    if not result.id or not result.url:
+        raise ProcessorRequestError(code="bad_response", message="Stripe gave no Checkout page.")
+    return result
+
+
+def checkout_session_get(session_id: str) -> CheckoutSession | None:
+    """The session as Stripe has it now, or None if Stripe has no such session."""
+    try:
+        return checkout_session_from(
+            _call(stripe_client().v1.checkout.sessions.retrieve, session_id)
+        )
+    except ProcessorRequestError as exc:
+        if exc.code == "resource_missing":
+            return None
+        raise
+
+
+def checkout_session_expire(session_id: str) -> CheckoutSession:
+    """Close an open session so it can no longer be paid. Stripe refuses once it is complete
+    (``ProcessorRequestError``): then its payment is on its way."""
+    return checkout_session_from(_call(stripe_client().v1.checkout.sessions.expire, session_id))
+
+
+@dataclass(frozen=True, slots=True)
 class RefundResult:
     """What Stripe says about one refund (https://docs.stripe.com/api/refunds/object)."""
 

@@ -20,16 +20,14 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from billing.enums import InvoiceStatus
 from billing.models import Invoice
 from billing.models.links import InvoiceLink
+from billing.selectors import LINK_SALT, invoice_link_url
 from core.exceptions import DomainError, NotFound, PermissionDeniedError
-
-_SALT = "billing.invoice-link"
 
 
 class LinkRefused(DomainError):
@@ -37,15 +35,6 @@ class LinkRefused(DomainError):
 
     code = "invoice_link_refused"
     status_code = 404
-
-
-def _token(link: InvoiceLink) -> str:
-    return signing.Signer(salt=_SALT).sign(link.nonce)
-
-
-def invoice_link_url(link: InvoiceLink) -> str:
-    """The link's absolute address (``PUBLIC_BASE_URL``)."""
-    return f"{settings.PUBLIC_BASE_URL}{reverse('hosted:invoice', args=[_token(link)])}"
 
 
 def invoice_link_get_or_create(*, invoice_id: int) -> InvoiceLink:
@@ -91,7 +80,7 @@ def invoice_url(*, invoice_id: int) -> str:
 def invoice_link_open(*, token: str, count_view: bool = False) -> InvoiceLink:
     """The link of a token, if it may be used now; else ``LinkRefused`` saying why."""
     try:
-        nonce = signing.Signer(salt=_SALT).unsign(token)
+        nonce = signing.Signer(salt=LINK_SALT).unsign(token)
     except signing.BadSignature:
         raise LinkRefused("This link is not valid.") from None
     link = InvoiceLink.objects.select_related("invoice__customer").filter(nonce=nonce).first()

@@ -9,11 +9,13 @@ answer leaves the attempt UNKNOWN (RELIABILITY.md F4). Nothing charges an unknow
 again: ``processor_attempts_resolve`` asks the processor what became of it, and a webhook may
 tell first (F5).
 
-PayPal and Coinbase are paid on the processor's page, so their attempt is opened when the
-order or charge is created and stays pending until the payer pays: PayPal's when the approved
-order is captured (or the scheduled check finds it captured), Coinbase's only when its signed
-charge:confirmed webhook arrives. Such an attempt is made out to the customer's hosted-checkout
-payment method, a row standing for "pays on PayPal's (Coinbase's) page" that holds no token.
+PayPal, Coinbase and Stripe Checkout are paid on the processor's page, so their attempt is
+opened when the order, charge or session is created and stays pending until the payer pays:
+PayPal's when the approved order is captured (or the scheduled check finds it captured),
+Coinbase's only when its signed charge:confirmed webhook arrives, Stripe Checkout's when the
+signed webhook (or the scheduled check) finds its PaymentIntent succeeded. Such an attempt is
+made out to the customer's hosted-checkout payment method, a row standing for "pays on the
+processor's page" that holds no token.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ STALE_AFTER = timedelta(minutes=5)
 NOT_FOUND_FINAL_AFTER = timedelta(minutes=30)
 # PayPal: an order not approved within 3 hours can no longer be paid.
 PAYPAL_ORDER_EXPIRY = timedelta(hours=3)
+# Stripe Checkout: the session is opened for an hour (Stripe's minimum is 30 minutes).
+STRIPE_CHECKOUT_EXPIRY = timedelta(hours=1)
 # Coinbase Commerce: a charge not paid within an hour expires; a little grace for the webhook.
 COINBASE_CHARGE_EXPIRY = timedelta(hours=1, minutes=15)
 PROCESSOR_LABELS = {
@@ -442,6 +446,14 @@ def processor_attempt_resolve(*, attempt_id: int) -> ProcessorAttempt:
         return _paypal_resolve(attempt)
     if attempt.processor == coinbase_adapter.NAME:
         return _coinbase_resolve(attempt)
+    if attempt.checkout_id and not attempt.processor_intent_id:
+        return _stripe_checkout_resolve(attempt)
+    if attempt.payment_method.processor_token.startswith(HOSTED_CHECKOUT_PREFIX):
+        return _apply_failure(
+            attempt.pk,
+            code="checkout_not_created",
+            message="No Checkout page was handed out for this attempt: nothing can be paid.",
+        )
     if attempt.processor_intent_id:
         intent: IntentResult | None = stripe_adapter.payment_intent_get(attempt.processor_intent_id)
     else:
@@ -506,14 +518,16 @@ def _hosted_method(customer_id: int, processor: str, type_: str) -> PaymentMetho
     return method
 
 
-def _hosted_start(*, invoice_id: int, processor: str, type_: str, actor: Any) -> ProcessorAttempt:
+def _hosted_start(
+    *, invoice_id: int, processor: str, type_: str, actor: Any, amount: Decimal | None = None
+) -> ProcessorAttempt:
     with transaction.atomic():
         try:
             invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
         except Invoice.DoesNotExist:
             raise NotFound(f"No invoice {invoice_id}.") from None
         method = _hosted_method(invoice.customer_id, processor, type_)
-        return _attempt_open(invoice=invoice, method=method, actor=actor)
+        return _attempt_open(invoice=invoice, method=method, actor=actor, amount=amount)
 
 
 def _checkout_failed(attempt: ProcessorAttempt, exc: Exception) -> CheckoutNotCreated:
@@ -529,16 +543,147 @@ def _checkout_failed(attempt: ProcessorAttempt, exc: Exception) -> CheckoutNotCr
     return CheckoutNotCreated(message, attempt=attempt.pk, processor_code=code)
 
 
-def _intent_id_set(attempt_id: int, *, intent_id: str, charge_id: str = "") -> ProcessorAttempt:
+def _checkout_set(
+    attempt_id: int,
+    *,
+    url: str,
+    intent_id: str = "",
+    charge_id: str = "",
+    checkout_id: str = "",
+) -> ProcessorAttempt:
     with transaction.atomic():
         attempt = _locked(attempt_id)
-        attempt.processor_intent_id = intent_id
+        attempt.processor_intent_id = intent_id or attempt.processor_intent_id
         attempt.processor_charge_id = charge_id or attempt.processor_charge_id
-        attempt.save(update_fields=["processor_intent_id", "processor_charge_id"])
+        attempt.checkout_id = checkout_id or attempt.checkout_id
+        attempt.checkout_url = url[:2000]
+        attempt.save(
+            update_fields=[
+                "processor_intent_id",
+                "processor_charge_id",
+                "checkout_id",
+                "checkout_url",
+            ]
+        )
     return attempt
 
 
-def paypal_order_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
+def stripe_checkout_create(
+    *,
+    invoice_id: int,
+    actor: Any,
+    success_url: str,
+    cancel_url: str,
+    amount: Decimal | None = None,
+) -> HostedCheckout:
+    """Open an attempt and a Stripe Checkout Session for what is due on an open invoice (or
+    ``amount`` of it). The payer enters the card on Stripe's page; the payment is recorded
+    when Stripe's signed webhook (or the scheduled check) says the intent succeeded."""
+    _require_charge_permission(actor)
+    stripe_adapter.stripe_client()
+    attempt = _hosted_start(
+        invoice_id=invoice_id,
+        processor=stripe_adapter.NAME,
+        type_=PaymentMethodType.CREDIT_CARD,
+        actor=actor,
+        amount=amount,
+    )
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
+    try:
+        session = stripe_adapter.checkout_session_create(
+            amount_minor=attempt.amount_minor,
+            currency=attempt.currency,
+            name=f"Invoice {invoice}",
+            success_url=success_url,
+            cancel_url=cancel_url,
+            idempotency_key=f"{attempt.idempotency_key}-checkout",
+            metadata=_metadata(attempt),
+            expires_at=timezone.now() + STRIPE_CHECKOUT_EXPIRY,
+            customer_email=invoice.customer.email,
+        )
+    except (ProcessorDeclined, ProcessorUnreachable) as exc:
+        raise _checkout_failed(attempt, exc) from None
+    attempt = _checkout_set(attempt.pk, url=session.url, checkout_id=session.id)
+    return HostedCheckout(attempt=attempt, url=session.url)
+
+
+def _stripe_checkout_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
+    """What became of a Checkout Session: paid (its intent applied), expired (failed: nobody
+    can pay it now), or still open."""
+    session = stripe_adapter.checkout_session_get(attempt.checkout_id)
+    if session is None:
+        return _apply_failure(
+            attempt.pk,
+            code="processor_no_record",
+            message="Stripe has no such Checkout Session: nothing was charged.",
+        )
+    return checkout_session_apply(attempt=attempt, session=session)
+
+
+def checkout_session_apply(
+    *, attempt: ProcessorAttempt, session: stripe_adapter.CheckoutSession
+) -> ProcessorAttempt:
+    """Bring a hosted-checkout attempt in line with its Checkout Session as Stripe has it."""
+    if session.payment_intent and session.status == "complete":
+        intent = stripe_adapter.payment_intent_get(session.payment_intent)
+        return attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
+    if session.status == "expired":
+        return _apply_failure(
+            attempt.pk,
+            code="checkout_expired",
+            message="The payer did not pay on Stripe's Checkout page before it expired.",
+        )
+    return attempt
+
+
+def hosted_checkout_withdraw(*, attempt_id: int) -> ProcessorAttempt:
+    """Close a hosted checkout nobody has paid, so that another can be opened: Stripe's session
+    is expired (refused when it is complete: its payment is coming, ``ChargeInProgress``), a
+    PayPal order is dropped unless approved (it is never captured), a Coinbase charge is
+    dropped (a payment still made on it is recorded all the same, as customer credit if the
+    invoice was paid meanwhile)."""
+    attempt = ProcessorAttempt.objects.get(pk=attempt_id)
+    if attempt.status not in OPEN_ATTEMPT or not attempt.checkout_url:
+        return attempt
+    busy = ChargeInProgress(
+        f"A payment of invoice {attempt.invoice} at "
+        f"{PROCESSOR_LABELS.get(attempt.processor, attempt.processor)} is being completed."
+    )
+    if attempt.processor == stripe_adapter.NAME and attempt.checkout_id:
+        try:
+            expired = stripe_adapter.checkout_session_expire(attempt.checkout_id).status
+        except ProcessorRequestError:
+            session = stripe_adapter.checkout_session_get(attempt.checkout_id)
+            expired = session.status if session is not None else "expired"
+            if session is not None and session.status != "expired":
+                attempt = checkout_session_apply(attempt=attempt, session=session)
+                if attempt.status in OPEN_ATTEMPT:
+                    raise busy from None
+                return attempt
+        except ProcessorUnreachable:
+            raise busy from None
+        if expired != "expired":
+            raise busy
+    elif attempt.processor == paypal_adapter.NAME and attempt.processor_intent_id:
+        order = paypal_adapter.order_get(attempt.processor_intent_id)
+        if order is not None and order.status in ("APPROVED", "COMPLETED"):
+            _paypal_resolve(attempt)
+            raise busy
+    return _apply_failure(
+        attempt.pk,
+        code="checkout_withdrawn",
+        message="The payer chose another way to pay; this checkout was closed unpaid.",
+    )
+
+
+def paypal_order_create(
+    *,
+    invoice_id: int,
+    actor: Any,
+    amount: Decimal | None = None,
+    return_url: str = "",
+    cancel_url: str = "",
+) -> HostedCheckout:
     """Open an attempt and a PayPal order (intent CAPTURE) for what is due on an open invoice;
     the payer approves it at the returned link. A currency PayPal does not take is refused
     before anything is written or sent."""
@@ -548,13 +693,15 @@ def paypal_order_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
     if invoice is None:
         raise NotFound(f"No invoice {invoice_id}.")
     paypal_adapter.amount_value(
-        round_money(invoice.amount_due.amount, invoice.currency), invoice.currency
+        amount if amount is not None else round_money(invoice.amount_due.amount, invoice.currency),
+        invoice.currency,
     )
     attempt = _hosted_start(
         invoice_id=invoice_id,
         processor=paypal_adapter.NAME,
         type_=PaymentMethodType.CREDIT_CARD,
         actor=actor,
+        amount=amount,
     )
     try:
         order = paypal_adapter.order_create(
@@ -564,10 +711,12 @@ def paypal_order_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
             custom_id=attempt.idempotency_key,
             reference_id=str(attempt.invoice_id),
             description=f"Invoice {attempt.invoice}",
+            return_url=return_url,
+            cancel_url=cancel_url,
         )
     except (ProcessorDeclined, ProcessorUnreachable) as exc:
         raise _checkout_failed(attempt, exc) from None
-    attempt = _intent_id_set(attempt.pk, intent_id=order.id)
+    attempt = _checkout_set(attempt.pk, url=order.approve_url, intent_id=order.id)
     return HostedCheckout(attempt=attempt, url=order.approve_url)
 
 
@@ -651,7 +800,14 @@ def _paypal_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
     return attempt
 
 
-def coinbase_charge_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
+def coinbase_charge_create(
+    *,
+    invoice_id: int,
+    actor: Any,
+    amount: Decimal | None = None,
+    redirect_url: str = "",
+    cancel_url: str = "",
+) -> HostedCheckout:
     """Open an attempt and a Coinbase Commerce charge (fixed price) for what is due on an
     open invoice. Its payment is recorded only when Coinbase's signed webhook confirms it."""
     _require_charge_permission(actor)
@@ -661,6 +817,7 @@ def coinbase_charge_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
         processor=coinbase_adapter.NAME,
         type_=PaymentMethodType.CRYPTOCURRENCY,
         actor=actor,
+        amount=amount,
     )
     try:
         charge = coinbase_adapter.charge_create(
@@ -673,10 +830,14 @@ def coinbase_charge_create(*, invoice_id: int, actor: Any) -> HostedCheckout:
                 "invoice_id": str(attempt.invoice_id),
                 "customer_id": str(attempt.customer_id),
             },
+            redirect_url=redirect_url,
+            cancel_url=cancel_url,
         )
     except (ProcessorDeclined, ProcessorUnreachable) as exc:
         raise _checkout_failed(attempt, exc) from None
-    attempt = _intent_id_set(attempt.pk, intent_id=charge.id, charge_id=charge.code)
+    attempt = _checkout_set(
+        attempt.pk, url=charge.hosted_url, intent_id=charge.id, charge_id=charge.code
+    )
     return HostedCheckout(attempt=attempt, url=charge.hosted_url)
 
 

@@ -24,7 +24,7 @@ from billing.models import (
     Refund,
     WebhookEvent,
 )
-from billing.processors import IntentResult
+from billing.processors import IntentResult, ProcessorUnreachable
 from billing.processors import coinbase as coinbase_adapter
 from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
@@ -32,6 +32,7 @@ from billing.services.processor_payments import (
     attempt_apply_delayed,
     attempt_apply_failure,
     attempt_apply_intent,
+    checkout_session_apply,
 )
 from billing.services.refunds import stripe_refund_record
 from core.exceptions import DomainError
@@ -45,6 +46,15 @@ INTENT_EVENTS = frozenset(
         "payment_intent.payment_failed",
         "payment_intent.canceled",
         "payment_intent.processing",
+    }
+)
+# The hosted invoice page's Checkout Sessions: paid, paid later (bank debits), failed, expired.
+CHECKOUT_EVENTS = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
     }
 )
 # A refund made here or in the Stripe dashboard: booked once it has succeeded.
@@ -131,6 +141,8 @@ def _apply(type_: str, event: dict[str, Any]) -> str:
         if attempt.payment_id:
             return f"attempt {attempt.pk} {attempt.status}, payment {attempt.payment_id}"
         return f"attempt {attempt.pk} {attempt.status}"
+    if type_ in CHECKOUT_EVENTS:
+        return _checkout_session(type_, stripe_adapter.checkout_session_from(obj))
     if type_ == "charge.refunded":
         return _charge_refunded(obj)
     if type_ in REFUND_EVENTS:
@@ -138,6 +150,31 @@ def _apply(type_: str, event: dict[str, Any]) -> str:
     if type_ in STORED_ONLY:
         return "stored"
     return "ignored: event type not handled"
+
+
+def _checkout_session(type_: str, session: stripe_adapter.CheckoutSession) -> str:
+    """A Checkout Session of the hosted invoice page: paid (its PaymentIntent, read from
+    Stripe, applied), expired or failed (the attempt failed), or still awaiting payment."""
+    key = session.metadata.get(stripe_adapter.ATTEMPT_METADATA_KEY, "")
+    found = ProcessorAttempt.objects.filter(processor=stripe_adapter.NAME)
+    attempt = (found.filter(idempotency_key=key).first() if key else None) or (
+        found.filter(checkout_id=session.id).first() if session.id else None
+    )
+    if attempt is None:
+        return "ignored: not a Checkout Session of ours"
+    if type_ == "checkout.session.async_payment_failed":
+        attempt = attempt_apply_failure(
+            attempt_id=attempt.pk,
+            code="payment_failed",
+            message="The payer's bank refused the payment made on Stripe's Checkout page.",
+        )
+    else:
+        try:
+            attempt = checkout_session_apply(attempt=attempt, session=session)
+        except ProcessorUnreachable:
+            # The intent could not be read now; the scheduled check reads it later.
+            return f"attempt {attempt.pk}: Stripe did not answer; left for the scheduled check"
+    return _attempt_outcome(attempt)
 
 
 def _charge_refunded(charge: dict[str, Any]) -> str:

@@ -201,3 +201,38 @@ def test_autopay_section_defaults_and_reads_days_in_any_order() -> None:
 def test_bad_autopay_values_name_the_key(extra: str, message: str) -> None:
     with pytest.raises(SystemSettingsError, match=re.escape(message)):
         parse_system_settings(GOOD + "\n" + extra + "\n")
+
+
+def test_pay_page_section_defaults_to_whole_payments_only() -> None:
+    # given no pay_page section: the payer pays all that is due, 10 checkouts an hour
+    page = parse_system_settings(GOOD).pay_page
+    assert (page.partial_payments, page.minimum_partial, page.checkouts_per_hour) == (
+        False,
+        Decimal("1"),
+        10,
+    )
+    # given one: its values, the minimum exact
+    page = parse_system_settings(
+        GOOD + "\npay_page: {partial_payments: true, minimum_partial: 25.10, "
+        "checkouts_per_hour: 3}\n"
+    ).pay_page
+    assert (page.partial_payments, page.minimum_partial, page.checkouts_per_hour) == (
+        True,
+        Decimal("25.10"),
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("pay_page: {partial_payments: yes please}", "pay_page.partial_payments: expected true"),
+        ("pay_page: {minimum_partial: 0}", "pay_page.minimum_partial: must be above 0"),
+        ("pay_page: {minimum_partial: abc}", "pay_page.minimum_partial: expected a number"),
+        ("pay_page: {checkouts_per_hour: 0}", "pay_page.checkouts_per_hour"),
+        ("pay_page: {partial: true}", "pay_page.partial: unknown key"),
+    ],
+)
+def test_bad_pay_page_values_name_the_key(extra: str, message: str) -> None:
+    with pytest.raises(SystemSettingsError, match=re.escape(message)):
+        parse_system_settings(GOOD + "\n" + extra + "\n")

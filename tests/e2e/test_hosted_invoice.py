@@ -19,6 +19,7 @@ from billing.services.links import invoice_url
 from billing.services.payments import AllocationInput, payment_record
 from core.fx import fx_rate_set
 from core.roles import Role
+from tests.billing.fakes.stripe_server import running_fake_stripe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 D = Decimal
@@ -84,3 +85,77 @@ def test_the_hosted_page_reads_on_a_phone_and_a_desktop(
     response = page.request.get(path + "pdf")
     assert response.status == 200
     assert response.body().startswith(b"%PDF")
+
+
+def test_paying_by_card_sends_no_card_number_to_us(
+    browser_page: Page, live_server, make_user, settings, tmp_path
+) -> None:
+    """Issue 14: the page pays an invoice by card against the Stripe fake; every request the
+    browser makes to our origin is inspected, and none carries the card number."""
+    clerk = make_user(Role.FINANCE_ADMIN)
+    customer = customer_create(
+        actor=clerk, name="Card Payer Ltd", email="ap@cardpayer.example", currency="USD"
+    )
+    invoice = invoice_create(
+        actor=clerk,
+        customer_id=customer.pk,
+        issue=True,
+        lines=[
+            LineInput(description="Support", quantity=D(1), unit_price=D("480.00"), tax_rate=D(0))
+        ],
+    )
+    with running_fake_stripe() as stripe:
+        settings.STRIPE_SECRET_KEY = "sk_test_fake"
+        settings.STRIPE_API_BASE = stripe.url
+        settings.STRIPE_WEBHOOK_SECRET = "whsec_e2e"
+        settings.PUBLIC_BASE_URL = live_server.url
+        settings.HOSTED_CHECKOUT_ORIGINS = [stripe.url]
+        stripe.webhook_url = f"{live_server.url}/api/billing/webhooks/stripe"
+        stripe.webhook_secret = "whsec_e2e"
+        ours: list[str] = []
+        page = browser_page
+        page.on(
+            "request",
+            lambda r: (
+                ours.append(f"{r.url} {r.post_data or ''}")
+                if r.url.startswith(live_server.url)
+                else None
+            ),
+        )
+        path = re.sub(r"^https?://[^/]+", "", invoice_url(invoice_id=invoice.pk))
+        folder = Path(os.environ.get("E2E_SCREENSHOTS") or tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 375, "height": 900})
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= 375")
+        page.screenshot(path=folder / "hosted_pay_375.png", full_page=True)
+        # when the payer presses "Pay by Card", they are on Stripe's page (the fake's origin)
+        page.get_by_role("button", name="Pay by Card").click()
+        page.wait_for_url(f"{stripe.url}/c/pay/*")
+        assert page.locator("#amount").inner_text() == "480.00 USD"
+        # a declined card is refused there, and nothing is recorded here
+        page.fill("input[name=cardnumber]", "4000 0000 0000 0002")
+        page.get_by_role("button", name="Pay").click()
+        assert page.locator("#error").inner_text() == "Your card was declined."
+        page.fill("input[name=cardnumber]", "4242 4242 4242 4242")
+        page.fill("input[name=exp]", "12/30")
+        page.fill("input[name=cvc]", "123")
+        page.get_by_role("button", name="Pay").click()
+        # then back on our page, which says the payment is being confirmed
+        page.wait_for_url(f"{live_server.url}{path}?paying=card")
+        assert page.get_by_text("being confirmed by Stripe").is_visible()
+        page.screenshot(path=folder / "hosted_pay_processing_375.png", full_page=True)
+        # and once Stripe's signed webhook arrives, paid
+        for _ in range(40):
+            page.reload()
+            if page.locator(".status.paid").count():
+                break
+            page.wait_for_timeout(250)
+        assert page.locator(".status.paid").is_visible()
+        assert page.get_by_text("Your payment was received").is_visible()
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=folder / "hosted_paid_1280.png", full_page=True)
+    assert not [r for r in ours if re.search(r"4242|4000.?0000|cardnumber|cvc", r)]
+    assert any(r.endswith("/pay way=card") or "way=card" in r for r in ours)
+    invoice.refresh_from_db()
+    assert invoice.status == "paid"

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from billing.models import Invoice
 from billing.services.credit_balance import customer_credit_apply
 from billing.services.credit_notes import CreditLineInput, credit_note_issue
 from billing.services.customers import customer_create
@@ -25,6 +26,7 @@ from billing.services.invoices import (
     invoice_mark_uncollectible,
     invoice_void,
 )
+from billing.services.links import invoice_url
 from billing.services.payments import payment_record
 from billing.services.refunds import refund_issue
 from core.roles import Role
@@ -237,6 +239,12 @@ def test_email_to_the_customer_sends_the_pdf_once(client_for, book) -> None:
     assert mimetype == "application/pdf"
     assert content.startswith(b"%PDF")
     assert "200.00 USD" in message.body
+    # and each open invoice with the address of the page where it can be paid
+    open_invoices = list(Invoice.objects.filter(customer=book, status="open"))
+    assert open_invoices
+    for invoice in open_invoices:
+        line = next(line for line in message.body.splitlines() if invoice.number in line)
+        assert invoice_url(invoice_id=invoice.pk) in line
 
 
 def test_who_may_see_and_who_may_email(client_for, book) -> None:

@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from tests.billing.fakes.stripe_checkout import CheckoutMixin
+
 DECLINE_MESSAGES = {
     "generic_decline": "Your card was declined.",
     "insufficient_funds": "Your card has insufficient funds.",
@@ -75,7 +77,7 @@ def parse_form(body: str) -> dict[str, Any]:
 
 
 @dataclass
-class FakeStripe:
+class FakeStripe(CheckoutMixin):
     timeout_sleep: float = 1.5
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -86,6 +88,12 @@ class FakeStripe:
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     url: str = ""
+    # Checkout (``stripe_checkout``): sessions, and where the events of a payment are sent.
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events_sent: list[dict[str, Any]] = field(default_factory=list)
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_delay: float = 0.5
 
     # --- test controls -------------------------------------------------------------------
     def queue(self, kind: str, *, code: str = "card_declined", decline_code: str | None = None):
@@ -222,6 +230,8 @@ class FakeStripe:
         params = parse_form(body if method == "POST" else query)
         with self.lock:
             self.requests.append(Recorded(method, path, headers, params))
+        if path.startswith("/c/pay/"):  # the payer's page: a browser, no API key
+            return self.checkout_page(method, path, body)
         if headers.get("authorization", "") != "Bearer sk_test_fake":
             return 401, _error("invalid_request_error", "Invalid API Key provided.")
         if method == "POST" and path == "/v1/payment_intents":
@@ -236,6 +246,8 @@ class FakeStripe:
             if sleep:
                 time.sleep(sleep)
             return answer
+        if path.startswith("/v1/checkout/sessions"):
+            return self.checkout_api(method, path, headers, params)
         if method == "POST" and path == "/v1/refunds":
             key = headers.get("idempotency-key")
             with self.lock:
@@ -440,10 +452,12 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode() if length else ""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, payload = fake.handle(method, parts.path, parts.query, headers, body)
+            status, payload, *extra = fake.handle(method, parts.path, parts.query, headers, body)
+            more = {"Content-Type": "application/json", **(extra[0] if extra else {})}
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in more.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("Request-Id", f"req_fake{next(fake.counter)}")
                 self.end_headers()
