@@ -12,9 +12,10 @@ d. one line paying several invoices of one customer (bounded subset sum), and a 
    part of a customer's only open invoice;
 e. user rules (text contains / counterparty equals, amount range, sign) -> a ledger account.
 
-Card-processor payouts (payout grouping): a deposit is one payout that settles many card
-payments; the payout id (``po_...``) in the text matches it in pass a, and in pass b the exact
-amount within the date window of its arrival, with the processor named in the line.
+Card-processor payouts (payout grouping): a deposit is one payout (a Stripe payout, a PayPal or
+Coinbase Commerce settlement) that settles many payments; the payout id (``po_...``, the PayPal
+withdrawal's transaction id) in the text matches it in pass a, and in pass b the exact amount
+within the date window of its arrival, with the processor named in the line.
 
 Every lookup goes through a dict built once, so the work is about linear in lines + items.
 Credits (money in) match invoices and unreconciled payments; debits match payment runs (the
@@ -56,7 +57,17 @@ C_PAYOUT_REFERENCE = Decimal("0.99")
 C_PAYOUT_AMOUNT = Decimal("0.96")
 C_PAYOUT_AMBIGUOUS = Decimal("0.75")
 # How a processor shows in the bank line (counterparty or text), by provider.
-PROCESSOR_NAMES = {"stripe": ("STRIPE",)}
+PROCESSOR_NAMES = {
+    "stripe": ("STRIPE",),
+    "paypal": ("PAYPAL",),
+    "coinbase_commerce": ("COINBASE",),
+}
+# How a proposal names the payout, by provider.
+PAYOUT_TITLES = {
+    "stripe": "Stripe payout",
+    "paypal": "PayPal settlement",
+    "coinbase_commerce": "Coinbase Commerce settlement",
+}
 
 FUZZY_CUTOFF = 85.0
 SUBSET_MAX_ITEMS = 16
@@ -748,7 +759,8 @@ def _payout_proposal(
         (Target("payout", payout.id, abs(line.amount)),),
         confidence,
         "payout",
-        f"{payout.provider.capitalize()} payout {payout.external_id} of "
+        f"{PAYOUT_TITLES.get(payout.provider, payout.provider.capitalize() + ' payout')} "
+        f"{payout.external_id} of "
         f"{_fmt(payout.amount, payout.currency)} arriving {payout.arrival_date.isoformat()}; "
         f"{how}",
         line.amount,

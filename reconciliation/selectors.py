@@ -96,8 +96,13 @@ def feeds_due() -> list[int]:
 # --- payouts
 
 
-def payout_list(*, status: str | None = None, currency: str | None = None) -> QuerySet[Payout]:
+def payout_list(
+    *, status: str | None = None, currency: str | None = None, provider: str | None = None
+) -> QuerySet[Payout]:
+    """Payouts of every processor (Stripe payouts, PayPal and Coinbase Commerce settlements)."""
     qs = Payout.objects.all()
+    if provider:
+        qs = qs.filter(provider=provider)
     if status:
         qs = qs.filter(status=status)
     if currency:

@@ -1,5 +1,6 @@
 """Card-processor settlements: Stripe payouts imported with their balance transactions, and a
-payout reconciled against the one bank deposit that pays it out.
+payout reconciled against the one bank deposit that pays it out. PayPal and Coinbase Commerce
+settlements are imported as payouts too (``services_settlements``) and reconciled here alike.
 
 How a payout posts, and why the processor clearing account comes back to zero. Billing books
 each card payment Dr processor clearing / Cr AR at its gross amount (``billing.postings``),
@@ -91,6 +92,20 @@ class PayoutImportResult:
 
 def mismatch_key(payout: Payout) -> str:
     return f"payout_mismatch:{payout.external_id}"
+
+
+# How each processor is named to people (Payout.provider -> name).
+PROCESSOR_LABELS = {
+    "stripe": "Stripe",
+    "paypal": "PayPal",
+    "coinbase_commerce": "Coinbase Commerce",
+}
+
+
+def payout_label(payout: Payout) -> str:
+    """ "Stripe payout", "PayPal settlement", "Coinbase Commerce settlement"."""
+    name = PROCESSOR_LABELS.get(payout.provider, payout.provider)
+    return f"{name} payout" if payout.provider == "stripe" else f"{name} settlement"
 
 
 def stripe_config() -> client.StripeConfig:
@@ -429,8 +444,9 @@ def _check_pair(payout: Payout, line: StatementLine) -> None:
             code="payout_exception",
         )
     if payout.provider_status in NOT_PAID:
+        where = PROCESSOR_LABELS.get(payout.provider, payout.provider)
         raise PayoutConflict(
-            f"Payout {payout.external_id} is {payout.provider_status} at Stripe: no deposit.",
+            f"Payout {payout.external_id} is {payout.provider_status} at {where}: no deposit.",
             code="payout_not_paid",
         )
     if line.currency != payout.currency:
@@ -509,7 +525,7 @@ def payout_match_apply(
         lines=[s for s in specs if s is not None],
         entry_date=line.booking_date,
         description=(
-            f"Stripe payout {payout.external_id}: deposit {payout.amount} {currency}, "
+            f"{payout_label(payout)} {payout.external_id}: deposit {payout.amount} {currency}, "
             f"fees {fees} {currency} (bank line {line.pk})"
         )[:500],
         source=f"reconciliation.payout:{payout.pk}",

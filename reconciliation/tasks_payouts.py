@@ -2,6 +2,7 @@
 
 The beat schedule runs ``reconciliation.payouts_import`` hourly; each run looks two weeks
 back, so a missed run or a payout Stripe itemises late is picked up by the next one.
+``reconciliation.paypal_settlements_import`` does the same for PayPal withdrawals.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from django.db import OperationalError
 
 from reconciliation.feeds.errors import FeedError
 from reconciliation.services_payouts import payouts_import
+from reconciliation.services_settlements import paypal_settlements_import
 
-__all__ = ["payouts_import_task"]
+__all__ = ["payouts_import_task", "paypal_settlements_import_task"]
 
 
 class _TransientFeedError(Exception):
@@ -39,6 +41,39 @@ def payouts_import_task(*, since: str = "") -> dict[str, object]:
         return {"skipped": "STRIPE_SECRET_KEY is not set"}
     try:
         result = payouts_import(actor=None, since=dt.date.fromisoformat(since) if since else None)
+    except FeedError as exc:
+        if exc.retryable:
+            raise _TransientFeedError(str(exc)) from exc
+        raise
+    return {
+        "fetched": result.fetched,
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "exceptions": result.exceptions,
+    }
+
+
+@shared_task(
+    name="reconciliation.paypal_settlements_import",
+    acks_late=True,
+    autoretry_for=(OperationalError, _TransientFeedError),
+    retry_backoff=60,
+    retry_backoff_max=900,
+    max_retries=3,
+)
+def paypal_settlements_import_task(*, since: str = "") -> dict[str, object]:
+    """Import PayPal settlements (withdrawals) as the system. Idempotent: a settlement stored
+    before keeps its figures. Retried with backoff, a bounded number of times, for database
+    hiccups and transient provider errors only. Without PayPal credentials it does nothing."""
+    if not (
+        getattr(settings, "PAYPAL_CLIENT_ID", "") and getattr(settings, "PAYPAL_CLIENT_SECRET", "")
+    ):
+        return {"skipped": "PAYPAL_CLIENT_ID or PAYPAL_CLIENT_SECRET is not set"}
+    try:
+        result = paypal_settlements_import(
+            actor=None, since=dt.date.fromisoformat(since) if since else None
+        )
     except FeedError as exc:
         if exc.retryable:
             raise _TransientFeedError(str(exc)) from exc

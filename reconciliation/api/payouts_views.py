@@ -1,5 +1,6 @@
-"""``/api/reconciliation/payouts``: Stripe payouts with their items, the import from Stripe,
-and reconciling a payout with its bank deposit."""
+"""``/api/reconciliation/payouts``: processor payouts (Stripe payouts, PayPal and Coinbase
+Commerce settlements) with their items, the imports from each processor, and reconciling a
+payout with its bank deposit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,11 +17,18 @@ from rest_framework.views import APIView
 from core.api.pagination import Pagination
 from reconciliation.api.serializers import amount_out
 from reconciliation.enums import PayoutStatus
+from reconciliation.exceptions import UploadTooLarge
+from reconciliation.importers.common import MAX_FILE_BYTES
 from reconciliation.models import Payout
 from reconciliation.selectors import payout_get, payout_list
 from reconciliation.services_payouts import (
+    PROCESSOR_LABELS,
     payout_reconcile,
     payouts_import,
+)
+from reconciliation.services_settlements import (
+    coinbase_settlement_import,
+    paypal_settlements_import,
 )
 
 VIEW = ["reconciliation.view_payout"]
@@ -37,6 +46,7 @@ class PayoutItemOutput(serializers.Serializer):
     currency = serializers.CharField()
     description = serializers.CharField()
     payment = serializers.IntegerField(source="payment_id", allow_null=True)
+    refund = serializers.IntegerField(source="refund_id", allow_null=True)
 
     def get_amount(self, obj: Any) -> str | None:
         return amount_out(obj.amount, obj.currency)
@@ -63,6 +73,8 @@ class PayoutOutput(serializers.Serializer):
     disputes = serializers.SerializerMethodField()
     fees = serializers.SerializerMethodField()
     other = serializers.SerializerMethodField()
+    holds = serializers.SerializerMethodField()
+    conversions = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=PayoutStatus.choices)
     problem = serializers.CharField()
     statement_line = serializers.IntegerField(source="statement_line_id", allow_null=True)
@@ -91,6 +103,12 @@ class PayoutOutput(serializers.Serializer):
     def get_other(self, obj: Payout) -> str | None:
         return self._money(obj, "other")
 
+    def get_holds(self, obj: Payout) -> str | None:
+        return self._money(obj, "holds")
+
+    def get_conversions(self, obj: Payout) -> str | None:
+        return self._money(obj, "conversions")
+
 
 class PayoutDetailOutput(PayoutOutput):
     items = PayoutItemOutput(many=True)
@@ -98,6 +116,20 @@ class PayoutDetailOutput(PayoutOutput):
 
 class PayoutImportInput(serializers.Serializer):
     since = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class PayPalSettlementImportInput(serializers.Serializer):
+    since = serializers.DateField(required=False, allow_null=True, default=None)
+    until = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["since"] and attrs["until"] and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"since": ["On or before until."]})
+        return attrs
+
+
+class CoinbaseSettlementImportInput(serializers.Serializer):
+    file = serializers.FileField(use_url=False)
 
 
 class PayoutImportOutput(serializers.Serializer):
@@ -113,8 +145,8 @@ class PayoutReconcileInput(serializers.Serializer):
 
 
 class PayoutListApi(APIView):
-    """Payouts (``status``, ``currency`` filters), newest arrival first, paginated. Roles:
-    finance_admin, ar_clerk, ap_clerk, controller, integration, auditor."""
+    """Payouts (``status``, ``currency``, ``provider`` filters), newest arrival first,
+    paginated. Roles: finance_admin, ar_clerk, ap_clerk, controller, integration, auditor."""
 
     required_permissions = {"GET": VIEW}
 
@@ -122,6 +154,7 @@ class PayoutListApi(APIView):
         parameters=[
             OpenApiParameter("status", str, enum=PayoutStatus.values),
             OpenApiParameter("currency", str),
+            OpenApiParameter("provider", str, enum=sorted(PROCESSOR_LABELS)),
         ],
         responses=PayoutOutput(many=True),
     )
@@ -133,7 +166,10 @@ class PayoutListApi(APIView):
         currency = params.get("currency") or None
         if currency and (len(currency) != 3 or not currency.isalpha()):
             raise serializers.ValidationError({"currency": ["A three-letter currency code."]})
-        qs = payout_list(status=payout_status, currency=currency)
+        provider = params.get("provider") or None
+        if provider and provider not in PROCESSOR_LABELS:
+            raise serializers.ValidationError({"provider": [f"One of {sorted(PROCESSOR_LABELS)}."]})
+        qs = payout_list(status=payout_status, currency=currency, provider=provider)
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self) or []
         return paginator.get_paginated_response(PayoutOutput(page, many=True).data)
@@ -164,6 +200,53 @@ class PayoutImportApi(APIView):
         return Response(PayoutImportOutput(result).data)
 
 
+class PayPalSettlementImportApi(APIView):
+    """Import PayPal settlements now: every withdrawal to the bank from ``since`` (two weeks
+    back) to ``until`` (today), each with the transactions it sweeps, from the Transaction
+    Search report. 200 with the counts (the same period again: all unchanged); 502 with the
+    provider's error code when PayPal fails or its report is malformed or partial, nothing
+    stored. Roles: finance_admin, ar_clerk, ap_clerk, controller, integration."""
+
+    required_permissions = {"POST": ["reconciliation.add_payout"]}
+
+    @extend_schema(request=PayPalSettlementImportInput, responses=PayoutImportOutput)
+    def post(self, request: Request) -> Response:
+        data = PayPalSettlementImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = paypal_settlements_import(
+            actor=request.user,
+            since=data.validated_data["since"],
+            until=data.validated_data["until"],
+        )
+        return Response(PayoutImportOutput(result).data)
+
+
+class CoinbaseSettlementImportApi(APIView):
+    """Import one Coinbase Commerce settlement export (multipart ``file``; its JSON shape in
+    ``reconciliation.payouts.coinbase_settlements``), its charges read from Coinbase. 200 with
+    the counts (the same file again: unchanged); 400 ``settlement_refused`` naming what is
+    wrong, 409 ``settlement_restated`` for a stored settlement with other figures, 413 for an
+    upload over the limit, 502 when Coinbase fails: nothing stored. Roles: as the PayPal
+    import."""
+
+    required_permissions = {"POST": ["reconciliation.add_payout"]}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": CoinbaseSettlementImportInput},
+        responses=PayoutImportOutput,
+    )
+    def post(self, request: Request) -> Response:
+        data = CoinbaseSettlementImportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        content = upload.read(MAX_FILE_BYTES + 1)
+        if len(content) > MAX_FILE_BYTES:
+            raise UploadTooLarge(f"The file is larger than {MAX_FILE_BYTES} bytes.")
+        result = coinbase_settlement_import(actor=request.user, data=content)
+        return Response(PayoutImportOutput(result).data)
+
+
 class PayoutReconcileApi(APIView):
     """Reconcile a payout with its bank deposit ``line``: the settlement is posted and the
     line matched (undo through the match). 400/409 with a code when the line does not equal
@@ -184,6 +267,16 @@ class PayoutReconcileApi(APIView):
 urlpatterns: list[Any] = [
     path("payouts", PayoutListApi.as_view(), name="reconciliation-payouts"),
     path("payouts/import", PayoutImportApi.as_view(), name="reconciliation-payouts-import"),
+    path(
+        "payouts/import/paypal",
+        PayPalSettlementImportApi.as_view(),
+        name="reconciliation-payouts-import-paypal",
+    ),
+    path(
+        "payouts/import/coinbase",
+        CoinbaseSettlementImportApi.as_view(),
+        name="reconciliation-payouts-import-coinbase",
+    ),
     path("payouts/<int:payout_id>", PayoutDetailApi.as_view(), name="reconciliation-payout"),
     path(
         "payouts/<int:payout_id>/reconcile",

@@ -1,4 +1,5 @@
-"""Card-processor payouts (Stripe) and the balance transactions each one pays out.
+"""Processor payouts (Stripe payouts, PayPal and Coinbase Commerce settlements) and the
+transactions each one pays out.
 
 A payout is one bank deposit that settles many customer payments net of fees, less refunds
 and disputes. Its items link to the payments billing recorded (by the processor's charge id),
@@ -37,6 +38,10 @@ class Payout(models.Model):
     disputes = models.DecimalField(**AMOUNT, default=0)
     fees = models.DecimalField(**AMOUNT, default=0)
     other = models.DecimalField(**AMOUNT, default=0)
+    # PayPal: money held back from the deposit (negative) or released into it (positive), and
+    # currency conversions into the payout's currency. Stripe payouts leave them at zero.
+    holds = models.DecimalField(**AMOUNT, default=0)
+    conversions = models.DecimalField(**AMOUNT, default=0)
     status = models.CharField(
         max_length=12, choices=PayoutStatus.choices, default=PayoutStatus.IMPORTED
     )
@@ -87,6 +92,10 @@ class PayoutItem(models.Model):
     description = models.CharField(max_length=300, blank=True, default="")
     payment = models.ForeignKey(
         "billing.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The refund billing recorded for a refund item (by the processor's refund id), when known.
+    refund = models.ForeignKey(
+        "billing.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     class Meta:
