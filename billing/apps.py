@@ -13,6 +13,9 @@ class BillingConfig(AppConfig):
         register_check("billing.ar_functional", ar_functional_check)
         register_check("billing.customer_credit", customer_credit_check)
 
+        from billing.events import connect as events_connect
+
+        events_connect()
         from billing.demo import billing_demo_seed
         from core.demo import register_demo_seeder
 

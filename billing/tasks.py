@@ -55,3 +55,11 @@ def invoice_send_email_task(*, invoice_id: str, force: bool = False) -> bool:
 
 
 from billing.tasks_processors import *  # noqa: E402, F403
+
+
+@shared_task(name="billing.invoices_overdue_announce", acks_late=True, max_retries=0)
+def invoices_overdue_announce_task() -> int:
+    """Hourly: ``invoice.overdue`` for invoices that became overdue (once each)."""
+    from billing.services.overdue import invoices_overdue_announce
+
+    return invoices_overdue_announce()

@@ -58,6 +58,11 @@ if PRODUCTION and not PUBLIC_BASE_URL.startswith("https://"):
     raise environ.ImproperlyConfigured("PUBLIC_BASE_URL must be an https:// address in production.")
 # How long a hosted invoice link stays valid after it is made.
 INVOICE_LINK_DAYS = env.int("INVOICE_LINK_DAYS", default=180)
+# The customer portal: a magic link works once for this long; a session ends after this
+# long without a visit, or this long in all.
+PORTAL_LINK_MINUTES = env.int("PORTAL_LINK_MINUTES", default=30)
+PORTAL_IDLE_MINUTES = env.int("PORTAL_IDLE_MINUTES", default=30)
+PORTAL_SESSION_HOURS = env.int("PORTAL_SESSION_HOURS", default=8)
 
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -104,11 +109,13 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "core",
     "core.ledger",
+    "core.events",
     "billing",
     "receivables",
     "payables",
     "reconciliation",
     "reporting",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -351,6 +358,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "receivables.chargeback_events_apply",
         "schedule": timedelta(minutes=5),
     },
+    # Outbound events: invoices past due told once (invoice.overdue).
+    "billing-invoices-overdue-announce": {
+        "task": "billing.invoices_overdue_announce",
+        "schedule": crontab(minute=20),
+    },
+    # Outbound events: retries come due, and whatever a lost queue message left.
+    "events-send": {
+        "task": "events.send",
+        "schedule": timedelta(seconds=15),
+    },
     # Autopay: first tries not yet made, retries due, tries in flight looked at again.
     "billing-autopay-run": {
         "task": "billing.autopay_run",
@@ -380,6 +397,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reconciliation.payouts_import",
         "schedule": crontab(minute=20),
     },
+    # PayPal settlements (Transaction Search: withdrawals to the bank and what they swept).
+    "reconciliation-paypal-settlements-import": {
+        "task": "reconciliation.paypal_settlements_import",
+        "schedule": crontab(minute=25),
+    },
     # After the night's feeds and imports: unmatched lines, differences, duplicates, gaps.
     "reconciliation-exceptions-detect-daily": {
         "task": "reconciliation.exceptions_detect",
@@ -401,6 +423,21 @@ PLAID_API_BASE = env.str("PLAID_API_BASE", default="https://sandbox.plaid.com")
 YODLEE_CLIENT_ID = env.str("YODLEE_CLIENT_ID", default="")
 YODLEE_SECRET = env.str("YODLEE_SECRET", default="")
 YODLEE_API_BASE = env.str("YODLEE_API_BASE", default="")
+
+# --- Outbound webhooks (core.events) -------------------------------------------------------------
+# Endpoints may point at private and loopback addresses (SSRF) only in development.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=BACKOFFICE_ENV == "development"
+)
+if PRODUCTION and WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+    raise environ.ImproperlyConfigured(
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES may not be set in production."
+    )
+# Requests sent at once by one worker; an endpoint failing every try this long (and this
+# many times) is disabled and its owner told.
+WEBHOOK_SEND_THREADS = env.int("WEBHOOK_SEND_THREADS", default=8)
+WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", default=24)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=50)
 
 # --- Payment processors (secrets from the environment only) ------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -424,6 +461,9 @@ COINBASE_COMMERCE_API_BASE = env.str(
 COINBASE_COMMERCE_WEBHOOK_SECRET = env.str("COINBASE_COMMERCE_WEBHOOK_SECRET", default="")
 COINBASE_COMMERCE_TIMEOUT_SECONDS = env.float("COINBASE_COMMERCE_TIMEOUT_SECONDS", default=30.0)
 COINBASE_COMMERCE_REDIRECT_URL = env.str("COINBASE_COMMERCE_REDIRECT_URL", default="")
+# PayPal settlements: how far before the period the report is read to find where its first
+# settlement (the balance swept by a withdrawal to the bank) began.
+PAYPAL_SETTLEMENT_LOOKBACK_DAYS = env.int("PAYPAL_SETTLEMENT_LOOKBACK_DAYS", default=31)
 COINBASE_COMMERCE_CANCEL_URL = env.str("COINBASE_COMMERCE_CANCEL_URL", default="")
 # The processors' checkout pages the hosted invoice page's forms may lead to (its
 # Content-Security-Policy form-action): Stripe Checkout, PayPal (live and sandbox), Coinbase

@@ -20,6 +20,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("approvals/", include("payables.screens.urls")),
     path("pay/", include("billing.hosted.urls")),
+    path("portal/", include("portal.urls")),
+    path("api/portal/", include("portal.api_urls")),
     path("api/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", DocsApi.as_view(url_name="schema"), name="swagger-ui"),
     path("api/ledger/", include("core.ledger.api.urls")),
@@ -30,6 +32,7 @@ urlpatterns = [
     path("api/reconciliation/", include("reconciliation.api.urls")),
     path("api/accounts/", include("reconciliation.api.reconcile_urls")),
     path("api/reporting/", include("reporting.api.urls")),
+    path("api/", include("core.events.api.urls")),
 ]
 
 

@@ -12,6 +12,9 @@ class PayablesConfig(AppConfig):
         register_check("payables.ap_subledger", ap_subledger_check)
         register_check("payables.ap_functional", ap_functional_check)
 
+        from payables.events import connect as events_connect
+
+        events_connect()
         from core.demo import register_demo_seeder
         from payables.demo import payables_demo_seed
 

@@ -6,6 +6,9 @@ class ReceivablesConfig(AppConfig):
     name = "receivables"
 
     def ready(self) -> None:
+        from receivables.events import connect as events_connect
+
+        events_connect()
         from core.demo import register_demo_seeder
         from receivables.demo import receivables_demo_seed
 

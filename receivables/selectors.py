@@ -49,7 +49,7 @@ from receivables.models import (
     DunningStep,
 )
 from receivables.models_disputes import ACTIVE_DISPUTE_STATUSES, Dispute
-from receivables.models_plans import PaymentPlanInvoice, PaymentPlanStatus
+from receivables.models_plans import Installment, PaymentPlanInvoice, PaymentPlanStatus
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=19, decimal_places=4))
 
@@ -421,3 +421,23 @@ def invoice_next_step(
         if step.pk not in done_step_ids:
             return step, invoice.due_date + timedelta(days=step.offset_days)
     return None
+
+
+def customer_installments(*, customer_id: int) -> QuerySet[Installment]:
+    """The installments of the customer's active plans, in due order (the customer portal)."""
+    return (
+        Installment.objects.filter(
+            plan__customer_id=customer_id, plan__status=PaymentPlanStatus.ACTIVE
+        )
+        .select_related("plan")
+        .order_by("due_date", "sequence")
+    )
+
+
+def customer_disputes(*, customer_id: int) -> QuerySet[Dispute]:
+    """The customer's disputes, newest first, with their invoice (the customer portal)."""
+    return (
+        Dispute.objects.filter(customer_id=customer_id)
+        .select_related("invoice")
+        .order_by("-opened_at", "-pk")
+    )

@@ -69,6 +69,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from core.events.services import EventInput, events_emit
 from core.exceptions import Conflict, DomainError, NotFound
 from core.money import minor_unit_exponent, round_money
 from reconciliation.actors import permission_check
@@ -134,13 +135,16 @@ def exception_raise(
     }
     existing = ReconciliationException.objects.select_for_update().filter(key=key).first()
     if existing is None:
-        return ReconciliationException.objects.create(key=key, **fields)
+        created = ReconciliationException.objects.create(key=key, **fields)
+        events_emit([_opened_event(created)])
+        return created
     changed = existing.amount != amount or existing.difference != difference
     if existing.status == ExceptionStatus.RESOLVED and not changed:
         return existing
     for name, value in fields.items():
         setattr(existing, name, value)
     if existing.status == ExceptionStatus.RESOLVED:
+        events_emit([_opened_event(existing)])
         existing.status = ExceptionStatus.OPEN
         existing.resolved_at = None
         existing.resolved_by = None
@@ -302,16 +306,37 @@ def _record(problems: Sequence[_Problem]) -> int:
             )
         }
         new = []
+        reopened = []
         for problem in chunk:
             current = existing.get(problem.key)
             if current is None:
                 new.append(ReconciliationException(key=problem.key, **problem.fields()))
             elif _refresh(current, problem):
-                opened += 1
+                reopened.append(current)
         if new:
-            bulk_create_with_history(new, ReconciliationException, batch_size=500)
-            opened += len(new)
+            new = bulk_create_with_history(new, ReconciliationException, batch_size=500)
+        opened += len(new) + len(reopened)
+        events_emit([_opened_event(e) for e in [*new, *reopened]])
     return opened
+
+
+def _opened_event(exc: ReconciliationException) -> EventInput:
+    """``reconciliation.exception_opened``: found, or back after it was resolved."""
+    return EventInput(
+        type="reconciliation.exception_opened",
+        object_type="reconciliation_exception",
+        object_id=exc.key,
+        data={
+            "id": exc.pk,
+            "key": exc.key,
+            "kind": exc.kind,
+            "bank_account": exc.bank_account_id,
+            "amount": exc.amount,
+            "difference": exc.difference,
+            "currency": exc.currency,
+            "message": exc.message,
+        },
+    )
 
 
 def _clear_each(qs: QuerySet[ReconciliationException], note: Any) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing.documents import PDF_MIMETYPE, invoice_pdf_content, invoice_pdf_store
 from billing.enums import InvoiceStatus, PaymentStatus
+from billing.hosted.headers import customer_page_headers
 from billing.models import InvoiceLink, PaymentAllocation
 from billing.services.links import LinkRefused, invoice_link_open
 from billing.services.pay_page import (
@@ -46,28 +46,6 @@ RETURNS = {
 RECEIVED = "Thank you. Your payment was received."
 
 
-def _headers() -> dict[str, str]:
-    # Nothing is loaded from elsewhere and nothing runs: the page is plain HTML and our CSS.
-    # Its forms go to us, whose answer redirects to a processor's checkout page: browsers
-    # hold redirects after a form to form-action too, so those pages are listed.
-    targets = " ".join(["'self'", *settings.HOSTED_CHECKOUT_ORIGINS])
-    return {
-        "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'self'; img-src 'self'; form-action {targets}; "
-            "frame-ancestors 'none'; base-uri 'none'"
-        ),
-        # The token is in the address: never sent to another site (the processors' pages).
-        "Referrer-Policy": "same-origin",
-        "X-Robots-Tag": "noindex, nofollow",
-    }
-
-
-def _headed(response: HttpResponse) -> HttpResponse:
-    for name, value in _headers().items():
-        response[name] = value
-    return response
-
-
 def _refused(request: HttpRequest, exc: LinkRefused) -> HttpResponse:
     response = render(
         request,
@@ -75,7 +53,7 @@ def _refused(request: HttpRequest, exc: LinkRefused) -> HttpResponse:
         {"message": exc.message, "company": company_details()},
         status=404,
     )
-    return _headed(response)
+    return customer_page_headers(response)
 
 
 @never_cache
@@ -151,7 +129,7 @@ def _page(
         "token": token,
         "link": link,
     }
-    return _headed(render(request, "hosted/invoice.html", context, status=status))
+    return customer_page_headers(render(request, "hosted/invoice.html", context, status=status))
 
 
 @never_cache
@@ -174,7 +152,7 @@ def invoice_pay(request: HttpRequest, token: str) -> HttpResponse:
     except DomainError as exc:
         status = exc.status_code if 400 <= exc.status_code < 600 else 400
         return _page(request, link, token, error=exc.message, status=status)
-    return _headed(HttpResponseRedirect(checkout.url, status=303))
+    return customer_page_headers(HttpResponseRedirect(checkout.url, status=303))
 
 
 @never_cache
@@ -189,7 +167,7 @@ def paypal_return(request: HttpRequest, token: str) -> HttpResponse:
         return _refused(request, exc)
     page = reverse("hosted:invoice", args=[token])
     target = page if outcome in ("paid", "open") else f"{page}?paypal={outcome}"
-    return _headed(HttpResponseRedirect(target, status=303))
+    return customer_page_headers(HttpResponseRedirect(target, status=303))
 
 
 @never_cache
@@ -204,4 +182,4 @@ def invoice_pdf(request: HttpRequest, token: str) -> HttpResponse:
         invoice = invoice_pdf_store(invoice_id=invoice.pk)
     response = HttpResponse(invoice_pdf_content(invoice=invoice), content_type=PDF_MIMETYPE)
     response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
-    return _headed(response)
+    return customer_page_headers(response)

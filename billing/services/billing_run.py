@@ -56,6 +56,7 @@ from billing.services.invoices import (
 )
 from billing.services.links import invoice_links_create
 from billing.tax import customer_tax_rate
+from core.events.services import events_batch
 from core.exceptions import DomainError
 from core.fx import fx_rate_get
 from core.ledger.enums import AccountRole
@@ -663,9 +664,15 @@ def _issue(
     income_role: str = AccountRole.REVENUE,
 ) -> None:
     """Number, issue, post and write the drafts as ``invoice_issue`` would, in bulk: numbers
-    as one consecutive block, postings in one ``journal_post_batch``, the issue-date rate."""
+    as one consecutive block, postings in one ``journal_post_batch``, the issue-date rate, the
+    outbound events written together."""
     if not drafts:
         return
+    with events_batch():
+        _issue_rows(drafts, actor=actor, on_date=on_date, income_role=income_role)
+
+
+def _issue_rows(drafts: list[_Draft], *, actor: Any, on_date: date, income_role: str) -> None:
     numbers = document_numbers_take(series=INVOICE_SERIES, on_date=on_date, count=len(drafts))
     with connection.cursor() as cursor:
         # Ids first: the postings' keys name the invoices, the invoices their postings.

@@ -233,6 +233,28 @@ def payment_method_remove(*, actor: Any, payment_method_id: int) -> PaymentMetho
     return method
 
 
+def payment_method_default_set(*, actor: Any, payment_method_id: int) -> PaymentMethod:
+    """Make a saved method the customer's default (the one autopay charges)."""
+    _check(actor, "billing.change_paymentmethod", "changing payment methods")
+    with transaction.atomic():
+        method = PaymentMethod.objects.select_for_update().filter(pk=payment_method_id).first()
+        if method is None:
+            raise NotFound(f"No payment method {payment_method_id}.")
+        if method.detached_at is not None:
+            raise BillingError("A removed payment method cannot be the default.")
+        for previous in (
+            PaymentMethod.objects.select_for_update()
+            .filter(customer_id=method.customer_id, is_default=True)
+            .exclude(pk=method.pk)
+        ):
+            previous.is_default = False
+            previous.save(update_fields=["is_default"])
+        if not method.is_default:
+            method.is_default = True
+            method.save(update_fields=["is_default"])
+    return method
+
+
 def payment_methods_reencrypt() -> int:
     """Re-encrypt every stored bank account number with the first FIELD_ENCRYPTION_KEY (after a
     key rotation, so no row stays readable only with an old key). Returns the rows rewritten."""

@@ -24,6 +24,7 @@ from billing.models import Customer, Invoice, Payment, PaymentAllocation
 from billing.postings import ar_functional_change, invoice_settled, payment_lines
 from billing.services.bulk import copy_insert, db_rows, history_rows
 from core.dates import DateKind, date_check
+from core.events.services import events_batch, events_muted
 from core.exceptions import DomainError, NotFound, PermissionDeniedError
 from core.fx import fx_rate_get
 from core.ledger.models import Account
@@ -407,7 +408,8 @@ def payments_record_batch(*, actor: Any, items: Sequence[BatchPaymentInput]) -> 
         refused.update(plan_refused)
         refused.update(by_ledger)
         if planned:
-            _batch_write(planned, new, entries, customers, invoices, user)
+            with events_batch():
+                _batch_write(planned, new, entries, customers, invoices, user)
     for p, payment in zip(planned, new, strict=True):
         payments[p.index] = payment
     return PaymentBatch(payments, dict(sorted(refused.items())))
@@ -446,6 +448,18 @@ def _batch_plan(
     """Each item checked and planned as ``payment_record`` would, after the items before
     it, on working copies of the invoices (the locked rows stay as read)."""
     working = {pk: copy.copy(inv) for pk, inv in invoices.items()}
+    with events_muted():  # the working copies' transitions: the real rows report theirs
+        return _batch_plan_items(items, indexes, customers, working, rates, refused)
+
+
+def _batch_plan_items(
+    items: Sequence[BatchPaymentInput],
+    indexes: list[int],
+    customers: dict[int, Customer],
+    working: dict[int, Invoice],
+    rates: _Rates,
+    refused: dict[int, DomainError],
+) -> list[_Planned]:
     today = timezone.localdate()
     planned = []
     for n in indexes:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from billing.enums import Aggregation, PriceType, SubscriptionStatus
+from billing.events import subscription_updated
 from billing.exceptions import BillingError, CurrencyMismatch, InvalidTransition
 from billing.models import (
     Customer,
@@ -321,6 +322,7 @@ def subscription_change(
                     subscription=sub, price_id=new.price_id, quantity=new.quantity
                 )
         PendingItem.objects.bulk_create(pending)
+        subscription_updated(sub)
         if prorate_now and pending:
             from billing.services.billing_run import pending_items_invoice
 
@@ -364,6 +366,7 @@ def subscription_cancel(
         if at_period_end:
             sub.cancel_at_period_end = True
             sub.save(update_fields=["cancel_at_period_end"])
+            subscription_updated(sub)
             return sub
         if not sub.current_period_start <= on <= sub.current_period_end:
             raise BillingError("Cancel within the current period.", field="on_date")

@@ -1,0 +1,255 @@
+"""The customer portal's pages: server-rendered, phone first, no script (``portal.services``
+holds the rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from billing.hosted.headers import customer_page_headers
+from billing.models import Customer
+from billing.selectors import invoice_list, open_invoice_pay_links, payment_method_list
+from core.company import company_details
+from core.exceptions import DomainError
+from core.money import format_amount
+from portal.models import PortalSession
+from portal.services import (
+    PortalRefused,
+    TooManyRequests,
+    portal_autopay_set,
+    portal_dispute_open,
+    portal_enter,
+    portal_link_check,
+    portal_link_request,
+    portal_method_default,
+    portal_method_remove,
+    portal_session_open,
+    portal_sign_out,
+)
+from receivables.selectors import customer_disputes, customer_installments
+
+COOKIE = "bo_portal"
+
+
+def _ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    context = {"company": company_details(), **context}
+    return customer_page_headers(render(request, template, context, status=status))
+
+
+def _signed_out(request: HttpRequest, message: str, status: int = 200) -> HttpResponse:
+    response = _page(request, "portal/start.html", {"message": message}, status=status)
+    response.delete_cookie(COOKIE, path="/portal/")
+    return response
+
+
+View = Callable[..., HttpResponse]
+
+
+def _signed_in(view: View) -> Callable[..., HttpResponse]:
+    """Runs ``view`` with the cookie's session; otherwise the sign-in page says why."""
+
+    @never_cache
+    def wrapped(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            session = portal_session_open(
+                key=request.COOKIES.get(COOKIE, ""), ip=_ip(request), path=request.path
+            )
+        except TooManyRequests as exc:
+            return _page(request, "portal/message.html", {"message": exc.message}, status=429)
+        except PortalRefused as exc:
+            return _signed_out(request, exc.message, status=401)
+        return view(request, session, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def start(request: HttpRequest) -> HttpResponse:
+    """Ask for a link by billing email; the answer is the same whether the address is ours."""
+    if request.method == "GET":
+        return _page(request, "portal/start.html", {})
+    try:
+        portal_link_request(email=str(request.POST.get("email", ""))[:254], ip=_ip(request))
+    except TooManyRequests as exc:
+        return _page(request, "portal/start.html", {"error": exc.message}, status=429)
+    return _page(request, "portal/message.html", {"sent": True})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enter(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button; only its POST uses the link (a mail scanner's GET uses nothing)."""
+    try:
+        if request.method == "GET":
+            link = portal_link_check(token=token, ip=_ip(request))
+            return _page(request, "portal/enter.html", {"customer": link.customer})
+        entered = portal_enter(
+            token=token, ip=_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")
+        )
+    except PortalRefused as exc:
+        return _signed_out(request, exc.message, status=404)
+    response = customer_page_headers(HttpResponseRedirect(reverse("portal:home"), status=303))
+    response.set_cookie(
+        COOKIE,
+        entered.key,
+        max_age=int(getattr(settings, "PORTAL_SESSION_HOURS", 8)) * 3600,
+        path="/portal/",
+        secure=settings.PRODUCTION,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+def _home_context(session: PortalSession) -> dict[str, Any]:
+    customer: Customer = session.customer
+    open_links = open_invoice_pay_links(customer_id=customer.pk)
+    currency = customer.currency
+    balance = sum((i.amount_due.amount for i, _ in open_links), Decimal(0))
+    today = timezone.localdate()
+    return {
+        "customer": customer,
+        "open_invoices": [
+            {
+                "invoice": invoice,
+                "due": format_amount(invoice.amount_due.amount, invoice.currency),
+                "total": format_amount(invoice.total.amount, invoice.currency),
+                "url": url,
+                "overdue": invoice.due_date is not None and invoice.due_date < today,
+            }
+            for invoice, url in open_links
+        ],
+        "balance": format_amount(balance, currency),
+        "credit": format_amount(customer.credit_balance.amount, customer.credit_balance.currency)
+        if customer.credit_balance.amount
+        else "",
+        "paid_invoices": [
+            {"invoice": i, "total": format_amount(i.total.amount, i.currency)}
+            for i in invoice_list(customer=customer.pk, status="paid")[:24]
+        ],
+        "methods": list(payment_method_list(customer_id=customer.pk)),
+        "installments": [
+            {"row": row, "amount": format_amount(row.amount.amount, row.currency)}
+            for row in customer_installments(customer_id=customer.pk)[:24]
+        ],
+        "disputes": [
+            {"row": row, "amount": format_amount(row.amount.amount, row.currency)}
+            for row in customer_disputes(customer_id=customer.pk)[:24]
+        ],
+    }
+
+
+@_signed_in
+@require_GET
+def home(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    notice = {"autopay": "Saved.", "method": "Saved.", "dispute": "Your dispute was sent."}
+    return _page(
+        request,
+        "portal/home.html",
+        {**_home_context(session), "notice": notice.get(request.GET.get("done", ""), "")},
+    )
+
+
+@_signed_in
+@require_GET
+def statement(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    context = _home_context(session)
+    context["as_of"] = timezone.localdate()
+    return _page(request, "portal/statement.html", context)
+
+
+def _back(done: str) -> HttpResponse:
+    return customer_page_headers(
+        HttpResponseRedirect(f"{reverse('portal:home')}?done={done}", status=303)
+    )
+
+
+def _refusal(request: HttpRequest, session: PortalSession, exc: DomainError) -> HttpResponse:
+    context = {**_home_context(session), "error": exc.message}
+    status = exc.status_code if 400 <= exc.status_code < 500 else 400
+    return _page(request, "portal/home.html", context, status=status)
+
+
+@_signed_in
+@require_POST
+def autopay(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    try:
+        portal_autopay_set(session=session, on=request.POST.get("on") == "1", ip=_ip(request))
+    except DomainError as exc:
+        return _refusal(request, session, exc)
+    return _back("autopay")
+
+
+@_signed_in
+@require_POST
+def method_default(request: HttpRequest, session: PortalSession, method_id: int) -> HttpResponse:
+    try:
+        portal_method_default(session=session, method_id=method_id, ip=_ip(request))
+    except DomainError as exc:
+        return _refusal(request, session, exc)
+    return _back("method")
+
+
+@_signed_in
+@require_POST
+def method_remove(request: HttpRequest, session: PortalSession, method_id: int) -> HttpResponse:
+    try:
+        portal_method_remove(session=session, method_id=method_id, ip=_ip(request))
+    except DomainError as exc:
+        return _refusal(request, session, exc)
+    return _back("method")
+
+
+@_signed_in
+@require_http_methods(["GET", "POST"])
+def dispute_new(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    context = _home_context(session)
+    invoices = [
+        {"pk": row["invoice"].pk, "label": f"{row['invoice'].number} ({row['total']})"}
+        for row in [*context["open_invoices"], *context["paid_invoices"]]
+    ]
+    form = {"invoice": request.GET.get("invoice", ""), "amount": "", "message": ""}
+    if request.method == "POST":
+        form = {k: str(request.POST.get(k, ""))[:5000] for k in ("invoice", "amount", "message")}
+        try:
+            portal_dispute_open(
+                session=session,
+                invoice_id=int(form["invoice"]) if form["invoice"].isdigit() else 0,
+                amount_text=form["amount"][:40],
+                message=form["message"],
+                attachment=request.FILES.get("attachment"),
+                ip=_ip(request),
+            )
+        except DomainError as exc:
+            return _page(
+                request,
+                "portal/dispute.html",
+                {"invoices": invoices, "form": form, "error": exc.message},
+                status=exc.status_code if 400 <= exc.status_code < 500 else 400,
+            )
+        return _back("dispute")
+    return _page(request, "portal/dispute.html", {"invoices": invoices, "form": form})
+
+
+@_signed_in
+@require_POST
+def sign_out(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    portal_sign_out(session=session, ip=_ip(request))
+    return _signed_out(request, "You are signed out.")
