@@ -31,6 +31,9 @@ from django.utils import timezone
 
 from billing.enums import InvoiceStatus
 from billing.models import Customer, Invoice, PaymentMethod
+from billing.processors import ProcessorNotConfigured
+from billing.processors import stripe as stripe_adapter
+from billing.services.card_setup import card_setup_start
 from billing.services.customers import customer_update
 from billing.services.payment_methods import payment_method_default_set, payment_method_remove
 from core.company import company_details
@@ -339,6 +342,25 @@ def portal_method_remove(*, session: PortalSession, method_id: int, ip: str | No
         customer_id=session.customer_id,
         detail=str(method),
     )
+
+
+def portal_card_add(*, session: PortalSession, ip: str | None) -> str:
+    """Stripe's page where the customer saves a card; the card is kept when Stripe's webhook
+    confirms it (``billing.services.card_setup``)."""
+    home = f"{settings.PUBLIC_BASE_URL}{reverse('portal:home')}"
+    url = card_setup_start(
+        customer_id=session.customer_id, success_url=f"{home}?done=card", cancel_url=home
+    )
+    access_log(action="card_setup_started", ip=ip, session=session, customer_id=session.customer_id)
+    return url
+
+
+def card_setup_offered() -> bool:
+    try:
+        stripe_adapter.stripe_client()
+    except ProcessorNotConfigured:
+        return False
+    return True
 
 
 def _attachment_kind(upload: UploadedFile) -> str:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("home", views.home, name="home"),
     path("statement", views.statement, name="statement"),
     path("autopay", views.autopay, name="autopay"),
+    path("methods/add", views.method_add, name="method_add"),
     path("methods/<int:method_id>/default", views.method_default, name="method_default"),
     path("methods/<int:method_id>/remove", views.method_remove, name="method_remove"),
     path("disputes/new", views.dispute_new, name="dispute_new"),

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from billing.hosted.headers import customer_page_headers
 from billing.models import Customer
+from billing.processors import ProcessorError
 from billing.selectors import invoice_list, open_invoice_pay_links, payment_method_list
 from core.company import company_details
 from core.exceptions import DomainError
@@ -25,7 +26,9 @@ from portal.models import PortalSession
 from portal.services import (
     PortalRefused,
     TooManyRequests,
+    card_setup_offered,
     portal_autopay_set,
+    portal_card_add,
     portal_dispute_open,
     portal_enter,
     portal_link_check,
@@ -145,6 +148,7 @@ def _home_context(session: PortalSession) -> dict[str, Any]:
             for i in invoice_list(customer=customer.pk, status="paid")[:24]
         ],
         "methods": list(payment_method_list(customer_id=customer.pk)),
+        "can_add_card": card_setup_offered(),
         "installments": [
             {"row": row, "amount": format_amount(row.amount.amount, row.currency)}
             for row in customer_installments(customer_id=customer.pk)[:24]
@@ -159,7 +163,12 @@ def _home_context(session: PortalSession) -> dict[str, Any]:
 @_signed_in
 @require_GET
 def home(request: HttpRequest, session: PortalSession) -> HttpResponse:
-    notice = {"autopay": "Saved.", "method": "Saved.", "dispute": "Your dispute was sent."}
+    notice = {
+        "autopay": "Saved.",
+        "method": "Saved.",
+        "dispute": "Your dispute was sent.",
+        "card": "Your card is being saved: it shows here once Stripe confirms it.",
+    }
     return _page(
         request,
         "portal/home.html",
@@ -215,6 +224,18 @@ def method_remove(request: HttpRequest, session: PortalSession, method_id: int) 
     except DomainError as exc:
         return _refusal(request, session, exc)
     return _back("method")
+
+
+@_signed_in
+@require_POST
+def method_add(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    """Off to Stripe's page to save a card (303)."""
+    try:
+        url = portal_card_add(session=session, ip=_ip(request))
+    except (DomainError, ProcessorError) as exc:
+        message = getattr(exc, "message", "") or "The card page could not be opened; try later."
+        return _refusal(request, session, DomainError(message))
+    return customer_page_headers(HttpResponseRedirect(url, status=303))
 
 
 @_signed_in

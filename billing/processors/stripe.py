@@ -191,6 +191,9 @@ class CheckoutSession:
     payment_status: str  # unpaid, paid, no_payment_required
     payment_intent: str
     metadata: dict[str, str] = field(default_factory=dict)
+    mode: str = "payment"  # payment, or setup (a card saved for later)
+    setup_intent: str = ""
+    customer: str = ""
 
 
 def checkout_session_from(obj: Mapping[str, Any] | Any) -> CheckoutSession:
@@ -198,6 +201,12 @@ def checkout_session_from(obj: Mapping[str, Any] | Any) -> CheckoutSession:
     intent = data.get("payment_intent") or ""
     if isinstance(intent, Mapping):
         intent = intent.get("id") or ""
+    setup = data.get("setup_intent") or ""
+    if isinstance(setup, Mapping):
+        setup = setup.get("id") or ""
+    customer = data.get("customer") or ""
+    if isinstance(customer, Mapping):
+        customer = customer.get("id") or ""
     return CheckoutSession(
         id=str(data.get("id") or ""),
         url=str(data.get("url") or ""),
@@ -205,6 +214,9 @@ def checkout_session_from(obj: Mapping[str, Any] | Any) -> CheckoutSession:
         payment_status=str(data.get("payment_status") or ""),
         payment_intent=str(intent),
         metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+        mode=str(data.get("mode") or "payment"),
+        setup_intent=str(setup),
+        customer=str(customer),
     )
 
 
@@ -256,6 +268,79 @@ def checkout_session_create(
     if not result.id or not result.url:
         raise ProcessorRequestError(code="bad_response", message="Stripe gave no Checkout page.")
     return result
+
+
+def customer_create(*, email: str, name: str, idempotency_key: str, reference: str) -> str:
+    """A Stripe customer for one of ours (cards are saved to a customer); returns its id."""
+    customer = _call(
+        stripe_client().v1.customers.create,
+        params={"email": email, "name": name[:256], "metadata": {"backoffice_customer": reference}},
+        options={"idempotency_key": idempotency_key},
+    )
+    return str(_as_dict(customer).get("id") or "")
+
+
+def checkout_setup_session_create(
+    *,
+    customer: str,
+    currency: str,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+    metadata: Mapping[str, str],
+    expires_at: datetime,
+) -> CheckoutSession:
+    """Stripe's page where the payer saves a card for later (mode ``setup``): the card is
+    entered there, and a SetupIntent leaves a PaymentMethod on the customer."""
+    session = _call(
+        stripe_client().v1.checkout.sessions.create,
+        params={
+            "mode": "setup",
+            "currency": currency.lower(),
+            "customer": customer,
+            "payment_method_types": ["card"],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": int(expires_at.timestamp()),
+            "metadata": dict(metadata),
+            "setup_intent_data": {"metadata": dict(metadata)},
+        },
+        options={"idempotency_key": idempotency_key},
+    )
+    result = checkout_session_from(session)
+    if not result.id or not result.url:
+        raise ProcessorRequestError(code="bad_response", message="Stripe gave no Checkout page.")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class SavedCard:
+    id: str
+    customer: str
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+
+
+def setup_intent_card(setup_intent_id: str) -> SavedCard | None:
+    """The card a succeeded SetupIntent saved (its PaymentMethod read from Stripe), or None
+    while it has not succeeded."""
+    intent = _as_dict(_call(stripe_client().v1.setup_intents.retrieve, setup_intent_id))
+    if intent.get("status") != "succeeded" or not intent.get("payment_method"):
+        return None
+    method_ref = intent["payment_method"]
+    method_id = method_ref.get("id") if isinstance(method_ref, Mapping) else str(method_ref)
+    method = _as_dict(_call(stripe_client().v1.payment_methods.retrieve, method_id))
+    card = method.get("card") or {}
+    return SavedCard(
+        id=str(method.get("id") or ""),
+        customer=str(method.get("customer") or intent.get("customer") or ""),
+        brand=str(card.get("brand") or ""),
+        last4=str(card.get("last4") or ""),
+        exp_month=int(card["exp_month"]) if card.get("exp_month") else None,
+        exp_year=int(card["exp_year"]) if card.get("exp_year") else None,
+    )
 
 
 def checkout_session_get(session_id: str) -> CheckoutSession | None:

@@ -28,6 +28,7 @@ from billing.processors import IntentResult, ProcessorUnreachable
 from billing.processors import coinbase as coinbase_adapter
 from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
+from billing.services.card_setup import card_setup_complete
 from billing.services.processor_payments import (
     attempt_apply_delayed,
     attempt_apply_failure,
@@ -74,6 +75,13 @@ PAYPAL_STORED_ONLY = frozenset(
 )
 
 
+class WebhookRetryLater(DomainError):
+    """Applying the event needed the processor, which did not answer: 503, sent again."""
+
+    code = "processor_unreachable"
+    status_code = 503
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookReceipt:
     event: WebhookEvent
@@ -116,17 +124,26 @@ def webhook_event_apply(*, provider: str, event: dict[str, Any]) -> WebhookRecei
         stored = WebhookEvent.objects.select_for_update().get(pk=stored.pk)
         if stored.processed_at is not None:
             return WebhookReceipt(event=stored, duplicate=True)
+        retry: WebhookRetryLater | None = None
         try:
             with transaction.atomic():
                 outcome = _APPLY[provider](stored.type, event)
+        except ProcessorUnreachable as exc:
+            # Stored, not applied: the processor sends it again on the 503, and it is applied.
+            stored.outcome = f"error: the processor did not answer ({exc}); to be retried"[:500]
+            stored.save(update_fields=["outcome"])
+            retry = WebhookRetryLater("The processor did not answer; send the event again.")
         except DomainError as exc:
             logger.error("Webhook event %s %s not applied: %s", provider, stored.event_id, exc)
             stored.outcome = f"error {exc.code}: {exc.message}"[:500]
             stored.save(update_fields=["outcome"])
             return WebhookReceipt(event=stored, duplicate=not created)
-        stored.processed_at = timezone.now()
-        stored.outcome = outcome[:500]
-        stored.save(update_fields=["processed_at", "outcome"])
+        if retry is None:
+            stored.processed_at = timezone.now()
+            stored.outcome = outcome[:500]
+            stored.save(update_fields=["processed_at", "outcome"])
+    if retry is not None:
+        raise retry
     return WebhookReceipt(event=stored, duplicate=not created)
 
 
@@ -155,6 +172,10 @@ def _apply(type_: str, event: dict[str, Any]) -> str:
 def _checkout_session(type_: str, session: stripe_adapter.CheckoutSession) -> str:
     """A Checkout Session of the hosted invoice page: paid (its PaymentIntent, read from
     Stripe, applied), expired or failed (the attempt failed), or still awaiting payment."""
+    if session.mode == "setup":
+        if type_ != "checkout.session.completed":
+            return "stored: a card setup that did not complete"
+        return card_setup_complete(session=session)
     key = session.metadata.get(stripe_adapter.ATTEMPT_METADATA_KEY, "")
     found = ProcessorAttempt.objects.filter(processor=stripe_adapter.NAME)
     attempt = (found.filter(idempotency_key=key).first() if key else None) or (

@@ -308,3 +308,53 @@ def test_staff_send_and_revoke_through_the_api(client_for, customer):
         == 403
     )
     assert client_for(Role.AR_CLERK).post("/api/portal/customers/999999/link").status_code == 404
+
+
+def test_a_card_is_saved_on_stripes_page_and_kept_from_the_webhook(customer, settings):
+    import json
+
+    from billing.models import PaymentMethod, WebhookEvent
+    from tests.billing.fakes.stripe_server import running_fake_stripe, sign
+
+    with running_fake_stripe() as fake:
+        settings.STRIPE_SECRET_KEY = "sk_test_fake"
+        settings.STRIPE_API_BASE = fake.url
+        settings.STRIPE_TIMEOUT_SECONDS = 2
+        settings.STRIPE_WEBHOOK_SECRET = "whsec_portal"
+        client = browser()
+        sign_in(client, customer)
+        assert "Add a card" in client.get("/portal/home").content.decode()
+        # the customer is sent to Stripe's page; no card field is ours
+        answer = client.post("/portal/methods/add")
+        assert answer.status_code == 303
+        (session,) = fake.sessions.values()
+        assert answer["Location"] == session["url"]
+        assert session["mode"] == "setup"
+        assert session["customer"] in fake.customers  # a Stripe customer was made for them
+        fake.setup_complete(session["id"], card="4000056655665556")
+        (event,) = fake.events_sent
+        body = json.dumps(event)
+
+        def deliver():
+            return Client().post(
+                "/api/billing/webhooks/stripe",
+                body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=sign(body, "whsec_portal"),
+            )
+
+        # Stripe cannot be read just then: 503, nothing saved, the event kept for its retry
+        settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+        assert deliver().status_code == 503
+        assert not PaymentMethod.objects.filter(customer=customer).exists()
+        assert WebhookEvent.objects.get().processed_at is None
+        # Stripe sends it again (twice): saved once
+        settings.STRIPE_API_BASE = fake.url
+        assert deliver().status_code == 200
+        assert deliver().status_code == 200
+        (card,) = PaymentMethod.objects.filter(customer=customer)
+        assert (card.card_last4, card.processor_customer_id) == ("5556", session["customer"])
+        assert card.processor_token.startswith("pm_fake")
+        assert card.is_default
+        assert "5556" in client.get("/portal/home?done=card").content.decode()
+        assert PortalAccess.objects.filter(action="card_setup_started").count() == 1

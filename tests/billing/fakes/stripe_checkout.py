@@ -30,6 +30,9 @@ class CheckoutMixin:
     webhook_url, webhook_secret, webhook_delay, idempotent, events_sent."""
 
     sessions: dict[str, dict[str, Any]]
+    customers: dict[str, dict[str, Any]]
+    setup_intents: dict[str, dict[str, Any]]
+    payment_methods: dict[str, dict[str, Any]]
     events_sent: list[dict[str, Any]]
     webhook_url: str
     webhook_secret: str
@@ -73,9 +76,11 @@ class CheckoutMixin:
 
     def _session_create(self, params: dict[str, Any]) -> dict[str, Any]:
         n = next(self.counter)  # type: ignore[attr-defined]
+        session_id = f"cs_test_fake{n:06d}"
+        if params.get("mode") == "setup":
+            return self._setup_session(session_id, params)
         item = params["line_items"]["0"]
         price = item["price_data"]
-        session_id = f"cs_test_fake{n:06d}"
         session = {
             "id": session_id,
             "object": "checkout.session",
@@ -103,6 +108,81 @@ class CheckoutMixin:
             self.sessions[session_id] = session
         return session
 
+    def _setup_session(self, session_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "amount_total": None,
+            "cancel_url": params.get("cancel_url"),
+            "created": int(time.time()),
+            "currency": params.get("currency"),
+            "customer": params.get("customer"),
+            "expires_at": int(params.get("expires_at") or time.time() + 86400),
+            "livemode": False,
+            "metadata": dict(params.get("metadata") or {}),
+            "mode": "setup",
+            "payment_intent": None,
+            "payment_status": "no_payment_required",
+            "setup_intent": None,
+            "status": "open",
+            "success_url": params.get("success_url"),
+            "url": f"{self.url}/c/pay/{session_id}",
+            "_product": "Save a card",
+            "_intent_data": dict(params.get("setup_intent_data") or {}),
+        }
+        with self.lock:  # type: ignore[attr-defined]
+            self.sessions[session_id] = session
+        return session
+
+    def customer_api(self, params: dict[str, Any]) -> Answer:
+        n = next(self.counter)  # type: ignore[attr-defined]
+        customer = {
+            "id": f"cus_fake{n:06d}",
+            "object": "customer",
+            "email": params.get("email"),
+            "name": params.get("name"),
+            "metadata": dict(params.get("metadata") or {}),
+        }
+        self.customers[customer["id"]] = customer
+        return 200, json.dumps(customer).encode()
+
+    def setup_api(self, method: str, path: str) -> Answer:
+        kind, _, object_id = path.removeprefix("/v1/").partition("/")
+        store = self.setup_intents if kind == "setup_intents" else self.payment_methods
+        found = store.get(object_id)
+        if method != "GET" or found is None:
+            return 404, _missing(object_id)
+        return 200, json.dumps(found).encode()
+
+    def setup_complete(self, session_id: str, card: str = "4242424242424242") -> dict[str, Any]:
+        """The payer saved a card on the page: a PaymentMethod on the customer, a succeeded
+        SetupIntent, the session complete and its event (sent like a payment's)."""
+        session = self.sessions[session_id]
+        n = next(self.counter)  # type: ignore[attr-defined]
+        method = {
+            "id": f"pm_fake{n:06d}",
+            "object": "payment_method",
+            "type": "card",
+            "customer": session["customer"],
+            "card": {"brand": "visa", "last4": card[-4:], "exp_month": 12, "exp_year": 2031},
+        }
+        intent = {
+            "id": f"seti_fake{n:06d}",
+            "object": "setup_intent",
+            "status": "succeeded",
+            "customer": session["customer"],
+            "payment_method": method["id"],
+            "metadata": dict(session["_intent_data"].get("metadata") or {}),
+        }
+        self.payment_methods[method["id"]] = method
+        self.setup_intents[intent["id"]] = intent
+        session.update(status="complete", setup_intent=intent["id"])
+        events = [_event(f"evt_cs_{session_id}", "checkout.session.completed", _public(session))]
+        self.events_sent.extend(events)
+        if self.webhook_url:
+            threading.Thread(target=self._deliver, args=(events,), daemon=True).start()
+        return method
+
     # --- the payer's page ----------------------------------------------------------------
     def checkout_page(self, method: str, path: str, body: str) -> Answer:
         session = self.sessions.get(path.removeprefix("/c/pay/").strip("/"))
@@ -113,14 +193,21 @@ class CheckoutMixin:
             card = form.get("cardnumber", "").replace(" ", "")
             if card == DECLINED_CARD:
                 return self._page(session, error="Your card was declined.")
-            self.session_pay(session["id"])
+            if session["mode"] == "setup":
+                self.setup_complete(session["id"], card)
+            else:
+                self.session_pay(session["id"])
             return 303, b"", {"Location": str(session["success_url"])}
         if session["status"] != "open":
             return self._page(session, error=f"This checkout is {session['status']}.")
         return self._page(session)
 
     def _page(self, session: dict[str, Any], *, error: str = "") -> Answer:
-        amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+        amount = (
+            f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+            if session["amount_total"] is not None
+            else "Card saved for later payments"
+        )
         text = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Stripe Checkout</title>
 </head><body><h1>Pay {html.escape(session["_product"])}</h1><p id="amount">{amount}</p>

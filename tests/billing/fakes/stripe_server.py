@@ -90,6 +90,9 @@ class FakeStripe(CheckoutMixin):
     url: str = ""
     # Checkout (``stripe_checkout``): sessions, and where the events of a payment are sent.
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_methods: dict[str, dict[str, Any]] = field(default_factory=dict)
     events_sent: list[dict[str, Any]] = field(default_factory=list)
     webhook_url: str = ""
     webhook_secret: str = ""
@@ -248,6 +251,10 @@ class FakeStripe(CheckoutMixin):
             return answer
         if path.startswith("/v1/checkout/sessions"):
             return self.checkout_api(method, path, headers, params)
+        if method == "POST" and path == "/v1/customers":
+            return self.customer_api(params)
+        if path.startswith(("/v1/setup_intents/", "/v1/payment_methods/")):
+            return self.setup_api(method, path)
         if method == "POST" and path == "/v1/refunds":
             key = headers.get("idempotency-key")
             with self.lock:
