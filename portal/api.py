@@ -11,12 +11,12 @@ from rest_framework.views import APIView
 from portal.services import portal_link_send, portal_revoke
 
 
-class LinkSentOutput(serializers.Serializer):
+class PortalLinkSentOutput(serializers.Serializer):
     sent_to = serializers.EmailField()
     expires_at = serializers.DateTimeField()
 
 
-class RevokedOutput(serializers.Serializer):
+class PortalRevokedOutput(serializers.Serializer):
     links = serializers.IntegerField()
     sessions = serializers.IntegerField()
 
@@ -26,7 +26,7 @@ class PortalLinkApi(APIView):
 
     required_permissions = {"POST": ["portal.send_portallink"]}
 
-    @extend_schema(request=None, responses={202: LinkSentOutput})
+    @extend_schema(request=None, responses={202: PortalLinkSentOutput})
     def post(self, request: Request, customer_id: int) -> Response:
         link = portal_link_send(actor=request.user, customer_id=customer_id)
         return Response(
@@ -40,7 +40,7 @@ class PortalRevokeApi(APIView):
 
     required_permissions = {"POST": ["portal.revoke_portal"]}
 
-    @extend_schema(request=None, responses=RevokedOutput)
+    @extend_schema(request=None, responses=PortalRevokedOutput)
     def post(self, request: Request, customer_id: int) -> Response:
         revoked = portal_revoke(actor=request.user, customer_id=customer_id)
         return Response({"links": revoked.links, "sessions": revoked.sessions})
