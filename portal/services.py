@@ -176,16 +176,12 @@ def portal_link_check(*, token: str, ip: str | None) -> PortalLink:
     """The link of a token if it can still be used (the page before signing in)."""
     link = PortalLink.objects.filter(token_hash=_hash(token or "")).first()
     reason = _link_refusal(link)
-    if reason:
-        access_log(
-            action="link_refused",
-            ip=ip,
-            customer_id=link.customer_id if link else None,
-            detail=reason,
-        )
-        raise PortalRefused(reason)
-    assert link is not None  # noqa: S101 - _link_refusal said so
-    return link
+    if link is not None and not reason:
+        return link
+    access_log(
+        action="link_refused", ip=ip, customer_id=link.customer_id if link else None, detail=reason
+    )
+    raise PortalRefused(reason)
 
 
 def _link_refusal(link: PortalLink | None) -> str:
