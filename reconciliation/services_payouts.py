@@ -26,6 +26,7 @@ are at the deposit date's rate (the difference to billing's rates stays in clear
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -331,14 +332,29 @@ def _raise_mismatch(payout: Payout, problems: list[client.PayoutProblem]) -> Non
 def _payout_refresh(payout: Payout, data: client.Payout, actor: Any) -> tuple[str, Payout]:
     """A payout seen before: its processor status follows Stripe's; an exception whose only
     problem was payments billing had not recorded yet is imported once they are."""
+    return payout_refresh(
+        payout,
+        status=data.status,
+        relink=lambda: _relink(payout, data),
+        relinked="its payments are recorded now: imported",
+        actor=actor,
+    )
+
+
+def payout_refresh(
+    payout: Payout, *, status: str, relink: Callable[[], bool], relinked: str, actor: Any
+) -> tuple[str, Payout]:
+    """A payout (or settlement) imported before, met again: its processor status follows the
+    processor's, and an exception is imported once ``relink`` finds it links and adds up now.
+    Audited when something changed; "unchanged" or "updated"."""
     changed: list[str] = []
-    if payout.provider_status != data.status[:20]:
+    if payout.provider_status != status[:20]:
         before = payout.provider_status
-        payout.provider_status = data.status[:20]
+        payout.provider_status = status[:20]
         payout.save(update_fields=["provider_status"])
         changed.append(f"status {before} -> {payout.provider_status}")
-    if payout.status == PayoutStatus.EXCEPTION and _relink(payout, data):
-        changed.append("its payments are recorded now: imported")
+    if payout.status == PayoutStatus.EXCEPTION and relink():
+        changed.append(relinked)
     if not changed:
         return "unchanged", payout
     audit_record(

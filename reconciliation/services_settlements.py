@@ -62,9 +62,9 @@ from reconciliation.services_payouts import (
     PROCESSOR_LABELS,
     PayoutImportResult,
     mismatch_key,
+    payout_refresh,
 )
 
-PROVIDER_LABELS = PROCESSOR_LABELS
 # Without ``since``: withdrawals of the last two weeks, and the month before them read to find
 # where the first one began.
 IMPORT_LOOKBACK_DAYS = 14
@@ -194,7 +194,7 @@ def _import(
             action=AuditAction.PAYOUT_IMPORTED,
             actor=actor,
             subject=f"{provider}:settlements",
-            reason=f"{PROVIDER_LABELS[provider]} settlements import",
+            reason=f"{PROCESSOR_LABELS[provider]} settlements import",
             details={
                 **details,
                 "settlements": [s.id for s in fetched],
@@ -237,7 +237,7 @@ def _link_problems(
 ) -> list[PayoutProblem]:
     """Every linked item billing does not know, or knows at another amount: clearing would not
     come back to zero."""
-    label = PROVIDER_LABELS[data.provider]
+    label = PROCESSOR_LABELS[data.provider]
     problems: list[PayoutProblem] = []
     for item in data.items:
         if item.category not in LINKED:
@@ -311,7 +311,7 @@ def _store(data: Settlement, actor: Any, *, restated_is_conflict: bool) -> tuple
         return "created", _create(data, actor)
     if restated_is_conflict and _figures_differ(existing, data):
         raise SettlementConflict(
-            f"{PROVIDER_LABELS[data.provider]} settlement {data.id} was imported before with "
+            f"{PROCESSOR_LABELS[data.provider]} settlement {data.id} was imported before with "
             "other figures; nothing was changed.",
             code="settlement_restated",
         )
@@ -398,7 +398,7 @@ def _raise_mismatch(payout: Payout, problems: list[PayoutProblem]) -> None:
     services_exceptions.exception_raise(
         kind=ExceptionKind.PAYOUT_MISMATCH,
         key=mismatch_key(payout),
-        message=f"{PROVIDER_LABELS[payout.provider]} settlement {payout.external_id}: {text}"[
+        message=f"{PROCESSOR_LABELS[payout.provider]} settlement {payout.external_id}: {text}"[
             :4000
         ],
         bank_account_id=payout.bank_account_id,
@@ -410,25 +410,13 @@ def _raise_mismatch(payout: Payout, problems: list[PayoutProblem]) -> None:
 
 
 def _refresh(payout: Payout, data: Settlement, actor: Any) -> tuple[str, Payout]:
-    changed: list[str] = []
-    if payout.provider_status != data.status[:20]:
-        before = payout.provider_status
-        payout.provider_status = data.status[:20]
-        payout.save(update_fields=["provider_status"])
-        changed.append(f"status {before} -> {payout.provider_status}")
-    if payout.status == PayoutStatus.EXCEPTION and _relink(payout, data):
-        changed.append("its payments and refunds are recorded now: imported")
-    if not changed:
-        return "unchanged", payout
-    audit_record(
-        action=AuditAction.PAYOUT_IMPORTED,
+    return payout_refresh(
+        payout,
+        status=data.status,
+        relink=lambda: _relink(payout, data),
+        relinked="its payments and refunds are recorded now: imported",
         actor=actor,
-        subject=payout,
-        bank_account_id=payout.bank_account_id,
-        reason="; ".join(changed),
-        details={"external_id": payout.external_id, "provider_status": payout.provider_status},
     )
-    return "updated", payout
 
 
 def _relink(payout: Payout, data: Settlement) -> bool:

@@ -8,13 +8,14 @@ back, so a missed run or a payout Stripe itemises late is picked up by the next 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
 from reconciliation.feeds.errors import FeedError
-from reconciliation.services_payouts import payouts_import
+from reconciliation.services_payouts import PayoutImportResult, payouts_import
 from reconciliation.services_settlements import paypal_settlements_import
 
 __all__ = ["payouts_import_task", "paypal_settlements_import_task"]
@@ -22,6 +23,23 @@ __all__ = ["payouts_import_task", "paypal_settlements_import_task"]
 
 class _TransientFeedError(Exception):
     """A provider failure worth trying again (rate limited, unavailable)."""
+
+
+def _imported(run: Callable[..., PayoutImportResult], since: str) -> dict[str, object]:
+    """Run an import as the system; a provider failure worth trying again is retried."""
+    try:
+        result = run(actor=None, since=dt.date.fromisoformat(since) if since else None)
+    except FeedError as exc:
+        if exc.retryable:
+            raise _TransientFeedError(str(exc)) from exc
+        raise
+    return {
+        "fetched": result.fetched,
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "exceptions": result.exceptions,
+    }
 
 
 @shared_task(
@@ -39,19 +57,7 @@ def payouts_import_task(*, since: str = "") -> dict[str, object]:
     Without a Stripe key (a deployment without Stripe) it does nothing."""
     if not settings.STRIPE_SECRET_KEY:
         return {"skipped": "STRIPE_SECRET_KEY is not set"}
-    try:
-        result = payouts_import(actor=None, since=dt.date.fromisoformat(since) if since else None)
-    except FeedError as exc:
-        if exc.retryable:
-            raise _TransientFeedError(str(exc)) from exc
-        raise
-    return {
-        "fetched": result.fetched,
-        "created": result.created,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "exceptions": result.exceptions,
-    }
+    return _imported(payouts_import, since)
 
 
 @shared_task(
@@ -70,18 +76,4 @@ def paypal_settlements_import_task(*, since: str = "") -> dict[str, object]:
         getattr(settings, "PAYPAL_CLIENT_ID", "") and getattr(settings, "PAYPAL_CLIENT_SECRET", "")
     ):
         return {"skipped": "PAYPAL_CLIENT_ID or PAYPAL_CLIENT_SECRET is not set"}
-    try:
-        result = paypal_settlements_import(
-            actor=None, since=dt.date.fromisoformat(since) if since else None
-        )
-    except FeedError as exc:
-        if exc.retryable:
-            raise _TransientFeedError(str(exc)) from exc
-        raise
-    return {
-        "fetched": result.fetched,
-        "created": result.created,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "exceptions": result.exceptions,
-    }
+    return _imported(paypal_settlements_import, since)

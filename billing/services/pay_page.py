@@ -32,6 +32,7 @@ from billing.processors import ChargeInProgress, PaymentDeclined, ProcessorNotCo
 from billing.processors import coinbase as coinbase_adapter
 from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
+from billing.selectors import invoice_link_url
 from billing.services.links import invoice_link_open
 from billing.services.processor_payments import (
     CheckoutNotCreated,
@@ -139,10 +140,6 @@ def _amount(invoice: Invoice, text: str) -> Decimal | None:
     return amount
 
 
-def _page_url(token: str) -> str:
-    return f"{settings.PUBLIC_BASE_URL}{reverse('hosted:invoice', args=[token])}"
-
-
 def pay_page_checkout(*, token: str, option_key: str, amount_text: str = "") -> HostedCheckout:
     """Open (or continue) the checkout of the chosen way for the invoice of a valid link."""
     link = invoice_link_open(token=token)
@@ -179,7 +176,7 @@ def pay_page_checkout(*, token: str, option_key: str, amount_text: str = "") -> 
             "Too many payments were started for this invoice in the last hour. "
             "Please try again later."
         )
-    page = _page_url(token)
+    page = invoice_link_url(link)
     if option is CARD:
         return stripe_checkout_create(
             invoice_id=invoice.pk,
