@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -23,20 +22,12 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from moneyed import Money
 
 from core.admin_once import FIELD as ONCE_FIELD
 from core.admin_once import claim_once, once_token
 from core.exceptions import DomainError
 from core.ledger.models import JournalEntry, JournalLine
-from core.money import money_text
-
-
-def amount_text(amount: Decimal | None, currency: str) -> str:
-    """``1,631.25 EUR``, ``15,000 JPY``: the currency's minor units, thousands separators."""
-    if amount is None:
-        return "-"
-    return money_text(Money(amount, currency))
+from core.money import amount_text
 
 
 @dataclass(frozen=True)

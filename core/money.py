@@ -86,6 +86,13 @@ def money_text(value: Money) -> str:
     return f"{round_money(value.amount, currency):,.{places}f} {currency}"
 
 
+def amount_text(amount: Decimal | None, currency: str) -> str:
+    """``1,631.25 EUR``, ``15,000 JPY``: the currency's minor units, thousands separators."""
+    if amount is None:
+        return "-"
+    return money_text(Money(amount, currency))
+
+
 def unit_price_text(amount: Decimal, currency: str, *, grouped: bool = False) -> str:
     """A unit price with its own precision, never less than the currency's: 33.3367 USD
     stays "33.3367" (so 3 x 33.3367 = 100.01 reads true), 20 KWD reads "20.000";

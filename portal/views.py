@@ -16,12 +16,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing.hosted.headers import customer_page_headers
-from billing.models import Customer
+from billing.models import Customer, PaymentMethod
+from billing.models.processors import mask
 from billing.processors import ProcessorError
 from billing.selectors import invoice_list, open_invoice_pay_links, payment_method_list
 from core.company import company_details
 from core.exceptions import DomainError
-from core.money import format_amount
+from core.money import amount_text
 from portal.models import PortalSession
 from portal.services import (
     PortalRefused,
@@ -121,6 +122,17 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+BRANDS = {"amex": "American Express", "diners": "Diners Club", "unionpay": "UnionPay"}
+
+
+def _method_label(method: PaymentMethod) -> str:
+    """``Visa ••••4242``: the brand as people write it, not Stripe's code."""
+    if method.card_last4:
+        brand = method.card_brand.lower()
+        return f"{BRANDS.get(brand, brand.title() or 'Card')} {mask(method.card_last4)}"
+    return str(method)
+
+
 def _home_context(session: PortalSession) -> dict[str, Any]:
     customer: Customer = session.customer
     open_links = open_invoice_pay_links(customer_id=customer.pk)
@@ -132,29 +144,32 @@ def _home_context(session: PortalSession) -> dict[str, Any]:
         "open_invoices": [
             {
                 "invoice": invoice,
-                "due": format_amount(invoice.amount_due.amount, invoice.currency),
-                "total": format_amount(invoice.total.amount, invoice.currency),
+                "due": amount_text(invoice.amount_due.amount, invoice.currency),
+                "total": amount_text(invoice.total.amount, invoice.currency),
                 "url": url,
                 "overdue": invoice.due_date is not None and invoice.due_date < today,
             }
             for invoice, url in open_links
         ],
-        "balance": format_amount(balance, currency),
-        "credit": format_amount(customer.credit_balance.amount, customer.credit_balance.currency)
+        "balance": amount_text(balance, currency),
+        "credit": amount_text(customer.credit_balance.amount, customer.credit_balance.currency)
         if customer.credit_balance.amount
         else "",
         "paid_invoices": [
-            {"invoice": i, "total": format_amount(i.total.amount, i.currency)}
+            {"invoice": i, "total": amount_text(i.total.amount, i.currency)}
             for i in invoice_list(customer=customer.pk, status="paid")[:24]
         ],
-        "methods": list(payment_method_list(customer_id=customer.pk)),
+        "methods": [
+            {"method": m, "label": _method_label(m)}
+            for m in payment_method_list(customer_id=customer.pk)
+        ],
         "can_add_card": card_setup_offered(),
         "installments": [
-            {"row": row, "amount": format_amount(row.amount.amount, row.currency)}
+            {"row": row, "amount": amount_text(row.amount.amount, row.currency)}
             for row in customer_installments(customer_id=customer.pk)[:24]
         ],
         "disputes": [
-            {"row": row, "amount": format_amount(row.amount.amount, row.currency)}
+            {"row": row, "amount": amount_text(row.amount.amount, row.currency)}
             for row in customer_disputes(customer_id=customer.pk)[:24]
         ],
     }
@@ -217,8 +232,21 @@ def method_default(request: HttpRequest, session: PortalSession, method_id: int)
 
 
 @_signed_in
-@require_POST
+@require_http_methods(["GET", "POST"])
 def method_remove(request: HttpRequest, session: PortalSession, method_id: int) -> HttpResponse:
+    """GET asks first (a removed card is gone for good); the POST removes it."""
+    if request.method == "GET":
+        method = payment_method_list(customer_id=session.customer_id).filter(pk=method_id).first()
+        if method is None:
+            return _page(request, "portal/message.html", {"message": "No such card."}, status=404)
+        return _page(
+            request,
+            "portal/remove.html",
+            {
+                "method": {"pk": method.pk, "label": _method_label(method)},
+                "autopay": session.customer.autopay and method.is_default,
+            },
+        )
     try:
         portal_method_remove(session=session, method_id=method_id, ip=_ip(request))
     except DomainError as exc:

@@ -33,7 +33,7 @@ from billing.services.pay_page import (
 )
 from core.company import company_details
 from core.exceptions import DomainError
-from core.money import format_amount
+from core.money import amount_text
 from core.system_settings import system_settings
 
 # What the page says when the payer comes back (``?paying=`` / ``?paypal=``).
@@ -90,7 +90,7 @@ def _page(
     paid_rows = [
         {
             "date": a.payment.received_date,
-            "amount": format_amount(a.amount.amount, currency),
+            "amount": amount_text(a.amount.amount, currency),
             "method": a.payment.get_method_display(),
         }
         for a in allocations
@@ -105,10 +105,10 @@ def _page(
         "customer": invoice.customer,
         "lines": snapshot.get("lines", []),
         "currency": currency,
-        "subtotal": format_amount(invoice.subtotal.amount, currency),
-        "tax": format_amount(invoice.tax.amount, currency),
-        "total": format_amount(invoice.total.amount, currency),
-        "amount_due": format_amount(due, currency),
+        "subtotal": amount_text(invoice.subtotal.amount, currency),
+        "tax": amount_text(invoice.tax.amount, currency),
+        "total": amount_text(invoice.total.amount, currency),
+        "amount_due": amount_text(due, currency),
         "payments": paid_rows,
         # A checkout the payer came back from, or a charge made without them (autopay).
         "processing": bool(in_progress and (returned or not in_progress["checkout"])),
@@ -122,7 +122,7 @@ def _page(
         "options": pay_options(currency=currency) if is_open else [],
         "partial": policy.partial_payments,
         "due_value": due,
-        "minimum_partial": format_amount(policy.minimum_partial, currency),
+        "minimum_partial": amount_text(policy.minimum_partial, currency),
         "open": is_open,
         "paid": invoice.status == InvoiceStatus.PAID,
         "void": invoice.status in (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE),

@@ -44,7 +44,7 @@ from billing.services.processor_payments import (
     stripe_checkout_create,
 )
 from core.exceptions import Conflict, DomainError
-from core.money import check_amount, format_amount
+from core.money import amount_text, check_amount
 from core.system_settings import system_settings
 
 # A checkout opened this recently is continued when the payer chooses the same way again.
@@ -124,17 +124,16 @@ def _amount(invoice: Invoice, text: str) -> Decimal | None:
         return None
     if not policy.partial_payments:
         raise BillingError(
-            f"This invoice is paid in full: {format_amount(due, invoice.currency)}.",
+            f"This invoice is paid in full: {amount_text(due, invoice.currency)}.",
             field="amount",
         )
     if amount > due:
         raise BillingError(
-            f"That is more than the {format_amount(due, invoice.currency)} due.", field="amount"
+            f"That is more than the {amount_text(due, invoice.currency)} due.", field="amount"
         )
     if amount < policy.minimum_partial:
         raise BillingError(
-            "A part payment is at least "
-            f"{format_amount(policy.minimum_partial, invoice.currency)}.",
+            f"A part payment is at least {amount_text(policy.minimum_partial, invoice.currency)}.",
             field="amount",
         )
     return amount
@@ -236,5 +235,5 @@ def checkout_in_progress(invoice: Invoice) -> dict[str, Any] | None:
         "url": attempt.checkout_url,
         "label": option.label if option else attempt.processor,
         "started": attempt.created_at,
-        "amount": format_amount(attempt.amount.amount, attempt.currency),
+        "amount": amount_text(attempt.amount.amount, attempt.currency),
     }

@@ -79,7 +79,7 @@ def test_a_customer_signs_in_by_email_and_reads_their_account(
     page.goto(link)
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/portal/home")
-    assert page.get_by_text("1339.90 USD").is_visible()
+    assert page.get_by_text("1,339.90 USD").is_visible()
     for width in (375, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         page.reload()
@@ -88,6 +88,13 @@ def test_a_customer_signs_in_by_email_and_reads_their_account(
     page.set_viewport_size({"width": 375, "height": 800})
     page.get_by_role("button", name="Make default").click()
     assert page.get_by_text("Saved.").is_visible()
+    # removing a card asks first
+    page.get_by_role("link", name="Remove").first.click()
+    assert page.get_by_role("heading", name=re.compile(r"Remove Visa ••••\d{4}\?")).is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= 375")
+    page.screenshot(path=folder / "portal_remove_375.png", full_page=True)
+    page.get_by_role("link", name="Keep it").click()
+    page.wait_for_url("**/portal/home")
     page.get_by_role("link", name="Statement of account").click()
     assert page.evaluate("document.documentElement.scrollWidth <= 375")
     page.screenshot(path=folder / "portal_statement_375.png", full_page=True)

@@ -228,6 +228,12 @@ def test_payment_methods_and_autopay(customer, admin_user, make_user):
     first.refresh_from_db()
     assert second.is_default
     assert not first.is_default
+    # removing asks first: the page names the card, nothing is removed yet
+    asked = client.get(f"/portal/methods/{first.pk}/remove")
+    assert "Remove Visa ••••4242?" in asked.content.decode()
+    first.refresh_from_db()
+    assert first.detached_at is None
+    assert client.get(f"/portal/methods/{theirs.pk}/remove").status_code == 404
     assert client.post(f"/portal/methods/{first.pk}/remove").status_code == 303
     first.refresh_from_db()
     assert first.detached_at is not None
