@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from django.conf import settings
@@ -82,20 +83,33 @@ def payment_method_list(*, customer_id: int) -> QuerySet[PaymentMethod]:
     )
 
 
+def _chargeable() -> QuerySet[PaymentMethod]:
+    return (
+        PaymentMethod.objects.filter(processor=STRIPE, detached_at__isnull=True)
+        .exclude(processor_token__startswith=HOSTED_CHECKOUT_PREFIX)
+        .exclude(processor_customer_id="")
+        .exclude(processor_token="")
+    )
+
+
 def payment_method_chargeable(
     *, customer_id: int, payment_method_id: int | None = None
 ) -> PaymentMethod | None:
     """The customer's saved method that can be charged off-session (a Stripe payment method
     of a Stripe customer): the one given, else the default one; None when it cannot be."""
-    qs = (
-        payment_method_list(customer_id=customer_id)
-        .filter(processor=STRIPE)
-        .exclude(processor_customer_id="")
-        .exclude(processor_token="")
-    )
+    qs = _chargeable().filter(customer_id=customer_id)
     if payment_method_id is not None:
         return qs.filter(pk=payment_method_id).first()
     return qs.filter(is_default=True).first()
+
+
+def payment_methods_chargeable(*, customer_ids: Iterable[int]) -> dict[int, PaymentMethod]:
+    """``payment_method_chargeable`` of many customers at once: each one's default method
+    that can be charged off-session, by customer id (none: left out)."""
+    return {
+        m.customer_id: m
+        for m in _chargeable().filter(customer_id__in=list(customer_ids), is_default=True)
+    }
 
 
 def autopay_holds(invoice_ids: list[int]) -> set[int]:

@@ -6,11 +6,15 @@ schedule that depends on why it was declined.
   batch) in the issuing transaction: the invoice gets its ``InvoiceAutopay`` row, due at once.
   After commit a task charges it (``autopay_charge``); the periodic run (``autopay_run``)
   takes whatever is due, retries included.
-- Each try is a ``ProcessorAttempt`` with the key ``autopay_key(invoice, try)``: the try is
-  claimed (its number written) before the processor is called outside any transaction, so a
-  repeated run, an overlapping worker or a crash after the processor charged never charges
-  twice (an attempt without an answer is UNKNOWN and ``processor_attempts_resolve`` finds out
-  what became of it; the schedule waits for that).
+- A run works the due rows ``CHUNK`` at a time (``_claim``, then ``_charge``): under the
+  rows' locks (rows another worker holds are skipped) each row's next step is decided; the
+  tries to make are claimed (their number written, the row leased) and their pending
+  ``ProcessorAttempt``s opened in the same transaction, keyed ``autopay_key(invoice, try)``.
+  Stripe is then asked outside any transaction, from a pool of threads, and the successes
+  are recorded together (``attempts_charge``). A repeated run, an overlapping worker or a
+  crash after the processor charged never charges twice: an attempt without an answer is
+  UNKNOWN (or stays pending) and ``processor_attempts_resolve`` finds out what became of it;
+  the schedule waits for that, and makes the next try at once if Stripe never had it.
 - What comes next is decided from the latest try alone (``_next_step``), whenever the row
   is looked at: a success ends it, a hard decline (the card is lost, stolen, closed...) stops
   it and asks the customer for another method, a soft one (insufficient funds, processing
@@ -36,6 +40,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from billing.documents import customer_email
 from billing.enums import InvoiceStatus
@@ -49,13 +54,19 @@ from billing.models import (
 )
 from billing.models.autopay import AutopayStatus, autopay_key
 from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
-from billing.processors import ChargeInProgress, PaymentMethodUnusable, ProcessorNotConfigured
+from billing.processors import ProcessorNotConfigured
 from billing.processors.stripe import stripe_client
-from billing.selectors import payment_method_chargeable
+from billing.selectors import payment_methods_chargeable
+from billing.services.bulk import update_with_history
 from billing.services.links import invoice_url
-from billing.services.processor_payments import invoice_charge_amount
+from billing.services.processor_payments import (
+    NO_RECORD,
+    ChargeRequest,
+    attempts_charge,
+    attempts_open,
+)
 from core.company import company_details
-from core.money import format_amount, round_money
+from core.money import format_amount
 from core.system_settings import system_settings
 
 logger = logging.getLogger(__name__)
@@ -98,6 +109,9 @@ NOT_CONFIGURED_WAIT = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=10)
 # Rows one run takes at most (the next run, minutes later, takes the rest).
 RUN_BATCH = 5_000
+# Rows claimed, charged and recorded together.
+CHUNK = 100
+
 EMAIL_TEMPLATE = "billing/autopay_failed_email.txt"
 EXPIRY_TEMPLATE = "billing/card_expiry_email.txt"
 
@@ -119,12 +133,22 @@ def autopay_schedule(invoices: Iterable[Invoice], *, now: datetime | None = None
     """In the issuing transaction: an autopay row, due now, for each of the (just issued)
     invoices that is charged automatically and has something due. Returns their ids."""
     now = now or timezone.now()
-    rows = [
-        InvoiceAutopay(invoice_id=i.pk, next_attempt_at=now, created_at=now, updated_at=now)
+    ids = [
+        i.pk
         for i in invoices
         if i.status == InvoiceStatus.OPEN and i.amount_due.amount > 0 and autopay_applies(i)
     ]
-    InvoiceAutopay.objects.bulk_create(rows, ignore_conflicts=True)
+    if not ids:
+        return []
+    known = set(
+        InvoiceAutopay.objects.filter(invoice_id__in=ids).values_list("invoice_id", flat=True)
+    )
+    rows = [
+        InvoiceAutopay(invoice_id=pk, next_attempt_at=now, created_at=now, updated_at=now)
+        for pk in ids
+        if pk not in known
+    ]
+    bulk_create_with_history(rows, InvoiceAutopay)  # its history begins with it
     return [row.invoice_id for row in rows]
 
 
@@ -175,22 +199,12 @@ class _Step:
     failure_code: str = ""
 
 
-def _first_try_at(row: InvoiceAutopay) -> datetime:
-    first = (
-        ProcessorAttempt.objects.filter(idempotency_key=autopay_key(row.invoice_id, 1))
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return first or row.created_at
-
-
-def _next_step(row: InvoiceAutopay, invoice: Invoice, now: datetime) -> _Step:
-    """Decided from the invoice and the latest try alone, so a crash anywhere only delays it."""
-    latest = None
-    if row.tries:
-        latest = ProcessorAttempt.objects.filter(
-            idempotency_key=autopay_key(row.invoice_id, row.tries)
-        ).first()
+def _next_step(
+    row: InvoiceAutopay, invoice: Invoice, now: datetime, attempts: dict[str, ProcessorAttempt]
+) -> _Step:
+    """Decided from the invoice and the latest try alone (``attempts``: the row's tries by
+    key, the first and the latest at least), so a crash anywhere only delays it."""
+    latest = attempts.get(autopay_key(row.invoice_id, row.tries)) if row.tries else None
     if latest is not None and latest.status == AttemptStatus.SUCCEEDED:
         return _Step("end", status=AutopayStatus.PAID)
     if latest is not None and latest.status in OPEN_ATTEMPT:
@@ -202,6 +216,9 @@ def _next_step(row: InvoiceAutopay, invoice: Invoice, now: datetime) -> _Step:
     if latest is None:
         return _Step("charge", number=1)
     code = latest.failure_code or "declined"
+    if code == NO_RECORD:
+        # Stripe never had it (the process died before asking): made again at once.
+        return _Step("charge", number=row.tries + 1)
     if is_hard_decline(code):
         return _Step(
             "end",
@@ -219,8 +236,9 @@ def _next_step(row: InvoiceAutopay, invoice: Invoice, now: datetime) -> _Step:
             notify=True,
             failure_code=code,
         )
+    first = attempts.get(autopay_key(row.invoice_id, 1))
     at = retry_at(
-        first_try=_first_try_at(row),
+        first_try=first.created_at if first is not None else row.created_at,
         days=retry_days[row.tries - 1],
         invoice_id=row.invoice_id,
         time_zone=invoice.customer.time_zone,
@@ -236,15 +254,6 @@ def _end(row: InvoiceAutopay, step: _Step, now: datetime) -> None:
     row.stop_reason = step.reason
     row.last_failure_code = step.failure_code or row.last_failure_code
     row.updated_at = now
-    row.save(
-        update_fields=[
-            "status",
-            "next_attempt_at",
-            "stop_reason",
-            "last_failure_code",
-            "updated_at",
-        ]
-    )
     if step.notify and row.customer_notified_at is None:
         transaction.on_commit(partial(_queue_failure_email, row.pk), robust=True)
 
@@ -255,128 +264,206 @@ def _queue_failure_email(autopay_id: int) -> None:
     autopay_failure_email_task.delay(autopay_id=autopay_id)
 
 
-def _claim(invoice_id: int, now: datetime) -> tuple[InvoiceAutopay, int] | str:
-    """Under the row's lock: the try to make now (its number written first), or what was
-    done instead (the outcome's name)."""
+@dataclass(slots=True)
+class _Claim:
+    """What one claim took: how many rows, what it did instead of charging (invoice id ->
+    outcome), and the tries to make (row, pending attempt, description)."""
+
+    rows: int = 0
+    outcomes: dict[int, str] = field(default_factory=dict)
+    charges: list[tuple[InvoiceAutopay, ProcessorAttempt, str]] = field(default_factory=list)
+
+
+def _claim(
+    now: datetime, *, size: int, invoice_ids: list[int] | None = None, charge: bool = True
+) -> _Claim:
+    """Under the rows' locks (rows another worker holds are skipped), for up to ``size`` due
+    rows: each one's next step. A try to make is claimed (its number written, the row leased)
+    and its pending attempt opened in the same transaction, before Stripe is called; a row
+    that waits or ends is moved on. With ``charge`` False a try due is left due (the next
+    claim makes it)."""
+    claim = _Claim()
     with transaction.atomic():
-        row = (
-            InvoiceAutopay.objects.select_for_update(skip_locked=True)
-            .filter(invoice_id=invoice_id, status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now)
-            .first()
+        due = InvoiceAutopay.objects.select_for_update(skip_locked=True).filter(
+            status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now
         )
-        if row is None:
-            return "not_due"  # done, not yet due, or another worker has it
-        invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
-        step = _next_step(row, invoice, now)
-        if step.kind == "end":
-            _end(row, step, now)
-            return str(step.status)
-        if step.kind == "wait":
-            row.next_attempt_at = step.at
-            row.last_failure_code = step.failure_code or row.last_failure_code
-            row.updated_at = now
-            row.save(update_fields=["next_attempt_at", "last_failure_code", "updated_at"])
-            return "waiting"
-        method = payment_method_chargeable(customer_id=invoice.customer_id)
-        if method is None:
-            _end(
-                row,
-                _Step(
+        if invoice_ids is not None:
+            due = due.filter(invoice_id__in=invoice_ids)
+        rows = list(due.order_by("next_attempt_at", "pk")[:size])
+        claim.rows = len(rows)
+        if not rows:
+            return claim
+        invoices = {
+            i.pk: i
+            for i in Invoice.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .filter(pk__in=[r.invoice_id for r in rows])
+            .order_by("pk")
+        }
+        keys = [autopay_key(r.invoice_id, n) for r in rows for n in {1, r.tries} if n]
+        attempts = {
+            a.idempotency_key: a
+            for a in ProcessorAttempt.objects.filter(idempotency_key__in=keys).only(
+                "idempotency_key", "status", "failure_code", "created_at"
+            )
+        }
+        in_flight = set(
+            ProcessorAttempt.objects.filter(
+                invoice_id__in=list(invoices), status__in=OPEN_ATTEMPT
+            ).values_list("invoice_id", flat=True)
+        )
+        methods = payment_methods_chargeable(
+            customer_ids={i.customer_id for i in invoices.values()}
+        )
+        requests: list[ChargeRequest] = []
+        claimed: list[InvoiceAutopay] = []
+        descriptions: list[str] = []
+        for row in rows:
+            invoice = invoices[row.invoice_id]
+            step = _next_step(row, invoice, now, attempts)
+            method = methods.get(invoice.customer_id)
+            if step.kind == "charge" and invoice.pk in in_flight:
+                step = _Step("wait", at=now + RECHECK_AFTER)  # a clerk's charge decides
+            elif step.kind == "charge" and method is None:
+                step = _Step(
                     "end",
                     status=AutopayStatus.STOPPED,
                     reason="there is no saved card to charge",
                     notify=True,
-                ),
-                now,
-            )
-            return str(AutopayStatus.STOPPED)
-        row.tries = step.number
-        row.next_attempt_at = now + CLAIM_LEASE
-        row.updated_at = now
-        row.save(update_fields=["tries", "next_attempt_at", "updated_at"])
-        return row, method.pk
+                )
+            elif step.kind == "charge" and not charge:
+                step = _Step("wait", at=now)
+            row.updated_at = now
+            if step.kind == "end":
+                _end(row, step, now)
+                claim.outcomes[row.invoice_id] = str(step.status)
+            elif step.kind == "wait":
+                row.next_attempt_at = step.at
+                row.last_failure_code = step.failure_code or row.last_failure_code
+                claim.outcomes[row.invoice_id] = "waiting"
+            else:
+                assert method is not None  # noqa: S101 - checked above
+                row.tries = step.number
+                row.next_attempt_at = now + CLAIM_LEASE
+                requests.append(
+                    ChargeRequest(invoice, method, autopay_key(row.invoice_id, step.number))
+                )
+                claimed.append(row)
+                descriptions.append(f"Invoice {invoice.number} (autopay, try {step.number})")
+        update_with_history(InvoiceAutopay, rows, ROW_FIELDS)
+        opened = attempts_open(requests)
+    claim.charges = list(zip(claimed, opened, descriptions, strict=True))
+    return claim
 
 
-def autopay_charge(*, invoice_id: int, now: datetime | None = None, again: bool = True) -> str:
-    """Work one invoice's autopay if it is due: charge the try the schedule says, or wait, or
-    end it. Returns what happened: the attempt's status, "waiting", "not_due",
-    "not_configured", or the schedule's end (paid, closed, stopped, exhausted)."""
-    now = now or timezone.now()
-    try:
-        stripe_client()  # before any claim: without a processor no try is spent
-    except ProcessorNotConfigured:
-        InvoiceAutopay.objects.filter(
-            invoice_id=invoice_id, status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now
-        ).update(next_attempt_at=now + NOT_CONFIGURED_WAIT, updated_at=now)
-        return "not_configured"
-    claimed = _claim(invoice_id, now)
-    if isinstance(claimed, str):
-        return claimed
-    row, method_id = claimed
-    invoice = row.invoice
-    try:
-        attempt = invoice_charge_amount(
-            invoice_id=invoice_id,
-            payment_method_id=method_id,
-            amount=round_money(invoice.amount_due.amount, invoice.currency),
-            actor=None,
-            idempotency_key=autopay_key(invoice_id, row.tries),
-            description=f"Invoice {invoice.number} (autopay, try {row.tries})",
+# What working a row changes on it.
+ROW_FIELDS = (
+    "status",
+    "tries",
+    "next_attempt_at",
+    "stop_reason",
+    "last_failure_code",
+    "updated_at",
+)
+
+
+def _charge(claim: _Claim, now: datetime, result: AutopayRunResult) -> list[int]:
+    """Make the claimed tries (``attempts_charge``) and move their rows on: a success ends
+    the row (paid), a try still open is looked at again later. Returns the invoices whose try
+    was declined: their row decides what comes next (``_claim`` again)."""
+    if not claim.charges:
+        return []
+    outcomes = attempts_charge(
+        [attempt for _, attempt, _ in claim.charges],
+        descriptions=[description for _, _, description in claim.charges],
+    )
+    moved: dict[int, tuple[str, datetime | None]] = {}
+    declined: list[int] = []
+    for (row, _, _), outcome in zip(claim.charges, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            # Left pending: billing's resolver finds out what became of it.
+            result.failures[row.invoice_id] = str(outcome)
+            moved[row.pk] = (AutopayStatus.SCHEDULED, now + RECHECK_AFTER)
+            continue
+        result.by_invoice[row.invoice_id] = str(outcome.status)
+        if outcome.status == AttemptStatus.SUCCEEDED:
+            moved[row.pk] = (AutopayStatus.PAID, None)
+        elif outcome.status in OPEN_ATTEMPT:
+            moved[row.pk] = (AutopayStatus.SCHEDULED, now + RECHECK_AFTER)
+        else:
+            moved[row.pk] = (AutopayStatus.SCHEDULED, now)
+            declined.append(row.invoice_id)
+    with transaction.atomic():
+        rows = list(
+            InvoiceAutopay.objects.select_for_update()
+            .filter(pk__in=list(moved), status=AutopayStatus.SCHEDULED)
+            .order_by("pk")
         )
-    except ChargeInProgress:
-        _postpone(row.pk, now)  # a clerk's charge is in flight; its outcome decides
-        return "waiting"
-    except (BillingError, PaymentMethodUnusable) as exc:
-        # Paid, credited or voided since the claim, or the method removed: looked at again
-        # now (the schedule ends or charges what is due now), once; then in a while.
-        if not again:
-            logger.warning("Autopay of invoice %s refused: %s", invoice_id, exc)
-            _postpone(row.pk, now)
-            return "waiting"
-        _postpone(row.pk, now, at=now)
-        return autopay_charge(invoice_id=invoice_id, now=now, again=False)
-    # The outcome moves the schedule on at once (a success ends it, a decline sets the retry).
-    InvoiceAutopay.objects.filter(pk=row.pk, status=AutopayStatus.SCHEDULED).update(
-        next_attempt_at=now, updated_at=now
-    )
-    if attempt.status not in OPEN_ATTEMPT:
-        autopay_charge(invoice_id=invoice_id, now=now)
-    else:
-        _postpone(row.pk, now)
-    return str(attempt.status)
-
-
-def _postpone(row_id: int, now: datetime, *, at: datetime | None = None) -> None:
-    InvoiceAutopay.objects.filter(pk=row_id, status=AutopayStatus.SCHEDULED).update(
-        next_attempt_at=at or now + RECHECK_AFTER, updated_at=now
-    )
+        for row in rows:
+            row.status, row.next_attempt_at = moved[row.pk]
+            row.updated_at = now
+        update_with_history(InvoiceAutopay, rows, ROW_FIELDS)
+    return declined
 
 
 @dataclass
 class AutopayRunResult:
-    outcomes: dict[str, int] = field(default_factory=dict)
+    # What was done, by invoice: the try's status, or "waiting" or the schedule's end.
+    by_invoice: dict[int, str] = field(default_factory=dict)
+    # Invoices whose try failed unexpectedly (left to billing's resolver), and why.
     failures: dict[int, str] = field(default_factory=dict)
 
+    @property
+    def outcomes(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for outcome in self.by_invoice.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
 
-def autopay_run(*, now: datetime | None = None, limit: int = RUN_BATCH) -> AutopayRunResult:
-    """Every few minutes: work each autopay that is due (first tries, retries, checks of tries
-    in flight), oldest first. One invoice failing is reported; the others go on."""
+
+def autopay_run(
+    *, now: datetime | None = None, limit: int = RUN_BATCH, invoice_ids: list[int] | None = None
+) -> AutopayRunResult:
+    """Every few minutes: work each autopay that is due (first tries, retries, checks of
+    tries in flight), oldest first, ``CHUNK`` at a time: claimed together, charged at Stripe
+    together, recorded together. Workers running at once take different rows."""
     now = now or timezone.now()
     result = AutopayRunResult()
-    due = (
-        InvoiceAutopay.objects.filter(status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "pk")
-        .values_list("invoice_id", flat=True)[:limit]
-    )
-    for invoice_id in list(due):
-        try:
-            outcome = autopay_charge(invoice_id=invoice_id, now=now)
-        except Exception as exc:  # one failure is reported, the others go on
-            logger.exception("Autopay of invoice %s failed", invoice_id)
-            result.failures[invoice_id] = str(exc)
-            continue
-        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+    try:
+        stripe_client()  # before any claim: without a processor no try is spent
+    except ProcessorNotConfigured:
+        due = InvoiceAutopay.objects.filter(
+            status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now
+        )
+        if invoice_ids is not None:
+            due = due.filter(invoice_id__in=invoice_ids)
+        for invoice_id in due.values_list("invoice_id", flat=True)[:limit]:
+            result.by_invoice[invoice_id] = "not_configured"
+        due.filter(invoice_id__in=list(result.by_invoice)).update(
+            next_attempt_at=now + NOT_CONFIGURED_WAIT, updated_at=now
+        )
+        return result
+    seen = 0
+    while seen < limit:
+        claim = _claim(now, size=min(CHUNK, limit - seen), invoice_ids=invoice_ids)
+        if not claim.rows:
+            break
+        seen += claim.rows
+        result.by_invoice.update(claim.outcomes)
+        declined = _charge(claim, now, result)
+        if declined:  # a hard decline ends now, a soft one waits for its retry day
+            _claim(now, size=len(declined), invoice_ids=declined, charge=False)
     return result
+
+
+def autopay_charge(*, invoice_id: int, now: datetime | None = None) -> str:
+    """Work one invoice's autopay if it is due (after issue): charge the try the schedule
+    says, or wait, or end it. Returns what happened: the attempt's status, "waiting",
+    "not_due", "not_configured", or the schedule's end (paid, closed, stopped, exhausted)."""
+    result = autopay_run(now=now, limit=1, invoice_ids=[invoice_id])
+    if invoice_id in result.failures:
+        raise BillingError(f"Autopay of invoice {invoice_id} failed: {result.failures[invoice_id]}")
+    return result.by_invoice.get(invoice_id, "not_due")
 
 
 def autopay_failure_email(*, autopay_id: int) -> bool:

@@ -22,7 +22,7 @@ from billing.enums import AllocationOrder, InvoiceStatus, PaymentMethodType
 from billing.exceptions import BillingError, CurrencyMismatch, OverAllocation
 from billing.models import Customer, Invoice, Payment, PaymentAllocation
 from billing.postings import ar_functional_change, invoice_settled, payment_lines
-from billing.services.bulk import copy_insert, db_rows, history_rows
+from billing.services.bulk import copy_insert, db_rows, history_rows, update_rows
 from core.dates import DateKind, date_check
 from core.events.services import events_batch, events_muted
 from core.exceptions import DomainError, NotFound, PermissionDeniedError
@@ -308,6 +308,9 @@ class BatchPaymentInput:
     allocations: Sequence[AllocationInput] = ()
     received_date: date | None = None
     reference: str = ""
+    # A processor's charge (autopay): recorded as ``payment_record`` records it.
+    processor: str = ""
+    processor_charge_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,8 +508,8 @@ def _new_payment(p: _Planned, pk: int, user: Any) -> Payment:
         method=p.item.method,
         received_date=p.received_date,
         reference=p.item.reference,
-        processor="",
-        processor_charge_id=None,
+        processor=p.item.processor,
+        processor_charge_id=p.item.processor_charge_id or None,
         created_by=user,
     )
 
@@ -559,12 +562,12 @@ def _batch_write(
             (row,) = db_rows(Customer, [customer], add=False)[1]
             customer_rows.append(row)
             credited[customer.pk] = row
-    _update_rows(Invoice, ("amount_paid", "status", "closed_at"), list(paid.values()))
+    update_rows(Invoice, ("amount_paid", "status", "closed_at"), list(paid.values()))
     history_rows(
         Invoice, list(Invoice._meta.concrete_fields), invoice_rows, history_type="~", actor=user
     )
     if credited:
-        _update_rows(Customer, ("credit_balance",), list(credited.values()))
+        update_rows(Customer, ("credit_balance",), list(credited.values()))
         history_rows(
             Customer,
             list(Customer._meta.concrete_fields),
@@ -581,23 +584,3 @@ def _next_ids(model: type[Model], count: int) -> list[int]:
             [model._meta.db_table, count],
         )
         return [row[0] for row in cursor.fetchall()]
-
-
-def _update_rows(model: type[Model], names: Sequence[str], rows: list[list[Any]]) -> None:
-    """Set the ``names`` columns of each row (a full row as ``db_rows`` gives it, its id
-    first) in one statement."""
-    if not rows:
-        return
-    fields = list(model._meta.concrete_fields)
-    position = {f.name: n for n, f in enumerate(fields)}
-    chosen = [model._meta.get_field(name) for name in ("id", *names)]
-    quote = connection.ops.quote_name
-    columns = [quote(f.column) for f in chosen]  # type: ignore[union-attr]
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in chosen)  # type: ignore[union-attr]
-    sets = ", ".join(f"{c} = v.{c}" for c in columns[1:])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(model._meta.db_table)} AS t SET {sets} "  # noqa: S608
-            f"FROM UNNEST({arrays}) AS v({', '.join(columns)}) WHERE t.id = v.id",
-            [[row[position[f.name]] for row in rows] for f in chosen],
-        )

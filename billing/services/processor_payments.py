@@ -7,7 +7,9 @@ attempt: a success records one payment (``payment_record`` is idempotent on the 
 the attempt keeps its payment), a decline fails the attempt with the processor's code, and no
 answer leaves the attempt UNKNOWN (RELIABILITY.md F4). Nothing charges an unknown attempt
 again: ``processor_attempts_resolve`` asks the processor what became of it, and a webhook may
-tell first (F5).
+tell first (F5). Many charges at once (autopay) follow the same steps in bulk:
+``attempts_open`` writes their attempts in one insert, ``attempts_charge`` asks Stripe from a
+pool of threads and records the successes in one transaction.
 
 PayPal, Coinbase and Stripe Checkout are paid on the processor's page, so their attempt is
 opened when the order, charge or session is created and stays pending until the payer pays:
@@ -22,20 +24,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from djmoney.money import Money
+from simple_history.utils import bulk_create_with_history
 
 from billing.enums import InvoiceStatus, PaymentMethodType
 from billing.exceptions import BillingError
-from billing.models import Invoice, PaymentMethod, ProcessorAttempt, WebhookEvent
+from billing.models import Invoice, Payment, PaymentMethod, ProcessorAttempt, WebhookEvent
 from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
 from billing.processors import (
     ChargeInProgress,
@@ -50,7 +54,13 @@ from billing.processors import coinbase as coinbase_adapter
 from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
 from billing.selectors import HOSTED_CHECKOUT_PREFIX
-from billing.services.payments import AllocationInput, payment_record
+from billing.services.bulk import update_with_history
+from billing.services.payments import (
+    AllocationInput,
+    BatchPaymentInput,
+    payment_record,
+    payments_record_batch,
+)
 from core.exceptions import Conflict, DomainError, NotFound, PermissionDeniedError
 from core.money import (
     check_amount,
@@ -72,6 +82,9 @@ PAYPAL_ORDER_EXPIRY = timedelta(hours=3)
 STRIPE_CHECKOUT_EXPIRY = timedelta(hours=1)
 # Coinbase Commerce: a charge not paid within an hour expires; a little grace for the webhook.
 COINBASE_CHARGE_EXPIRY = timedelta(hours=1, minutes=15)
+# The failure code of an attempt the processor has no record of (searched for after a
+# missing answer): nothing was charged.
+NO_RECORD = "processor_no_record"
 PROCESSOR_LABELS = {
     stripe_adapter.NAME: "Stripe",
     paypal_adapter.NAME: "PayPal",
@@ -275,29 +288,45 @@ def invoice_charge_amount(
 def _stripe_charge(attempt: ProcessorAttempt, *, description: str) -> ProcessorAttempt:
     """Ask Stripe to charge a committed pending attempt, outside any transaction, and apply
     its answer: declined (failed), no answer (unknown), or the intent as it stands."""
-    method = attempt.payment_method
     try:
-        intent = stripe_adapter.payment_intent_charge(
-            amount_minor=attempt.amount_minor,
-            currency=attempt.currency,
-            customer=method.processor_customer_id,
-            payment_method=method.processor_token,
-            idempotency_key=attempt.idempotency_key,
-            metadata=_metadata(attempt),
-            description=description,
+        answer: IntentResult | ProcessorDeclined | ProcessorUnreachable = _stripe_ask(
+            attempt, description
         )
-    except ProcessorDeclined as exc:
+    except (ProcessorDeclined, ProcessorUnreachable) as exc:
+        answer = exc
+    return _answer_apply(attempt, answer)
+
+
+def _stripe_ask(attempt: ProcessorAttempt, description: str) -> IntentResult:
+    """The off-session PaymentIntent for the attempt (its method loaded: no query here, so
+    it may run in a thread of ``attempts_charge``)."""
+    method = attempt.payment_method
+    return stripe_adapter.payment_intent_charge(
+        amount_minor=attempt.amount_minor,
+        currency=attempt.currency,
+        customer=method.processor_customer_id,
+        payment_method=method.processor_token,
+        idempotency_key=attempt.idempotency_key,
+        metadata=_metadata(attempt),
+        description=description,
+    )
+
+
+def _answer_apply(
+    attempt: ProcessorAttempt, answer: IntentResult | ProcessorDeclined | ProcessorUnreachable
+) -> ProcessorAttempt:
+    if isinstance(answer, ProcessorDeclined):
         return _apply_failure(
             attempt.pk,
-            code=exc.code,
-            message=exc.message,
-            intent_id=exc.intent_id,
-            charge_id=exc.charge_id,
+            code=answer.code,
+            message=answer.message,
+            intent_id=answer.intent_id,
+            charge_id=answer.charge_id,
         )
-    except ProcessorUnreachable as exc:
-        logger.warning("Stripe did not answer for attempt %s: %s", attempt.pk, exc)
-        return _apply_unknown(attempt.pk, message=f"The processor did not answer: {exc}")
-    return attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
+    if isinstance(answer, ProcessorUnreachable):
+        logger.warning("Stripe did not answer for attempt %s: %s", attempt.pk, answer)
+        return _apply_unknown(attempt.pk, message=f"The processor did not answer: {answer}")
+    return attempt_apply_intent(attempt_id=attempt.pk, intent=answer)
 
 
 def _locked(attempt_id: int) -> ProcessorAttempt:
@@ -349,59 +378,85 @@ def _allocations(attempt: ProcessorAttempt, amount: Decimal) -> list[AllocationI
     """As the attempt was made out (the invoice charged, or the allocations of a partial
     charge) while the invoices can take the money; otherwise oldest due first and the rest as
     customer credit (the money was collected all the same)."""
-    invoice = attempt.invoice
-    if invoice is None:
+    parts = _parts(attempt, amount)
+    if parts is None:
+        return None
+    targets = Invoice.objects.filter(pk__in=[p.invoice_id for p in parts])
+    return parts if _parts_fit(parts, {i.pk: i for i in targets}) else None
+
+
+def _parts(attempt: ProcessorAttempt, amount: Decimal) -> list[AllocationInput] | None:
+    """The allocations the attempt was made out for, if ``amount`` is what they add up to."""
+    if attempt.invoice_id is None:
         return None
     parts = [
         AllocationInput(invoice_id=int(a["invoice"]), amount=Decimal(a["amount"]))
         for a in attempt.allocations or []
-    ] or [AllocationInput(invoice_id=invoice.pk, amount=amount)]
+    ] or [AllocationInput(invoice_id=attempt.invoice_id, amount=amount)]
     if sum((p.amount for p in parts), Decimal(0)) != amount:
         return None
-    targets = {i.pk: i for i in Invoice.objects.filter(pk__in=[p.invoice_id for p in parts])}
+    return parts
+
+
+def _parts_fit(parts: Sequence[AllocationInput], invoices: dict[int, Invoice]) -> bool:
+    """Whether each invoice is open with at least its part due."""
     for part in parts:
-        target = targets.get(part.invoice_id)
+        target = invoices.get(part.invoice_id)
         if (
             target is None
             or target.status != InvoiceStatus.OPEN
             or target.amount_due.amount < part.amount
         ):
-            return None
-    return parts
+            return False
+    return True
 
 
 def _apply_success(attempt: ProcessorAttempt, intent: IntentResult) -> ProcessorAttempt:
     if attempt.payment_id is not None:
         return attempt
-    amount = Decimal(intent.amount_minor or attempt.amount_minor).scaleb(
-        -minor_unit_exponent(attempt.currency)
-    )
+    amount = _intent_amount(attempt, intent)
     payment = payment_record(
         actor=None,
         customer_id=attempt.customer_id,
         amount=amount,
         currency=attempt.currency,
         method=_payment_method_kind(attempt.payment_method),
-        reference=f"{PROCESSOR_LABELS.get(attempt.processor, attempt.processor)} {intent.id}",
+        reference=_payment_reference(attempt, intent),
         allocations=_allocations(attempt, amount),
         processor=attempt.processor,
         processor_charge_id=intent.charge_id,
     )
+    _succeed(attempt, payment, intent)
+    attempt.save(update_fields=SUCCEEDED_FIELDS)
+    return attempt
+
+
+# What a success changes on the attempt.
+SUCCEEDED_FIELDS = [
+    "status",
+    "payment",
+    "failure_code",
+    "failure_message",
+    "completed_at",
+    "processor_intent_id",
+    "processor_charge_id",
+]
+
+
+def _succeed(attempt: ProcessorAttempt, payment: Payment, intent: IntentResult) -> None:
     attempt.succeed(payment=payment)
     attempt.processor_intent_id = intent.id
     attempt.processor_charge_id = intent.latest_charge
-    attempt.save(
-        update_fields=[
-            "status",
-            "payment",
-            "failure_code",
-            "failure_message",
-            "completed_at",
-            "processor_intent_id",
-            "processor_charge_id",
-        ]
+
+
+def _intent_amount(attempt: ProcessorAttempt, intent: IntentResult) -> Decimal:
+    return Decimal(intent.amount_minor or attempt.amount_minor).scaleb(
+        -minor_unit_exponent(attempt.currency)
     )
-    return attempt
+
+
+def _payment_reference(attempt: ProcessorAttempt, intent: IntentResult) -> str:
+    return f"{PROCESSOR_LABELS.get(attempt.processor, attempt.processor)} {intent.id}"
 
 
 def _payment_method_kind(method: PaymentMethod) -> str:
@@ -467,7 +522,7 @@ def processor_attempt_resolve(*, attempt_id: int) -> ProcessorAttempt:
     if timezone.now() - attempt.created_at >= NOT_FOUND_FINAL_AFTER:
         return _apply_failure(
             attempt.pk,
-            code="processor_no_record",
+            code=NO_RECORD,
             message="The processor has no payment for this attempt: nothing was charged.",
         )
     return attempt
@@ -494,6 +549,161 @@ def processor_attempts_resolve(*, now: Any = None) -> dict[str, int]:
             status = "error"
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+# --- many charges at once (autopay) -------------------------------------------------------------
+
+# Stripe calls of one ``attempts_charge`` in flight at once.
+CHARGE_THREADS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """One charge of ``attempts_open``: what is due on an invoice, to a saved Stripe method,
+    under a key the caller chose (autopay: per invoice and try)."""
+
+    invoice: Invoice
+    method: PaymentMethod
+    idempotency_key: str
+
+
+def attempts_open(requests: Sequence[ChargeRequest]) -> list[ProcessorAttempt]:
+    """The pending attempts of many charges, in one insert with their history rows.
+
+    In the caller's transaction, which has locked the invoices and checked what
+    ``invoice_charge_amount`` checks: each invoice open with something due and no attempt in
+    flight, each method a chargeable Stripe method of the invoice's customer (the database's
+    one-open-attempt-per-invoice constraint refuses the whole insert otherwise)."""
+    attempts = []
+    for r in requests:
+        invoice = r.invoice
+        amount = round_money(invoice.amount_due.amount, invoice.currency)
+        attempts.append(
+            ProcessorAttempt(
+                processor=r.method.processor,
+                customer_id=invoice.customer_id,
+                payment_method=r.method,
+                invoice=invoice,
+                currency=invoice.currency,
+                amount=Money(amount, invoice.currency),
+                amount_minor=to_minor_units(amount, invoice.currency),
+                idempotency_key=r.idempotency_key,
+            )
+        )
+    return bulk_create_with_history(attempts, ProcessorAttempt)
+
+
+def attempts_charge(
+    attempts: Sequence[ProcessorAttempt], *, descriptions: Sequence[str]
+) -> list[ProcessorAttempt | Exception]:
+    """Charge committed pending attempts (``attempts_open``) at Stripe and apply the answers.
+
+    Stripe is asked from a pool of threads, outside any transaction, each request with its
+    attempt's idempotency key. The successes are then recorded together in one transaction
+    (``payments_record_batch``: one ledger batch, bulk rows); declines, missing answers and
+    intents still processing are applied one by one as ``invoice_charge`` applies them, and
+    so is any success the batch could not take. Returns, per attempt, the attempt as it now
+    stands, or the unexpected error that left it pending (the resolver takes it from there).
+    """
+    if not attempts:
+        return []
+    with ThreadPoolExecutor(max_workers=min(CHARGE_THREADS, len(attempts))) as pool:
+        answers = list(pool.map(_stripe_answer, attempts, descriptions))
+    recorded = _successes_record(
+        [
+            (attempt, answer)
+            for attempt, answer in zip(attempts, answers, strict=True)
+            if isinstance(answer, IntentResult) and answer.succeeded
+        ]
+    )
+    results: list[ProcessorAttempt | Exception] = []
+    for attempt, answer in zip(attempts, answers, strict=True):
+        if attempt.pk in recorded:
+            results.append(recorded[attempt.pk])
+        elif isinstance(answer, IntentResult | ProcessorDeclined | ProcessorUnreachable):
+            try:
+                results.append(_answer_apply(attempt, answer))
+            except DomainError as exc:
+                logger.error("The answer for attempt %s was not applied: %s", attempt.pk, exc)
+                results.append(exc)
+        else:
+            logger.error("Charging attempt %s failed", attempt.pk, exc_info=answer)
+            results.append(answer)
+    return results
+
+
+def _stripe_answer(
+    attempt: ProcessorAttempt, description: str
+) -> IntentResult | ProcessorDeclined | ProcessorUnreachable | Exception:
+    try:
+        return _stripe_ask(attempt, description)
+    except Exception as exc:  # the answer (or the error) goes back to the caller
+        return exc
+
+
+def _successes_record(
+    succeeded: Sequence[tuple[ProcessorAttempt, IntentResult]],
+) -> dict[int, ProcessorAttempt]:
+    """Record the payments of succeeded intents in one transaction; returns the attempts
+    recorded, by id. Those it leaves (already recorded, by a webhook say; an invoice no
+    longer able to take its part; refused by the batch; or not PostgreSQL, where the batch
+    path does not run) go the one-by-one way, which handles each case."""
+    if not succeeded or connection.vendor != "postgresql":
+        return {}
+    try:
+        with transaction.atomic():
+            return _successes_write({a.pk: i for a, i in succeeded})
+    except (DomainError, IntegrityError) as exc:
+        # A payment recorded meanwhile under one of the charge ids, say: one by one instead.
+        logger.warning("Recording %s charges together failed: %s", len(succeeded), exc)
+        return {}
+
+
+def _successes_write(intents: dict[int, IntentResult]) -> dict[int, ProcessorAttempt]:
+    locked = list(
+        ProcessorAttempt.objects.select_for_update(of=("self",))
+        .select_related("payment_method")
+        .filter(pk__in=list(intents), status__in=OPEN_ATTEMPT, payment__isnull=True)
+        .order_by("pk")
+    )
+    taken = set(
+        Payment.objects.filter(
+            processor_charge_id__in=[intents[a.pk].charge_id for a in locked]
+        ).values_list("processor_charge_id", flat=True)
+    )
+    parts = {
+        a.pk: _parts(a, _intent_amount(a, intents[a.pk]))
+        for a in locked
+        if intents[a.pk].charge_id not in taken
+    }
+    invoices = Invoice.objects.filter(
+        pk__in={p.invoice_id for ps in parts.values() for p in ps or ()}
+    )
+    targets = {i.pk: i for i in invoices}
+    chosen = [a for a in locked if parts.get(a.pk) and _parts_fit(parts[a.pk] or [], targets)]
+    batch = payments_record_batch(
+        actor=None,
+        items=[
+            BatchPaymentInput(
+                customer_id=a.customer_id,
+                amount=_intent_amount(a, intents[a.pk]),
+                currency=a.currency,
+                method=_payment_method_kind(a.payment_method),
+                allocations=parts[a.pk] or (),
+                reference=_payment_reference(a, intents[a.pk]),
+                processor=a.processor,
+                processor_charge_id=intents[a.pk].charge_id,
+            )
+            for a in chosen
+        ],
+    )
+    done: dict[int, ProcessorAttempt] = {}
+    for attempt, payment in zip(chosen, batch.payments, strict=True):
+        if payment is not None:
+            _succeed(attempt, payment, intents[attempt.pk])
+            done[attempt.pk] = attempt
+    update_with_history(ProcessorAttempt, list(done.values()), SUCCEEDED_FIELDS)
+    return done
 
 
 # --- hosted checkouts: PayPal and Coinbase Commerce ---------------------------------------------
@@ -614,7 +824,7 @@ def _stripe_checkout_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
     if session is None:
         return _apply_failure(
             attempt.pk,
-            code="processor_no_record",
+            code=NO_RECORD,
             message="Stripe has no such Checkout Session: nothing was charged.",
         )
     return checkout_session_apply(attempt=attempt, session=session)
@@ -778,7 +988,7 @@ def _paypal_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
     if order is None:
         return _apply_failure(
             attempt.pk,
-            code="processor_no_record",
+            code=NO_RECORD,
             message="PayPal has no such order: nothing was captured.",
         )
     if order.status == "APPROVED":

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.db.models import F
 from django.utils import timezone
 
 from billing.checks import ar_subledger_check
@@ -222,7 +223,8 @@ def test_a_crash_after_stripe_charged_makes_one_payment(
     def die(*args, **kwargs):
         raise SystemExit("killed")
 
-    monkeypatch.setattr(processor_payments, "attempt_apply_intent", die)
+    # (the successes of a run are recorded together)
+    monkeypatch.setattr(processor_payments, "payments_record_batch", die)
     with pytest.raises(SystemExit):
         autopay_charge(invoice_id=invoice.pk)
     monkeypatch.undo()
@@ -242,20 +244,45 @@ def test_a_crash_after_stripe_charged_makes_one_payment(
     assert_books_agree()
 
 
-def test_a_claimed_try_that_never_reached_stripe_is_made_with_the_same_key(
+def test_a_try_that_never_reached_stripe_is_made_again_at_once_under_a_new_key(
     fake, finance_admin, customer, monkeypatch
 ) -> None:
-    # given a worker that died after claiming try 1, before the attempt was written
+    # given a worker that died after claiming try 1 and opening its attempt, before it
+    # asked Stripe
     invoice = issue(finance_admin, customer)
 
-    def die(**kwargs):
+    def die(*args, **kwargs):
         raise SystemExit("killed")
 
-    monkeypatch.setattr(autopay_module, "invoice_charge_amount", die)
+    monkeypatch.setattr(autopay_module, "attempts_charge", die)
     with pytest.raises(SystemExit):
         autopay_charge(invoice_id=invoice.pk)
     monkeypatch.undo()
     assert autopay_of(invoice).tries == 1
+    assert ProcessorAttempt.objects.get().status == "pending"
+    # when the claim expires the try is still open: the run waits for billing's check
+    later = timezone.now() + timedelta(minutes=11)
+    assert autopay_run(now=later).outcomes == {"waiting": 1}
+    # and once billing's check, half an hour on, finds nothing at Stripe (nothing was
+    # charged), try 2 is made at once rather than on a retry day
+    ProcessorAttempt.objects.update(created_at=F("created_at") - timedelta(minutes=31))
+    assert processor_attempts_resolve() == {"failed": 1}
+    assert autopay_run(now=later + timedelta(minutes=20)).outcomes == {"succeeded": 1}
+    assert [c.headers["idempotency-key"] for c in fake.charges()] == [autopay_key(invoice.pk, 2)]
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert_books_agree()
+
+
+def test_a_claim_without_its_attempt_is_made_with_the_same_key(
+    fake, finance_admin, customer
+) -> None:
+    # given a row whose try 1 was claimed but whose attempt was never written (as an
+    # earlier version could leave it: claim and attempt were two transactions)
+    invoice = issue(finance_admin, customer)
+    InvoiceAutopay.objects.filter(invoice=invoice).update(
+        tries=1, next_attempt_at=timezone.now() + timedelta(minutes=10)
+    )
     # when the claim expires and the run comes, then try 1 is made (same key), once
     assert autopay_run(now=timezone.now() + timedelta(minutes=11)).outcomes == {"succeeded": 1}
     assert [c.headers["idempotency-key"] for c in fake.charges()] == [autopay_key(invoice.pk, 1)]

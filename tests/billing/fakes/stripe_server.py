@@ -83,6 +83,9 @@ class FakeStripe(CheckoutMixin):
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     behaviours: deque[Behaviour] = field(default_factory=deque)
+    # What charges of one saved card (its pm_ id) do, before the queue: charges made
+    # together (autopay) reach the fake in any order.
+    card_behaviours: dict[str, deque[Behaviour]] = field(default_factory=dict)
     refund_behaviours: deque[RefundBehaviour] = field(default_factory=deque)
     idempotent: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -99,8 +102,19 @@ class FakeStripe(CheckoutMixin):
     webhook_delay: float = 0.5
 
     # --- test controls -------------------------------------------------------------------
-    def queue(self, kind: str, *, code: str = "card_declined", decline_code: str | None = None):
-        self.behaviours.append(Behaviour(kind, code, decline_code))
+    def queue(
+        self,
+        kind: str,
+        *,
+        code: str = "card_declined",
+        decline_code: str | None = None,
+        payment_method: str = "",
+    ) -> None:
+        behaviour = Behaviour(kind, code, decline_code)
+        if payment_method:
+            self.card_behaviours.setdefault(payment_method, deque()).append(behaviour)
+        else:
+            self.behaviours.append(behaviour)
 
     def queue_refund(
         self,
@@ -296,7 +310,11 @@ class FakeStripe(CheckoutMixin):
         return 404, _error("invalid_request_error", f"Unrecognized request URL ({path}).")
 
     def _charge(self, params: dict[str, Any]) -> tuple[tuple[int, bytes], float]:
-        behaviour = self.behaviours.popleft() if self.behaviours else Behaviour()
+        own = self.card_behaviours.get(params.get("payment_method") or "")
+        if own:
+            behaviour = own.popleft()
+        else:
+            behaviour = self.behaviours.popleft() if self.behaviours else Behaviour()
         if behaviour.kind == "server_error":
             return (500, _error("api_error", "An unknown error occurred.")), 0
         if behaviour.kind == "decline":
