@@ -4,9 +4,12 @@ holds the rules)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -40,6 +43,13 @@ from portal.services import (
     portal_sign_out,
 )
 from receivables.selectors import customer_disputes, customer_installments
+from reporting.account_statement import (
+    AccountStatement,
+    account_statement,
+    statement_file_name,
+    statement_pdf,
+)
+from reporting.statements import InvalidPeriod
 
 COOKIE = "bo_portal"
 
@@ -191,12 +201,92 @@ def home(request: HttpRequest, session: PortalSession) -> HttpResponse:
     )
 
 
+class StatementPeriod(forms.Form):
+    date_from = forms.DateField(label="From")
+    date_to = forms.DateField(label="To")
+
+
+# A statement covers the last 90 days unless the customer picks a period.
+STATEMENT_DAYS = 90
+
+
 @_signed_in
 @require_GET
 def statement(request: HttpRequest, session: PortalSession) -> HttpResponse:
-    context = _home_context(session)
-    context["as_of"] = timezone.localdate()
-    return _page(request, "portal/statement.html", context)
+    """The customer's statement of account for a period (every invoice, payment, credit
+    note, refund... with the running balance), as reporting builds it for staff, on screen
+    or as its PDF; and the open items."""
+    customer: Customer = session.customer
+    today = timezone.localdate()
+    chosen = "date_from" in request.GET or "date_to" in request.GET
+    form = StatementPeriod(
+        request.GET
+        if chosen
+        else {"date_from": today - timedelta(days=STATEMENT_DAYS), "date_to": today}
+    )
+    found = None
+    if form.is_valid():
+        try:
+            found = account_statement(
+                customer_id=customer.pk,
+                date_from=form.cleaned_data["date_from"],
+                date_to=form.cleaned_data["date_to"],
+            )
+        except InvalidPeriod as refused:
+            form.add_error(None, refused.message)
+    if found is not None and request.GET.get("format") == "pdf":
+        response = HttpResponse(statement_pdf(found), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{statement_file_name(found)}"'
+        return customer_page_headers(response)
+    context = {**_home_context(session), "as_of": today, "form": form}
+    if found is not None:
+        context["statement"] = _statement_context(found)
+    return _page(
+        request, "portal/statement.html", context, status=200 if found is not None else 400
+    )
+
+
+def _said_once(description: str, heading: str) -> str:
+    """The description without the heading the line already shows ("Invoice INV-1, due
+    2027-01-06" under "Invoice INV-1": "due 2027-01-06")."""
+    if heading.strip() and description.startswith(heading):
+        return description[len(heading) :].lstrip(" ,·-")
+    return description
+
+
+def _statement_context(found: AccountStatement) -> dict[str, Any]:
+    currency = found.currency
+
+    def money(value: Decimal) -> str:
+        return amount_text(value, currency) if value else ""
+
+    query = urlencode(
+        {"date_from": found.date_from.isoformat(), "date_to": found.date_to.isoformat()}
+    )
+    return {
+        "currency": currency,
+        "date_from": found.date_from,
+        "date_to": found.date_to,
+        "opening": amount_text(found.opening, currency),
+        "charges": amount_text(found.charges, currency),
+        "credits": amount_text(found.credits, currency),
+        "closing": amount_text(found.closing, currency),
+        "movements": [
+            {
+                "date": m.entry_date,
+                "kind": m.kind_label,
+                "reference": m.reference,
+                "description": _said_once(m.description, f"{m.kind_label} {m.reference}"),
+                "charge": money(m.charge),
+                "credit": money(m.credit),
+                "memo": amount_text(m.memo_amount, currency) if m.memo_amount else "",
+                "balance": amount_text(m.balance, currency),
+            }
+            for m in found.movements
+        ],
+        "other_currencies": found.other_currencies,
+        "pdf_url": f"{reverse('portal:statement')}?{query}&format=pdf",
+    }
 
 
 def _back(done: str) -> HttpResponse:

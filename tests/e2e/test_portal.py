@@ -96,8 +96,16 @@ def test_a_customer_signs_in_by_email_and_reads_their_account(
     page.get_by_role("link", name="Keep it").click()
     page.wait_for_url("**/portal/home")
     page.get_by_role("link", name="Statement of account").click()
-    assert page.evaluate("document.documentElement.scrollWidth <= 375")
-    page.screenshot(path=folder / "portal_statement_375.png", full_page=True)
+    # the statement: both invoices with the running balance, for a period the customer picks
+    assert page.get_by_text("balance 1,339.90 USD").is_visible()
+    page.fill("input[name=date_from]", "2020-01-01")
+    page.get_by_role("button", name="Show").click()
+    assert page.get_by_text("Balance on 2020-01-01").is_visible()
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate(f"document.documentElement.scrollWidth <= {width}")
+        page.screenshot(path=folder / f"portal_statement_{width}.png", full_page=True)
+    page.set_viewport_size({"width": 375, "height": 800})
     page.goto("/portal/disputes/new")
     page.select_option("select[name=invoice]", index=1)
     page.fill("textarea[name=message]", "The second seat was cancelled in October.")
