@@ -32,7 +32,6 @@ import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -65,6 +64,7 @@ from billing.services.processor_payments import (
     attempts_charge,
     attempts_open,
 )
+from core.commit import after_commit
 from core.company import company_details
 from core.money import format_amount
 from core.system_settings import system_settings
@@ -255,7 +255,7 @@ def _end(row: InvoiceAutopay, step: _Step, now: datetime) -> None:
     row.last_failure_code = step.failure_code or row.last_failure_code
     row.updated_at = now
     if step.notify and row.customer_notified_at is None:
-        transaction.on_commit(partial(_queue_failure_email, row.pk), robust=True)
+        after_commit(_queue_failure_email, row.pk)
 
 
 def _queue_failure_email(autopay_id: int) -> None:

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -56,6 +55,7 @@ from billing.services.invoices import (
 )
 from billing.services.links import invoice_links_create
 from billing.tax import customer_tax_rate
+from core.commit import after_commit
 from core.events.services import events_batch
 from core.exceptions import DomainError
 from core.fx import fx_rate_get
@@ -489,9 +489,7 @@ def _write_chunk(
     _save_advanced(advanced, actor=actor)
     if drafts:
         # After commit, never inline: workers render and send (see invoice_issue).
-        transaction.on_commit(
-            partial(_queue_deliveries, [str(d.invoice.pk) for d in drafts]), robust=True
-        )
+        after_commit(_queue_deliveries, [str(d.invoice.pk) for d in drafts])
     return billed, refused
 
 
@@ -723,7 +721,7 @@ def _issue_rows(drafts: list[_Draft], *, actor: Any, on_date: date, income_role:
     invoice_links_create(invoices)
     scheduled = autopay_schedule(invoices)
     if scheduled:
-        transaction.on_commit(partial(autopay_queue, scheduled), robust=True)
+        after_commit(autopay_queue, scheduled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -773,9 +771,7 @@ def invoices_issue_batch(
         )
         drafts.append(_Draft(sub=None, invoice=invoice, lines=lines))
     _issue(drafts, actor=actor, on_date=on_date, income_role=income_role)
-    transaction.on_commit(
-        partial(_queue_deliveries, [str(d.invoice.pk) for d in drafts]), robust=True
-    )
+    after_commit(_queue_deliveries, [str(d.invoice.pk) for d in drafts])
     return [d.invoice for d in drafts]
 
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from functools import partial
 from typing import Any, cast
 
 from django.db import transaction
@@ -28,6 +27,7 @@ from billing.services.autopay import autopay_queue, autopay_schedule
 from billing.services.credit import credit_check
 from billing.services.links import invoice_links_create
 from billing.tax import customer_tax_rate, line_amounts
+from core.commit import after_commit
 from core.dates import DateKind, add_days, date_check
 from core.exceptions import PermissionDeniedError
 from core.fx import fx_rate_get
@@ -453,11 +453,11 @@ def invoice_issue(
         invoice_links_create([invoice])
         scheduled = autopay_schedule([invoice])
         if scheduled:
-            transaction.on_commit(partial(autopay_queue, scheduled), robust=True)
+            after_commit(autopay_queue, scheduled)
         invoice_id_str = str(invoice.pk)
         # Robust: a failing mail server must not turn an issued, committed invoice into an
         # error for the caller (eager mode); the task retries by itself with a broker.
-        transaction.on_commit(lambda: _queue_documents(invoice_id_str), robust=True)
+        after_commit(_queue_documents, invoice_id_str)
     return invoice
 
 
