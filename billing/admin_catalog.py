@@ -1233,6 +1233,7 @@ class PaymentMethodAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         "created_at",
         "created_by",
         "detached_at",
+        "processor_detached_at",
     )
     readonly_fields = fields
     # Never shown, not even as a change in the history list.

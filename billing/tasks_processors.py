@@ -13,6 +13,10 @@ from billing.services.autopay import (
     autopay_run,
     card_expiry_reminders_send,
 )
+from billing.services.payment_methods import (
+    payment_method_processor_detach,
+    payment_methods_processor_detach_sweep,
+)
 from billing.services.processor_payments import processor_attempts_resolve
 from billing.services.refunds import stripe_refunds_resolve
 
@@ -21,6 +25,8 @@ __all__ = [
     "autopay_failure_email_task",
     "autopay_run_task",
     "card_expiry_reminders_task",
+    "payment_method_processor_detach_task",
+    "payment_methods_processor_detach_sweep_task",
     "processor_attempts_resolve_task",
 ]
 
@@ -73,3 +79,22 @@ def card_expiry_reminders_task() -> dict[str, object]:
     """Daily: remind autopay customers whose default card expires soon (each once)."""
     result = card_expiry_reminders_send()
     return {"sent": len(result.sent), "failures": result.failures}
+
+
+@shared_task(
+    name="billing.payment_method_processor_detach",
+    acks_late=True,
+    autoretry_for=(ProcessorUnreachable, ConnectionError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def payment_method_processor_detach_task(*, payment_method_id: str) -> str:
+    """After a card's removal committed: detach it from its Stripe customer. Idempotent (a
+    card detached before is not sent again); what the retries miss, the sweep takes."""
+    return payment_method_processor_detach(payment_method_id=int(payment_method_id))
+
+
+@shared_task(name="billing.payment_methods_processor_detach_sweep", acks_late=True, max_retries=0)
+def payment_methods_processor_detach_sweep_task() -> dict[str, int]:
+    """Hourly: removed Stripe cards not yet detached at Stripe are detached."""
+    return payment_methods_processor_detach_sweep()

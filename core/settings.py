@@ -403,6 +403,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=25),
     },
     # After the night's feeds and imports: unmatched lines, differences, duplicates, gaps.
+    # Removed Stripe cards whose detachment at Stripe did not happen after the removal.
+    "billing-payment-methods-processor-detach-sweep": {
+        "task": "billing.payment_methods_processor_detach_sweep",
+        "schedule": crontab(minute=40),
+    },
     "reconciliation-exceptions-detect-daily": {
         "task": "reconciliation.exceptions_detect",
         "schedule": crontab(hour=6, minute=30),

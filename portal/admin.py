@@ -1,14 +1,30 @@
-"""The portal in the workspace: who signed in, what they did, and revoking their access."""
+"""The portal in the workspace: who signed in, what they did, revoking their access, and the
+messages and files customers sent with their disputes (also shown on the dispute's page).
+
+A dispute's file is read only through ``admin:portal_disputemessage_attachment``: for staff
+who may view disputes (``receivables.view_dispute``, else 403), always as a download with the
+type its first bytes were checked to be, and every read logged in the portal's access log."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.defaultfilters import linebreaksbr
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdminMixin
+from core.exceptions import NotFound, PermissionDeniedError
 from portal.models import DisputeMessage, PortalAccess, PortalLink, PortalSession
-from portal.services import portal_link_send, portal_revoke
+from portal.services import dispute_attachment_read, portal_link_send, portal_revoke
+from receivables.admin_disputes import dispute_panel_register
+from receivables.models_disputes import Dispute
+
+# A downloaded file runs nothing and loads nothing, even if a browser were to render it.
+ATTACHMENT_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
 class _CustomerActions:
@@ -76,8 +92,79 @@ class PortalAccessAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
+def attachment_link(note: DisputeMessage) -> str:
+    if not note.attachment:
+        return "-"
+    url = reverse("admin:portal_disputemessage_attachment", args=[note.pk])
+    return format_html('<a href="{}">Download {}</a>', url, note.attachment_name or "the file")
+
+
+def dispute_messages_panel(dispute: Dispute) -> str:
+    """What the customer wrote on the portal about this dispute, with each file's link."""
+    notes = DisputeMessage.objects.filter(dispute=dispute).order_by("created_at", "pk")
+    if not notes:
+        return "No message from the customer portal."
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (f"{n.created_at:%Y-%m-%d %H:%M} UTC", linebreaksbr(n.message), attachment_link(n))
+            for n in notes
+        ),
+    )
+    return format_html(
+        '<table class="portal-dispute-messages"><thead><tr><th>When</th><th>Message</th>'
+        "<th>Attachment</th></tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
+
+
+dispute_panel_register(title="Customer messages", render=dispute_messages_panel)
+
+
 @admin.register(DisputeMessage)
 class DisputeMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("dispute", "created_at", "attachment_name")
-    fields = ("dispute", "message", "attachment", "attachment_name", "created_at")
+    """Roles: view for finance_admin, ar_clerk, controller, auditor. Written by the portal
+    only; the file opens through the attachment view below, never from the storage."""
+
+    list_display = ("dispute", "created_at", "attachment_name", "attachment_download")
+    fields = ("dispute", "message", "attachment_download", "attachment_name", "created_at")
+    readonly_fields = ("attachment_download",)
     list_select_related = ("dispute",)
+
+    @admin.display(description="Attachment")
+    def attachment_download(self, note: DisputeMessage) -> str:
+        return attachment_link(note)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/attachment/",
+                self.admin_site.admin_view(self.attachment_view),
+                name="portal_disputemessage_attachment",
+            ),
+            *super().get_urls(),
+        ]
+
+    def attachment_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        message_id = unquote(object_id)
+        if not message_id.isdigit():
+            raise Http404
+        try:
+            attachment = dispute_attachment_read(
+                actor=request.user,
+                message_id=int(message_id),
+                ip=request.META.get("REMOTE_ADDR") or None,
+                path=request.path,
+            )
+        except PermissionDeniedError:
+            raise PermissionDenied from None
+        except NotFound:
+            raise Http404 from None
+        response = HttpResponse(attachment.content, content_type=attachment.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{attachment.filename}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = ATTACHMENT_CSP
+        response["Cache-Control"] = "private, no-store"
+        response["Cross-Origin-Resource-Policy"] = "same-origin"
+        return response

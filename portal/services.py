@@ -10,12 +10,14 @@ access. Asking for links is rate limited per address and per IP, page views per 
 every visit and every refusal is logged (``PortalAccess``).
 
 What the portal changes, it changes through billing's and receivables' services, acting for
-the customer (no staff user): autopay, default and removed payment methods, disputes.
+the customer (no staff user): autopay, default and removed payment methods, disputes. Staff
+read the files customers attach to disputes through ``dispute_attachment_read`` (logged).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,6 +51,7 @@ ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 # What a dispute may attach, known by its first bytes (the name and type a browser sends are
 # not trusted): PDF, PNG, JPEG.
 ATTACHMENT_MAGIC = {b"%PDF-": "pdf", b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg"}
+ATTACHMENT_TYPES = {"pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg"}
 
 
 class PortalRefused(DomainError):
@@ -359,15 +362,22 @@ def card_setup_offered() -> bool:
     return True
 
 
+def _kind_of(head: bytes) -> str:
+    for magic, kind in ATTACHMENT_MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    return ""
+
+
 def _attachment_kind(upload: UploadedFile) -> str:
     if upload.size is not None and upload.size > ATTACHMENT_MAX_BYTES:
         raise DomainError("The file is larger than 5 MB.", field="attachment")
     head = upload.read(16)
     upload.seek(0)
-    for magic, kind in ATTACHMENT_MAGIC.items():
-        if head.startswith(magic):
-            return kind
-    raise DomainError("Attach a PDF, PNG or JPEG file.", field="attachment")
+    kind = _kind_of(head)
+    if not kind:
+        raise DomainError("Attach a PDF, PNG or JPEG file.", field="attachment")
+    return kind
 
 
 def portal_dispute_open(
@@ -412,3 +422,63 @@ def portal_dispute_open(
             detail=f"dispute {dispute.pk} on {invoice.number}",
         )
     return note
+
+
+# --- what staff read ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeAttachment:
+    content: bytes
+    content_type: str
+    filename: str
+
+
+def _download_name(note: DisputeMessage, kind: str) -> str:
+    """``dispute-12-seats.pdf``: the customer's name for the file cut to plain ASCII letters,
+    digits, ``-`` and ``_`` (nothing a header or a file system could misread), and the
+    extension of the type the bytes were checked to be."""
+    given = re.split(r"[\\/]", note.attachment_name or "")[-1].rsplit(".", 1)[0]
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", given).strip("-_")[:60] or "attachment"
+    return f"dispute-{note.dispute_id}-{stem}.{kind or 'bin'}"
+
+
+def dispute_attachment_read(
+    *, actor: Any, message_id: int, ip: str | None, path: str = ""
+) -> DisputeAttachment:
+    """The file a customer attached to a dispute, for staff who may view disputes. Every
+    read, and every refusal, is written to the portal's access log (who, when, from where,
+    which file). The type is the one its first bytes show (PDF, PNG, JPEG; anything else is
+    served as bytes), never the name the customer's browser sent."""
+    who = getattr(actor, "username", "") or "nobody"
+    note = DisputeMessage.objects.select_related("dispute").filter(pk=message_id).first()
+    customer_id = note.dispute.customer_id if note is not None else None
+    if actor is None or not actor.has_perm("receivables.view_dispute"):
+        access_log(
+            action="attachment_refused",
+            ip=ip,
+            customer_id=customer_id,
+            path=path,
+            detail=f"message {message_id} refused to {who}: no right to view disputes",
+        )
+        raise PermissionDeniedError("Your role does not allow viewing disputes.")
+    if note is None or not note.attachment:
+        raise NotFound("This message has no attachment.")
+    try:
+        with note.attachment.open("rb") as handle:
+            content = handle.read()
+    except FileNotFoundError:
+        raise NotFound("The attached file is missing from the storage.") from None
+    kind = _kind_of(content[:16])
+    access_log(
+        action="attachment_read",
+        ip=ip,
+        customer_id=customer_id,
+        path=path,
+        detail=f"dispute {note.dispute_id} message {note.pk} ({note.attachment.name}) by {who}",
+    )
+    return DisputeAttachment(
+        content=content,
+        content_type=ATTACHMENT_TYPES.get(kind, "application/octet-stream"),
+        filename=_download_name(note, kind),
+    )

@@ -3,11 +3,13 @@ are read-only; review and resolve go through the services (which check the roles
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest
+from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 
 from core.admin import AuditedAdmin, money_display
@@ -15,12 +17,34 @@ from core.exceptions import DomainError
 from receivables.models_disputes import ChargebackEvent, Dispute, DisputeStatus
 from receivables.services.disputes import REJECTED, UPHELD, dispute_resolve, dispute_review
 
+# Sections other apps add to the dispute page (the portal's messages and files from the
+# customer). Receivables may not import those apps, so they register here: a title and a
+# function of the dispute returning HTML built with ``format_html`` (escaped), shown
+# read-only on the change page to whoever may view the dispute.
+DisputePanel = Callable[[Dispute], str]
+DISPUTE_PANELS: dict[str, tuple[str, DisputePanel]] = {}
+
+
+def dispute_panel_register(*, title: str, render: DisputePanel) -> None:
+    """Show ``render(dispute)`` under ``title`` on the dispute's admin page (once per title:
+    registering again replaces it). A domain error while rendering is shown in its place."""
+
+    @admin.display(description=title)
+    def panel(dispute: Dispute) -> str:
+        try:
+            return render(dispute)
+        except DomainError as exc:
+            return format_html('<p class="errornote">{}</p>', exc.message)
+
+    DISPUTE_PANELS["panel_" + "_".join(title.lower().split())] = (title, panel)
+
 
 @admin.register(Dispute)
 class DisputeAdmin(AuditedAdmin):
     """Roles: view for finance_admin, controller, ar_clerk, auditor; review for ar_clerk,
     finance_admin, controller; resolve for finance_admin and controller. Opened through the
-    API (or a chargeback); never deleted."""
+    API (or a chargeback, or the customer portal, whose messages and files show in a panel);
+    never deleted."""
 
     list_display = (
         "dispute_label",
@@ -50,6 +74,25 @@ class DisputeAdmin(AuditedAdmin):
             .annotate(queue=active)
             .order_by("queue", "evidence_due_by", "opened_at")
         )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields + tuple(DISPUTE_PANELS) if obj is not None else fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        main = [f for f in self.get_fields(request, obj) if f not in DISPUTE_PANELS]
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [(None, {"fields": main})]
+        if obj is not None:
+            fieldsets += [
+                (title, {"fields": (name,)}) for name, (title, _) in DISPUTE_PANELS.items()
+            ]
+        return fieldsets
+
+    def __getattr__(self, name: str) -> Any:
+        # The registered panels are read-only fields of this admin, looked up by name.
+        if name in DISPUTE_PANELS:
+            return DISPUTE_PANELS[name][1]
+        raise AttributeError(name)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -55,6 +55,9 @@ class PaymentMethod(models.Model):
     )
     # Removed methods are kept (attempts and history refer to them); they are never charged.
     detached_at = models.DateTimeField(null=True, blank=True)
+    # When the processor confirmed the removed card is off its customer too (Stripe detach,
+    # made after the removal commits); empty while pending, and for what is never sent.
+    processor_detached_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords()
 
@@ -85,6 +88,14 @@ class PaymentMethod(models.Model):
                 condition=Q(card_exp_month__isnull=True)
                 | Q(card_exp_month__gte=1, card_exp_month__lte=12),
                 name="payment_method_card_exp_month",
+            ),
+        ]
+        indexes = [
+            # The sweep's rows: removed here, not yet detached at the processor.
+            models.Index(
+                fields=("detached_at",),
+                condition=Q(detached_at__isnull=False, processor_detached_at__isnull=True),
+                name="payment_method_detach_pending",
             ),
         ]
 

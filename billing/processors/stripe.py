@@ -1,5 +1,5 @@
-"""Stripe through its official SDK (``StripeClient``): PaymentIntents, Refunds and webhook
-signatures.
+"""Stripe through its official SDK (``StripeClient``): PaymentIntents, Refunds, Checkout,
+saved PaymentMethods (read, detached) and webhook signatures.
 
 Settings (read with getattr so the app starts without them): STRIPE_SECRET_KEY,
 STRIPE_API_BASE (a local fake in tests), STRIPE_TIMEOUT_SECONDS, STRIPE_MAX_NETWORK_RETRIES,
@@ -341,6 +341,24 @@ def setup_intent_card(setup_intent_id: str) -> SavedCard | None:
         exp_month=int(card["exp_month"]) if card.get("exp_month") else None,
         exp_year=int(card["exp_year"]) if card.get("exp_year") else None,
     )
+
+
+# Stripe's answer to detaching a PaymentMethod no customer holds (a 400 without a code).
+_NOT_ATTACHED = "not attached to a customer"
+
+
+def payment_method_detach(payment_method_id: str) -> bool:
+    """Take a saved PaymentMethod (``pm_``) off its Stripe customer for good: it can no
+    longer be charged or attached again. True when Stripe detached it now; False when there
+    was nothing to detach (not attached any more, or unknown to Stripe), which is as done.
+    No answer raises ``ProcessorUnreachable``; another refusal ``ProcessorRequestError``."""
+    try:
+        _call(stripe_client().v1.payment_methods.detach, payment_method_id)
+    except ProcessorRequestError as exc:
+        if exc.code == "resource_missing" or _NOT_ATTACHED in exc.message:
+            return False
+        raise
+    return True
 
 
 def checkout_session_get(session_id: str) -> CheckoutSession | None:

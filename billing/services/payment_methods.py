@@ -1,19 +1,35 @@
 """Payment methods: added (cards only as processor tokens), removed softly, and the card-number
-detector that keeps primary account numbers out of the service (RELIABILITY.md C1)."""
+detector that keeps primary account numbers out of the service (RELIABILITY.md C1).
+
+A removed Stripe card is also detached from its Stripe customer, after the removal commits
+(``payment_method_processor_detach``, queued then, and a periodic sweep for what the queue or
+Stripe missed): the removal itself never waits on Stripe nor fails because of it.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.enums import PaymentMethodType
 from billing.exceptions import BillingError
 from billing.models import Customer, PaymentMethod
-from billing.processors import CardNumberRefused
+from billing.processors import (
+    CardNumberRefused,
+    ProcessorNotConfigured,
+    ProcessorRequestError,
+    ProcessorUnreachable,
+)
+from billing.processors import stripe as stripe_adapter
+from core.commit import after_commit
 from core.exceptions import NotFound, PermissionDeniedError
+
+logger = logging.getLogger(__name__)
 
 # Digit groups joined by single spaces or dashes: "4242 4242 4242 4242", "4111-1111-...".
 _DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
@@ -230,7 +246,103 @@ def payment_method_remove(*, actor: Any, payment_method_id: int) -> PaymentMetho
             method.detached_at = timezone.now()
             method.is_default = False
             method.save(update_fields=["detached_at", "is_default"])
+            if _detached_at_processor(method):
+                after_commit(_queue_processor_detach, method.pk)
     return method
+
+
+# --- Detaching removed cards at Stripe -------------------------------------------------------
+
+# Only a Stripe card saved as a PaymentMethod (pm_...) is detached there: hosted-checkout
+# placeholders hold no token, and bank accounts are debited or paid by us, not by Stripe.
+STRIPE_METHOD_PREFIX = "pm_"
+_STRIPE_CARD = Q(
+    processor=stripe_adapter.NAME,
+    type=PaymentMethodType.CREDIT_CARD,
+    processor_token__startswith=STRIPE_METHOD_PREFIX,
+)
+_DETACH_PENDING = _STRIPE_CARD & Q(detached_at__isnull=False, processor_detached_at__isnull=True)
+DETACH_SWEEP_BATCH = 200
+DETACHED = "detached"
+NOT_ATTACHED = "not attached at Stripe"
+
+
+def _detached_at_processor(method: PaymentMethod) -> bool:
+    return (
+        method.processor == stripe_adapter.NAME
+        and method.type == PaymentMethodType.CREDIT_CARD
+        and method.processor_token.startswith(STRIPE_METHOD_PREFIX)
+    )
+
+
+def _queue_processor_detach(payment_method_id: int) -> None:
+    """After the removal committed. A queue that cannot take it leaves it to the sweep."""
+    from billing.tasks import payment_method_processor_detach_task
+
+    payment_method_processor_detach_task.delay(payment_method_id=str(payment_method_id))
+
+
+def payment_method_processor_detach(*, payment_method_id: int) -> str:
+    """Detach a removed Stripe card from its Stripe customer, once (idempotent: a card
+    detached before, not removed, or never held by Stripe is left alone). Stripe saying it
+    is not attached, or unknown, counts as done. Raises ``ProcessorUnreachable`` when Stripe
+    does not answer, for the caller to try again; the card stays removed here either way."""
+    method = PaymentMethod.objects.filter(pk=payment_method_id).first()
+    if method is None:
+        return "no such payment method"
+    if method.detached_at is None:
+        return "not removed"
+    if method.processor_detached_at is not None:
+        return "detached before"
+    if not _detached_at_processor(method):
+        return "not a Stripe card"
+    try:
+        detached_now = stripe_adapter.payment_method_detach(method.processor_token)
+    except ProcessorNotConfigured:
+        return "Stripe is not configured"
+    # No row lock is held while Stripe is asked; the stamp is written once.
+    with transaction.atomic():
+        locked = PaymentMethod.objects.select_for_update().get(pk=method.pk)
+        if locked.processor_detached_at is None:
+            locked.processor_detached_at = timezone.now()
+            locked.save(update_fields=["processor_detached_at"])
+    return DETACHED if detached_now else NOT_ATTACHED
+
+
+def payment_methods_processor_detach_sweep(*, limit: int = DETACH_SWEEP_BATCH) -> dict[str, int]:
+    """Scheduled: detach at Stripe the removed cards not confirmed detached yet (Stripe or
+    the queue was down when they were removed), oldest first, at most ``limit`` a run. Stops
+    at the first call Stripe does not answer: the next run carries on."""
+    counts = {"detached": 0, "refused": 0, "pending": 0}
+    try:
+        stripe_adapter.stripe_client()
+    except ProcessorNotConfigured:
+        counts["pending"] = PaymentMethod.objects.filter(_DETACH_PENDING).count()
+        return counts
+    ids = list(
+        PaymentMethod.objects.filter(_DETACH_PENDING)
+        .order_by("detached_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for payment_method_id in ids:
+        try:
+            outcome = payment_method_processor_detach(payment_method_id=payment_method_id)
+        except ProcessorUnreachable as exc:
+            logger.warning("Stripe did not answer detaching method %s: %s", payment_method_id, exc)
+            break
+        except ProcessorRequestError as exc:
+            logger.warning(
+                "Stripe refused to detach method %s: %s %s",
+                payment_method_id,
+                exc.code,
+                exc.message,
+            )
+            counts["refused"] += 1
+            continue
+        if outcome in (DETACHED, NOT_ATTACHED):
+            counts["detached"] += 1
+    counts["pending"] = PaymentMethod.objects.filter(_DETACH_PENDING).count()
+    return counts
 
 
 def payment_method_default_set(*, actor: Any, payment_method_id: int) -> PaymentMethod:

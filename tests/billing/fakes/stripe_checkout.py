@@ -1,5 +1,7 @@
 """Stripe Checkout for the local Stripe fake: the API (https://docs.stripe.com/api/checkout/
-sessions: create, retrieve, expire) and the page where the payer types the card.
+sessions: create, retrieve, expire), the saved cards it leaves (SetupIntents and
+PaymentMethods: retrieve, and detach from the customer) and the page where the payer types
+the card.
 
 The page is served by the fake, on the fake's own origin, as Stripe's is on
 checkout.stripe.com: the card number is posted to the fake and never to the back-office.
@@ -147,25 +149,71 @@ class CheckoutMixin:
         return 200, json.dumps(customer).encode()
 
     def setup_api(self, method: str, path: str) -> Answer:
-        kind, _, object_id = path.removeprefix("/v1/").partition("/")
+        kind, _, rest = path.removeprefix("/v1/").partition("/")
+        object_id, _, action = rest.partition("/")
         store = self.setup_intents if kind == "setup_intents" else self.payment_methods
         found = store.get(object_id)
-        if method != "GET" or found is None:
-            return 404, _missing(object_id)
+        if found is None:
+            return 404, _missing(
+                object_id, "PaymentMethod" if store is self.payment_methods else "setupintent"
+            )
+        if kind == "payment_methods" and method == "POST" and action == "detach":
+            return self.detach_api(found)
+        if method != "GET" or action:
+            return 404, json.dumps(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": f"Unrecognized request URL ({method}: {path}).",
+                    }
+                }
+            ).encode()
         return 200, json.dumps(found).encode()
+
+    def detach_api(self, found: dict[str, Any]) -> Answer:
+        """POST /v1/payment_methods/{id}/detach (https://docs.stripe.com/api/payment_methods/
+        detach): the PaymentMethod with ``customer`` null; a method no customer holds is
+        refused with Stripe's 400 (an invalid_request_error without a code)."""
+        with self.lock:  # type: ignore[attr-defined]
+            if found["customer"] is None:
+                return 400, json.dumps(
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "The payment method you provided is not attached to a "
+                            "customer so detachment is impossible.",
+                        }
+                    }
+                ).encode()
+            found["customer"] = None
+            return 200, json.dumps(found).encode()
+
+    def detach_requests(self, payment_method_id: str = "") -> list[Any]:
+        return [
+            r
+            for r in self.requests  # type: ignore[attr-defined]
+            if r.method == "POST"
+            and r.path.startswith("/v1/payment_methods/")
+            and r.path.endswith("/detach")
+            and (
+                not payment_method_id or r.path == f"/v1/payment_methods/{payment_method_id}/detach"
+            )
+        ]
+
+    def card_saved(self, customer: str, card: str = "4242424242424242") -> dict[str, Any]:
+        """A card saved on ``customer`` at Stripe (as a completed SetupIntent leaves it)."""
+        n = next(self.counter)  # type: ignore[attr-defined]
+        method = payment_method_object(f"pm_fake{n:06d}", customer, card)
+        with self.lock:  # type: ignore[attr-defined]
+            self.payment_methods[method["id"]] = method
+        return method
 
     def setup_complete(self, session_id: str, card: str = "4242424242424242") -> dict[str, Any]:
         """The payer saved a card on the page: a PaymentMethod on the customer, a succeeded
         SetupIntent, the session complete and its event (sent like a payment's)."""
         session = self.sessions[session_id]
         n = next(self.counter)  # type: ignore[attr-defined]
-        method = {
-            "id": f"pm_fake{n:06d}",
-            "object": "payment_method",
-            "type": "card",
-            "customer": session["customer"],
-            "card": {"brand": "visa", "last4": card[-4:], "exp_month": 12, "exp_year": 2031},
-        }
+        method = payment_method_object(f"pm_fake{n:06d}", session["customer"], card)
         intent = {
             "id": f"seti_fake{n:06d}",
             "object": "setup_intent",
@@ -259,6 +307,53 @@ class CheckoutMixin:
             )
 
 
+def payment_method_object(method_id: str, customer: str | None, card: str) -> dict[str, Any]:
+    """A card PaymentMethod as Stripe returns it (https://docs.stripe.com/api/payment_methods/
+    object); the card number itself never leaves Stripe, only its brand, last 4 and expiry."""
+    return {
+        "id": method_id,
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": {
+            "address": {
+                "city": None,
+                "country": None,
+                "line1": None,
+                "line2": None,
+                "postal_code": None,
+                "state": None,
+            },
+            "email": None,
+            "name": None,
+            "phone": None,
+        },
+        "card": {
+            "brand": "visa",
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": None,
+                "cvc_check": "pass",
+            },
+            "country": "US",
+            "display_brand": "visa",
+            "exp_month": 12,
+            "exp_year": 2031,
+            "fingerprint": f"fp{card[-4:]}fake",
+            "funding": "credit",
+            "generated_from": None,
+            "last4": card[-4:],
+            "networks": {"available": ["visa"], "preferred": None},
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": int(time.time()),
+        "customer": customer,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
+    }
+
+
 def _public(session: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in session.items() if not k.startswith("_")}
 
@@ -277,13 +372,13 @@ def _event(event_id: str, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _missing(what: str) -> bytes:
+def _missing(what: str, kind: str = "checkout.session") -> bytes:
     return json.dumps(
         {
             "error": {
                 "type": "invalid_request_error",
                 "code": "resource_missing",
-                "message": f"No such checkout.session: '{what}'",
+                "message": f"No such {kind}: '{what}'",
             }
         }
     ).encode()
