@@ -13,6 +13,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE
 from django.templatetags.static import static
 
 from core.system_settings import load_system_settings
@@ -120,6 +121,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below; the customer
+    # pages' own stricter one comes from billing.hosted.headers).
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -231,6 +235,29 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# Content-Security-Policy (django-csp), enforced on every page. This is the staff pages'
+# policy (the workspace, login with its second factor, approval screens, the API and its docs);
+# the customer pages replace it with their own (billing.hosted.headers.customer_page_headers).
+# Scripts only from our own static files: no inline script, no other site. The weaker
+# allowances (README, design notes): 'unsafe-eval' for Alpine.js (django-unfold), which
+# evaluates its x-data/x-on expressions with new Function(); 'unsafe-inline' styles for the
+# style attributes and <style> blocks of unfold's templates and ours (theme colours, widths);
+# data: images for Swagger UI's icons (the API docs).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, UNSAFE_EVAL],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
 
 # django-otp: TOTP codes are accepted once, and a device is throttled after failures.
 OTP_TOTP_ISSUER = "Back-office"
@@ -377,6 +404,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.card_expiry_reminders",
         "schedule": crontab(hour=8, minute=0),
     },
+    # Removed Stripe cards whose detachment at Stripe did not happen after the removal.
+    "billing-payment-methods-processor-detach-sweep": {
+        "task": "billing.payment_methods_processor_detach_sweep",
+        "schedule": crontab(minute=40),
+    },
     # Charges whose processor did not answer are asked about until resolved (F4).
     "billing-processor-attempts-resolve": {
         "task": "billing.processor_attempts_resolve",
@@ -403,11 +435,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=25),
     },
     # After the night's feeds and imports: unmatched lines, differences, duplicates, gaps.
-    # Removed Stripe cards whose detachment at Stripe did not happen after the removal.
-    "billing-payment-methods-processor-detach-sweep": {
-        "task": "billing.payment_methods_processor_detach_sweep",
-        "schedule": crontab(minute=40),
-    },
     "reconciliation-exceptions-detect-daily": {
         "task": "reconciliation.exceptions_detect",
         "schedule": crontab(hour=6, minute=30),
