@@ -21,6 +21,25 @@ clearing itself when Stripe closes it, and expensing the fee here too would coun
 A won dispute's reversal comes back in a later payout and clears the same way. Amounts are
 in the payout's currency; for a currency other than the functional one, the functional values
 are at the deposit date's rate (the difference to billing's rates stays in clearing).
+
+Currency conversions (PayPal): a payment taken in EUR and converted by the processor into the
+USD it pays out settles its EUR in EUR and the USD it became in USD, the two joined through
+the processor conversion account, so each currency's clearing comes back to zero:
+
+    Dr bank ledger account      USD deposit
+    Dr processor fees           USD fees;  EUR fees (at the deposit date's rate)
+    Cr processor clearing       USD settled;  EUR settled, at the functional value billing
+                                booked each payment (refund) at
+    Cr processor conversion     USD the EUR became  } the same functional value: the
+    Dr processor conversion     EUR converted       } USD's at the deposit date
+    Dr/Cr realized FX gain/loss what is left in the functional currency (billing's rate
+                                against the processor's), a functional-only line in EUR
+
+Both legs of each conversion are on the conversion account, which holds per currency what was
+converted and is worth zero in the functional currency. A refund the processor funded by
+converting USD back into EUR posts the other way round. A USD conversion leg whose EUR side is
+not in the payout (a EUR balance kept and converted in part) goes to the conversion account
+alone, at the deposit date's rate.
 """
 
 from __future__ import annotations
@@ -36,11 +55,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import Payment
+from billing.models import Payment, Refund
 from core.exceptions import NotFound
+from core.fx import fx_rate_get
 from core.ledger.enums import AccountRole
-from core.ledger.models import Account, JournalEntry
+from core.ledger.models import Account, JournalEntry, JournalLine
 from core.ledger.services import LineSpec, journal_post
+from core.money import round_storage
+from core.system_settings import system_settings
 from reconciliation import services_exceptions
 from reconciliation.actors import acting_user, permission_check
 from reconciliation.audit import audit_record
@@ -55,6 +77,7 @@ from reconciliation.enums import (
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import BankAccount, Match, MatchTarget, Payout, PayoutItem, StatementLine
 from reconciliation.payouts import stripe_payouts as client
+from reconciliation.payouts.settlements import CHARGE, CONVERSION, FEE, REFUND
 
 ZERO = Decimal(0)
 IMPORT = "reconciliation.add_payout"
@@ -490,18 +513,243 @@ def _signed(account: Account, currency: str, amount: Decimal) -> LineSpec | None
 
 
 def settlement_amounts(payout: Payout) -> tuple[Decimal, Decimal]:
-    """(fees to expense, processor clearing settled) of the payout; see the module docstring.
-    The bank gets ``payout.amount``; ``amount + fees == settled``."""
-    dispute_fees = sum(
-        (
-            i.fee
-            for i in payout.items.all()
-            if i.category in client.DISPUTE_CATEGORIES and i.currency == payout.currency
-        ),
-        ZERO,
-    )
+    """(fees to expense, processor clearing settled) in the payout's currency; see the module
+    docstring. The bank gets ``payout.amount``; ``amount + fees == settled + converted``,
+    where ``converted`` (its conversion legs in its currency) goes to the conversion account."""
+    own = [i for i in payout.items.all() if i.currency == payout.currency]
+    dispute_fees = sum((i.fee for i in own if i.category in client.DISPUTE_CATEGORIES), ZERO)
+    converted = sum((i.amount for i in own if i.category == CONVERSION), ZERO)
     fees = payout.fees - dispute_fees
-    return fees, payout.amount + fees
+    return fees, payout.amount + fees - converted
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What one item moves on an account: an amount (a debit positive) and its value in the
+    functional currency (same sign)."""
+
+    amount: Decimal
+    functional: Decimal
+
+
+def _spec(
+    account: Account, currency: str, amount: Decimal, functional: Decimal, memo: str
+) -> LineSpec:
+    if amount > 0:
+        return LineSpec(account, currency, debit=amount, functional=functional, memo=memo)
+    return LineSpec(account, currency, credit=-amount, functional=functional, memo=memo)
+
+
+def _lines(account: Account, currency: str, parts: list[_Part], memo: str = "") -> list[LineSpec]:
+    """The parts as one line, or as a debit and a credit line when their functional total
+    would fall on the other side than their amount (parts booked at rates far apart)."""
+    amount = sum((p.amount for p in parts), ZERO)
+    functional = sum((p.functional for p in parts), ZERO)
+    if amount and (functional == 0 or (functional > 0) == (amount > 0)):
+        return [_spec(account, currency, amount, abs(functional), memo)]
+    out = []
+    for group in ([p for p in parts if p.amount > 0], [p for p in parts if p.amount < 0]):
+        if group:
+            out.append(
+                _spec(
+                    account,
+                    currency,
+                    sum((p.amount for p in group), ZERO),
+                    abs(sum((p.functional for p in group), ZERO)),
+                    memo,
+                )
+            )
+    return out
+
+
+def _payout_accounts(items: list[PayoutItem]) -> dict[str, Account]:
+    """The ledger accounts a payout's entry posts to by role; refused when one is missing."""
+    wanted = [AccountRole.PROCESSOR_FEES, AccountRole.PROCESSOR_CLEARING]
+    if any(i.category == CONVERSION for i in items):
+        wanted.append(AccountRole.PROCESSOR_CONVERSION)
+    if len({i.currency for i in items}) > 1:
+        wanted.append(AccountRole.FX_GAIN_LOSS)
+    roles = {a.role: a for a in Account.objects.filter(role__in=wanted) if a.role}
+    missing = [AccountRole(r).label.lower() for r in wanted if r not in roles]
+    if missing:
+        raise PayoutRefused(
+            f"The chart of accounts has no {' or '.join(missing)} account.",
+            code="no_processor_accounts",
+        )
+    return roles
+
+
+def _booked_in_clearing(items: list[PayoutItem], clearing: Account) -> dict[int, Decimal]:
+    """By item pk, the functional value billing gave what a linked charge put into processor
+    clearing (or a linked refund took out): its payment's (refund's) own clearing line."""
+    entry_of: dict[int, int] = {}
+    for item in items:
+        document: Payment | Refund | None = None
+        if item.category == CHARGE:
+            document = item.payment
+        elif item.category == REFUND:
+            document = item.refund
+        if document is not None and document.ledger_entry_id is not None:
+            entry_of[item.pk] = document.ledger_entry_id
+    booked: dict[tuple[int, str, Decimal], Decimal] = {}
+    for entry_id, currency, debit, credit, f_debit, f_credit in JournalLine.objects.filter(
+        entry_id__in=set(entry_of.values()), account=clearing
+    ).values_list(
+        "entry_id", "currency", "debit", "credit", "functional_debit", "functional_credit"
+    ):
+        booked[(entry_id, currency, debit - credit)] = f_debit - f_credit
+    found = {}
+    for item in items:
+        if item.pk in entry_of:
+            value = booked.get((entry_of[item.pk], item.currency, item.amount))
+            if value is not None:
+                found[item.pk] = value
+    return found
+
+
+def payout_lines(
+    *, payout: Payout, items: list[PayoutItem], bank_account: Account, entry_date: dt.date
+) -> list[LineSpec]:
+    """The lines of the payout's entry (see the module docstring): Dr bank, Dr processor
+    fees / Cr processor clearing in its currency; with transactions the processor converted
+    from other currencies, those currencies' fees and clearing too, both legs of each
+    conversion on the conversion account at the same functional value, and per converted
+    currency the difference between billing's rates and the processor's to realized FX."""
+    accounts = _payout_accounts(items)
+    fees_account = accounts[AccountRole.PROCESSOR_FEES]
+    clearing = accounts[AccountRole.PROCESSOR_CLEARING]
+    currency = payout.currency
+    fees, settled = settlement_amounts(payout)
+    own_converted = sum(
+        (i.amount for i in items if i.category == CONVERSION and i.currency == currency), ZERO
+    )
+    foreign = sorted({i.currency for i in items} - {currency})
+    if not foreign:
+        # Converted by the ledger at the entry date's rate, as ever.
+        specs = [
+            _signed(bank_account, currency, payout.amount),
+            _signed(fees_account, currency, fees),
+            _signed(clearing, currency, -settled),
+        ]
+        if own_converted:
+            specs.append(
+                _signed(accounts[AccountRole.PROCESSOR_CONVERSION], currency, -own_converted)
+            )
+        return [s for s in specs if s is not None]
+
+    conversion = accounts[AccountRole.PROCESSOR_CONVERSION]
+    fx = accounts[AccountRole.FX_GAIN_LOSS]
+    functional_currency = system_settings().functional_currency
+    rates: dict[str, Decimal] = {}
+
+    def value(cur: str, amount: Decimal) -> Decimal:
+        if cur not in rates:
+            rates[cur] = fx_rate_get(base=cur, quote=functional_currency, on_date=entry_date)
+        return round_storage(amount * rates[cur])
+
+    by_id = {i.balance_transaction_id: i for i in items}
+    raw = payout.raw if isinstance(payout.raw, dict) else {}
+    found = raw.get("conversions")
+    pairs: dict[str, Any] = found if isinstance(found, dict) else {}
+    partner_of: dict[str, PayoutItem] = {}
+    for item in items:
+        other = by_id.get(str(pairs.get(item.balance_transaction_id, "")))
+        if item.category == CONVERSION and other is not None and other.currency != item.currency:
+            partner_of[item.balance_transaction_id] = other
+    # Each conversion's two legs, grouped by the other currency and direction (into the
+    # payout's currency, or out of it): one line each side, the same functional value.
+    legs: dict[tuple[str, bool], tuple[list[PayoutItem], list[PayoutItem]]] = {}
+    unpaired = ZERO
+    for item in items:
+        if item.category != CONVERSION or item.currency != currency:
+            continue
+        other = partner_of.get(item.balance_transaction_id)
+        if other is None:
+            unpaired += item.amount
+            continue
+        mine, theirs = legs.setdefault((other.currency, item.amount > 0), ([], []))
+        mine.append(item)
+        theirs.append(other)
+
+    lines: list[LineSpec] = []
+
+    def post(specs: list[LineSpec]) -> Decimal:
+        """Add the lines; their functional total (debits positive)."""
+        lines.extend(specs)
+        return sum(((s.functional or ZERO) * (1 if s.is_debit else -1) for s in specs), ZERO)
+
+    def memo(key: tuple[str, bool]) -> str:
+        other, into_payout = key
+        return (
+            f"{other} converted into {currency}"
+            if into_payout
+            else (f"{currency} converted into {other}")
+        )
+
+    def fx_line(cur: str, left: Decimal) -> None:
+        # ``left``: the functional the currency's lines leave unbalanced (debits positive).
+        if left:
+            lines.append(
+                LineSpec.functional_only(
+                    fx,
+                    cur,
+                    debit=-left if left < 0 else ZERO,
+                    credit=left if left > 0 else ZERO,
+                    memo="Realized FX gain/loss",
+                )
+            )
+
+    left = post(
+        [
+            *_lines(bank_account, currency, [_Part(payout.amount, value(currency, payout.amount))]),
+            *_lines(fees_account, currency, [_Part(fees, value(currency, fees))]),
+            *_lines(clearing, currency, [_Part(-settled, value(currency, -settled))]),
+            *_lines(conversion, currency, [_Part(-unpaired, value(currency, -unpaired))]),
+        ],
+    )
+    leg_value: dict[tuple[str, bool], Decimal] = {}
+    for key, (mine, _theirs) in sorted(legs.items()):
+        amount = sum((i.amount for i in mine), ZERO)
+        leg_value[key] = value(currency, amount)
+        left += post(_lines(conversion, currency, [_Part(-amount, -leg_value[key])], memo(key)))
+    fx_line(currency, left)
+
+    booked = _booked_in_clearing([i for i in items if i.currency != currency], clearing)
+    for cur in foreign:
+        mine_items = [i for i in items if i.currency == cur]
+        dispute_fees = sum(
+            (i.fee for i in mine_items if i.category in client.DISPUTE_CATEGORIES), ZERO
+        )
+        cur_fees = (
+            sum((i.fee for i in mine_items), ZERO)
+            - sum((i.amount for i in mine_items if i.category == FEE), ZERO)
+            - dispute_fees
+        )
+        settles = []
+        for i in mine_items:
+            if i.category in (FEE, CONVERSION):
+                continue
+            part = i.net if i.category in client.DISPUTE_CATEGORIES else i.amount
+            settles.append(_Part(-part, -booked.get(i.pk, value(cur, part))))
+        cur_left = post(
+            [
+                *_lines(fees_account, cur, [_Part(cur_fees, value(cur, cur_fees))]),
+                *_lines(clearing, cur, settles),
+            ]
+        )
+        paired: set[int] = set()
+        for key in sorted(k for k in legs if k[0] == cur):
+            amount = sum((i.amount for i in legs[key][1]), ZERO)
+            paired.update(i.pk for i in legs[key][1])
+            cur_left += post(_lines(conversion, cur, [_Part(-amount, leg_value[key])], memo(key)))
+        # A leg whose other one is not in the payout (it does not add up, then) at the day's rate.
+        alone = sum(
+            (i.amount for i in mine_items if i.category == CONVERSION and i.pk not in paired),
+            ZERO,
+        )
+        cur_left += post(_lines(conversion, cur, [_Part(-alone, value(cur, -alone))]))
+        fx_line(cur, cur_left)
+    return lines
 
 
 def payout_match_apply(
@@ -519,30 +767,21 @@ def payout_match_apply(
     payout = Payout.objects.select_for_update().get(pk=cast(int, targets[0].payout_id))
     _check_pair(payout, line)
     bank = BankAccount.objects.get(pk=line.bank_account_id)
-    roles = {
-        a.role: a
-        for a in Account.objects.filter(
-            role__in=(AccountRole.PROCESSOR_FEES, AccountRole.PROCESSOR_CLEARING)
-        )
-    }
-    if len(roles) != 2:
-        raise PayoutRefused(
-            "The chart of accounts has no processor fees or processor clearing account.",
-            code="no_processor_accounts",
-        )
+    items = list(payout.items.select_related("payment", "refund").order_by("pk"))
+    specs = payout_lines(
+        payout=payout, items=items, bank_account=bank.ledger_account, entry_date=line.booking_date
+    )
     fees, settled = settlement_amounts(payout)
     currency = payout.currency
-    specs = [
-        _signed(bank.ledger_account, currency, payout.amount),
-        _signed(roles[AccountRole.PROCESSOR_FEES], currency, fees),
-        _signed(roles[AccountRole.PROCESSOR_CLEARING], currency, -settled),
-    ]
+    converted = sorted({i.currency for i in items} - {currency})
     entry = journal_post(
-        lines=[s for s in specs if s is not None],
+        lines=specs,
         entry_date=line.booking_date,
         description=(
             f"{payout_label(payout)} {payout.external_id}: deposit {payout.amount} {currency}, "
-            f"fees {fees} {currency} (bank line {line.pk})"
+            f"fees {fees} {currency}"
+            + (f", converted from {', '.join(converted)}" if converted else "")
+            + f" (bank line {line.pk})"
         )[:500],
         source=f"reconciliation.payout:{payout.pk}",
         # Per payout and match: a retry returns the entry, a new match after an undo posts anew.

@@ -20,11 +20,11 @@ Settings (read with getattr): PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET, PAYPAL_API
 PAYPAL_TIMEOUT_SECONDS and PAYPAL_SETTLEMENT_LOOKBACK_DAYS; COINBASE_COMMERCE_API_KEY,
 COINBASE_COMMERCE_API_BASE and COINBASE_COMMERCE_TIMEOUT_SECONDS.
 
-Known limit: a conversion (PayPal T02nn) is counted in the settlement's currency, and its
-other side stays in that currency's balance: a payment taken in another currency and converted
-is settled in clearing in the deposit's currency, while billing booked it in its own, so the
-two currencies' clearing balances offset in the functional currency rather than each being
-zero.
+Conversions: a PayPal settlement also holds the transactions of another currency PayPal
+converted into its own (a EUR payment, its fee and the EUR leg of the conversion; see
+``payouts.paypal_settlements``), linked to billing like the rest; that currency's items must
+net to zero. Applying it settles each currency's clearing in its own currency, the conversion's
+two legs joined on the processor conversion account (``services_payouts``).
 """
 
 from __future__ import annotations

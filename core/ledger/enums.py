@@ -14,6 +14,10 @@ class AccountRole(models.TextChoices):
 
     CASH = "cash", "Bank and cash"
     PROCESSOR_CLEARING = "processor_clearing", "Processor clearing"
+    # Joins the two legs of a processor's currency conversion (PayPal converting a EUR payment
+    # into USD): its balance per currency is what was converted, worth zero in the functional
+    # currency once each conversion's difference is taken to realized FX gain/loss.
+    PROCESSOR_CONVERSION = "processor_conversion", "Processor currency conversion"
     ACCOUNTS_RECEIVABLE = "accounts_receivable", "Accounts receivable"
     ACCOUNTS_PAYABLE = "accounts_payable", "Accounts payable"
     INVENTORY = "inventory", "Inventory"

@@ -18,9 +18,20 @@ linked to billing by the capture id, which is the T0006 transaction id), refunds
 ``paypal_reference_id``), reversals and chargebacks (T1106, T12nn), fees (each row's
 ``fee_amount`` and fee rows T01nn), holds and their releases (T15nn, T21nn, T1110 / T1105,
 T1111: a hold keeps money out of the sweep, its release puts it back into a later one) and
-currency conversions (T02nn: the side in the settlement's currency). Success (S) and
-reversed (V) rows moved the balance and count; pending (P) and denied (D) did not. Anything
-else is an unknown transaction: the settlement is an exception, never silently short.
+currency conversions (T02nn). Success (S) and reversed (V) rows moved the balance and count;
+pending (P) and denied (D) did not. Anything else is an unknown transaction: the settlement is
+an exception, never silently short.
+
+A conversion is two T02nn rows, one out of a currency (negative) and one into another
+(positive), made at the same time; one PayPal made for a payment or a refund in a currency
+the account does not keep names that transaction as ``paypal_reference_id`` on both legs.
+The legs are paired by that reference (or, without one, by their time). A withdrawal in USD
+then also takes the transactions of another currency that were converted into its USD: from
+the first after that currency's previous withdrawal (or conversion into a settlement), the
+longest run whose balance comes back to zero and whose conversion legs all have their other
+leg among the withdrawal's USD transactions (a EUR payment, its EUR fee and the EUR side of
+its conversion; a refund PayPal funded by converting USD back into EUR). A conversion whose
+other side stays in a kept balance counts on its own side only.
 
 Assumed, not documented: that a withdrawal sweeps the whole available balance (a partial
 withdrawal, or a balance carried from before the fetched window, shows as a difference).
@@ -31,6 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -168,7 +180,59 @@ def is_withdrawal(txn: Transaction) -> bool:
     return txn.event_code.startswith("T04") and txn.amount < 0
 
 
-def item_from(txn: Transaction) -> SettlementItem:
+def conversion_pairs(transactions: Iterable[Transaction]) -> dict[str, str]:
+    """Each conversion leg's other leg, by transaction id (both ways): the leg of the other
+    sign, in another currency, naming the same ``paypal_reference_id`` (or, when one of them
+    names none, made at the same time), the nearest in time when several fit."""
+    legs = [t for t in transactions if category_of(t) == CONVERSION and t.status in MOVED]
+    by_reference: dict[str, list[Transaction]] = defaultdict(list)
+    by_time: dict[dt.datetime, list[Transaction]] = defaultdict(list)
+    for leg in legs:
+        if leg.reference_id:
+            by_reference[leg.reference_id].append(leg)
+        by_time[leg.initiated_at].append(leg)
+    pairs: dict[str, str] = {}
+    for leg in legs:
+        if leg.id in pairs:
+            continue
+        candidates = [*by_reference.get(leg.reference_id, ()), *by_time[leg.initiated_at]]
+        fits = [
+            other
+            for other in candidates
+            if other.id not in pairs
+            and other.id != leg.id
+            and other.currency != leg.currency
+            and (other.amount > 0) != (leg.amount > 0)
+            and (
+                not (other.reference_id and leg.reference_id)
+                or other.reference_id == leg.reference_id
+            )
+        ]
+        if fits:
+            other = min(fits, key=lambda o: abs(o.initiated_at - leg.initiated_at))
+            pairs[leg.id], pairs[other.id] = other.id, leg.id
+    return pairs
+
+
+def _converted_run(items: list[SettlementItem], into: set[str]) -> int:
+    """How many of a currency's open items, from the first, were converted into the
+    transactions ``into``: the longest run whose nets come back to zero, holding a conversion
+    and only conversions whose other leg is in ``into``."""
+    balance = Decimal(0)
+    converted = False
+    taken = 0
+    for n, item in enumerate(items, start=1):
+        if item.category == CONVERSION:
+            if item.counterpart_id not in into:
+                break
+            converted = True
+        balance += item.net
+        if converted and balance == 0:
+            taken = n
+    return taken
+
+
+def item_from(txn: Transaction, *, counterpart_id: str = "") -> SettlementItem:
     category = category_of(txn)
     fee = -txn.fee_amount
     charge_id = ""
@@ -188,6 +252,7 @@ def item_from(txn: Transaction) -> SettlementItem:
         source_id=txn.reference_id,
         description=f"{txn.event_code} {txn.subject}".strip(),
         created_at=txn.initiated_at,
+        counterpart_id=counterpart_id if category == CONVERSION else "",
     )
 
 
@@ -196,8 +261,10 @@ def settlements_from(
 ) -> list[Settlement]:
     """The settlements of the withdrawals made from ``arrival_from`` to ``arrival_to`` (UTC
     dates), each with the transactions in its currency since the previous withdrawal in that
-    currency (or since the first transaction given, when none was)."""
+    currency (or since the first transaction given, when none was), and those of other
+    currencies converted into them (see the module docstring)."""
     ordered = sorted(transactions, key=lambda t: t.initiated_at)
+    pairs = conversion_pairs(ordered)
     open_items: dict[str, list[SettlementItem]] = {}
     opened_by: dict[str, str] = {}
     out: list[Settlement] = []
@@ -206,7 +273,7 @@ def settlements_from(
             continue
         items = open_items.setdefault(txn.currency, [])
         if not is_withdrawal(txn):
-            items.append(item_from(txn))
+            items.append(item_from(txn, counterpart_id=pairs.get(txn.id, "")))
             continue
         if txn.fee_amount:
             items.append(
@@ -221,6 +288,18 @@ def settlements_from(
                     created_at=txn.initiated_at,
                 )
             )
+        own = {i.id for i in items}
+        for currency, waiting in sorted(open_items.items()):
+            taken = _converted_run(waiting, own) if currency != txn.currency else 0
+            if taken:
+                items = items + waiting[:taken]
+                open_items[currency] = waiting[taken:]
+        ids = {i.id for i in items}
+        conversions = {
+            i.id: i.counterpart_id
+            for i in items
+            if i.category == CONVERSION and i.counterpart_id in ids
+        }
         day = txn.initiated_at.date()
         if arrival_from <= day <= arrival_to:
             out.append(
@@ -243,6 +322,8 @@ def settlements_from(
                         "currency": txn.currency,
                         "after_withdrawal": opened_by.get(txn.currency, ""),
                         "items": [i.id for i in items],
+                        # Each conversion leg and its other leg, both in this settlement.
+                        "conversions": conversions,
                     },
                 )
             )

@@ -2,10 +2,15 @@
 (payments, refunds, disputes, fees, holds and their releases, currency conversions) and the one
 bank deposit they add up to. Pure: no models, no settings.
 
-Signs as the processor's balance sees them, in the settlement's currency: ``amount`` gross
+Signs as the processor's balance sees them, in the item's currency: ``amount`` gross
 (a payment positive, a refund or a hold negative), ``fee`` what the processor kept (positive;
-negative when it gave a fee back), ``net = amount - fee`` what the item adds to the deposit.
-A settlement adds up when its items' nets equal its ``amount`` to the penny.
+negative when it gave a fee back), ``net = amount - fee`` what the item adds to the balance.
+A settlement adds up when its items in its currency net to its ``amount`` to the penny.
+
+Items in another currency are the transactions the processor converted into the settlement's
+currency (a EUR payment PayPal converted into USD and withdrew in USD): each such currency
+holds at least one conversion leg whose other leg (``counterpart_id``) is in the settlement's
+currency, and its items net to zero (all of it was converted).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = [
     "Settlement",
     "SettlementItem",
     "SettlementTotals",
+    "converted_currencies",
     "decimal_amount",
     "settlement_check",
     "settlement_totals",
@@ -105,6 +111,8 @@ class SettlementItem:
     source_id: str = ""
     description: str = ""
     created_at: dt.datetime | None = None
+    # A currency conversion leg: the processor's id of its other leg, in the other currency.
+    counterpart_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,10 +146,13 @@ class SettlementTotals:
 
 
 def settlement_totals(settlement: Settlement) -> SettlementTotals:
+    """The totals in the settlement's currency (converted items in another currency apart)."""
     zero = Decimal(0).scaleb(-minor_unit_exponent(settlement.currency))
     sums = dict.fromkeys(("charges", "refunds", "disputes", "holds", "conversions", "other"), zero)
     fees = net = zero
     for item in settlement.items:
+        if item.currency != settlement.currency:
+            continue
         net += item.net
         fees += item.fee
         if item.category == CHARGE:
@@ -161,12 +172,24 @@ def settlement_totals(settlement: Settlement) -> SettlementTotals:
     return SettlementTotals(fees=fees, net=net, **sums)
 
 
+def converted_currencies(settlement: Settlement) -> frozenset[str]:
+    """The currencies other than the settlement's in which it holds a conversion leg."""
+    return frozenset(
+        i.currency
+        for i in settlement.items
+        if i.category == CONVERSION and i.currency != settlement.currency
+    )
+
+
 def settlement_check(settlement: Settlement) -> list[PayoutProblem]:
     """Everything that keeps the settlement from reconciling to the penny; empty when it does:
-    each item in the settlement's currency with ``amount - fee == net`` and a known type, and
-    the nets adding up exactly to the deposit."""
+    each item with ``amount - fee == net`` and a known type, the nets in the settlement's
+    currency adding up exactly to the deposit, and the items in another currency converted
+    into the settlement's: each conversion leg there paired with one in the settlement's
+    currency, and the currency's nets adding up to zero."""
     problems = list(settlement.notes)
     s = settlement
+    converted = converted_currencies(s)
     if s.status in NOT_PAID:
         problems.append(
             PayoutProblem("payout_not_paid", f"Settlement {s.id} is {s.status}: no deposit.")
@@ -181,8 +204,9 @@ def settlement_check(settlement: Settlement) -> list[PayoutProblem]:
             )
         )
         return problems
+    own = {i.id for i in s.items if i.currency == s.currency}
     for item in s.items:
-        if item.currency != s.currency:
+        if item.currency != s.currency and item.currency not in converted:
             problems.append(
                 PayoutProblem(
                     "currency_mismatch",
@@ -191,6 +215,20 @@ def settlement_check(settlement: Settlement) -> list[PayoutProblem]:
                 )
             )
             continue
+        if (
+            item.currency != s.currency
+            and item.category == CONVERSION
+            and item.counterpart_id not in own
+        ):
+            problems.append(
+                PayoutProblem(
+                    "conversion_unpaired",
+                    f"{item.id} converts {item.amount} {item.currency}, and its other leg "
+                    f"({item.counterpart_id or 'none named'}) is not in the settlement's "
+                    f"{s.currency} transactions.",
+                    item_id=item.id,
+                )
+            )
         if item.category not in KNOWN:
             problems.append(
                 PayoutProblem(
@@ -201,13 +239,15 @@ def settlement_check(settlement: Settlement) -> list[PayoutProblem]:
                 )
             )
         if item.amount - item.fee != item.net:
+            # The exception's difference is in the settlement's currency: none for another.
+            own_currency = item.currency == s.currency
             problems.append(
                 PayoutProblem(
                     "item_net_mismatch",
                     f"{item.id}: amount {item.amount} - fee {item.fee} is not net {item.net}.",
                     item_id=item.id,
-                    expected=item.amount - item.fee,
-                    actual=item.net,
+                    expected=item.amount - item.fee if own_currency else None,
+                    actual=item.net if own_currency else None,
                 )
             )
     net = sum((i.net for i in s.items if i.currency == s.currency), Decimal(0))
@@ -221,4 +261,14 @@ def settlement_check(settlement: Settlement) -> list[PayoutProblem]:
                 actual=net,
             )
         )
+    for currency in sorted(converted):
+        left = sum((i.net for i in s.items if i.currency == currency), Decimal(0))
+        if left != 0:
+            problems.append(
+                PayoutProblem(
+                    "conversion_mismatch",
+                    f"Settlement {s.id}: its {currency} transactions, converted into "
+                    f"{s.currency}, net to {left} {currency} instead of zero.",
+                )
+            )
     return problems

@@ -18,7 +18,9 @@ D = Decimal
 _positions = count(1)
 
 
-def invoice(clerk, customer: Customer, amount: str, capture) -> Invoice:
+def invoice(
+    clerk, customer: Customer, amount: str, capture, *, issue_date: dt.date | None = None
+) -> Invoice:
     with capture(execute=False):
         return invoice_create(
             actor=clerk,
@@ -26,20 +28,29 @@ def invoice(clerk, customer: Customer, amount: str, capture) -> Invoice:
             lines=[
                 LineInput(description="Service", quantity=D(1), unit_price=D(amount), tax_rate=D(0))
             ],
+            issue_date=issue_date,
             issue=True,
         )
 
 
 def processor_payment(
-    customer: Customer, inv: Invoice, *, processor: str, charge_id: str, method: str
+    customer: Customer,
+    inv: Invoice,
+    *,
+    processor: str,
+    charge_id: str,
+    method: str,
+    received_date: dt.date | None = None,
 ) -> Payment:
-    """A payment as billing's processor paths record it (Dr processor clearing / Cr AR)."""
+    """A payment as billing's processor paths record it (Dr processor clearing / Cr AR), in
+    the invoice's currency."""
     return payment_record(
         actor=None,
         customer_id=customer.pk,
         amount=inv.total.amount,
-        currency="USD",
+        currency=inv.currency,
         method=method,
+        received_date=received_date,
         reference=f"{processor} {charge_id}",
         allocations=[AllocationInput(inv.pk, inv.total.amount)],
         processor=processor,
@@ -74,6 +85,29 @@ def balance(role_or_account: str | Account) -> Decimal:
     )
     found = account_balances(account=acct).get("USD")
     return found.balance if found else D(0)
+
+
+def balance_in(role: str, currency: str) -> tuple[Decimal, Decimal]:
+    """(balance, functional balance) of the account with ``role`` in ``currency``."""
+    found = account_balances(account=Account.objects.get(role=role)).get(currency)
+    return (found.balance, found.functional_balance) if found else (D(0), D(0))
+
+
+def entry_lines_in(
+    entry: JournalEntry,
+) -> list[tuple[str, str, Decimal, Decimal, Decimal, Decimal]]:
+    """(role, currency, debit, credit, functional debit, functional credit) of each line."""
+    return sorted(
+        (
+            line.account.role or "bank",
+            line.currency,
+            line.debit,
+            line.credit,
+            line.functional_debit,
+            line.functional_credit,
+        )
+        for line in JournalLine.objects.filter(entry=entry).select_related("account")
+    )
 
 
 def entry_lines(entry: JournalEntry) -> list[tuple[str, Decimal, Decimal]]:

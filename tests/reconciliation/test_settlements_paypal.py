@@ -12,13 +12,15 @@ from decimal import Decimal
 
 import pytest
 
-from billing.checks import ar_subledger_check
+from billing.checks import ar_functional_check, ar_subledger_check
 from billing.models import Customer
 from billing.services.customers import customer_create
 from billing.services.refunds import refund_issue
 from core.exceptions import PermissionDeniedError
+from core.fx import fx_rate_set
 from core.ledger.enums import AccountRole
 from core.ledger.models import JournalEntry
+from core.ledger.selectors import trial_balance
 from core.roles import Role
 from reconciliation.enums import ExceptionKind, MatchStatus, PayoutStatus, StatementLineStatus
 from reconciliation.feeds.errors import FeedError
@@ -32,8 +34,13 @@ from reconciliation.models import (
 )
 from reconciliation.payouts import paypal_settlements
 from reconciliation.payouts.paypal_settlements import PayPalConfig
-from reconciliation.payouts.settlements import settlement_check, settlement_totals
-from reconciliation.services_matching import reconcile
+from reconciliation.payouts.settlements import (
+    Settlement,
+    SettlementItem,
+    settlement_check,
+    settlement_totals,
+)
+from reconciliation.services_matching import match_undo, reconcile
 from reconciliation.services_payouts import PayoutConflict, payout_reconcile
 from reconciliation.services_settlements import paypal_settlements_import
 from tests.conftest import verified_client
@@ -46,8 +53,10 @@ from tests.reconciliation.fakes.paypal_reporting_server import (
 )
 from tests.reconciliation.settlement_helpers import (
     balance,
+    balance_in,
     bank_line,
     entry_lines,
+    entry_lines_in,
     invoice,
     processor_payment,
     trial_balance_is_zero,
@@ -302,6 +311,233 @@ def test_a_conversion_into_the_settlement_currency_is_counted() -> None:
         D("105.02"),
     )
     assert settlement_check(settlement) == []
+
+
+# --- currency conversions --------------------------------------------------------------------
+
+EUR_CAPTURE = "8CAPEUR00000001"
+EUR_REFUND = "7REFEUR00000001"
+CLEARING = AccountRole.PROCESSOR_CLEARING
+CONVERSION = AccountRole.PROCESSOR_CONVERSION
+FEES = AccountRole.PROCESSOR_FEES
+FX = AccountRole.FX_GAIN_LOSS
+# Bank accounts post to the chart's cash account unless given their own.
+BANK = AccountRole.CASH
+
+
+@pytest.fixture
+def eur_paid(clerk, django_capture_on_commit_callbacks):
+    """EUR 100.00 invoiced and paid through PayPal five days ago, when EUR/USD was 1.08
+    (billing put EUR 100.00 worth 108.00 USD in clearing); EUR/USD is 1.09 today."""
+    fx_rate_set(base="EUR", quote="USD", rate=D("1.08"), rate_date=TODAY - dt.timedelta(days=5))
+    fx_rate_set(base="EUR", quote="USD", rate=D("1.09"), rate_date=TODAY)
+    customer = customer_create(
+        actor=clerk, name="Berlin GmbH", email="ap@berlin.example", currency="EUR"
+    )
+    day = TODAY - dt.timedelta(days=5)
+    inv = invoice(clerk, customer, "100.00", django_capture_on_commit_callbacks, issue_date=day)
+    payment = processor_payment(
+        customer,
+        inv,
+        processor="paypal",
+        charge_id=EUR_CAPTURE,
+        method="credit_card",
+        received_date=day,
+    )
+    return {"customer": customer, "payment": payment}
+
+
+def converted_rows(*, hour: int = 11) -> tuple:
+    """The EUR 100.00 capture (fee 3.20) and PayPal converting its EUR 96.80 into USD 104.09
+    (PayPal's rate 1.0753): both legs name the capture."""
+    return (
+        transaction(EUR_CAPTURE, "T0006", "100.00", "-3.20", at=at(5, hour), currency="EUR"),
+        transaction(
+            "2CNVEUR00000001", "T0200", "-96.80", at=at(5, hour), currency="EUR",
+            reference=EUR_CAPTURE,
+        ),
+        transaction("2CNVUSD00000001", "T0200", "104.09", at=at(5, hour), reference=EUR_CAPTURE),
+    )  # fmt: skip
+
+
+def test_a_converted_payment_clears_each_currency_through_the_conversion_account(
+    fake, paid, eur_paid, usd_account, clerk
+) -> None:
+    # given: the USD settlement of 152.42, plus the EUR payment PayPal converted into USD
+    # 104.09 and withdrew with it (256.51)
+    serve_report(fake, withdrawal="-256.51", extra=converted_rows())
+    assert balance_in(CLEARING, "EUR") == (D("100.00"), D("108.0000"))
+    cash_before = balance(usd_account.ledger_account)
+    import_(fake, clerk)
+    payout = Payout.objects.get(external_id=WITHDRAWAL)
+    deposit = bank_line(usd_account, "256.51", booking_date=TODAY)
+
+    # when
+    payout = payout_reconcile(payout_id=payout.pk, line_id=deposit.pk, actor=clerk)
+
+    # then: the EUR transactions are in the USD settlement, linked to billing's EUR payment
+    assert payout.status == PayoutStatus.RECONCILED
+    eur = {
+        i.balance_transaction_id: (i.category, i.amount, i.fee, i.net, i.payment_id)
+        for i in PayoutItem.objects.filter(payout=payout, currency="EUR")
+    }
+    assert eur == {
+        EUR_CAPTURE: ("charge", D("100.00"), D("3.20"), D("96.80"), eur_paid["payment"].pk),
+        "2CNVEUR00000001": ("currency_conversion", D("-96.80"), D("0.00"), D("-96.80"), None),
+    }
+    # its totals are its own currency's
+    assert (payout.charges, payout.conversions, payout.fees, payout.amount) == (
+        D("175.00"),
+        D("104.09"),
+        D("7.58"),
+        D("256.51"),
+    )
+    # one balanced entry, each currency in its own; both legs of the conversion at 104.09 USD;
+    # EUR booked at 108.00 came in at 104.09 + a fee worth 3.488: a loss of 0.422
+    entry = JournalEntry.objects.get(pk=payout.journal_entry_id)
+    z = D(0)
+    assert entry_lines_in(entry) == sorted(
+        [
+            (BANK, "USD", D("256.51"), z, D("256.51"), z),
+            (FEES, "USD", D("7.58"), z, D("7.58"), z),
+            (CLEARING, "USD", z, D("160.00"), z, D("160.00")),
+            (CONVERSION, "USD", z, D("104.09"), z, D("104.09")),
+            (FEES, "EUR", D("3.20"), z, D("3.488"), z),
+            (CLEARING, "EUR", z, D("100.00"), z, D("108.00")),
+            (CONVERSION, "EUR", D("96.80"), z, D("104.09"), z),
+            (FX, "EUR", z, z, D("0.422"), z),
+        ]
+    )
+    # each currency's clearing is back to zero, in its currency and in USD
+    assert balance_in(CLEARING, "EUR") == (D(0), D(0))
+    assert balance_in(CLEARING, "USD") == (D(0), D(0))
+    assert balance(usd_account.ledger_account) - cash_before == D("256.51")
+    assert balance_in(FEES, "EUR") == (D("3.20"), D("3.4880"))
+    # the conversion account holds what was converted, worth nothing in USD
+    assert balance_in(CONVERSION, "EUR") == (D("96.80"), D("104.09"))
+    assert balance_in(CONVERSION, "USD") == (D("-104.09"), D("-104.09"))
+    assert balance_in(FX, "EUR") == (D(0), D("0.4220"))
+    assert trial_balance().is_balanced
+    assert trial_balance_is_zero()
+    assert ar_subledger_check() == []
+    assert ar_functional_check() == []
+
+
+def test_a_settlement_with_a_conversion_and_a_refund_funded_by_converting_back(
+    fake, eur_paid, usd_account, clerk, finance_admin
+) -> None:
+    # given: EUR 20.00 of the payment refunded two days later (billing at 1.08: 21.60 USD),
+    # PayPal funding it by converting USD 21.62 back into EUR 20.00; 82.47 withdrawn
+    refund = refund_issue(
+        actor=finance_admin,
+        customer_id=eur_paid["customer"].pk,
+        amount=D("20.00"),
+        reason="Partly unhappy",
+        payment_id=eur_paid["payment"].pk,
+        refund_date=TODAY - dt.timedelta(days=3),
+        processor_refund_id=EUR_REFUND,
+    )
+    fake.add(
+        *converted_rows(),
+        transaction(
+            "2CNVUSD00000002", "T0200", "-21.62", at=at(3), reference=EUR_REFUND,
+        ),
+        transaction(
+            "2CNVEUR00000002", "T0200", "20.00", at=at(3), currency="EUR", reference=EUR_REFUND,
+        ),
+        transaction(
+            EUR_REFUND, "T1107", "-20.00", "0.00", at=at(3), currency="EUR",
+            reference=EUR_CAPTURE,
+        ),
+        transaction(WITHDRAWAL, "T0400", "-82.47", at=at(1)),
+    )  # fmt: skip
+    import_(fake, clerk)
+    payout = Payout.objects.get(external_id=WITHDRAWAL)
+    deposit = bank_line(usd_account, "82.47", booking_date=TODAY)
+
+    # when
+    payout = payout_reconcile(payout_id=payout.pk, line_id=deposit.pk, actor=clerk)
+
+    # then: the refund is linked to billing's, and both conversions are joined
+    assert PayoutItem.objects.get(balance_transaction_id=EUR_REFUND).refund_id == refund.pk
+    entry = JournalEntry.objects.get(pk=payout.journal_entry_id)
+    z = D(0)
+    assert entry_lines_in(entry) == sorted(
+        [
+            (BANK, "USD", D("82.47"), z, D("82.47"), z),
+            (CONVERSION, "USD", z, D("104.09"), z, D("104.09")),
+            (CONVERSION, "USD", D("21.62"), z, D("21.62"), z),
+            (FEES, "EUR", D("3.20"), z, D("3.488"), z),
+            # the payment at 108.00 less the refund at 21.60
+            (CLEARING, "EUR", z, D("80.00"), z, D("86.40")),
+            (CONVERSION, "EUR", D("96.80"), z, D("104.09"), z),
+            (CONVERSION, "EUR", z, D("20.00"), z, D("21.62")),
+            (FX, "EUR", z, z, D("0.442"), z),
+        ]
+    )
+    assert balance_in(CLEARING, "EUR") == (D(0), D(0))
+    assert balance_in(CLEARING, "USD") == (D(0), D(0))
+    assert balance_in(CONVERSION, "EUR") == (D("76.80"), D("82.47"))
+    assert balance_in(CONVERSION, "USD") == (D("-82.47"), D("-82.47"))
+    assert trial_balance().is_balanced
+    assert ar_subledger_check() == []
+    assert ar_functional_check() == []
+
+    # and undoing the match reverses it all
+    match_undo(match_id=Match.objects.get(lines__line=deposit).pk, actor=clerk, reason="wrong")
+    assert balance_in(CLEARING, "EUR") == (D("80.00"), D("86.4000"))
+    assert balance_in(CONVERSION, "EUR") == (D(0), D(0))
+    assert balance_in(FX, "EUR") == (D(0), D(0))
+
+
+def test_a_conversion_out_of_a_kept_balance_counts_on_its_own_side() -> None:
+    # given: EUR 100.00 received and kept; 50.00 of it converted into USD 53.77 and withdrawn
+    rows = [
+        transaction("8CAPK", "T0006", "100.00", "-3.20", at=at(4), currency="EUR"),
+        transaction("2CNVEURK", "T0200", "-50.00", at=at(3), currency="EUR"),
+        transaction("2CNVUSDK", "T0200", "53.77", at=at(3)),
+        transaction("9WDK", "T0400", "-53.77", at=at(1)),
+    ]
+    txns = [paypal_settlements.transaction_from(r, n) for n, r in enumerate(rows)]
+
+    # when
+    (settlement,) = paypal_settlements.settlements_from(txns, arrival_from=SINCE, arrival_to=TODAY)
+
+    # then: the legs are paired by their time, the EUR stays for a EUR withdrawal
+    assert paypal_settlements.conversion_pairs(txns) == {
+        "2CNVEURK": "2CNVUSDK",
+        "2CNVUSDK": "2CNVEURK",
+    }
+    assert [(i.id, i.counterpart_id) for i in settlement.items] == [("2CNVUSDK", "2CNVEURK")]
+    assert settlement.raw["conversions"] == {}
+    assert settlement_check(settlement) == []
+
+
+def test_converted_transactions_that_do_not_net_to_zero_are_an_exception() -> None:
+    # given: a USD settlement with a EUR payment whose conversion is 1.00 short
+    items = (
+        SettlementItem("8C", "charge", D("100.00"), D("3.20"), D("96.80"), "EUR"),
+        SettlementItem(
+            "2E", "currency_conversion", D("-95.80"), D(0), D("-95.80"), "EUR", counterpart_id="2U"
+        ),
+        SettlementItem(
+            "2U", "currency_conversion", D("103.01"), D(0), D("103.01"), "USD", counterpart_id="2E"
+        ),
+        SettlementItem("2X", "currency_conversion", D("-1.00"), D(0), D("-1.00"), "GBP"),
+    )
+    settlement = Settlement("paypal", "9W", D("103.01"), "USD", TODAY, "paid", items)
+
+    # when
+    problems = settlement_check(settlement)
+
+    # then
+    assert [p.code for p in problems] == [
+        "conversion_unpaired",
+        "conversion_mismatch",
+        "conversion_mismatch",
+    ]
+    assert "its EUR transactions, converted into USD, net to 1.00 EUR" in problems[1].message
+    assert settlement_totals(settlement).net == D("103.01")
 
 
 # --- exceptions ------------------------------------------------------------------------------
