@@ -96,7 +96,11 @@ def attachment_link(note: DisputeMessage) -> str:
     if not note.attachment:
         return "-"
     url = reverse("admin:portal_disputemessage_attachment", args=[note.pk])
-    return format_html('<a href="{}">Download {}</a>', url, note.attachment_name or "the file")
+    return format_html(
+        '<a class="text-primary-600 underline dark:text-primary-500" href="{}">Download {}</a>',
+        url,
+        note.attachment_name or "the file",
+    )
 
 
 def dispute_messages_panel(dispute: Dispute) -> str:
@@ -106,15 +110,15 @@ def dispute_messages_panel(dispute: Dispute) -> str:
         return "No message from the customer portal."
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        '<li style="padding:.5rem 0;border-top:1px solid rgba(128,128,128,.2)">'
+        '<div style="font-size:.85em;opacity:.75">{}</div><div>{}</div><div>{}</div></li>',
         (
             (f"{n.created_at:%Y-%m-%d %H:%M} UTC", linebreaksbr(n.message), attachment_link(n))
             for n in notes
         ),
     )
     return format_html(
-        '<table class="portal-dispute-messages"><thead><tr><th>When</th><th>Message</th>'
-        "<th>Attachment</th></tr></thead><tbody>{}</tbody></table>",
+        '<ul class="portal-dispute-messages" style="list-style:none;margin:0;padding:0">{}</ul>',
         rows,
     )
 
