@@ -29,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _transactional_tests_restore_the_seed(items)
     if SHARED_DATA.is_dir():
         return
     corpus_items = [item for item in items if "corpus" in item.keywords]
@@ -36,6 +37,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(f"BACKOFFICE_REQUIRE_CORPUS=1 but {SHARED_DATA} is missing")
     for item in corpus_items:
         item.add_marker(pytest.mark.skip(reason=f"sample files not found at {SHARED_DATA}"))
+
+
+def _transactional_tests_restore_the_seed(items: list[pytest.Item]) -> None:
+    """A transactional test must also ask for ``serialized_rollback=True``. Without it, its
+    flush at the end runs post_migrate again (content types, permissions, the roles' groups),
+    and the next transactional test on that worker fails to restore the seeded rows over
+    them (duplicate keys): one such test broke every later one in CI."""
+    bare = []
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            continue
+        transactional = marker.kwargs.get("transaction", bool(marker.args[:1] and marker.args[0]))
+        if transactional and not marker.kwargs.get("serialized_rollback"):
+            bare.append(item.nodeid)
+    if bare:
+        raise pytest.UsageError(
+            "Transactional tests without serialized_rollback=True (see tests/conftest.py): "
+            + ", ".join(bare[:5])
+        )
 
 
 @pytest.fixture(autouse=True)

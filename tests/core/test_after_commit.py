@@ -12,7 +12,7 @@ from django.db import transaction
 
 from core.commit import after_commit
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _fail(reason: str) -> None:
