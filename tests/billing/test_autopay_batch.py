@@ -35,10 +35,12 @@ D = Decimal
 
 @pytest.fixture
 def fake(settings) -> Iterator[FakeStripe]:
-    with running_fake_stripe(timeout_sleep=1.0) as fake:
+    # A timeout far above a charge's time on a busy machine (8 at once), far below the
+    # fake's sleep for a charge told to time out.
+    with running_fake_stripe(timeout_sleep=6.0) as fake:
         settings.STRIPE_SECRET_KEY = "sk_test_fake"
         settings.STRIPE_API_BASE = fake.url
-        settings.STRIPE_TIMEOUT_SECONDS = 0.3
+        settings.STRIPE_TIMEOUT_SECONDS = 2.0
         yield fake
 
 
