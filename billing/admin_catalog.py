@@ -1216,6 +1216,7 @@ class PaymentMethodAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         "card_last4",
         "bank_account_last4",
         "processor_customer_id",
+        "processor_account",
     )
     fields = (
         "customer",
@@ -1226,6 +1227,7 @@ class PaymentMethodAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         "card_brand",
         "card_last4",
         "expiry",
+        "processor_account",
         "bank_account_holder",
         "bank_routing_number",
         "bank_account_masked",

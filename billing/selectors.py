@@ -21,6 +21,7 @@ from billing.models import (
     Payment,
     PaymentMethod,
 )
+from billing.processors.paypal import NAME as PAYPAL
 from billing.processors.stripe import NAME as STRIPE
 
 
@@ -85,7 +86,7 @@ def payment_method_list(*, customer_id: int) -> QuerySet[PaymentMethod]:
 
 def _chargeable() -> QuerySet[PaymentMethod]:
     return (
-        PaymentMethod.objects.filter(processor=STRIPE, detached_at__isnull=True)
+        PaymentMethod.objects.filter(processor__in=(STRIPE, PAYPAL), detached_at__isnull=True)
         .exclude(processor_token__startswith=HOSTED_CHECKOUT_PREFIX)
         .exclude(processor_customer_id="")
         .exclude(processor_token="")
@@ -96,7 +97,8 @@ def payment_method_chargeable(
     *, customer_id: int, payment_method_id: int | None = None
 ) -> PaymentMethod | None:
     """The customer's saved method that can be charged off-session (a Stripe payment method
-    of a Stripe customer): the one given, else the default one; None when it cannot be."""
+    of a Stripe customer, or a saved PayPal wallet): the one given, else the default one;
+    None when it cannot be."""
     qs = _chargeable().filter(customer_id=customer_id)
     if payment_method_id is not None:
         return qs.filter(pk=payment_method_id).first()

@@ -38,6 +38,7 @@ from billing.processors import stripe as stripe_adapter
 from billing.services.card_setup import card_setup_start
 from billing.services.customers import customer_update
 from billing.services.payment_methods import payment_method_default_set, payment_method_remove
+from billing.services.wallet_setup import wallet_setup_complete, wallet_setup_start
 from core.company import company_details
 from core.exceptions import DomainError, NotFound, PermissionDeniedError
 from portal.models import DisputeMessage, PortalAccess, PortalLink, PortalSession
@@ -352,6 +353,49 @@ def portal_card_add(*, session: PortalSession, ip: str | None) -> str:
     )
     access_log(action="card_setup_started", ip=ip, session=session, customer_id=session.customer_id)
     return url
+
+
+def portal_wallet_add(*, session: PortalSession, ip: str | None) -> str:
+    """PayPal's page where the customer approves saving the wallet; PayPal sends them back
+    to ``portal_wallet_return``."""
+    base = settings.PUBLIC_BASE_URL
+    url = wallet_setup_start(
+        customer_id=session.customer_id,
+        return_url=f"{base}{reverse('portal:wallet_return')}",
+        cancel_url=f"{base}{reverse('portal:home')}",
+    )
+    access_log(
+        action="wallet_setup_started", ip=ip, session=session, customer_id=session.customer_id
+    )
+    return url
+
+
+def portal_wallet_return(
+    *, session: PortalSession, setup_token_id: str, ip: str | None
+) -> PaymentMethod:
+    """Back from PayPal: the wallet is saved if PayPal confirms the approval is this
+    customer's (``wallet_setup_complete`` reads it from PayPal, not from the address)."""
+    try:
+        method = wallet_setup_complete(
+            customer_id=session.customer_id, setup_token_id=setup_token_id
+        )
+    except DomainError as exc:
+        access_log(
+            action="wallet_setup_refused",
+            ip=ip,
+            session=session,
+            customer_id=session.customer_id,
+            detail=exc.message,
+        )
+        raise
+    access_log(
+        action="wallet_saved",
+        ip=ip,
+        session=session,
+        customer_id=session.customer_id,
+        detail=f"payment method {method.pk}",
+    )
+    return method
 
 
 def card_setup_offered() -> bool:

@@ -23,6 +23,7 @@ from billing.models import Customer, PaymentMethod
 from billing.models.processors import mask
 from billing.processors import ProcessorError
 from billing.selectors import invoice_list, open_invoice_pay_links, payment_method_list
+from billing.services.wallet_setup import wallet_setup_offered
 from core.company import company_details
 from core.exceptions import DomainError
 from core.money import amount_text
@@ -41,6 +42,8 @@ from portal.services import (
     portal_method_remove,
     portal_session_open,
     portal_sign_out,
+    portal_wallet_add,
+    portal_wallet_return,
 )
 from receivables.selectors import customer_disputes, customer_installments
 from reporting.account_statement import (
@@ -174,6 +177,7 @@ def _home_context(session: PortalSession) -> dict[str, Any]:
             for m in payment_method_list(customer_id=customer.pk)
         ],
         "can_add_card": card_setup_offered(),
+        "can_add_wallet": wallet_setup_offered(),
         "installments": [
             {"row": row, "amount": amount_text(row.amount.amount, row.currency)}
             for row in customer_installments(customer_id=customer.pk)[:24]
@@ -193,6 +197,7 @@ def home(request: HttpRequest, session: PortalSession) -> HttpResponse:
         "method": "Saved.",
         "dispute": "Your dispute was sent.",
         "card": "Your card is being saved: it shows here once Stripe confirms it.",
+        "wallet": "Your PayPal account is saved.",
     }
     return _page(
         request,
@@ -354,6 +359,35 @@ def method_add(request: HttpRequest, session: PortalSession) -> HttpResponse:
         message = getattr(exc, "message", "") or "The card page could not be opened; try later."
         return _refusal(request, session, DomainError(message))
     return customer_page_headers(HttpResponseRedirect(url, status=303))
+
+
+@_signed_in
+@require_POST
+def wallet_add(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    """Off to PayPal to approve saving the wallet (303)."""
+    try:
+        url = portal_wallet_add(session=session, ip=_ip(request))
+    except (DomainError, ProcessorError) as exc:
+        message = getattr(exc, "message", "") or "PayPal could not be reached; try later."
+        return _refusal(request, session, DomainError(message))
+    return customer_page_headers(HttpResponseRedirect(url, status=303))
+
+
+@_signed_in
+@require_GET
+def wallet_return(request: HttpRequest, session: PortalSession) -> HttpResponse:
+    """Back from PayPal with the approved setup token's id (``approval_token_id``)."""
+    setup_token_id = str(
+        request.GET.get("approval_token_id") or request.GET.get("approval_session_id") or ""
+    )[:64]
+    if not setup_token_id:
+        return _refusal(request, session, DomainError("PayPal sent no approval; start again."))
+    try:
+        portal_wallet_return(session=session, setup_token_id=setup_token_id, ip=_ip(request))
+    except (DomainError, ProcessorError) as exc:
+        message = getattr(exc, "message", "") or "PayPal could not be reached; try later."
+        return _refusal(request, session, DomainError(message))
+    return _back("wallet")
 
 
 @_signed_in

@@ -170,6 +170,7 @@ class PaymentMethodOutput(serializers.Serializer):
     card_last4 = serializers.CharField()
     card_exp_month = serializers.IntegerField(allow_null=True)
     card_exp_year = serializers.IntegerField(allow_null=True)
+    processor_account = serializers.CharField(help_text="A saved PayPal wallet's email.")
     bank_account_holder = serializers.CharField()
     bank_routing_number = serializers.CharField()
     bank_account_masked = serializers.CharField(help_text="Only the last 4 digits: ••••6789")

@@ -43,6 +43,9 @@ class PaymentMethod(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True, default="")
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The login of a saved wallet at its processor (a PayPal account's email), shown so the
+    # customer knows which wallet it is.
+    processor_account = models.CharField(max_length=254, blank=True, default="")
     bank_account_holder = models.CharField(max_length=200, blank=True, default="")
     bank_routing_number = models.CharField(max_length=34, blank=True, default="")
     # Encrypted at rest; shown only as ``bank_account_masked``.
@@ -100,11 +103,18 @@ class PaymentMethod(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.is_wallet:
+            return f"PayPal {self.processor_account}".strip()
         if self.type == PaymentMethodType.CREDIT_CARD:
             return f"{self.card_brand or 'card'} {mask(self.card_last4)}".strip()
         if self.bank_account_last4:
             return f"{self.get_type_display()} {mask(self.bank_account_last4)}"
         return self.get_type_display()
+
+    @property
+    def is_wallet(self) -> bool:
+        """A saved PayPal wallet (a payment token charged without the payer)."""
+        return self.processor == "paypal" and bool(self.processor_customer_id)
 
     @property
     def bank_account_masked(self) -> str:

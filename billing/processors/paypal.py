@@ -1,7 +1,10 @@
-"""PayPal through its REST API (Orders v2), with ``requests``: no SDK.
+"""PayPal through its REST API (Orders v2, Payment Method Tokens v3), with ``requests``: no
+SDK.
 
 An order is created for what is due on an invoice (intent CAPTURE), the payer approves it at
-PayPal, and it is captured; the capture id is what a payment is recorded under. Every write
+PayPal, and it is captured; the capture id is what a payment is recorded under. A payer may
+also save the wallet (setup token approved at PayPal, exchanged for a payment token), which
+autopay then charges without the payer (an order on the token, completed at once). Every write
 carries a PayPal-Request-Id, so a repeated request returns the first answer instead of acting
 twice. Webhooks are verified by PayPal itself (POST /v1/notifications/verify-webhook-signature).
 
@@ -52,6 +55,19 @@ SUPPORTED_CURRENCIES = frozenset(
 )  # fmt: skip
 # PayPal refuses decimals in these, although ISO 4217 gives HUF and TWD two.
 NO_DECIMALS = frozenset({"HUF", "JPY", "TWD"})
+# Refusals of the payer's side (a decline), as opposed to a bad request of ours.
+PAYER_REFUSALS = frozenset(
+    {
+        "AGREEMENT_ALREADY_CANCELLED",
+        "BILLING_AGREEMENT_NOT_FOUND",
+        "INSTRUMENT_DECLINED",
+        "PAYER_ACCOUNT_LOCKED_OR_CLOSED",
+        "PAYER_ACCOUNT_RESTRICTED",
+        "PAYER_ACTION_REQUIRED",
+        "PAYER_CANNOT_PAY",
+        "TRANSACTION_REFUSED",
+    }
+)
 TRANSMISSION_HEADERS = {
     "auth_algo": "PAYPAL-AUTH-ALGO",
     "cert_url": "PAYPAL-CERT-URL",
@@ -245,7 +261,7 @@ def _refusal(status: int, body: Mapping[str, Any]) -> ProcessorDeclined:
     first = details[0] if isinstance(details, list) and details else {}
     issue = str(first.get("issue") or body.get("name") or f"http_{status}")
     message = str(first.get("description") or body.get("message") or "PayPal refused it.")
-    if issue in ("INSTRUMENT_DECLINED", "PAYER_ACTION_REQUIRED", "TRANSACTION_REFUSED"):
+    if issue in PAYER_REFUSALS:
         return ProcessorDeclined(code=issue.lower(), message=message)
     return ProcessorRequestError(code=issue.lower(), message=message)
 
@@ -377,9 +393,190 @@ def order_get(order_id: str) -> PayPalOrder | None:
 
 
 def _safe(order_id: str) -> str:
-    if not order_id or not order_id.replace("-", "").isalnum():
-        raise ProcessorRequestError(code="invalid_order_id", message="Not a PayPal order id.")
+    """A PayPal id (order, setup or payment token) safe to put in a path."""
+    if not order_id or len(order_id) > 64 or not order_id.replace("-", "").isalnum():
+        raise ProcessorRequestError(code="invalid_order_id", message="Not a PayPal id.")
     return order_id
+
+
+# --- saved PayPal wallets (Payment Method Tokens v3) and charging them -------------------------
+#
+# https://developer.paypal.com/docs/api/payment-tokens/v3/ : a setup token is created with
+# our return and cancel addresses, the payer approves it at PayPal (a billing agreement), and
+# the approved setup token is exchanged for a payment token: the saved wallet, charged later
+# without the payer by an order whose payment source is that token (``vault_id``).
+
+# Why a vaulted charge is made: by us, for a bill the payer agreed to be charged for.
+STORED_CREDENTIAL = {
+    "payment_initiator": "MERCHANT",
+    "payment_type": "UNSCHEDULED",
+    "usage": "SUBSEQUENT",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SetupToken:
+    id: str
+    status: str
+    approve_url: str = ""
+    customer_id: str = ""
+    merchant_customer_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentToken:
+    """A saved PayPal wallet: the token charged, PayPal's customer, and the payer's login."""
+
+    id: str
+    customer_id: str
+    merchant_customer_id: str = ""
+    email: str = ""
+    payer_id: str = ""
+
+
+def setup_token_from(data: Mapping[str, Any]) -> SetupToken:
+    customer = data.get("customer") or {}
+    approve = ""
+    for link in data.get("links") or []:
+        if link.get("rel") == "approve":
+            approve = str(link.get("href") or "")
+    return SetupToken(
+        id=str(data.get("id") or ""),
+        status=str(data.get("status") or ""),
+        approve_url=approve,
+        customer_id=str(customer.get("id") or ""),
+        merchant_customer_id=str(customer.get("merchant_customer_id") or ""),
+    )
+
+
+def payment_token_from(data: Mapping[str, Any]) -> PaymentToken:
+    customer = data.get("customer") or {}
+    wallet = (data.get("payment_source") or {}).get("paypal") or {}
+    return PaymentToken(
+        id=str(data.get("id") or ""),
+        customer_id=str(customer.get("id") or ""),
+        merchant_customer_id=str(customer.get("merchant_customer_id") or ""),
+        email=str(wallet.get("email_address") or ""),
+        payer_id=str(wallet.get("payer_id") or ""),
+    )
+
+
+def setup_token_create(
+    *,
+    request_id: str,
+    merchant_customer_id: str,
+    return_url: str,
+    cancel_url: str,
+    description: str = "",
+    paypal_customer_id: str = "",
+) -> SetupToken:
+    """A setup token for saving the payer's PayPal wallet, to be approved at the returned
+    link; PayPal sends the payer back to ``return_url`` (or ``cancel_url``). A customer
+    known to PayPal (``paypal_customer_id``) gets the wallet added to its vault."""
+    customer: dict[str, str] = {"merchant_customer_id": merchant_customer_id[:64]}
+    if paypal_customer_id:
+        customer["id"] = paypal_customer_id
+    wallet: dict[str, Any] = {
+        "usage_type": "MERCHANT",
+        "usage_pattern": "RECURRING_POSTPAID",
+        "customer_type": "CONSUMER",
+        "permit_multiple_payment_tokens": True,
+        "experience_context": {
+            "shipping_preference": "NO_SHIPPING",
+            "return_url": return_url,
+            "cancel_url": cancel_url,
+        },
+    }
+    if description:
+        wallet["description"] = description[:127]
+    status, body = _request(
+        "POST",
+        "/v3/vault/setup-tokens",
+        body={"payment_source": {"paypal": wallet}, "customer": customer},
+        request_id=request_id,
+    )
+    if status not in (200, 201):
+        raise _refusal(status, body)
+    token = setup_token_from(body)
+    if not token.id or not token.approve_url:
+        raise ProcessorRequestError(code="bad_response", message="PayPal gave no approval link.")
+    return token
+
+
+def setup_token_get(setup_token_id: str) -> SetupToken | None:
+    status, body = _request("GET", f"/v3/vault/setup-tokens/{_safe(setup_token_id)}")
+    if status == 404:
+        return None
+    if status != 200:
+        raise _refusal(status, body)
+    return setup_token_from(body)
+
+
+def payment_token_create(*, setup_token_id: str, request_id: str) -> PaymentToken:
+    """Exchange an approved setup token for the payment token of the saved wallet (the same
+    ``request_id`` gets the same token back)."""
+    status, body = _request(
+        "POST",
+        "/v3/vault/payment-tokens",
+        body={"payment_source": {"token": {"id": setup_token_id, "type": "SETUP_TOKEN"}}},
+        request_id=request_id,
+    )
+    if status not in (200, 201):
+        raise _refusal(status, body)
+    token = payment_token_from(body)
+    if not token.id or not token.customer_id:
+        raise ProcessorRequestError(code="bad_response", message="PayPal gave no payment token.")
+    return token
+
+
+def payment_token_delete(payment_token_id: str) -> bool:
+    """Delete a saved wallet at PayPal; False when PayPal no longer has it."""
+    status, body = _request("DELETE", f"/v3/vault/payment-tokens/{_safe(payment_token_id)}")
+    if status in (200, 204):
+        return True
+    if status == 404:
+        return False
+    raise _refusal(status, body)
+
+
+def order_charge_vaulted(
+    *,
+    amount: Decimal,
+    currency: str,
+    vault_id: str,
+    request_id: str,
+    custom_id: str,
+    reference_id: str,
+    description: str = "",
+) -> PayPalOrder:
+    """Charge a saved wallet without the payer: an order on the payment token, which PayPal
+    completes (captures) at once. The same ``request_id`` makes one order and one capture;
+    PayPal's refusal (instrument declined, account closed, ...) raises ProcessorDeclined."""
+    unit: dict[str, Any] = {
+        "reference_id": reference_id[:256],
+        "custom_id": custom_id[:127],
+        "amount": {"currency_code": currency, "value": amount_value(amount, currency)},
+    }
+    if description:
+        unit["description"] = description[:127]
+    status, body = _request(
+        "POST",
+        "/v2/checkout/orders",
+        body={
+            "intent": "CAPTURE",
+            "purchase_units": [unit],
+            "payment_source": {
+                "paypal": {"vault_id": vault_id, "stored_credential": STORED_CREDENTIAL}
+            },
+        },
+        request_id=request_id,
+    )
+    if status not in (200, 201):
+        raise _refusal(status, body)
+    order = order_from(body)
+    if not order.id:
+        raise ProcessorRequestError(code="bad_response", message="PayPal gave no order.")
+    return order
 
 
 # --- webhooks ---------------------------------------------------------------------------------

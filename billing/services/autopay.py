@@ -10,11 +10,12 @@ schedule that depends on why it was declined.
   rows' locks (rows another worker holds are skipped) each row's next step is decided; the
   tries to make are claimed (their number written, the row leased) and their pending
   ``ProcessorAttempt``s opened in the same transaction, keyed ``autopay_key(invoice, try)``.
-  Stripe is then asked outside any transaction, from a pool of threads, and the successes
-  are recorded together (``attempts_charge``). A repeated run, an overlapping worker or a
+  The processor (Stripe, or PayPal for a saved wallet) is then asked outside any
+  transaction, from a pool of threads, and the successes are recorded together
+  (``attempts_charge``). A repeated run, an overlapping worker or a
   crash after the processor charged never charges twice: an attempt without an answer is
   UNKNOWN (or stays pending) and ``processor_attempts_resolve`` finds out what became of it;
-  the schedule waits for that, and makes the next try at once if Stripe never had it.
+  the schedule waits for that, and makes the next try at once if the processor never had it.
 - What comes next is decided from the latest try alone (``_next_step``), whenever the row
   is looked at: a success ends it, a hard decline (the card is lost, stolen, closed...) stops
   it and asks the customer for another method, a soft one (insufficient funds, processing
@@ -54,15 +55,16 @@ from billing.models import (
 from billing.models.autopay import AutopayStatus, autopay_key
 from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
 from billing.processors import ProcessorNotConfigured
-from billing.processors.stripe import stripe_client
 from billing.selectors import payment_methods_chargeable
 from billing.services.bulk import update_with_history
 from billing.services.links import invoice_url
 from billing.services.processor_payments import (
+    CHARGEABLE_PROCESSORS,
     NO_RECORD,
     ChargeRequest,
     attempts_charge,
     attempts_open,
+    processor_configured,
 )
 from core.commit import after_commit
 from core.company import company_details
@@ -99,6 +101,14 @@ HARD_DECLINES = frozenset(
         "stolen_card",
         "stop_payment_order",
         "transaction_not_allowed",
+        # PayPal (a saved wallet): the payer's account is closed or restricted, or the
+        # billing agreement behind the wallet was cancelled.
+        "agreement_already_cancelled",
+        "billing_agreement_not_found",
+        "payer_account_locked_or_closed",
+        "payer_account_restricted",
+        "payer_cannot_pay",
+        "payer_action_required",
     }
 )
 # A try in flight (pending or unknown) is looked at again after this long.
@@ -223,7 +233,7 @@ def _next_step(
         return _Step(
             "end",
             status=AutopayStatus.STOPPED,
-            reason=f"the card was declined ({code})",
+            reason=f"the payment method was declined ({code})",
             notify=True,
             failure_code=code,
         )
@@ -232,7 +242,7 @@ def _next_step(
         return _Step(
             "end",
             status=AutopayStatus.EXHAUSTED,
-            reason=f"the card was declined ({code}) on every try",
+            reason=f"the payment method was declined ({code}) on every try",
             notify=True,
             failure_code=code,
         )
@@ -274,8 +284,25 @@ class _Claim:
     charges: list[tuple[InvoiceAutopay, ProcessorAttempt, str]] = field(default_factory=list)
 
 
+def processors_configured() -> frozenset[str]:
+    """The processors whose saved methods can be charged now (configured here)."""
+    ready = set()
+    for processor in CHARGEABLE_PROCESSORS:
+        try:
+            processor_configured(processor)
+        except ProcessorNotConfigured:
+            continue
+        ready.add(processor)
+    return frozenset(ready)
+
+
 def _claim(
-    now: datetime, *, size: int, invoice_ids: list[int] | None = None, charge: bool = True
+    now: datetime,
+    *,
+    size: int,
+    invoice_ids: list[int] | None = None,
+    charge: bool = True,
+    processors: frozenset[str] = frozenset(CHARGEABLE_PROCESSORS),
 ) -> _Claim:
     """Under the rows' locks (rows another worker holds are skipped), for up to ``size`` due
     rows: each one's next step. A try to make is claimed (its number written, the row leased)
@@ -322,15 +349,20 @@ def _claim(
             invoice = invoices[row.invoice_id]
             step = _next_step(row, invoice, now, attempts)
             method = methods.get(invoice.customer_id)
+            waiting = "waiting"
             if step.kind == "charge" and invoice.pk in in_flight:
                 step = _Step("wait", at=now + RECHECK_AFTER)  # a clerk's charge decides
             elif step.kind == "charge" and method is None:
                 step = _Step(
                     "end",
                     status=AutopayStatus.STOPPED,
-                    reason="there is no saved card to charge",
+                    reason="there is no saved card or PayPal wallet to charge",
                     notify=True,
                 )
+            elif step.kind == "charge" and method and method.processor not in processors:
+                # Its processor is not configured here (yet): no try is spent.
+                step = _Step("wait", at=now + NOT_CONFIGURED_WAIT)
+                waiting = "not_configured"
             elif step.kind == "charge" and not charge:
                 step = _Step("wait", at=now)
             row.updated_at = now
@@ -340,7 +372,7 @@ def _claim(
             elif step.kind == "wait":
                 row.next_attempt_at = step.at
                 row.last_failure_code = step.failure_code or row.last_failure_code
-                claim.outcomes[row.invoice_id] = "waiting"
+                claim.outcomes[row.invoice_id] = waiting
             else:
                 assert method is not None  # noqa: S101 - checked above
                 row.tries = step.number
@@ -429,9 +461,8 @@ def autopay_run(
     together, recorded together. Workers running at once take different rows."""
     now = now or timezone.now()
     result = AutopayRunResult()
-    try:
-        stripe_client()  # before any claim: without a processor no try is spent
-    except ProcessorNotConfigured:
+    processors = processors_configured()
+    if not processors:  # before any claim: without a processor no try is spent
         due = InvoiceAutopay.objects.filter(
             status=AutopayStatus.SCHEDULED, next_attempt_at__lte=now
         )
@@ -445,14 +476,18 @@ def autopay_run(
         return result
     seen = 0
     while seen < limit:
-        claim = _claim(now, size=min(CHUNK, limit - seen), invoice_ids=invoice_ids)
+        claim = _claim(
+            now, size=min(CHUNK, limit - seen), invoice_ids=invoice_ids, processors=processors
+        )
         if not claim.rows:
             break
         seen += claim.rows
         result.by_invoice.update(claim.outcomes)
         declined = _charge(claim, now, result)
         if declined:  # a hard decline ends now, a soft one waits for its retry day
-            _claim(now, size=len(declined), invoice_ids=declined, charge=False)
+            _claim(
+                now, size=len(declined), invoice_ids=declined, charge=False, processors=processors
+            )
     return result
 
 

@@ -1,9 +1,10 @@
 """Payment methods: added (cards only as processor tokens), removed softly, and the card-number
 detector that keeps primary account numbers out of the service (RELIABILITY.md C1).
 
-A removed Stripe card is also detached from its Stripe customer, after the removal commits
-(``payment_method_processor_detach``, queued then, and a periodic sweep for what the queue or
-Stripe missed): the removal itself never waits on Stripe nor fails because of it.
+A removed Stripe card is also detached from its Stripe customer, and a removed PayPal wallet's
+payment token deleted at PayPal, after the removal commits (``payment_method_processor_detach``,
+queued then, and a periodic sweep for what the queue or the processor missed): the removal
+itself never waits on the processor nor fails because of it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from billing.processors import (
     ProcessorRequestError,
     ProcessorUnreachable,
 )
+from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
 from core.commit import after_commit
 from core.exceptions import NotFound, PermissionDeniedError
@@ -136,7 +138,7 @@ def _clean(type_: str, processor: str, fields: dict[str, Any]) -> dict[str, Any]
     account = re.sub(r"[ \-]", "", fields.get("bank_account_number", ""))
     if type_ not in METHOD_TYPES:
         raise BillingError(f"Unknown payment method type {type_!r}.", field="type")
-    if processor not in ("", "stripe"):
+    if processor not in ("", stripe_adapter.NAME, paypal_adapter.NAME):
         raise BillingError(f"Unknown processor {processor!r}.", field="processor")
     if bool(processor) != bool(token):
         raise BillingError(
@@ -146,9 +148,10 @@ def _clean(type_: str, processor: str, fields: dict[str, Any]) -> dict[str, Any]
     if account and looks_like_card_number(account):
         raise CardNumberRefused(CardNumberRefused.message_text, field="bank_account_number")
     if type_ == PaymentMethodType.CREDIT_CARD:
-        if processor != "stripe":
+        if not processor:
             raise BillingError(
-                "Cards are accepted only as a processor token (a Stripe pm_...).",
+                "Cards are accepted only as a processor token (a Stripe pm_..., or a saved "
+                "PayPal wallet's payment token).",
                 field="processor_token",
             )
         if account or fields.get("bank_routing_number"):
@@ -161,9 +164,16 @@ def _clean(type_: str, processor: str, fields: dict[str, Any]) -> dict[str, Any]
             )
         if type_ == PaymentMethodType.ACH and not fields.get("bank_routing_number"):
             raise BillingError("ACH needs the routing number.", field="bank_routing_number")
-    if processor == "stripe" and not fields.get("processor_customer_id"):
+    if processor == stripe_adapter.NAME and not fields.get("processor_customer_id"):
         raise BillingError(
             "A Stripe payment method needs the Stripe customer (cus_...) it is attached to.",
+            field="processor_customer_id",
+        )
+    if processor == paypal_adapter.NAME and (
+        type_ != PaymentMethodType.CREDIT_CARD or not fields.get("processor_customer_id")
+    ):
+        raise BillingError(
+            "A PayPal wallet is saved with its payment token and PayPal customer id.",
             field="processor_customer_id",
         )
     cleaned = dict(fields)
@@ -187,6 +197,7 @@ def payment_method_add(
     bank_account_holder: str = "",
     bank_routing_number: str = "",
     bank_account_number: str = "",
+    processor_account: str = "",
     is_default: bool = False,
 ) -> PaymentMethod:
     """Save a customer's payment method. The first one, or one marked default, becomes the
@@ -205,6 +216,7 @@ def payment_method_add(
             "bank_account_holder": bank_account_holder,
             "bank_routing_number": bank_routing_number,
             "bank_account_number": bank_account_number,
+            "processor_account": processor_account[:254],
         },
     )
     with transaction.atomic():
@@ -251,23 +263,31 @@ def payment_method_remove(*, actor: Any, payment_method_id: int) -> PaymentMetho
     return method
 
 
-# --- Detaching removed cards at Stripe -------------------------------------------------------
+# --- Detaching removed cards at Stripe, and wallets at PayPal ---------------------------------
 
-# Only a Stripe card saved as a PaymentMethod (pm_...) is detached there: hosted-checkout
-# placeholders hold no token, and bank accounts are debited or paid by us, not by Stripe.
+# Only a Stripe card saved as a PaymentMethod (pm_...) is detached there, and a saved PayPal
+# wallet (a payment token of a PayPal customer) deleted there: hosted-checkout placeholders
+# hold no token, and bank accounts are debited or paid by us, not by a processor.
 STRIPE_METHOD_PREFIX = "pm_"
 _STRIPE_CARD = Q(
     processor=stripe_adapter.NAME,
     type=PaymentMethodType.CREDIT_CARD,
     processor_token__startswith=STRIPE_METHOD_PREFIX,
 )
-_DETACH_PENDING = _STRIPE_CARD & Q(detached_at__isnull=False, processor_detached_at__isnull=True)
+_PAYPAL_WALLET = Q(processor=paypal_adapter.NAME, type=PaymentMethodType.CREDIT_CARD) & ~Q(
+    processor_customer_id=""
+)
+_DETACH_PENDING = (_STRIPE_CARD | _PAYPAL_WALLET) & Q(
+    detached_at__isnull=False, processor_detached_at__isnull=True
+)
 DETACH_SWEEP_BATCH = 200
 DETACHED = "detached"
 NOT_ATTACHED = "not attached at Stripe"
 
 
 def _detached_at_processor(method: PaymentMethod) -> bool:
+    if method.is_wallet:
+        return method.type == PaymentMethodType.CREDIT_CARD
     return (
         method.processor == stripe_adapter.NAME
         and method.type == PaymentMethodType.CREDIT_CARD
@@ -283,10 +303,11 @@ def _queue_processor_detach(payment_method_id: int) -> None:
 
 
 def payment_method_processor_detach(*, payment_method_id: int) -> str:
-    """Detach a removed Stripe card from its Stripe customer, once (idempotent: a card
-    detached before, not removed, or never held by Stripe is left alone). Stripe saying it
-    is not attached, or unknown, counts as done. Raises ``ProcessorUnreachable`` when Stripe
-    does not answer, for the caller to try again; the card stays removed here either way."""
+    """Detach a removed Stripe card from its Stripe customer (delete a removed PayPal
+    wallet's token at PayPal), once (idempotent: a method detached before, not removed, or
+    never held by a processor is left alone). The processor saying it is not attached, or
+    unknown, counts as done. Raises ``ProcessorUnreachable`` when it does not answer, for
+    the caller to try again; the method stays removed here either way."""
     method = PaymentMethod.objects.filter(pk=payment_method_id).first()
     if method is None:
         return "no such payment method"
@@ -295,11 +316,14 @@ def payment_method_processor_detach(*, payment_method_id: int) -> str:
     if method.processor_detached_at is not None:
         return "detached before"
     if not _detached_at_processor(method):
-        return "not a Stripe card"
+        return "not a Stripe card or PayPal wallet"
     try:
-        detached_now = stripe_adapter.payment_method_detach(method.processor_token)
+        if method.is_wallet:
+            detached_now = paypal_adapter.payment_token_delete(method.processor_token)
+        else:
+            detached_now = stripe_adapter.payment_method_detach(method.processor_token)
     except ProcessorNotConfigured:
-        return "Stripe is not configured"
+        return f"{'PayPal' if method.is_wallet else 'Stripe'} is not configured"
     # No row lock is held while Stripe is asked; the stamp is written once.
     with transaction.atomic():
         locked = PaymentMethod.objects.select_for_update().get(pk=method.pk)
@@ -310,17 +334,23 @@ def payment_method_processor_detach(*, payment_method_id: int) -> str:
 
 
 def payment_methods_processor_detach_sweep(*, limit: int = DETACH_SWEEP_BATCH) -> dict[str, int]:
-    """Scheduled: detach at Stripe the removed cards not confirmed detached yet (Stripe or
-    the queue was down when they were removed), oldest first, at most ``limit`` a run. Stops
-    at the first call Stripe does not answer: the next run carries on."""
+    """Scheduled: detach at their processor the removed methods not confirmed detached yet
+    (the processor or the queue was down when they were removed), oldest first, at most
+    ``limit`` a run, of the processors configured. Stops at the first call a processor does
+    not answer: the next run carries on."""
     counts = {"detached": 0, "refused": 0, "pending": 0}
-    try:
-        stripe_adapter.stripe_client()
-    except ProcessorNotConfigured:
-        counts["pending"] = PaymentMethod.objects.filter(_DETACH_PENDING).count()
-        return counts
+    ready = []
+    for processor, check in (
+        (stripe_adapter.NAME, stripe_adapter.stripe_client),
+        (paypal_adapter.NAME, paypal_adapter.paypal_configured),
+    ):
+        try:
+            check()
+        except ProcessorNotConfigured:
+            continue
+        ready.append(processor)
     ids = list(
-        PaymentMethod.objects.filter(_DETACH_PENDING)
+        PaymentMethod.objects.filter(_DETACH_PENDING, processor__in=ready)
         .order_by("detached_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
@@ -328,11 +358,13 @@ def payment_methods_processor_detach_sweep(*, limit: int = DETACH_SWEEP_BATCH) -
         try:
             outcome = payment_method_processor_detach(payment_method_id=payment_method_id)
         except ProcessorUnreachable as exc:
-            logger.warning("Stripe did not answer detaching method %s: %s", payment_method_id, exc)
+            logger.warning(
+                "The processor did not answer detaching method %s: %s", payment_method_id, exc
+            )
             break
         except ProcessorRequestError as exc:
             logger.warning(
-                "Stripe refused to detach method %s: %s %s",
+                "The processor refused to detach method %s: %s %s",
                 payment_method_id,
                 exc.code,
                 exc.message,

@@ -78,6 +78,11 @@ STALE_AFTER = timedelta(minutes=5)
 NOT_FOUND_FINAL_AFTER = timedelta(minutes=30)
 # PayPal: an order not approved within 3 hours can no longer be paid.
 PAYPAL_ORDER_EXPIRY = timedelta(hours=3)
+# PayPal answers a repeated PayPal-Request-Id with its first answer for 6 hours on orders
+# (3 on vault tokens): a lost answer is asked again within the shorter.
+PAYPAL_REQUEST_ID_KEPT = timedelta(hours=3)
+# Processors whose saved methods are charged without the payer.
+CHARGEABLE_PROCESSORS = (stripe_adapter.NAME, paypal_adapter.NAME)
 # Stripe Checkout: the session is opened for an hour (Stripe's minimum is 30 minutes).
 STRIPE_CHECKOUT_EXPIRY = timedelta(hours=1)
 # Coinbase Commerce: a charge not paid within an hour expires; a little grace for the webhook.
@@ -130,10 +135,16 @@ def _start(
             )
         if method.detached_at is not None:
             raise PaymentMethodUnusable("This payment method was removed.", field="payment_method")
-        if method.processor != stripe_adapter.NAME or not method.processor_customer_id:
+        if (
+            method.processor not in CHARGEABLE_PROCESSORS
+            or not method.processor_customer_id
+            or method.processor_token.startswith(HOSTED_CHECKOUT_PREFIX)
+        ):
             raise PaymentMethodUnusable(
-                "Only Stripe payment methods can be charged here.", field="payment_method"
+                "Only a saved Stripe payment method or PayPal wallet can be charged here.",
+                field="payment_method",
             )
+        processor_configured(method.processor)
         return _attempt_open(
             invoice=invoice,
             method=method,
@@ -232,16 +243,25 @@ def _require_charge_permission(actor: Any) -> None:
         raise PermissionDeniedError("Your role does not allow charging invoices.")
 
 
+def processor_configured(processor: str) -> None:
+    """Refuses (ProcessorNotConfigured) a charge through a processor that is not configured,
+    before any attempt is written."""
+    if processor == paypal_adapter.NAME:
+        paypal_adapter.paypal_configured()
+    else:
+        stripe_adapter.stripe_client()
+
+
 def invoice_charge(*, invoice_id: int, payment_method_id: int, actor: Any) -> ProcessorAttempt:
-    """Charge what is due on an open invoice to a saved Stripe payment method, off-session.
+    """Charge what is due on an open invoice to a saved method (a Stripe payment method, or
+    a PayPal wallet), without the payer.
 
     Returns the attempt: succeeded (with its payment), failed (with the decline code), pending
     (the processor is still working, e.g. a bank debit) or unknown (no answer; resolved later).
     """
     _require_charge_permission(actor)
-    stripe_adapter.stripe_client()  # refuses at once, before any attempt, if not configured
     attempt = _start(invoice_id=invoice_id, payment_method_id=payment_method_id, actor=actor)
-    return _stripe_charge(attempt, description=f"Invoice {attempt.invoice}")
+    return _processor_charge(attempt, description=f"Invoice {attempt.invoice}")
 
 
 def invoice_charge_amount(
@@ -255,7 +275,7 @@ def invoice_charge_amount(
     description: str = "",
 ) -> ProcessorAttempt:
     """Charge ``amount`` (more than 0, at most what is due) toward an open invoice, or toward
-    the open invoices of ``allocations`` (which name the invoice), to a saved Stripe method.
+    the open invoices of ``allocations`` (which name the invoice), to a saved method.
 
     With an ``idempotency_key`` the charge is made once for that key: a caller repeating it
     (a redelivered job, a crash before it noted the outcome) gets the first attempt back,
@@ -263,7 +283,6 @@ def invoice_charge_amount(
     ``invoice_charge``; a success records one payment, allocated as the attempt was made out.
     """
     _require_charge_permission(actor)
-    stripe_adapter.stripe_client()
     if idempotency_key:
         existing = ProcessorAttempt.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -282,19 +301,46 @@ def invoice_charge_amount(
         if idempotency_key and existing is not None:
             return existing  # a concurrent caller with the same key opened it first
         raise
-    return _stripe_charge(attempt, description=description or f"Invoice {attempt.invoice}")
+    return _processor_charge(attempt, description=description or f"Invoice {attempt.invoice}")
 
 
-def _stripe_charge(attempt: ProcessorAttempt, *, description: str) -> ProcessorAttempt:
-    """Ask Stripe to charge a committed pending attempt, outside any transaction, and apply
-    its answer: declined (failed), no answer (unknown), or the intent as it stands."""
+def _processor_charge(attempt: ProcessorAttempt, *, description: str) -> ProcessorAttempt:
+    """Ask the processor to charge a committed pending attempt, outside any transaction, and
+    apply its answer: declined (failed), no answer (unknown), or the intent as it stands."""
     try:
-        answer: IntentResult | ProcessorDeclined | ProcessorUnreachable = _stripe_ask(
-            attempt, description
-        )
+        answer: IntentResult | ProcessorDeclined | ProcessorUnreachable = _ask(attempt, description)
     except (ProcessorDeclined, ProcessorUnreachable) as exc:
         answer = exc
     return _answer_apply(attempt, answer)
+
+
+def _ask(attempt: ProcessorAttempt, description: str) -> IntentResult:
+    """Charge the attempt's saved method at its processor (no query: it may run in a thread
+    of ``attempts_charge``)."""
+    if attempt.processor == paypal_adapter.NAME:
+        return _paypal_ask(attempt, description)
+    return _stripe_ask(attempt, description)
+
+
+def _paypal_ask(attempt: ProcessorAttempt, description: str) -> IntentResult:
+    """An order on the saved wallet, completed by PayPal at once; the attempt's key is the
+    request id (one order, one capture, however often asked) and the order's custom id (how
+    its capture webhook finds the attempt). A currency PayPal does not take is a refusal
+    (nothing was sent), which no retry mends."""
+    try:
+        paypal_adapter.amount_value(attempt.amount.amount, attempt.currency)
+    except paypal_adapter.CurrencyNotSupported as exc:
+        raise ProcessorRequestError(code="currency_not_supported", message=exc.message) from None
+    order = paypal_adapter.order_charge_vaulted(
+        amount=attempt.amount.amount,
+        currency=attempt.currency,
+        vault_id=attempt.payment_method.processor_token,
+        request_id=attempt.idempotency_key,
+        custom_id=attempt.idempotency_key,
+        reference_id=str(attempt.invoice_id or ""),
+        description=description,
+    )
+    return order.intent()
 
 
 def _stripe_ask(attempt: ProcessorAttempt, description: str) -> IntentResult:
@@ -324,7 +370,8 @@ def _answer_apply(
             charge_id=answer.charge_id,
         )
     if isinstance(answer, ProcessorUnreachable):
-        logger.warning("Stripe did not answer for attempt %s: %s", attempt.pk, answer)
+        label = PROCESSOR_LABELS.get(attempt.processor, attempt.processor)
+        logger.warning("%s did not answer for attempt %s: %s", label, attempt.pk, answer)
         return _apply_unknown(attempt.pk, message=f"The processor did not answer: {answer}")
     return attempt_apply_intent(attempt_id=attempt.pk, intent=answer)
 
@@ -551,16 +598,37 @@ def processor_attempts_resolve(*, now: Any = None) -> dict[str, int]:
     return counts
 
 
+def _paypal_wallet_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
+    """A charge of a saved wallet whose answer was lost: PayPal has no search by our key, so
+    the same request is sent again under the same PayPal-Request-Id, which PayPal answers
+    with the first order (one order, one capture) while it keeps the id. Past that window a
+    new request could charge again: the attempt stays unknown for a clerk, who finds the
+    capture by its custom id (our key) in PayPal's activity or the settlement import."""
+    if timezone.now() - attempt.created_at >= PAYPAL_REQUEST_ID_KEPT:
+        logger.error(
+            "PayPal charge %s (key %s) is still unknown after %s: check it in PayPal.",
+            attempt.pk,
+            attempt.idempotency_key,
+            PAYPAL_REQUEST_ID_KEPT,
+        )
+        return attempt
+    try:
+        intent = _paypal_ask(attempt, f"Invoice {attempt.invoice}")
+    except ProcessorDeclined as exc:
+        return _answer_apply(attempt, exc)
+    return attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
+
+
 # --- many charges at once (autopay) -------------------------------------------------------------
 
-# Stripe calls of one ``attempts_charge`` in flight at once.
+# Processor calls of one ``attempts_charge`` in flight at once.
 CHARGE_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True)
 class ChargeRequest:
-    """One charge of ``attempts_open``: what is due on an invoice, to a saved Stripe method,
-    under a key the caller chose (autopay: per invoice and try)."""
+    """One charge of ``attempts_open``: what is due on an invoice, to a saved method (Stripe
+    or a PayPal wallet), under a key the caller chose (autopay: per invoice and try)."""
 
     invoice: Invoice
     method: PaymentMethod
@@ -572,7 +640,7 @@ def attempts_open(requests: Sequence[ChargeRequest]) -> list[ProcessorAttempt]:
 
     In the caller's transaction, which has locked the invoices and checked what
     ``invoice_charge_amount`` checks: each invoice open with something due and no attempt in
-    flight, each method a chargeable Stripe method of the invoice's customer (the database's
+    flight, each method a chargeable saved method of the invoice's customer (the database's
     one-open-attempt-per-invoice constraint refuses the whole insert otherwise)."""
     attempts = []
     for r in requests:
@@ -596,10 +664,11 @@ def attempts_open(requests: Sequence[ChargeRequest]) -> list[ProcessorAttempt]:
 def attempts_charge(
     attempts: Sequence[ProcessorAttempt], *, descriptions: Sequence[str]
 ) -> list[ProcessorAttempt | Exception]:
-    """Charge committed pending attempts (``attempts_open``) at Stripe and apply the answers.
+    """Charge committed pending attempts (``attempts_open``) at their processor (Stripe, or
+    PayPal for a saved wallet) and apply the answers.
 
-    Stripe is asked from a pool of threads, outside any transaction, each request with its
-    attempt's idempotency key. The successes are then recorded together in one transaction
+    The processors are asked from a pool of threads, outside any transaction, each request
+    with its attempt's idempotency key. The successes are then recorded together in one transaction
     (``payments_record_batch``: one ledger batch, bulk rows); declines, missing answers and
     intents still processing are applied one by one as ``invoice_charge`` applies them, and
     so is any success the batch could not take. Returns, per attempt, the attempt as it now
@@ -608,7 +677,7 @@ def attempts_charge(
     if not attempts:
         return []
     with ThreadPoolExecutor(max_workers=min(CHARGE_THREADS, len(attempts))) as pool:
-        answers = list(pool.map(_stripe_answer, attempts, descriptions))
+        answers = list(pool.map(_answer, attempts, descriptions))
     recorded = _successes_record(
         [
             (attempt, answer)
@@ -632,11 +701,11 @@ def attempts_charge(
     return results
 
 
-def _stripe_answer(
+def _answer(
     attempt: ProcessorAttempt, description: str
 ) -> IntentResult | ProcessorDeclined | ProcessorUnreachable | Exception:
     try:
-        return _stripe_ask(attempt, description)
+        return _ask(attempt, description)
     except Exception as exc:  # the answer (or the error) goes back to the caller
         return exc
 
@@ -978,6 +1047,8 @@ def _paypal_capture(attempt: ProcessorAttempt) -> ProcessorAttempt:
 def _paypal_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
     """What became of a PayPal order: captured (one payment), approved but not captured
     (captured now, as the payer asked), voided or expired (failed), or still awaited."""
+    if attempt.payment_method.is_wallet and not attempt.processor_intent_id:
+        return _paypal_wallet_resolve(attempt)
     if not attempt.processor_intent_id:
         return _apply_failure(
             attempt.pk,
@@ -1001,6 +1072,13 @@ def _paypal_resolve(attempt: ProcessorAttempt) -> ProcessorAttempt:
     if intent.succeeded or intent.failed:
         return attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
     awaiting = order.status in ("CREATED", "PAYER_ACTION_REQUIRED", "SAVED")
+    if awaiting and attempt.payment_method.is_wallet:
+        return _apply_failure(
+            attempt.pk,
+            code="payer_action_required",
+            message="PayPal asks the payer to act on this charge of the saved wallet.",
+            intent_id=order.id,
+        )
     if awaiting and timezone.now() - attempt.created_at >= PAYPAL_ORDER_EXPIRY:
         return _apply_failure(
             attempt.pk,

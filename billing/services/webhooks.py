@@ -36,6 +36,7 @@ from billing.services.processor_payments import (
     checkout_session_apply,
 )
 from billing.services.refunds import stripe_refund_record
+from billing.services.wallet_setup import wallet_token_apply
 from core.exceptions import DomainError
 from core.money import minor_unit_exponent
 
@@ -302,6 +303,8 @@ def _paypal_apply(type_: str, event: dict[str, Any]) -> str:
         else:
             attempt = attempt_apply_intent(attempt_id=attempt.pk, intent=intent)
         return _attempt_outcome(attempt)
+    if type_ == "VAULT.PAYMENT-TOKEN.CREATED":
+        return wallet_token_apply(resource)
     if type_ in PAYPAL_STORED_ONLY:
         return "stored"
     return "ignored: event type not handled"

@@ -176,7 +176,7 @@ def test_a_hard_decline_is_not_retried_and_the_customer_is_told(
     # then the schedule stops, and the customer is asked for another method, once
     row = autopay_of(invoice)
     assert (row.status, row.next_attempt_at) == (AutopayStatus.STOPPED, None)
-    assert row.stop_reason == "the card was declined (stolen_card)"
+    assert row.stop_reason == "the payment method was declined (stolen_card)"
     (email,) = [m for m in mail.outbox if "could not collect" in m.subject]
     assert email.to == ["ap@autopaid.example"]
     assert invoice.number in email.body
@@ -209,7 +209,7 @@ def test_every_retry_declined_ends_the_schedule_and_tells_the_customer(
     assert [m.to for m in mail.outbox if "could not collect" in m.subject] == [
         ["ap@autopaid.example"]
     ]
-    assert "will not try this card again" in mail.outbox[-1].body
+    assert "will not try this payment method again" in mail.outbox[-1].body
     autopay_run(now=timezone.now() + timedelta(days=60))
     assert len(fake.charges()) == 4
 
@@ -298,7 +298,7 @@ def test_without_a_saved_card_it_stops_and_asks_for_one(
     with django_capture_on_commit_callbacks(execute=True):
         assert autopay_run().outcomes == {"stopped": 1}
     assert fake.charges() == []
-    assert autopay_of(invoice).stop_reason == "there is no saved card to charge"
+    assert autopay_of(invoice).stop_reason == "there is no saved card or PayPal wallet to charge"
     assert [m.to for m in mail.outbox][-1] == ["ap@nocard.example"]
 
 

@@ -109,7 +109,7 @@ def test_one_run_charges_many_invoices_and_keeps_each_outcome_apart(
     stolen = row_of(invoices[4])
     assert (stolen.status, stolen.stop_reason) == (
         AutopayStatus.STOPPED,
-        "the card was declined (stolen_card)",
+        "the payment method was declined (stolen_card)",
     )
     assert stolen.customer_notified_at is not None
     assert ProcessorAttempt.objects.get(invoice=invoices[5]).status == "unknown"

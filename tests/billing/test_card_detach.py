@@ -195,7 +195,7 @@ def test_placeholders_and_bank_accounts_are_not_sent(
         assert method.processor_detached_at is None
     assert (
         payment_method_processor_detach_task.apply(kwargs={"payment_method_id": str(bank.pk)}).get()
-        == "not a Stripe card"
+        == "not a Stripe card or PayPal wallet"
     )
 
 

@@ -59,6 +59,18 @@ def test_a_customer_signs_in_by_email_and_reads_their_account(
             card_exp_month=12,
             card_exp_year=2030,
         )
+    # a saved PayPal wallet, and PayPal configured (the page offers to save another)
+    payment_method_add(
+        actor=admin,
+        customer_id=customer.pk,
+        type="credit_card",
+        processor="paypal",
+        processor_customer_id="customer_4029352050",
+        processor_token="8kk8451t",
+        processor_account="accounts@northwind.example",
+    )
+    settings.PAYPAL_CLIENT_ID = "client-id"
+    settings.PAYPAL_CLIENT_SECRET = "client-secret"
     page = browser_page
     errors: list[str] = []
     outside: list[str] = []
@@ -80,13 +92,15 @@ def test_a_customer_signs_in_by_email_and_reads_their_account(
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/portal/home")
     assert page.get_by_text("1,339.90 USD").is_visible()
+    assert page.get_by_text("PayPal accounts@northwind.example").is_visible()
+    assert page.get_by_role("button", name="Save a PayPal account").is_visible()
     for width in (375, 1280):
         page.set_viewport_size({"width": width, "height": 900})
         page.reload()
         assert page.evaluate(f"document.documentElement.scrollWidth <= {width}")
         page.screenshot(path=folder / f"portal_home_{width}.png", full_page=True)
     page.set_viewport_size({"width": 375, "height": 800})
-    page.get_by_role("button", name="Make default").click()
+    page.get_by_role("button", name="Make default").first.click()
     assert page.get_by_text("Saved.").is_visible()
     # removing a card asks first
     page.get_by_role("link", name="Remove").first.click()

@@ -364,3 +364,47 @@ def test_a_card_is_saved_on_stripes_page_and_kept_from_the_webhook(customer, set
         assert card.is_default
         assert "5556" in client.get("/portal/home?done=card").content.decode()
         assert PortalAccess.objects.filter(action="card_setup_started").count() == 1
+
+
+def test_a_paypal_wallet_is_saved_after_paypal_confirms_the_approval(customer, settings):
+    from billing.models import PaymentMethod
+    from tests.billing.fakes import paypal_server
+    from tests.billing.fakes.paypal_server import running_fake_paypal
+
+    with running_fake_paypal() as fake:
+        settings.PAYPAL_CLIENT_ID = paypal_server.CLIENT_ID
+        settings.PAYPAL_CLIENT_SECRET = paypal_server.CLIENT_SECRET
+        settings.PAYPAL_API_BASE = fake.url
+        settings.PAYPAL_TIMEOUT_SECONDS = 2
+        client = browser()
+        sign_in(client, customer)
+        assert "Save a PayPal account" in client.get("/portal/home").content.decode()
+        # the customer is sent to PayPal's approval page, with our return address
+        answer = client.post("/portal/methods/paypal")
+        assert answer.status_code == 303
+        (setup,) = fake.setup_tokens.values()
+        assert answer["Location"].endswith(f"approval_session_id={setup['id']}")
+        (request,) = fake.calls("POST", "/v3/vault/setup-tokens")
+        context = request.body["payment_source"]["paypal"]["experience_context"]
+        assert context["return_url"].endswith("/portal/methods/paypal/return")
+        back = f"/portal/methods/paypal/return?approval_token_id={setup['id']}"
+        # coming back before PayPal has the approval: explained, nothing saved
+        refused = client.get(back)
+        assert refused.status_code == 400
+        assert "PayPal has not confirmed the approval" in refused.content.decode()
+        assert client.get("/portal/methods/paypal/return").status_code == 400
+        # approved at PayPal: saved, shown with the PayPal login
+        fake.approve_setup(setup["id"], email="payer@portal.example")
+        saved = client.get(back)
+        assert saved.status_code == 303
+        assert saved["Location"].endswith("?done=wallet")
+        (wallet,) = PaymentMethod.objects.filter(customer=customer)
+        assert (wallet.processor, wallet.processor_account) == ("paypal", "payer@portal.example")
+        page = client.get("/portal/home?done=wallet").content.decode()
+        assert "PayPal payer@portal.example" in page
+        assert "Your PayPal account is saved." in page
+        actions = set(PortalAccess.objects.values_list("action", flat=True))
+        assert {"wallet_setup_started", "wallet_setup_refused", "wallet_saved"} <= actions
+        # without a session the return address does nothing
+        assert Client().get(back).status_code in (302, 303, 401, 403)
+        assert PaymentMethod.objects.count() == 1

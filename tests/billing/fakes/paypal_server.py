@@ -2,7 +2,10 @@
 
 Runs ``http.server`` in a thread on 127.0.0.1 and answers with the documented shapes of
 https://developer.paypal.com/docs/api/orders/v2/ (orders, captures, errors with ``details``)
-and of the OAuth2 token and verify-webhook-signature endpoints. A repeated PayPal-Request-Id
+and of the OAuth2 token and verify-webhook-signature endpoints, and of the Payment Method
+Tokens v3 (https://developer.paypal.com/docs/api/payment-tokens/v3/): setup tokens approved by
+the payer (``approve_setup``), exchanged for payment tokens, and orders charged on a payment
+token (``payment_source.paypal.vault_id``), completed at once. A repeated PayPal-Request-Id
 gets the first answer again, as PayPal does; every request is recorded.
 
 Webhook signatures: the fake signs ``transmission_id|time|webhook_id|crc32(event)`` with its
@@ -12,7 +15,9 @@ event received, the webhook id and the transmission headers.
 
 Behaviours for the next order creations or captures are queued with ``fake.queue(...)``:
 "succeed" (default), "timeout" (done, but answered after the client gave up),
-"server_error" (500, nothing done), "decline" (422 INSTRUMENT_DECLINED).
+"server_error" (500, nothing done), "decline" (422 INSTRUMENT_DECLINED), "decline:ISSUE" (422
+with that issue, e.g. "decline:PAYER_ACCOUNT_LOCKED_OR_CLOSED"), and for a charge of a saved
+wallet "pending" (the capture PENDING) or "capture_declined" (the capture DECLINED).
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ class FakePayPal:
     idempotent: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     tokens: set[str] = field(default_factory=set)
     transmissions: set[str] = field(default_factory=set)
+    setup_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payment_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vault_answers: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
     signing_key: bytes = b"fake-paypal-signing-key"
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -80,6 +88,22 @@ class FakePayPal:
 
     def captures(self) -> list[Recorded]:
         return self.calls("POST", r"/v2/checkout/orders/[^/]+/capture")
+
+    def wallet_charges(self) -> list[Recorded]:
+        return [
+            r
+            for r in self.order_creations()
+            if ((r.body or {}).get("payment_source") or {}).get("paypal", {}).get("vault_id")
+        ]
+
+    def approve_setup(self, setup_token_id: str, *, email: str = "buyer@example.com") -> None:
+        """The payer approves saving the wallet on PayPal's page."""
+        with self.lock:
+            setup = self.setup_tokens[setup_token_id]
+            setup["status"] = "APPROVED"
+            setup["payment_source"]["paypal"].update(
+                {"email_address": email, "payer_id": "QYR5Z8XDVJNXQ"}
+            )
 
     def approve(self, order_id: str) -> None:
         """The payer approves the order on PayPal's page."""
@@ -131,11 +155,15 @@ class FakePayPal:
             return 200, json.dumps({"verification_status": self._verify(body or {})}).encode()
         request_id = headers.get("paypal-request-id", "")
         if method == "POST" and path == "/v2/checkout/orders":
-            return self._idempotent(("create", request_id), lambda: self._create(body or {}))
+            return self._idempotent(
+                ("create", request_id), lambda status: self._create(body or {}, status)
+            )
+        if path.startswith("/v3/vault/"):
+            return self._vault(method, path, request_id, body or {})
         match = re.fullmatch(r"/v2/checkout/orders/([A-Z0-9]+)(/capture)?", path)
         if match and method == "POST" and match.group(2):
             order_id = match.group(1)
-            return self._idempotent(("capture", request_id), lambda: self._capture(order_id))
+            return self._idempotent(("capture", request_id), lambda _: self._capture(order_id))
         if match and method == "GET" and not match.group(2):
             order = self.orders.get(match.group(1))
             if order is None:
@@ -174,7 +202,11 @@ class FakePayPal:
             return _error(500, "INTERNAL_SERVER_ERROR", "INTERNAL_SERVICE_ERROR")[0]
         if behaviour == "decline":
             return _error(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED")[0]
-        answer, done = act()
+        if behaviour.startswith("decline:"):
+            return _error(422, "UNPROCESSABLE_ENTITY", behaviour.split(":", 1)[1])[0]
+        answer, done = act(
+            {"pending": "PENDING", "capture_declined": "DECLINED"}.get(behaviour, "COMPLETED")
+        )
         if key[1] and done:
             with self.lock:
                 self.idempotent[key] = answer
@@ -182,7 +214,96 @@ class FakePayPal:
             time.sleep(self.timeout_sleep)
         return answer
 
-    def _create(self, body: dict[str, Any]):
+    def _vault(self, method: str, path: str, request_id: str, body: dict[str, Any]):
+        if method == "POST" and path in ("/v3/vault/setup-tokens", "/v3/vault/payment-tokens"):
+            key = (path, request_id)
+            with self.lock:
+                if request_id and key in self.vault_answers:
+                    return self.vault_answers[key]
+            if path.endswith("setup-tokens"):
+                answer = self._setup_create(body)
+            else:
+                answer = self._token_create(body)
+            if request_id and answer[0] in (200, 201):
+                with self.lock:
+                    self.vault_answers[key] = answer
+            return answer
+        match = re.fullmatch(r"/v3/vault/(setup|payment)-tokens/([A-Za-z0-9]+)", path)
+        if not match:
+            return _error(404, "NOT_FOUND", "INVALID_RESOURCE_ID")[0]
+        store = self.setup_tokens if match.group(1) == "setup" else self.payment_tokens
+        with self.lock:
+            found = store.get(match.group(2))
+            if found is None:
+                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")[0]
+            if method == "GET":
+                return 200, json.dumps(found).encode()
+            if method == "DELETE" and match.group(1) == "payment":
+                del store[match.group(2)]
+                return 204, b""
+        return _error(405, "METHOD_NOT_SUPPORTED", "METHOD_NOT_SUPPORTED")[0]
+
+    def _setup_create(self, body: dict[str, Any]):
+        wallet = (body.get("payment_source") or {}).get("paypal") or {}
+        context = wallet.get("experience_context") or {}
+        if wallet.get("usage_type") != "MERCHANT" or not context.get("return_url"):
+            return _error(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER")[0]
+        customer = dict(body.get("customer") or {})
+        n = next(self.counter)
+        customer.setdefault("id", f"customer{n:08d}")
+        setup_id = f"5C{n:06d}VB2781612"
+        setup = {
+            "id": setup_id,
+            "customer": customer,
+            "status": "PAYER_ACTION_REQUIRED",
+            "payment_source": {
+                "paypal": {k: v for k, v in wallet.items() if k not in ("experience_context",)}
+            },
+            "links": [
+                {
+                    "href": "https://www.sandbox.paypal.com/agreements/approve"
+                    f"?approval_session_id={setup_id}",
+                    "rel": "approve",
+                    "method": "GET",
+                },
+                {
+                    "href": f"{self.url}/v3/vault/setup-tokens/{setup_id}",
+                    "rel": "self",
+                    "method": "GET",
+                },
+                {"href": f"{self.url}/v3/vault/payment-tokens", "rel": "confirm", "method": "POST"},
+            ],
+        }
+        with self.lock:
+            self.setup_tokens[setup_id] = setup
+        return 201, json.dumps(setup).encode()
+
+    def _token_create(self, body: dict[str, Any]):
+        source = (body.get("payment_source") or {}).get("token") or {}
+        with self.lock:
+            setup = self.setup_tokens.get(str(source.get("id") or ""))
+            if setup is None or source.get("type") != "SETUP_TOKEN":
+                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")[0]
+            if setup["status"] != "APPROVED":
+                return _error(422, "UNPROCESSABLE_ENTITY", "SETUP_TOKEN_NOT_APPROVED")[0]
+            token_id = f"{next(self.counter):04d}tkn8451t"
+            token = {
+                "id": token_id,
+                "customer": dict(setup["customer"]),
+                "payment_source": {"paypal": dict(setup["payment_source"]["paypal"])},
+                "links": [
+                    {
+                        "href": f"{self.url}/v3/vault/payment-tokens/{token_id}",
+                        "rel": "self",
+                        "method": "GET",
+                    }
+                ],
+            }
+            self.payment_tokens[token_id] = token
+            setup["status"] = "VAULTED"
+        return 201, json.dumps(token).encode()
+
+    def _create(self, body: dict[str, Any], capture_status: str = "COMPLETED"):
         unit = (body.get("purchase_units") or [{}])[0]
         amount = unit.get("amount") or {}
         currency, value = amount.get("currency_code", ""), str(amount.get("value", ""))
@@ -191,6 +312,12 @@ class FakePayPal:
         if body.get("intent") != "CAPTURE" or not re.fullmatch(pattern, value):
             issue = "DECIMALS_NOT_SUPPORTED" if places == 0 else "DECIMAL_PRECISION"
             return _error(422, "UNPROCESSABLE_ENTITY", issue)[0], False
+        vault_id = ((body.get("payment_source") or {}).get("paypal") or {}).get("vault_id")
+        if vault_id:
+            with self.lock:
+                token = self.payment_tokens.get(str(vault_id))
+            if token is None:
+                return _error(422, "UNPROCESSABLE_ENTITY", "AGREEMENT_ALREADY_CANCELLED")[0], False
         n = next(self.counter)
         order_id = f"5O{n:06d}TN364715T"
         order = {
@@ -222,6 +349,12 @@ class FakePayPal:
         }
         with self.lock:
             self.orders[order_id] = order
+        if vault_id:  # a saved wallet: completed at once, without the payer
+            order["payment_source"] = {"paypal": dict(token["payment_source"]["paypal"])}
+            order["links"] = order["links"][:1]
+            with self.lock:
+                self._complete(order, status=capture_status)
+            return (201, json.dumps(order).encode()), True
         return (200, json.dumps(order).encode()), True
 
     def _capture(self, order_id: str):
@@ -233,29 +366,36 @@ class FakePayPal:
                 return _error(422, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED")[0], False
             if order["status"] != "APPROVED":
                 return _error(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED")[0], False
-            unit = order["purchase_units"][0]
-            capture_id = f"3C{next(self.counter):06d}X54302744M"
-            unit["payments"] = {
-                "captures": [
-                    {
-                        "id": capture_id,
-                        "status": "COMPLETED",
-                        "amount": dict(unit["amount"]),
-                        "final_capture": True,
-                        "custom_id": unit.get("custom_id", ""),
-                        "create_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "links": [
-                            {
-                                "href": f"{self.url}/v2/checkout/orders/{order_id}",
-                                "rel": "up",
-                                "method": "GET",
-                            }
-                        ],
-                    }
-                ]
-            }
-            order["status"] = "COMPLETED"
+            self._complete(order, status="COMPLETED")
             return (201, json.dumps(order).encode()), True
+
+    def _complete(self, order: dict[str, Any], *, status: str) -> None:
+        """Capture the order (under the lock)."""
+        order_id = order["id"]
+        unit = order["purchase_units"][0]
+        capture_id = f"3C{next(self.counter):06d}X54302744M"
+        unit["payments"] = {
+            "captures": [
+                {
+                    "id": capture_id,
+                    "status": status,
+                    "amount": dict(unit["amount"]),
+                    "final_capture": True,
+                    "custom_id": unit.get("custom_id", ""),
+                    "create_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "links": [
+                        {
+                            "href": f"{self.url}/v2/checkout/orders/{order_id}",
+                            "rel": "up",
+                            "method": "GET",
+                        }
+                    ],
+                }
+            ]
+        }
+        if status == "DECLINED":
+            unit["payments"]["captures"][0]["status_details"] = {"reason": "DECLINED"}
+        order["status"] = "COMPLETED"
 
     def capture_resource(self, order_id: str) -> dict[str, Any]:
         """The capture of an order as a PAYMENT.CAPTURE.* webhook carries it."""
@@ -319,6 +459,9 @@ def _handler(fake: FakePayPal) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._serve("POST")
 
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -340,6 +483,21 @@ def running_fake_paypal(**kwargs: Any) -> Iterator[FakePayPal]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def payment_token_event(token: dict[str, Any], *, event_id: str) -> dict[str, Any]:
+    """The VAULT.PAYMENT-TOKEN.CREATED event PayPal sends when a wallet is saved."""
+    return {
+        "id": event_id,
+        "event_version": "1.0",
+        "create_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "resource_type": "payment_token",
+        "resource_version": "3.0",
+        "event_type": "VAULT.PAYMENT-TOKEN.CREATED",
+        "summary": "A payment token has been created.",
+        "resource": token,
+        "links": [],
+    }
 
 
 def capture_event(capture: dict[str, Any], event_type: str, *, event_id: str) -> dict[str, Any]:
