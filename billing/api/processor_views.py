@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -27,9 +30,6 @@ from billing.processors import CardNumberRefused, PaymentDeclined
 from billing.selectors import payment_method_list
 from billing.services.payment_methods import (
     METHOD_TYPES,
-    contains_card_number,
-    data_contains_card_number,
-    looks_like_card_number,
     payment_method_add,
     payment_method_remove,
 )
@@ -48,6 +48,11 @@ from billing.services.webhooks import (
 )
 from core.api.pagination import Pagination
 from core.api.permissions import PUBLIC
+from core.card_numbers import (
+    contains_card_number,
+    data_contains_card_number,
+    looks_like_card_number,
+)
 from core.money import round_money
 
 logger = logging.getLogger(__name__)
@@ -59,31 +64,91 @@ CARD_GUARD_LENIENT_KEYS = frozenset({"bank_account_number"})
 CARD_GUARD_EXEMPT_PREFIXES = ("/api/billing/webhooks/",)
 
 
+# Uploads whose text the import keeps with card numbers masked instead of refusing them: a
+# bank statement is what the bank sent (``reconciliation.importers.types.ParsedLine``).
+CARD_GUARD_MASKED_UPLOADS = ("/api/reconciliation/statements",)
+# The first bytes of the binary files uploads may be (PDF, PNG, JPEG, ZIP/XLSX, GIF): not text.
+_BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"\xff\xd8\xff", b"PK\x03\x04", b"GIF8")
+
+
 def request_contains_card_number(request: HttpRequest) -> bool:
-    """Whether the query string or a JSON / form body of the request holds a card number.
-    File parts of multipart uploads (bank statements) are not scanned."""
+    """Whether the request carries a card number anywhere a person could have typed one:
+    the query string, and the body whatever the method and content type (JSON and form
+    fields walked, multipart fields and text files read, any other body read as text).
+    Files of the uploads in ``CARD_GUARD_MASKED_UPLOADS`` are left to their import."""
     for key, values in request.GET.lists():
         if any(contains_card_number(v) for v in (key, *values)):
             return True
-    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
-        return False
     content_type = request.content_type or ""
-    if content_type == "multipart/form-data" or content_type.startswith(
-        "application/x-www-form-urlencoded"
-    ):
-        form = {key: request.POST.getlist(key) for key in request.POST}
-        return data_contains_card_number(form, exempt_keys=CARD_GUARD_LENIENT_KEYS)
+    if content_type == "multipart/form-data":
+        fields, files = _multipart(request)
+        if data_contains_card_number(
+            {key: fields.getlist(key) for key in fields}, exempt_keys=CARD_GUARD_LENIENT_KEYS
+        ):
+            return True
+        if request.path.startswith(CARD_GUARD_MASKED_UPLOADS):
+            return False
+        return any(_file_contains_card_number(f) for f in files)
     body = request.body
     if not body:
         return False
-    text = body.decode("utf-8", errors="replace")
-    if content_type.endswith("json") or content_type.startswith("text/"):
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = (
+            request.POST if request.method == "POST" else QueryDict(body, encoding=request.encoding)
+        )
+        return data_contains_card_number(
+            {key: form.getlist(key) for key in form}, exempt_keys=CARD_GUARD_LENIENT_KEYS
+        )
+    text = _text(body)
+    if content_type.endswith("json"):
         try:
             data = json.loads(text)
         except (ValueError, RecursionError):
             return contains_card_number(text)
         return data_contains_card_number(data, exempt_keys=CARD_GUARD_LENIENT_KEYS)
-    return False
+    return contains_card_number(text)
+
+
+def _multipart(request: HttpRequest) -> tuple[QueryDict, list[UploadedFile]]:
+    """The fields and files of a multipart body: Django parses POST's; other methods' are
+    parsed here from the body (which stays readable for the view). A body that does not
+    parse is read whole as one file."""
+    fields: QueryDict
+    if request.method == "POST":
+        fields, files = request.POST, request.FILES
+    else:
+        try:
+            fields, files = MultiPartParser(
+                request.META, BytesIO(request.body), request.upload_handlers, request.encoding
+            ).parse()
+        except MultiPartParserError:
+            return QueryDict(), [_as_file(request.body)]
+    return fields, [f for name in files for f in files.getlist(name)]
+
+
+def _as_file(body: bytes) -> UploadedFile:
+    return UploadedFile(BytesIO(body), name="body", size=len(body))
+
+
+def _file_contains_card_number(upload: UploadedFile) -> bool:
+    upload.seek(0)
+    content = upload.read()
+    upload.seek(0)
+    if isinstance(content, str):
+        content = content.encode()
+    if content.startswith(_BINARY_MAGIC) or (b"\x00" in content[:8192] and not _bom16(content)):
+        return False
+    return contains_card_number(_text(content))
+
+
+def _bom16(content: bytes) -> bool:
+    return content.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def _text(content: bytes) -> str:
+    if _bom16(content):
+        return content.decode("utf-16", errors="replace")
+    return content.decode("utf-8", errors="replace")
 
 
 class CardNumberGuardMiddleware:

@@ -1,5 +1,5 @@
-"""Payment methods: added (cards only as processor tokens), removed softly, and the card-number
-detector that keeps primary account numbers out of the service (RELIABILITY.md C1).
+"""Payment methods: added (cards only as processor tokens; a card number sent as a bank
+account is refused by ``core.card_numbers``, RELIABILITY.md C1), and removed softly.
 
 A removed Stripe card is also detached from its Stripe customer, and a removed PayPal wallet's
 payment token deleted at PayPal, after the removal commits (``payment_method_processor_detach``,
@@ -28,104 +28,18 @@ from billing.processors import (
 )
 from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
+from core.card_numbers import looks_like_card_number
 from core.commit import after_commit
 from core.exceptions import NotFound, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
 
-# Digit groups joined by single spaces or dashes: "4242 4242 4242 4242", "4111-1111-...".
-_DIGIT_RUN = re.compile(r"\d+(?:[ \-]\d+)*")
-CARD_MIN_DIGITS = 13
-CARD_MAX_DIGITS = 19
 METHOD_TYPES = (
     PaymentMethodType.CREDIT_CARD,
     PaymentMethodType.ACH,
     PaymentMethodType.WIRE_TRANSFER,
     PaymentMethodType.CRYPTOCURRENCY,
 )
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
-def _candidates(text: str) -> list[str]:
-    """Digit strings of 13-19 digits: whole runs, and every window of whole groups in a
-    separated run ("4242 4242 4242 4242 123" holds a card number followed by a CVC)."""
-    found = []
-    for match in _DIGIT_RUN.finditer(text):
-        groups = re.split(r"[ \-]", match.group())
-        for start in range(len(groups)):
-            digits = ""
-            for group in groups[start:]:
-                digits += group
-                if len(digits) > CARD_MAX_DIGITS:
-                    break
-                if len(digits) >= CARD_MIN_DIGITS:
-                    found.append(digits)
-    return found
-
-
-def contains_card_number(text: str) -> bool:
-    """Whether ``text`` holds a Luhn-valid sequence of 13 to 19 digits (spaces or dashes
-    allowed between digit groups): what a primary account number looks like."""
-    if not text:
-        return False
-    return any(luhn_valid(digits) for digits in _candidates(text))
-
-
-# Issuer prefixes and lengths of the card networks, for the one field where a long number is
-# expected (a bank account number): there only what a real card number looks like is refused.
-_NETWORKS = (
-    (re.compile(r"^4"), (13, 16, 19)),
-    (re.compile(r"^(5[1-5]|222[1-9]|22[3-9]\d|2[3-6]\d\d|27[01]\d|2720)"), (16,)),
-    (re.compile(r"^3[47]"), (15,)),
-    (re.compile(r"^(6011|64[4-9]|65|62)"), (16, 17, 18, 19)),
-    (re.compile(r"^35(2[89]|[3-8]\d)"), (16, 17, 18, 19)),
-    (re.compile(r"^3(0[0-5]|[689])"), (14, 16, 17, 18, 19)),
-    (re.compile(r"^(5[06-9]|6\d)"), (13, 14, 15, 16, 17, 18, 19)),
-)
-
-
-def looks_like_card_number(value: str) -> bool:
-    """A Luhn-valid number with a card network's prefix and length."""
-    digits = re.sub(r"[ \-]", "", value)
-    if not digits.isdigit() or not luhn_valid(digits):
-        return False
-    return any(p.match(digits) and len(digits) in lengths for p, lengths in _NETWORKS)
-
-
-def data_contains_card_number(data: Any, *, exempt_keys: frozenset[str] = frozenset()) -> bool:
-    """Walk parsed JSON (or form data): keys, strings and numbers. Values under
-    ``exempt_keys`` are checked with the stricter ``looks_like_card_number``. Iterative, so a
-    body nested thousands of levels deep is walked like any other."""
-    pending: list[Any] = [data]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if contains_card_number(str(key)):
-                    return True
-                if key in exempt_keys and isinstance(value, str | int):
-                    if looks_like_card_number(str(value)):
-                        return True
-                else:
-                    pending.append(value)
-        elif isinstance(item, list | tuple):
-            pending.extend(reversed(item))
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int | float | str) and contains_card_number(str(item)):
-            return True
-    return False
 
 
 def _check(actor: Any, perm: str, what: str) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from core.card_numbers import looks_like_card_number, mask_card_numbers
+
 
 class StatementFormat(StrEnum):
     MT940 = "mt940"
@@ -49,6 +51,20 @@ class ParsedLine:
     # Where the line came from ("line 12", "Ntry[3]", "row 7") and its source text.
     source: str = ""
     raw: str = ""
+
+    def __post_init__(self) -> None:
+        """A card number the bank put in a line (a card payment's description, its source
+        text) is kept masked: ``************4242`` (PCI DSS). An account number is masked
+        only when it has a card network's form, as a bank account may pass Luhn."""
+        for name in ("description", "counterparty_name", "bank_reference", "end_to_end_id", "raw"):
+            value = getattr(self, name)
+            masked = mask_card_numbers(value)
+            if masked is not value:
+                object.__setattr__(self, name, masked)
+        if looks_like_card_number(self.counterparty_account):
+            object.__setattr__(
+                self, "counterparty_account", mask_card_numbers(self.counterparty_account)
+            )
 
 
 @dataclass(frozen=True)

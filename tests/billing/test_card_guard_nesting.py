@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing.services.payment_methods import data_contains_card_number
+from core.card_numbers import data_contains_card_number
 from tests.conftest import verified_client
 
 

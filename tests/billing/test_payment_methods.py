@@ -13,12 +13,11 @@ from billing.exceptions import BillingError
 from billing.models import PaymentMethod
 from billing.processors import CardNumberRefused
 from billing.services.payment_methods import (
-    contains_card_number,
-    looks_like_card_number,
     payment_method_add,
     payment_method_remove,
     payment_methods_reencrypt,
 )
+from core.card_numbers import contains_card_number, looks_like_card_number
 from core.exceptions import PermissionDeniedError
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.billing.fakes.urls")]
