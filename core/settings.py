@@ -121,6 +121,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /api/: no-store on every answer; an address failing authentication too often is
+    # refused before any token is looked up (core.api.throttling).
+    "core.api.throttling.NoStoreMiddleware",
+    "core.api.throttling.AuthFailureThrottleMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below; the customer
     # pages' own stricter one comes from billing.hosted.headers).
     "csp.middleware.CSPMiddleware",
@@ -293,6 +297,37 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Rates in API_THROTTLE_RATES (core.api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.api.throttling.TokenBurstThrottle",
+        "core.api.throttling.TokenThrottle",
+        "core.api.throttling.AddressThrottle",
+    ],
+    # Behind a proxy set this to how many add X-Forwarded-For (the address throttled).
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0) or None,
+}
+# API rate limits (429 with Retry-After): one token's calls (a burst, and a minute's worth),
+# every call from one address; an address that failed authentication
+# API_AUTH_FAILURES_PER_IP times within the window is refused until it ends.
+API_THROTTLE_RATES = {
+    "token_burst": env.str("API_THROTTLE_TOKEN_BURST", default="50/sec"),
+    "token": env.str("API_THROTTLE_TOKEN", default="1200/min"),
+    "address": env.str("API_THROTTLE_ADDRESS", default="3000/min"),
+}
+API_AUTH_FAILURES_PER_IP = env.int("API_AUTH_FAILURES_PER_IP", default=20)
+API_AUTH_FAILURE_WINDOW = timedelta(minutes=env.int("API_AUTH_FAILURE_WINDOW_MINUTES", default=10))
+# The cache the rate limits count in: Redis shared by every process and machine
+# (CACHE_URL; in production the broker's Redis when not set), else this process's memory.
+CACHE_URL = env.str(
+    "CACHE_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
 }
 REST_KNOX = {
     # Tokens are stored as SHA-512 digests; integrations get long-lived tokens.
