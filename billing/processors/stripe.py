@@ -506,7 +506,7 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, 
         break
     else:
         raise WebhookRefused(f"Invalid Stripe-Signature: {reason}")
-    timestamp = _signature_timestamp(signature or "")
+    timestamp = _signature_timestamp(signature or "")  # after the SDK: the header parses
     if timestamp > time.time() + tolerance:
         raise WebhookRefused("Invalid Stripe-Signature: the timestamp is in the future.")
     try:
@@ -519,8 +519,14 @@ def webhook_event_verify(*, payload: bytes, signature: str | None) -> dict[str, 
 
 
 def _signature_timestamp(header: str) -> int:
+    """The header's timestamp, read as the SDK reads it (the first item keyed exactly "t").
+    A header with more than one timestamp, however spaced, is refused: which one was signed
+    and which one is checked must not differ."""
+    keys = [item.split("=", 2)[0] for item in header.split(",")]
+    if sum(1 for key in keys if key.strip() == "t") != 1:
+        raise WebhookRefused("Invalid Stripe-Signature: one timestamp (t=) is expected.")
     for item in header.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == "t":
-            return int(value)
-    return 0
+        parts = item.split("=", 2)
+        if parts[0] == "t" and len(parts) > 1:
+            return int(parts[1])
+    raise WebhookRefused("Invalid Stripe-Signature: the timestamp is malformed.")

@@ -180,6 +180,9 @@ def _refusals(body: str) -> dict[str, tuple[str, str | None]]:
         "re-serialised body": (reserialised, sign(body, SECRET, now)),
         "too old": (body, sign(body, SECRET, now - 301)),
         "too far in the future": (body, sign(body, SECRET, now + 3600)),
+        # a second timestamp read by the future check but not by the SDK's HMAC check
+        "two timestamps": (body, f" t={now},{sign(body, SECRET, now + 3600)}"),
+        "two timestamps, the same": (body, f"{sign(body, SECRET, now)},t={now}"),
         "no header": (body, None),
         "garbage header": (body, "nonsense"),
         "no v1": (body, f"t={now},v0=abc"),
@@ -195,6 +198,8 @@ def _refusals(body: str) -> dict[str, tuple[str, str | None]]:
         "re-serialised body",
         "too old",
         "too far in the future",
+        "two timestamps",
+        "two timestamps, the same",
         "no header",
         "garbage header",
         "no v1",
