@@ -30,18 +30,14 @@ from import_export.formats.base_formats import CSV, XLSX
 from import_export.resources import ModelResource
 from unfold.contrib.import_export.forms import ExportForm
 
+from core.spreadsheet import neutralise
+
 EXPORT_PERMISSION = "core.export_lists"
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SENSITIVE = re.compile(
     r"(secret|token|password|passcode|key|hash|digest|signature|account_number|iban|"
     r"routing|bank_details|card|cvc|seed)",
     re.IGNORECASE,
 )
-
-
-def neutralise(value: str) -> str:
-    """A text cell as data, never a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _exported(field: models.Field[Any, Any]) -> bool:

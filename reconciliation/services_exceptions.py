@@ -34,7 +34,6 @@ An exception a person resolved stays resolved on the next detection unless its f
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections import Counter
@@ -72,6 +71,7 @@ from simple_history.utils import bulk_create_with_history
 from core.events.services import EventInput, events_emit
 from core.exceptions import Conflict, DomainError, NotFound
 from core.money import minor_unit_exponent, round_money
+from core.spreadsheet import dict_csv_writer
 from reconciliation.actors import permission_check
 from reconciliation.audit import audit_record
 from reconciliation.enums import (
@@ -987,7 +987,7 @@ def exceptions_report_rows(
 
 def exceptions_report_csv(filters: Mapping[str, Any], *, today: date | None = None) -> bytes:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=REPORT_COLUMNS)
+    writer = dict_csv_writer(out, fieldnames=list(REPORT_COLUMNS))
     writer.writeheader()
     writer.writerows(exceptions_report_rows(filters, today=today))
     return out.getvalue().encode("utf-8")

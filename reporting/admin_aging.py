@@ -29,9 +29,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from core.admin_confirm import amount_text, workspace_widgets
-from core.admin_export import neutralise
 from core.admin_site import register_admin_pages
 from core.aging import BUCKETS, AgingBucket
+from core.spreadsheet import neutralise
 from payables.selectors import payables_open, payables_totals_and_count
 from receivables.selectors import receivables_open, receivables_totals_and_count
 

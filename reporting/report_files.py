@@ -34,10 +34,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.admin_confirm import amount_text
-from core.admin_export import neutralise
 from core.company import company_details
 from core.exceptions import DomainError
 from core.money import minor_unit_exponent, round_money
+from core.spreadsheet import neutralise
 
 FORMATS = ("csv", "xlsx", "pdf")
 Format = Literal["csv", "xlsx", "pdf"]

@@ -1,12 +1,13 @@
-"""CSV for list endpoints that offer an export (``?format=csv``)."""
+"""CSV for list endpoints that offer an export (``?format=csv``), formulas neutralised."""
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
 from rest_framework.renderers import BaseRenderer
+
+from core.spreadsheet import csv_writer
 
 
 class CSVRenderer(BaseRenderer):
@@ -20,7 +21,7 @@ class CSVRenderer(BaseRenderer):
         self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
     ) -> bytes:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         if isinstance(data, dict) and "columns" in data:
             writer.writerow(data["columns"])
             writer.writerows(data["rows"])

@@ -17,9 +17,9 @@ from openpyxl import load_workbook
 from billing.models import Customer, Invoice
 from billing.services.customers import customer_create
 from billing.services.invoices import LineInput, invoice_create
-from core.admin_export import neutralise
 from core.admin_workspace import WorkspaceAdminMixin, parse_amount
 from core.roles import Role
+from core.spreadsheet import neutralise
 from tests.conftest import verified_client
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +168,8 @@ def test_history_shows_labels_and_formatted_amounts(clerk) -> None:
 
 def test_neutralise_leaves_ordinary_text_alone() -> None:
     assert neutralise("Acme Corp") == "Acme Corp"
-    assert neutralise("-5") == "'-5"
+    assert neutralise("-5") == "-5"  # a plain number runs nothing, and stays a number
+    assert neutralise("-2+3") == "'-2+3"
     assert neutralise("@SUM(A1)") == "'@SUM(A1)"
     assert neutralise("\t=1") == "'\t=1"
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.services.tax_rates import tax_rate_set
-from core.admin_export import neutralise
 from core.roles import Role
+from core.spreadsheet import neutralise
 from payables.enums import ApprovalDecision, DocumentKind
 from payables.models import Approval
 from payables.services.orders import LineInput, purchase_order_create
