@@ -75,7 +75,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # columns, which the demo's sizes do not miss.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # Connections are kept between requests only under a server with a fixed number of
+    # threads (production: workers x threads + the Celery workers must stay under
+    # PostgreSQL's max_connections). The development server starts a thread per request, and
+    # a burst of kept connections exhausted PostgreSQL: there each request closes its own.
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if PRODUCTION else 0)
+    )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # Business rules (ARCHITECTURE.md "System settings"), validated before anything else starts.
@@ -139,6 +145,8 @@ MIDDLEWARE = [
     # Refuses card numbers before anything could hash, store or log them (PCI, C1).
     "billing.api.processor_views.CardNumberGuardMiddleware",
     "core.idempotency.IdempotencyMiddleware",
+    # An address spraying passwords over usernames (core.login_throttle).
+    "core.login_throttle.LoginAddressLockMiddleware",
     # Last, as django-axes asks: it turns a lockout into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -277,6 +285,10 @@ AXES_RESET_ON_SUCCESS = True
 # the compliance report of failed and locked-out logins reads it.
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# One address failing to sign in this often within the window (whatever the usernames) may
+# not try again until it ends (core.login_throttle).
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_FAILURE_WINDOW = timedelta(minutes=env.int("LOGIN_FAILURE_WINDOW_MINUTES", default=15))
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

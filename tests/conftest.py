@@ -62,11 +62,13 @@ def _transactional_tests_restore_the_seed(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path: Path) -> None:
     """Files a test stores (invoice PDFs) go to its own temporary folder. The API's rate
-    limits are lifted: the suite's clients make thousands of calls a minute with one token
-    and from one address (tests/core/test_throttling.py sets real ones)."""
+    limits and the sign-in limit per address are lifted: the suite's clients make thousands of
+    calls a minute with one token and from one address (tests/core/test_throttling.py sets
+    real ones)."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.API_THROTTLE_RATES = {}
     settings.API_AUTH_FAILURES_PER_IP = 1_000_000
+    settings.LOGIN_FAILURES_PER_IP = 1_000_000
 
 
 @pytest.fixture

@@ -93,3 +93,37 @@ def test_repeated_bad_passwords_lock_the_admin_login(client, make_user) -> None:
     )
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_one_address_spraying_passwords_over_usernames_is_locked_out(
+    client, make_user, settings
+) -> None:
+    from django.core.cache import cache
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    cache.clear()
+    settings.LOGIN_FAILURES_PER_IP = 4
+    user = make_user("controller")
+    device = TOTPDevice.objects.get(user=user)
+    # given four bad passwords, each for another username (axes counts each name apart)
+    for n in range(4):
+        answer = client.post(
+            "/admin/login/", {"username": f"user{n}", "password": "guess", "otp_token": "1"}
+        )
+        assert answer.status_code == 200
+    # then that address may not sign in, even with the right password and code
+    right = {
+        "username": user.username,
+        "password": "correct horse battery staple",
+        "otp_token": f"{totp(device.bin_key):06d}",
+    }
+    refused = client.post("/admin/login/", right)
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) == 15 * 60
+    assert "_auth_user_id" not in client.session
+    # while another address can
+    other = client.post("/admin/login/", right, REMOTE_ADDR="198.51.100.20")
+    assert other.status_code == 302
+    cache.clear()
