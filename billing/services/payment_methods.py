@@ -311,21 +311,3 @@ def payment_method_default_set(*, actor: Any, payment_method_id: int) -> Payment
             method.is_default = True
             method.save(update_fields=["is_default"])
     return method
-
-
-def payment_methods_reencrypt() -> int:
-    """Re-encrypt every stored bank account number with the first FIELD_ENCRYPTION_KEY (after a
-    key rotation, so no row stays readable only with an old key). Returns the rows rewritten."""
-    count = 0
-    # The history rows hold the number too; re-encrypting keeps what they say unchanged.
-    for model in (PaymentMethod, PaymentMethod.history.model):
-        pk_name = model._meta.pk.name
-        ids = model.objects.exclude(bank_account_number="").values_list(pk_name, flat=True)
-        for pk in list(ids):
-            with transaction.atomic():
-                row = model.objects.select_for_update().get(**{pk_name: pk})
-                model.objects.filter(**{pk_name: pk}).update(
-                    bank_account_number=row.bank_account_number
-                )
-                count += 1
-    return count
