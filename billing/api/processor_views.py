@@ -46,7 +46,7 @@ from billing.services.webhooks import (
     paypal_webhook_receive,
     stripe_webhook_receive,
 )
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.api.permissions import PUBLIC
 from core.card_numbers import (
     contains_card_number,
@@ -274,7 +274,7 @@ class PaymentMethodListCreateApi(APIView):
         "POST": ["billing.add_paymentmethod"],
     }
 
-    @extend_schema(responses=PaymentMethodOutput(many=True))
+    @extend_schema(responses=paged(PaymentMethodOutput))
     def get(self, request: Request, customer_id: int) -> Response:
         get_object_or_404(Customer, pk=customer_id)
         paginator = Pagination()

@@ -27,7 +27,7 @@ from billing.services.subscriptions import (
     usage_ingest,
 )
 from core.api.fields import AmountField, BusinessDateField, CurrencyField
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 
 
 def _paginated(view: APIView, request: Request, qs: Any, serializer: type) -> Response:
@@ -166,7 +166,7 @@ def _subscriptions() -> Any:
 class ProductListCreateApi(APIView):
     required_permissions = {"GET": ["billing.view_product"], "POST": ["billing.add_product"]}
 
-    @extend_schema(responses=ProductSerializer(many=True))
+    @extend_schema(responses=paged(ProductSerializer))
     def get(self, request: Request) -> Response:
         return _paginated(self, request, Product.objects.order_by("name", "pk"), ProductSerializer)
 
@@ -181,7 +181,7 @@ class ProductListCreateApi(APIView):
 class PriceListCreateApi(APIView):
     required_permissions = {"GET": ["billing.view_price"], "POST": ["billing.add_price"]}
 
-    @extend_schema(responses=PriceOutput(many=True))
+    @extend_schema(responses=paged(PriceOutput))
     def get(self, request: Request) -> Response:
         return _paginated(self, request, Price.objects.order_by("pk"), PriceOutput)
 
@@ -209,7 +209,7 @@ class SubscriptionListCreateApi(APIView):
         "POST": ["billing.add_subscription"],
     }
 
-    @extend_schema(responses=SubscriptionOutput(many=True))
+    @extend_schema(responses=paged(SubscriptionOutput))
     def get(self, request: Request) -> Response:
         return _paginated(self, request, _subscriptions(), SubscriptionOutput)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -46,7 +47,7 @@ from billing.services.payments import AllocationInput, payment_record
 from billing.services.processor_payments import payment_charge
 from billing.services.refunds import refund_create
 from core.api.fields import AmountField, BusinessDateField, MoneyOutputField
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.dates import DateKind
 
 
@@ -59,7 +60,7 @@ def _paginated(view: APIView, request: Request, qs: Any, serializer: type) -> Re
 class CustomerListCreateApi(APIView):
     required_permissions = {"GET": ["billing.view_customer"], "POST": ["billing.add_customer"]}
 
-    @extend_schema(responses=CustomerOutput(many=True))
+    @extend_schema(responses=paged(CustomerOutput))
     def get(self, request: Request) -> Response:
         return _paginated(self, request, customer_list(), CustomerOutput)
 
@@ -124,12 +125,12 @@ class InvoiceListCreateApi(APIView):
             OpenApiParameter("customer", int),
             OpenApiParameter("status", str, enum=InvoiceStatus.values),
             OpenApiParameter("currency", str),
-            OpenApiParameter("issued_from", str, description="YYYY-MM-DD"),
-            OpenApiParameter("issued_to", str, description="YYYY-MM-DD"),
-            OpenApiParameter("due_from", str, description="YYYY-MM-DD"),
-            OpenApiParameter("due_to", str, description="YYYY-MM-DD"),
+            OpenApiParameter("issued_from", OpenApiTypes.DATE, description="YYYY-MM-DD"),
+            OpenApiParameter("issued_to", OpenApiTypes.DATE, description="YYYY-MM-DD"),
+            OpenApiParameter("due_from", OpenApiTypes.DATE, description="YYYY-MM-DD"),
+            OpenApiParameter("due_to", OpenApiTypes.DATE, description="YYYY-MM-DD"),
         ],
-        responses=InvoiceOutput(many=True),
+        responses=paged(InvoiceOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
@@ -270,9 +271,7 @@ class InvoiceApplyCreditApi(APIView):
 class PaymentListCreateApi(APIView):
     required_permissions = {"GET": ["billing.view_payment"], "POST": ["billing.record_payment"]}
 
-    @extend_schema(
-        parameters=[OpenApiParameter("customer", int)], responses=PaymentOutput(many=True)
-    )
+    @extend_schema(parameters=[OpenApiParameter("customer", int)], responses=paged(PaymentOutput))
     def get(self, request: Request) -> Response:
         customer = request.query_params.get("customer")
         qs = payment_list(customer=int(customer) if customer and customer.isdigit() else None)
@@ -370,7 +369,7 @@ class CreditNoteOutput(serializers.Serializer):
 class CreditNoteListCreateApi(APIView):
     required_permissions = {"GET": ["billing.view_creditnote"], "POST": ["billing.add_creditnote"]}
 
-    @extend_schema(responses=CreditNoteOutput(many=True))
+    @extend_schema(responses=paged(CreditNoteOutput))
     def get(self, request: Request) -> Response:
         return _paginated(self, request, CreditNote.objects.order_by("-pk"), CreditNoteOutput)
 
@@ -422,7 +421,7 @@ class RefundPendingOutput(serializers.Serializer):
 class RefundListCreateApi(APIView):
     required_permissions = {"GET": ["billing.view_refund"], "POST": ["billing.add_refund"]}
 
-    @extend_schema(responses=RefundOutput(many=True))
+    @extend_schema(responses=paged(RefundOutput))
     def get(self, request: Request) -> Response:
         return _paginated(self, request, Refund.objects.order_by("-pk"), RefundOutput)
 

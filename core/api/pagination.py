@@ -28,3 +28,22 @@ class CountedQuerySet:
 
     def __getitem__(self, index: Any) -> Any:
         return self.qs[index]
+
+
+def paged(serializer: Any) -> Any:
+    """The schema of a paginated list of ``serializer`` (a class or an instance): what every
+    list operation answers, ``{count, next, previous, results}``, for ``extend_schema``."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    cls = serializer if isinstance(serializer, type) else type(serializer)
+    name = cls.__name__.removesuffix("Serializer").removesuffix("Output")
+    return inline_serializer(
+        name=f"Paginated{name}List",
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": cls(many=True),
+        },
+    )

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.exceptions import NotFound
 from payables.api import serializers as s
 from payables.enums import (
@@ -97,7 +97,7 @@ class VendorListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str), OpenApiParameter("q", str)],
-        responses=s.VendorOutput(many=True),
+        responses=paged(s.VendorOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
@@ -165,7 +165,7 @@ class VendorBankChangeListRequestApi(APIView):
     class RequestInput(s.BankDetailsInput):
         reason = serializers.CharField(max_length=300)
 
-    @extend_schema(responses=s.BankChangeOutput(many=True))
+    @extend_schema(responses=paged(s.BankChangeOutput))
     def get(self, request: Request, vendor_id: int) -> Response:
         _get(Vendor.objects, vendor_id, "Vendor")
         qs = VendorBankChange.objects.filter(vendor_id=vendor_id).select_related(
@@ -227,7 +227,7 @@ class VendorDocumentUploadApi(APIView):
         kind = serializers.ChoiceField(choices=VendorDocument.Kind.choices)
         file = serializers.FileField()
 
-    @extend_schema(responses=s.DocumentOutput(many=True))
+    @extend_schema(responses=paged(s.DocumentOutput))
     def get(self, request: Request, vendor_id: int) -> Response:
         _get(Vendor.objects, vendor_id, "Vendor")
         return _paginate(
@@ -277,7 +277,7 @@ class PurchaseOrderListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str), OpenApiParameter("vendor", int)],
-        responses=s.OrderOutput(many=True),
+        responses=paged(s.OrderOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
@@ -388,7 +388,7 @@ class ReceiptListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("purchase_order", int)],
-        responses=s.ReceiptOutput(many=True),
+        responses=paged(s.ReceiptOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
@@ -446,7 +446,7 @@ class BillListCreateApi(APIView):
             OpenApiParameter("vendor", int),
             OpenApiParameter("match_status", str),
         ],
-        responses=s.BillOutput(many=True),
+        responses=paged(s.BillOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
@@ -581,7 +581,7 @@ class ExpenseReportListCreateApi(APIView):
         status = serializers.ChoiceField(choices=ExpenseReportStatus.choices, required=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str)], responses=s.ExpenseReportOutput(many=True)
+        parameters=[OpenApiParameter("status", str)], responses=paged(s.ExpenseReportOutput)
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
@@ -699,7 +699,7 @@ class PaymentRunListCreateApi(APIView):
         status = serializers.ChoiceField(choices=PaymentRunStatus.choices, required=False)
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str)], responses=s.PaymentRunOutput(many=True)
+        parameters=[OpenApiParameter("status", str)], responses=paged(s.PaymentRunOutput)
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import AmountField
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.money import round_money
 from receivables.models_disputes import Dispute, DisputeStatus
 from receivables.services.disputes import (
@@ -67,7 +67,7 @@ class DisputeListOpenApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str), OpenApiParameter("customer", int)],
-        responses=DisputeOutput(many=True),
+        responses=paged(DisputeOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import BusinessDateField
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.money import round_money
 from receivables.models_plans import PaymentPlan
 from receivables.services.payment_plans import MAX_INSTALLMENTS, payment_plan_create
@@ -125,7 +125,7 @@ class PaymentPlanListCreateApi(APIView):
             OpenApiParameter("customer", int),
             OpenApiParameter("status", str),
         ],
-        responses=PaymentPlanOutput(many=True),
+        responses=paged(PaymentPlanOutput),
     )
     def get(self, request: Request) -> Response:
         plans = payment_plan_qs()

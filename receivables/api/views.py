@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
@@ -91,7 +92,7 @@ class ReceivableListApi(APIView):
             OpenApiParameter("currency", str),
             OpenApiParameter("bucket", str, enum=BUCKETS),
             OpenApiParameter("min_amount", str, description="Decimal string"),
-            OpenApiParameter("as_of", str, description="YYYY-MM-DD (default today)"),
+            OpenApiParameter("as_of", OpenApiTypes.DATE, description="YYYY-MM-DD (default today)"),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ],
         responses=ReceivableListOutput,

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.exceptions import NotFound
 from reconciliation.enums import AuditAction
 from reconciliation.models import AuditEvent, SignOff
@@ -119,7 +119,7 @@ class SignOffListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("bank_account", int)],
-        responses=SignOffOutput(many=True),
+        responses=paged(SignOffOutput),
     )
     def get(self, request: Request) -> Response:
         qs = SignOff.objects.select_related("signed_by", "reopened_by").order_by(
@@ -187,10 +187,10 @@ class AuditEventListApi(APIView):
             OpenApiParameter("bank_account", int),
             OpenApiParameter("action", str, enum=AuditAction.values),
             OpenApiParameter("subject", str),
-            OpenApiParameter("since", str),
-            OpenApiParameter("until", str),
+            OpenApiParameter("since", OpenApiTypes.DATE),
+            OpenApiParameter("until", OpenApiTypes.DATE),
         ],
-        responses=AuditEventOutput(many=True),
+        responses=paged(AuditEventOutput),
     )
     def get(self, request: Request) -> Response:
         params = request.query_params

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.exceptions import DomainError, NotFound
 from reconciliation.api.serializers import amount_out
 from reconciliation.enums import ExceptionKind, ExceptionStatus
@@ -129,7 +129,7 @@ class ExceptionListApi(APIView):
 
     required_permissions = {"GET": VIEW}
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses=ExceptionOutput(many=True))
+    @extend_schema(parameters=FILTER_PARAMETERS, responses=paged(ExceptionOutput))
     def get(self, request: Request) -> Response:
         qs = exception_list(**_filters(request))
         paginator = Pagination()

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.encryption import mask_tail
 from reconciliation.enums import FeedProvider, FeedStatus, FeedSyncResult
 from reconciliation.models import BankFeed
@@ -82,7 +82,7 @@ class BankFeedListCreateApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("bank_account", int)],
-        responses=BankFeedOutput(many=True),
+        responses=paged(BankFeedOutput),
     )
     def get(self, request: Request) -> Response:
         bank_account = request.query_params.get("bank_account")
@@ -148,7 +148,7 @@ class FeedSyncListApi(APIView):
 
     required_permissions = {"GET": ["reconciliation.view_feedsync"]}
 
-    @extend_schema(responses=FeedSyncOutput(many=True))
+    @extend_schema(responses=paged(FeedSyncOutput))
     def get(self, request: Request, feed_id: int) -> Response:
         feed = bank_feed_get(feed_id=feed_id)
         paginator = Pagination()

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.exceptions import NotFound
 from reconciliation.enums import MatchStatus, ReconciliationRunStatus, RuleSign
 from reconciliation.models import Match, ReconciliationRun
@@ -157,7 +157,7 @@ class MatchListApi(APIView):
             OpenApiParameter("bank_account", int),
             OpenApiParameter("run", int),
         ],
-        responses=MatchOutput(many=True),
+        responses=paged(MatchOutput),
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -266,7 +266,7 @@ class RuleListCreateApi(APIView):
         "POST": ["reconciliation.add_matchrule"],
     }
 
-    @extend_schema(responses=RuleOutput(many=True))
+    @extend_schema(responses=paged(RuleOutput))
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(rule_list(), request, view=self) or []

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from reconciliation.api.serializers import amount_out
 from reconciliation.enums import PayoutStatus
 from reconciliation.exceptions import UploadTooLarge
@@ -156,7 +156,7 @@ class PayoutListApi(APIView):
             OpenApiParameter("currency", str),
             OpenApiParameter("provider", str, enum=sorted(PROCESSOR_LABELS)),
         ],
-        responses=PayoutOutput(many=True),
+        responses=paged(PayoutOutput),
     )
     def get(self, request: Request) -> Response:
         params = request.query_params

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.exceptions import NotFound
 from reconciliation.api.serializers import (
     BankAccountInput,
@@ -47,7 +47,7 @@ class BankAccountListCreateApi(APIView):
         "POST": ["reconciliation.add_bankaccount"],
     }
 
-    @extend_schema(responses=BankAccountOutput(many=True))
+    @extend_schema(responses=paged(BankAccountOutput))
     def get(self, request: Request) -> Response:
         paginator = Pagination()
         page = paginator.paginate_queryset(bank_account_list(), request, view=self) or []
@@ -98,7 +98,7 @@ class StatementListImportApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("bank_account", int), OpenApiParameter("format", str)],
-        responses=StatementOutput(many=True),
+        responses=paged(StatementOutput),
     )
     def get(self, request: Request) -> Response:
         bank_account = request.query_params.get("bank_account")

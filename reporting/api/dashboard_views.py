@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -187,7 +188,11 @@ class DashboardApi(APIView):
         "with billing.view_invoice, AP aging with payables.view_bill, cash, ratios, MRR, "
         "payment success and the projection with reporting.view_financial_reports, each "
         "queue count with its queue's view permission; a panel not allowed is null.",
-        parameters=[OpenApiParameter("as_of", str, description="YYYY-MM-DD; today when omitted")],
+        parameters=[
+            OpenApiParameter(
+                "as_of", OpenApiTypes.DATE, description="YYYY-MM-DD; today when omitted"
+            )
+        ],
         responses=DashboardOutput,
     )
     def get(self, request: Request) -> Response:

@@ -146,8 +146,8 @@ class KpiHistoryApi(APIView):
         f"first; the last {DEFAULT_DAYS} days when no period is given. At most "
         f"{MAX_YEARS} years.",
         parameters=[
-            OpenApiParameter("from", str, description="YYYY-MM-DD; first day"),
-            OpenApiParameter("to", str, description="YYYY-MM-DD; last day, today when omitted"),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="first day"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="last day, today when omitted"),
             _kpi_parameter(),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int, description="At most 500"),

@@ -99,8 +99,18 @@ class MarketingSpendInput(serializers.Serializer):
 
 
 _PERIOD_PARAMETERS = [
-    OpenApiParameter("from", str, description="YYYY-MM; first month (11 months before 'to')"),
-    OpenApiParameter("to", str, description="YYYY-MM; last month (this month when omitted)"),
+    OpenApiParameter(
+        "from",
+        str,
+        pattern=MONTH.pattern,
+        description="YYYY-MM; first month (11 months before 'to')",
+    ),
+    OpenApiParameter(
+        "to",
+        str,
+        pattern=MONTH.pattern,
+        description="YYYY-MM; last month (this month when omitted)",
+    ),
 ]
 
 

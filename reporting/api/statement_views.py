@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.fields import Field
@@ -180,7 +181,9 @@ class AsOfInput(serializers.Serializer):
 
 
 def _date(name: str, description: str, *, required: bool = True) -> OpenApiParameter:
-    return OpenApiParameter(name, str, required=required, description=f"YYYY-MM-DD; {description}")
+    return OpenApiParameter(
+        name, OpenApiTypes.DATE, required=required, description=f"YYYY-MM-DD; {description}"
+    )
 
 
 # ----------------------------------------------------------------------------------- views

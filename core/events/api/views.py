@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -55,7 +56,7 @@ class EventListApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("type", str, description="invoice.paid,payment.succeeded"),
-            OpenApiParameter("since", str, description="ISO 8601 date-time"),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601 date-time"),
             OpenApiParameter("after", str, description="an event id (evt_...)"),
             OpenApiParameter("limit", int, description="1 to 500 (100)"),
         ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -12,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api.fields import CurrencyField
-from core.api.pagination import Pagination
+from core.api.pagination import Pagination, paged
 from core.fx import fx_rate_create, fx_rate_list
 from core.ledger.api.serializers import (
     AccountOutput,
@@ -52,12 +53,12 @@ class JournalEntryListCreateApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("date_from", str, description="YYYY-MM-DD"),
-            OpenApiParameter("date_to", str, description="YYYY-MM-DD"),
+            OpenApiParameter("date_from", OpenApiTypes.DATE, description="YYYY-MM-DD"),
+            OpenApiParameter("date_to", OpenApiTypes.DATE, description="YYYY-MM-DD"),
             OpenApiParameter("source", str),
             OpenApiParameter("account", str, description="Account code"),
         ],
-        responses=JournalEntryOutput(many=True),
+        responses=paged(JournalEntryOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
@@ -108,7 +109,7 @@ class TrialBalanceApi(APIView):
         parameters=[
             OpenApiParameter(
                 "as_of",
-                str,
+                OpenApiTypes.DATE,
                 description="YYYY-MM-DD; today when omitted (entries dated later are left out), "
                 "as for every as-of report",
             )
@@ -153,13 +154,17 @@ class FxRateListCreateApi(APIView):
         parameters=[
             OpenApiParameter("base_currency", str, description="ISO 4217, e.g. EUR"),
             OpenApiParameter("quote_currency", str, description="ISO 4217, e.g. USD"),
-            OpenApiParameter("date_from", str, description="YYYY-MM-DD, rate dates from"),
-            OpenApiParameter("date_to", str, description="YYYY-MM-DD, rate dates through"),
+            OpenApiParameter(
+                "date_from", OpenApiTypes.DATE, description="YYYY-MM-DD, rate dates from"
+            ),
+            OpenApiParameter(
+                "date_to", OpenApiTypes.DATE, description="YYYY-MM-DD, rate dates through"
+            ),
             OpenApiParameter("source", str),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int, description="At most 500"),
         ],
-        responses=FxRateOutput(many=True),
+        responses=paged(FxRateOutput),
     )
     def get(self, request: Request) -> Response:
         filters = self.FilterInput(data=request.query_params)
