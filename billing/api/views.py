@@ -274,7 +274,9 @@ class PaymentListCreateApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("customer", int)], responses=paged(PaymentOutput))
     def get(self, request: Request) -> Response:
         customer = request.query_params.get("customer")
-        qs = payment_list(customer=int(customer) if customer and customer.isdigit() else None)
+        if customer is not None and not customer.isdigit():
+            raise serializers.ValidationError({"customer": ["A customer id."]})
+        qs = payment_list(customer=int(customer) if customer else None)
         return _paginated(self, request, qs, PaymentOutput)
 
     @extend_schema(request=PaymentInput, responses={201: PaymentOutput})
