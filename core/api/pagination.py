@@ -36,9 +36,11 @@ def paged(serializer: Any) -> Any:
     from drf_spectacular.utils import inline_serializer
     from rest_framework import serializers
 
+    from core.api.schema import PAGED_LIST
+
     cls = serializer if isinstance(serializer, type) else type(serializer)
     name = cls.__name__.removesuffix("Serializer").removesuffix("Output")
-    return inline_serializer(
+    page = inline_serializer(
         name=f"Paginated{name}List",
         fields={
             "count": serializers.IntegerField(),
@@ -47,3 +49,5 @@ def paged(serializer: Any) -> Any:
             "results": cls(many=True),
         },
     )
+    setattr(page, PAGED_LIST, True)  # its operation is named a list (core.api.schema)
+    return page
