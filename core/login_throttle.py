@@ -13,31 +13,21 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
-from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from rest_framework.throttling import BaseThrottle
 
+from core.api.throttling import AddressFailures
 
-def _key(request: HttpRequest) -> str:
-    ident = BaseThrottle().get_ident(request)  # type: ignore[arg-type]  # reads META only
-    return f"login-failures:{ident}"
+_failures = AddressFailures("login-failures", lambda: settings.LOGIN_FAILURE_WINDOW)
 
 
 @receiver(user_login_failed, dispatch_uid="core.login_throttle")
 def _count_failure(
     sender: Any, credentials: Any, request: HttpRequest | None = None, **_: Any
 ) -> None:
-    if request is None:
-        return
-    key = _key(request)
-    window = int(settings.LOGIN_FAILURE_WINDOW.total_seconds())
-    if not cache.add(key, 1, timeout=window):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between the two calls
-            cache.add(key, 1, timeout=window)
+    if request is not None:
+        _failures.add(request)
 
 
 class LoginAddressLockMiddleware:
@@ -50,15 +40,15 @@ class LoginAddressLockMiddleware:
         if (
             request.method == "POST"
             and request.path == reverse("admin:login")
-            and (cache.get(_key(request)) or 0) >= settings.LOGIN_FAILURES_PER_IP
+            and _failures.count(request) >= settings.LOGIN_FAILURES_PER_IP
         ):
-            minutes = int(settings.LOGIN_FAILURE_WINDOW.total_seconds() // 60)
+            minutes = _failures.seconds() // 60
             response = HttpResponse(
                 "Too many failed sign-ins from this address. "
                 f"Try again in {minutes} minutes, or ask an administrator.",
                 status=429,
                 content_type="text/plain; charset=utf-8",
             )
-            response["Retry-After"] = str(int(settings.LOGIN_FAILURE_WINDOW.total_seconds()))
+            response["Retry-After"] = str(_failures.seconds())
             return response
         return self.get_response(request)

@@ -306,6 +306,15 @@ def _refusal(request: HttpRequest, session: PortalSession, exc: DomainError) -> 
     return _page(request, "portal/home.html", context, status=status)
 
 
+def _processor_refusal(
+    request: HttpRequest, session: PortalSession, exc: Exception, unreachable: str
+) -> HttpResponse:
+    """The home page saying why: the refusal's own words, else that the processor could not
+    be reached (its error is not for the customer)."""
+    message = getattr(exc, "message", "") or f"{unreachable}; try later."
+    return _refusal(request, session, DomainError(message))
+
+
 @_signed_in
 @require_POST
 def autopay(request: HttpRequest, session: PortalSession) -> HttpResponse:
@@ -356,8 +365,7 @@ def method_add(request: HttpRequest, session: PortalSession) -> HttpResponse:
     try:
         url = portal_card_add(session=session, ip=_ip(request))
     except (DomainError, ProcessorError) as exc:
-        message = getattr(exc, "message", "") or "The card page could not be opened; try later."
-        return _refusal(request, session, DomainError(message))
+        return _processor_refusal(request, session, exc, "The card page could not be opened")
     return customer_page_headers(HttpResponseRedirect(url, status=303))
 
 
@@ -368,8 +376,7 @@ def wallet_add(request: HttpRequest, session: PortalSession) -> HttpResponse:
     try:
         url = portal_wallet_add(session=session, ip=_ip(request))
     except (DomainError, ProcessorError) as exc:
-        message = getattr(exc, "message", "") or "PayPal could not be reached; try later."
-        return _refusal(request, session, DomainError(message))
+        return _processor_refusal(request, session, exc, "PayPal could not be reached")
     return customer_page_headers(HttpResponseRedirect(url, status=303))
 
 
@@ -385,8 +392,7 @@ def wallet_return(request: HttpRequest, session: PortalSession) -> HttpResponse:
     try:
         portal_wallet_return(session=session, setup_token_id=setup_token_id, ip=_ip(request))
     except (DomainError, ProcessorError) as exc:
-        message = getattr(exc, "message", "") or "PayPal could not be reached; try later."
-        return _refusal(request, session, DomainError(message))
+        return _processor_refusal(request, session, exc, "PayPal could not be reached")
     return _back("wallet")
 
 

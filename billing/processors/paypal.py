@@ -322,6 +322,31 @@ def capture_intent(capture: Mapping[str, Any]) -> IntentResult:
 # --- orders -----------------------------------------------------------------------------------
 
 
+def _purchase_unit(
+    amount: Decimal, currency: str, custom_id: str, reference_id: str, description: str
+) -> dict[str, Any]:
+    """An order's one purchase unit: the amount as PayPal's decimal string, our key as its
+    custom id (what its capture carries back), the invoice as its reference."""
+    unit: dict[str, Any] = {
+        "reference_id": reference_id[:256],
+        "custom_id": custom_id[:127],
+        "amount": {"currency_code": currency, "value": amount_value(amount, currency)},
+    }
+    if description:
+        unit["description"] = description[:127]
+    return unit
+
+
+def _read(path: str) -> dict[str, Any] | None:
+    """A resource by its path; None when PayPal has no such thing."""
+    status, body = _request("GET", path)
+    if status == 404:
+        return None
+    if status != 200:
+        raise _refusal(status, body)
+    return body
+
+
 def order_create(
     *,
     amount: Decimal,
@@ -335,13 +360,7 @@ def order_create(
 ) -> PayPalOrder:
     """Create an order to be approved by the payer; the same ``request_id`` creates one order.
     The payer comes back to ``return_url`` (``cancel_url``), else to the configured ones."""
-    unit: dict[str, Any] = {
-        "reference_id": reference_id[:256],
-        "custom_id": custom_id[:127],
-        "amount": {"currency_code": currency, "value": amount_value(amount, currency)},
-    }
-    if description:
-        unit["description"] = description[:127]
+    unit = _purchase_unit(amount, currency, custom_id, reference_id, description)
     context: dict[str, Any] = {"user_action": "PAY_NOW", "shipping_preference": "NO_SHIPPING"}
     for key, given, setting in (
         ("return_url", return_url, "PAYPAL_RETURN_URL"),
@@ -384,12 +403,8 @@ def order_capture(*, order_id: str, request_id: str) -> PayPalOrder:
 
 
 def order_get(order_id: str) -> PayPalOrder | None:
-    status, body = _request("GET", f"/v2/checkout/orders/{_safe(order_id)}")
-    if status == 404:
-        return None
-    if status != 200:
-        raise _refusal(status, body)
-    return order_from(body)
+    body = _read(f"/v2/checkout/orders/{_safe(order_id)}")
+    return None if body is None else order_from(body)
 
 
 def _safe(order_id: str) -> str:
@@ -504,12 +519,8 @@ def setup_token_create(
 
 
 def setup_token_get(setup_token_id: str) -> SetupToken | None:
-    status, body = _request("GET", f"/v3/vault/setup-tokens/{_safe(setup_token_id)}")
-    if status == 404:
-        return None
-    if status != 200:
-        raise _refusal(status, body)
-    return setup_token_from(body)
+    body = _read(f"/v3/vault/setup-tokens/{_safe(setup_token_id)}")
+    return None if body is None else setup_token_from(body)
 
 
 def payment_token_create(*, setup_token_id: str, request_id: str) -> PaymentToken:
@@ -552,13 +563,7 @@ def order_charge_vaulted(
     """Charge a saved wallet without the payer: an order on the payment token, which PayPal
     completes (captures) at once. The same ``request_id`` makes one order and one capture;
     PayPal's refusal (instrument declined, account closed, ...) raises ProcessorDeclined."""
-    unit: dict[str, Any] = {
-        "reference_id": reference_id[:256],
-        "custom_id": custom_id[:127],
-        "amount": {"currency_code": currency, "value": amount_value(amount, currency)},
-    }
-    if description:
-        unit["description"] = description[:127]
+    unit = _purchase_unit(amount, currency, custom_id, reference_id, description)
     status, body = _request(
         "POST",
         "/v2/checkout/orders",

@@ -54,7 +54,6 @@ from billing.models import (
 )
 from billing.models.autopay import AutopayStatus, autopay_key
 from billing.models.processors import OPEN_ATTEMPT, AttemptStatus
-from billing.processors import ProcessorNotConfigured
 from billing.selectors import payment_methods_chargeable
 from billing.services.bulk import update_with_history
 from billing.services.links import invoice_url
@@ -64,7 +63,7 @@ from billing.services.processor_payments import (
     ChargeRequest,
     attempts_charge,
     attempts_open,
-    processor_configured,
+    processors_configured,
 )
 from core.commit import after_commit
 from core.company import company_details
@@ -282,18 +281,6 @@ class _Claim:
     rows: int = 0
     outcomes: dict[int, str] = field(default_factory=dict)
     charges: list[tuple[InvoiceAutopay, ProcessorAttempt, str]] = field(default_factory=list)
-
-
-def processors_configured() -> frozenset[str]:
-    """The processors whose saved methods can be charged now (configured here)."""
-    ready = set()
-    for processor in CHARGEABLE_PROCESSORS:
-        try:
-            processor_configured(processor)
-        except ProcessorNotConfigured:
-            continue
-        ready.add(processor)
-    return frozenset(ready)
 
 
 def _claim(

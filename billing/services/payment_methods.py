@@ -28,6 +28,7 @@ from billing.processors import (
 )
 from billing.processors import paypal as paypal_adapter
 from billing.processors import stripe as stripe_adapter
+from billing.services.processor_payments import processors_configured
 from core.card_numbers import looks_like_card_number
 from core.commit import after_commit
 from core.exceptions import NotFound, PermissionDeniedError
@@ -253,18 +254,8 @@ def payment_methods_processor_detach_sweep(*, limit: int = DETACH_SWEEP_BATCH) -
     ``limit`` a run, of the processors configured. Stops at the first call a processor does
     not answer: the next run carries on."""
     counts = {"detached": 0, "refused": 0, "pending": 0}
-    ready = []
-    for processor, check in (
-        (stripe_adapter.NAME, stripe_adapter.stripe_client),
-        (paypal_adapter.NAME, paypal_adapter.paypal_configured),
-    ):
-        try:
-            check()
-        except ProcessorNotConfigured:
-            continue
-        ready.append(processor)
     ids = list(
-        PaymentMethod.objects.filter(_DETACH_PENDING, processor__in=ready)
+        PaymentMethod.objects.filter(_DETACH_PENDING, processor__in=processors_configured())
         .order_by("detached_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )

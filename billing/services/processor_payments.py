@@ -47,6 +47,7 @@ from billing.processors import (
     PaymentDeclined,
     PaymentMethodUnusable,
     ProcessorDeclined,
+    ProcessorNotConfigured,
     ProcessorRequestError,
     ProcessorUnreachable,
 )
@@ -250,6 +251,18 @@ def processor_configured(processor: str) -> None:
         paypal_adapter.paypal_configured()
     else:
         stripe_adapter.stripe_client()
+
+
+def processors_configured() -> frozenset[str]:
+    """The processors whose saved methods can be charged (or detached) now: configured here."""
+    ready = set()
+    for processor in CHARGEABLE_PROCESSORS:
+        try:
+            processor_configured(processor)
+        except ProcessorNotConfigured:
+            continue
+        ready.add(processor)
+    return frozenset(ready)
 
 
 def invoice_charge(*, invoice_id: int, payment_method_id: int, actor: Any) -> ProcessorAttempt:

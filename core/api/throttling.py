@@ -18,6 +18,7 @@ finance API answers is for its caller only, never for a shared or browser cache.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -74,11 +75,36 @@ class AddressThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-def _failures_key(request: HttpRequest) -> str:
-    # DRF's address of the caller (X-Forwarded-For behind NUM_PROXIES proxies): it reads META
-    # only, which a Django request has.
-    ident = BaseThrottle().get_ident(request)  # type: ignore[arg-type]
-    return f"api-auth-failures:{ident}"
+class AddressFailures:
+    """Failures of one kind counted per address in the cache for a window (the API's failed
+    authentications, the sign-in's bad passwords): ``count`` and ``add``."""
+
+    def __init__(self, kind: str, window: Callable[[], timedelta]) -> None:
+        self.kind = kind
+        self.window = window
+
+    def _key(self, request: HttpRequest) -> str:
+        # DRF's address of the caller (X-Forwarded-For behind NUM_PROXIES proxies): it reads
+        # META only, which a Django request has.
+        ident = BaseThrottle().get_ident(request)  # type: ignore[arg-type]
+        return f"{self.kind}:{ident}"
+
+    def seconds(self) -> int:
+        return int(self.window().total_seconds())
+
+    def count(self, request: HttpRequest) -> int:
+        return int(cache.get(self._key(request)) or 0)
+
+    def add(self, request: HttpRequest) -> None:
+        key, window = self._key(request), self.seconds()
+        if not cache.add(key, 1, timeout=window):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between the two calls
+                cache.add(key, 1, timeout=window)
+
+
+_auth_failures = AddressFailures("api-auth-failures", lambda: settings.API_AUTH_FAILURE_WINDOW)
 
 
 def _too_many(wait: int) -> JsonResponse:
@@ -106,16 +132,11 @@ class AuthFailureThrottleMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
-        key = _failures_key(request)
-        window = int(settings.API_AUTH_FAILURE_WINDOW.total_seconds())
-        if (cache.get(key) or 0) >= settings.API_AUTH_FAILURES_PER_IP:
-            return _too_many(window)
+        if _auth_failures.count(request) >= settings.API_AUTH_FAILURES_PER_IP:
+            return _too_many(_auth_failures.seconds())
         response = self.get_response(request)
-        if response.status_code == 401 and not cache.add(key, 1, timeout=window):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between the two calls
-                cache.add(key, 1, timeout=window)
+        if response.status_code == 401:
+            _auth_failures.add(request)
         return response
 
 

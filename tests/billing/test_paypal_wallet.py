@@ -17,14 +17,12 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from billing.checks import ar_subledger_check
 from billing.enums import InvoiceStatus
 from billing.models import InvoiceAutopay, Payment, PaymentMethod, ProcessorAttempt
 from billing.models.autopay import AutopayStatus, autopay_key
 from billing.selectors import payment_method_chargeable
 from billing.services.autopay import autopay_charge, autopay_run
 from billing.services.customers import customer_create
-from billing.services.invoices import LineInput, invoice_create
 from billing.services.payment_methods import (
     payment_method_remove,
     payment_methods_processor_detach_sweep,
@@ -36,9 +34,10 @@ from billing.services.wallet_setup import (
     wallet_setup_start,
 )
 from core.fx import fx_rate_set
-from core.ledger.selectors import trial_balance
 from tests.billing.fakes import paypal_server
 from tests.billing.fakes.paypal_server import FakePayPal, payment_token_event, running_fake_paypal
+from tests.billing.test_autopay import assert_books_agree, issue
+from tests.billing.test_autopay_batch import row_of
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.billing.fakes.urls")]
 D = Decimal
@@ -73,26 +72,6 @@ def save_wallet(fake: FakePayPal, customer, email: str = "payer@wallet.example")
     setup_id = url.rsplit("=", 1)[-1]
     fake.approve_setup(setup_id, email=email)
     return wallet_setup_complete(customer_id=customer.pk, setup_token_id=setup_id)
-
-
-def issue(actor, customer, amount: str = "80.00"):
-    return invoice_create(
-        actor=actor,
-        customer_id=customer.pk,
-        issue=True,
-        lines=[
-            LineInput(description="Services", quantity=D(1), unit_price=D(amount), tax_rate=D(0))
-        ],
-    )
-
-
-def row_of(invoice) -> InvoiceAutopay:
-    return InvoiceAutopay.objects.get(invoice=invoice)
-
-
-def assert_books_agree() -> None:
-    assert ar_subledger_check() == []
-    assert trial_balance().is_balanced
 
 
 # --- saving the wallet ---------------------------------------------------------------------------
@@ -194,7 +173,7 @@ def test_the_token_created_webhook_saves_a_wallet_whose_return_was_lost(
 def test_autopay_charges_the_wallet_once_without_the_payer(fake, finance_admin) -> None:
     customer = autopay_customer(finance_admin)
     wallet = save_wallet(fake, customer)
-    invoice = issue(finance_admin, customer)
+    invoice = issue(finance_admin, customer, "80.00")
     # when the task runs twice and the periodic run as well
     assert autopay_charge(invoice_id=invoice.pk) == "succeeded"
     assert autopay_charge(invoice_id=invoice.pk) == "not_due"
@@ -228,7 +207,7 @@ def test_a_soft_refusal_is_retried_and_a_hard_one_stops_and_tells_the_customer(
     save_wallet(fake, hard)
     # the soft one first: instrument declined, then paid on the retry day
     fake.queue("decline")
-    invoice = issue(finance_admin, soft)
+    invoice = issue(finance_admin, soft, "80.00")
     assert autopay_charge(invoice_id=invoice.pk) == "failed"
     row = row_of(invoice)
     assert (row.status, row.last_failure_code) == (AutopayStatus.SCHEDULED, "instrument_declined")
@@ -239,7 +218,7 @@ def test_a_soft_refusal_is_retried_and_a_hard_one_stops_and_tells_the_customer(
     ]
     # the hard one: the payer's account is closed; no retry, the customer emailed the link
     fake.queue("decline:PAYER_ACCOUNT_LOCKED_OR_CLOSED")
-    closed = issue(finance_admin, hard)
+    closed = issue(finance_admin, hard, "80.00")
     with django_capture_on_commit_callbacks(execute=True):
         assert autopay_charge(invoice_id=closed.pk) == "failed"
     row = row_of(closed)
@@ -257,7 +236,7 @@ def test_a_lost_answer_is_asked_again_under_the_same_request_id_and_pays_once(
 ) -> None:
     customer = autopay_customer(finance_admin)
     save_wallet(fake, customer)
-    invoice = issue(finance_admin, customer)
+    invoice = issue(finance_admin, customer, "80.00")
     # PayPal charged, but its answer came after we gave up
     fake.queue("timeout")
     assert autopay_charge(invoice_id=invoice.pk) == "unknown"
@@ -279,7 +258,7 @@ def test_an_answer_lost_past_paypals_request_id_window_is_left_for_a_clerk(
 ) -> None:
     customer = autopay_customer(finance_admin)
     save_wallet(fake, customer)
-    invoice = issue(finance_admin, customer)
+    invoice = issue(finance_admin, customer, "80.00")
     fake.queue("timeout")
     assert autopay_charge(invoice_id=invoice.pk) == "unknown"
     ProcessorAttempt.objects.update(created_at=F("created_at") - timedelta(hours=4))
@@ -292,7 +271,7 @@ def test_an_answer_lost_past_paypals_request_id_window_is_left_for_a_clerk(
 def test_a_pending_capture_is_paid_when_paypal_completes_it(fake, finance_admin) -> None:
     customer = autopay_customer(finance_admin)
     save_wallet(fake, customer)
-    invoice = issue(finance_admin, customer)
+    invoice = issue(finance_admin, customer, "80.00")
     fake.queue("pending")
     assert autopay_charge(invoice_id=invoice.pk) == "pending"
     attempt = ProcessorAttempt.objects.get()
