@@ -46,6 +46,7 @@ lint: install-test
 	$(BIN)/lint-imports
 	DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 	DATABASE_URL=sqlite:///:memory: $(BIN)/mypy
+	$(BIN)/bandit -c pyproject.toml -r . --severity-level medium
 
 # Every test and check, on PostgreSQL and Redis.
 test: services-check lint

@@ -296,7 +296,7 @@ def _settled_since_rows(
                    - SUM(CASE WHEN counted = 1 THEN today ELSE 0 END),
                SUM(CASE WHEN then_due > 0 THEN 1 ELSE 0 END) - SUM(counted)
           FROM dues GROUP BY currency, due_date
-    """.format(filters=filters, **tables)  # noqa: S608 - table names from the models
+    """.format(filters=filters, **tables)  # noqa: S608  # nosec B608  # model tables; values bound
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()

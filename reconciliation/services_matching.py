@@ -601,7 +601,7 @@ def _mark_applied(done: list[_Pending]) -> None:
         match.applied_by = None
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Match._meta.db_table} AS t SET status = %s, applied_at = %s, "  # noqa: S608
+            f"UPDATE {Match._meta.db_table} AS t SET status = %s, applied_at = %s, "  # noqa: S608  # nosec B608  # the model's own table; values bound
             "applied_by_id = NULL, payment_id = v.payment_id "
             "FROM UNNEST(%s::bigint[], %s::bigint[]) AS v(id, payment_id) WHERE t.id = v.id",
             [

@@ -791,7 +791,7 @@ def _mark_billed(model: type[UsageEvent | PendingItem], pairs: list[tuple[int, i
     row_ids, invoice_ids = zip(*pairs, strict=True)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {model._meta.db_table} AS t SET invoice_id = v.invoice_id "  # noqa: S608
+            f"UPDATE {model._meta.db_table} AS t SET invoice_id = v.invoice_id "  # noqa: S608  # nosec B608  # the model's own table; ids bound
             "FROM UNNEST(%s::bigint[], %s::bigint[]) AS v(id, invoice_id) WHERE t.id = v.id",
             [list(row_ids), list(invoice_ids)],
         )
