@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import RawPostDataException
 from django.utils import timezone
 
 from core.models import FormSubmission, IdempotencyRecord
@@ -45,7 +46,18 @@ def _scope(request: HttpRequest) -> str:
 
 def _request_hash(request: HttpRequest) -> str:
     digest = hashlib.sha256((request.content_type or "").encode() + b"\n")
-    digest.update(request.body)
+    try:
+        digest.update(request.body)
+    except RawPostDataException:
+        # A multipart body already read as a stream (the card-number guard reads uploads
+        # without holding them in memory): its parsed fields and files stand for it.
+        digest.update(repr(sorted(request.POST.lists())).encode())
+        for name, uploads in sorted(request.FILES.lists()):
+            for upload in uploads:
+                digest.update(f"\n{name}={upload.name}:{upload.size}\n".encode())
+                for chunk in upload.chunks():
+                    digest.update(chunk)
+                upload.seek(0)
     return digest.hexdigest()
 
 

@@ -363,6 +363,7 @@ SPECTACULAR_SETTINGS = {
         "PayoutStatusEnum": "reconciliation.enums.PayoutStatus",
         "FeedStatusEnum": "reconciliation.enums.FeedStatus",
         "AgingBucketEnum": "core.aging.AgingBucket",
+        "CurrencyEnum": "core.api.fields.CURRENCY_CODES",
     },
 }
 

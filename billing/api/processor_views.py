@@ -310,6 +310,12 @@ class PaymentMethodDetailApi(APIView):
         return Response(PaymentMethodOutput(method).data)
 
 
+# The processor the operation needs has no credentials here (its body: core.api.schema).
+NOT_CONFIGURED = OpenApiResponse(
+    description='The processor is not configured: {"code": "processor_not_configured"}'
+)
+
+
 class ChargeInput(serializers.Serializer):
     payment_method = serializers.IntegerField(min_value=1)
 
@@ -327,6 +333,7 @@ class InvoiceChargeApi(APIView):
             402: OpenApiResponse(
                 description='Declined: {"code": "card_declined", "details": {"decline_code"}}'
             ),
+            503: NOT_CONFIGURED,
         },
     )
     def post(self, request: Request, invoice_id: int) -> Response:
@@ -368,7 +375,7 @@ class InvoicePayPalOrderApi(APIView):
 
     required_permissions = {"POST": ["billing.charge_invoice"]}
 
-    @extend_schema(request=None, responses={201: PayPalOrderOutput})
+    @extend_schema(request=None, responses={201: PayPalOrderOutput, 503: NOT_CONFIGURED})
     def post(self, request: Request, invoice_id: int) -> Response:
         checkout = paypal_order_create(invoice_id=invoice_id, actor=request.user)
         return _checkout_response(PayPalOrderOutput, checkout)
@@ -386,7 +393,9 @@ class InvoicePayPalCaptureApi(APIView):
 
     required_permissions = {"POST": ["billing.charge_invoice"]}
 
-    @extend_schema(request=PayPalCaptureInput, responses={201: ProcessorAttemptOutput})
+    @extend_schema(
+        request=PayPalCaptureInput, responses={201: ProcessorAttemptOutput, 503: NOT_CONFIGURED}
+    )
     def post(self, request: Request, invoice_id: int) -> Response:
         data = PayPalCaptureInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -404,7 +413,7 @@ class InvoiceCoinbaseChargeApi(APIView):
 
     required_permissions = {"POST": ["billing.charge_invoice"]}
 
-    @extend_schema(request=None, responses={201: CoinbaseChargeOutput})
+    @extend_schema(request=None, responses={201: CoinbaseChargeOutput, 503: NOT_CONFIGURED})
     def post(self, request: Request, invoice_id: int) -> Response:
         checkout = coinbase_charge_create(invoice_id=invoice_id, actor=request.user)
         return _checkout_response(CoinbaseChargeOutput, checkout)
@@ -434,7 +443,9 @@ class StripeWebhookApi(APIView):
     authentication_classes: list[Any] = []
     throttle_classes: list[Any] = []
 
-    @extend_schema(request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED})
+    @extend_schema(
+        request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED, 503: NOT_CONFIGURED}
+    )
     def post(self, request: Request) -> Response:
         return _received(
             stripe_webhook_receive(
@@ -452,7 +463,9 @@ class PayPalWebhookApi(APIView):
     authentication_classes: list[Any] = []
     throttle_classes: list[Any] = []
 
-    @extend_schema(request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED})
+    @extend_schema(
+        request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED, 503: NOT_CONFIGURED}
+    )
     def post(self, request: Request) -> Response:
         return _received(paypal_webhook_receive(payload=request.body, headers=request.headers))
 
@@ -465,7 +478,9 @@ class CoinbaseWebhookApi(APIView):
     authentication_classes: list[Any] = []
     throttle_classes: list[Any] = []
 
-    @extend_schema(request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED})
+    @extend_schema(
+        request={"application/json": dict}, responses={200: WEBHOOK_RECEIVED, 503: NOT_CONFIGURED}
+    )
     def post(self, request: Request) -> Response:
         return _received(
             coinbase_webhook_receive(

@@ -16,6 +16,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.exceptions import DomainError
 
+# Seconds a client waits after a rate limit of the business rules (too many checkout or
+# portal requests) that names no time of its own.
+DOMAIN_RETRY_AFTER = 60
+
 
 def _flatten(detail: Any) -> Any:
     if isinstance(detail, dict):
@@ -42,7 +46,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         }
         if exc.details:
             body["details"] = {k: str(v) for k, v in exc.details.items()}
-        return Response(body, status=exc.status_code)
+        refusal = Response(body, status=exc.status_code)
+        if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+            # Every 429 says when to come back, as the throttles' do.
+            refusal["Retry-After"] = str(getattr(exc, "retry_after", DOMAIN_RETRY_AFTER))
+        return refusal
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -93,6 +93,12 @@ class BusinessDateField(serializers.DateField):
             raise serializers.ValidationError(exc.message, code=exc.code) from None
 
 
+# ISO 4217 codes a CurrencyField accepts ("XXX" means no currency); one enum in the schema
+# (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["CurrencyEnum"]).
+CURRENCY_CODES = sorted(code for code in CURRENCIES if code != "XXX")
+
+
+@extend_schema_field({"type": "string", "enum": CURRENCY_CODES, "example": "USD"})
 class CurrencyField(serializers.CharField):
     default_error_messages = {"unknown": "Unknown ISO 4217 currency code {value!r}."}
 
