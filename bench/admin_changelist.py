@@ -290,8 +290,8 @@ def install_urls(models: list[Any]) -> Any:
 def finance_admin_client() -> Any:
     from django.contrib.auth.models import Group, User
     from django.test import Client
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from core.otp import AuthenticatorDevice
     from core.roles import Role
 
     user, created = User.objects.get_or_create(
@@ -299,7 +299,7 @@ def finance_admin_client() -> Any:
     )
     if created:
         user.groups.add(Group.objects.get(name=Role.FINANCE_ADMIN))
-    device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
+    device, _ = AuthenticatorDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
     client = Client()
     client.force_login(user)
     session = client.session

@@ -502,13 +502,13 @@ def main() -> int:
     from django.db import connections
     from django.test import Client
     from django.utils import timezone
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from billing.enums import InvoiceStatus
     from billing.models import Invoice
     from core.aging import aging_bucket
     from core.ledger.enums import AccountRole, AccountType
     from core.ledger.models import Account, JournalLine
+    from core.otp import AuthenticatorDevice
     from reconciliation.models import BankAccount
     from reporting import dashboard as dash
     from reporting.kpis import kpi_snapshot_take
@@ -532,7 +532,7 @@ def main() -> int:
 
     today = timezone.localdate()
     user = finance_admin()
-    device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
+    device, _ = AuthenticatorDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
     client = Client()
     client.force_login(user)
     session = client.session

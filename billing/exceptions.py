@@ -23,3 +23,9 @@ class OverAllocation(Conflict):
 
 class CurrencyMismatch(BillingError):
     code = "currency_mismatch"
+
+
+class CustomerErased(Conflict):
+    """The customer's personal data was erased (GDPR): the record is never edited again."""
+
+    code = "customer_erased"

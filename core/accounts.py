@@ -15,11 +15,16 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from core.exceptions import DomainError
+from core.otp import (
+    AuthenticatorDevice,
+    RecoveryCode,
+    RecoveryCodeDevice,
+    recovery_code_generate,
+    recovery_code_hash,
+)
 from core.roles import STAFF_ROLES, Role
 
 RECOVERY_CODE_COUNT = 10
@@ -108,31 +113,38 @@ def staff_user_reset(*, username: str, role: str, password: str) -> User:
     return user
 
 
-def totp_secret_base32(device: TOTPDevice) -> str:
+def totp_secret_base32(device: AuthenticatorDevice) -> str:
     """The device's secret as authenticator apps take it when typed in by hand."""
     return b32encode(device.bin_key).decode("ascii")
 
 
-def mfa_enroll(*, user: User) -> tuple[TOTPDevice, list[str]]:
+def mfa_enroll(*, user: User) -> tuple[AuthenticatorDevice, list[str]]:
     """Give ``user`` a new confirmed authenticator (TOTP) and 10 single-use recovery codes.
 
-    Earlier devices of the user are deleted, so old phones and old codes stop working.
+    Earlier devices of the user are deleted, so old phones and old codes stop working. The
+    key is stored encrypted and the codes only as hashes: the returned codes are the only
+    copy.
     """
+    codes = [recovery_code_generate() for _ in range(RECOVERY_CODE_COUNT)]
+    hashes = [recovery_code_hash(code) for code in codes]
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
-        StaticDevice.objects.filter(user=user).delete()
-        totp = TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=True)
-        static = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
-        codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-        StaticToken.objects.bulk_create(StaticToken(device=static, token=code) for code in codes)
+        AuthenticatorDevice.objects.filter(user=user).delete()
+        RecoveryCodeDevice.objects.filter(user=user).delete()
+        totp = AuthenticatorDevice.objects.create(user=user, name="Authenticator", confirmed=True)
+        recovery = RecoveryCodeDevice.objects.create(
+            user=user, name="Recovery codes", confirmed=True
+        )
+        RecoveryCode.objects.bulk_create(
+            RecoveryCode(device=recovery, code_hash=code_hash) for code_hash in hashes
+        )
     return totp, codes
 
 
 def mfa_device_count(*, user: User) -> int:
     """How many second-factor devices ``user`` has (any kind)."""
     return (
-        TOTPDevice.objects.filter(user=user).count()
-        + StaticDevice.objects.filter(user=user).count()
+        AuthenticatorDevice.objects.filter(user=user).count()
+        + RecoveryCodeDevice.objects.filter(user=user).count()
     )
 
 

@@ -16,17 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import Http404, HttpRequest, HttpResponse
-from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django.http import HttpRequest, HttpResponse
 from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
@@ -40,6 +37,7 @@ from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
 from core.fx import fx_rate_create
 from core.models import FxRate, TaskFailure
+from core.otp import AuthenticatorDevice, RecoveryCodeDevice
 
 _SERVICE_ERROR = "_backoffice_service_error"
 
@@ -111,17 +109,13 @@ class ServiceModelAdmin(ModelAdmin):
         return RefusedForm
 
 
-class HistoryAdmin(SimpleHistoryAdmin, ModelAdmin):
-    """django-simple-history's admin in the workspace theme (its history pages come from
-    ``unfold.contrib.simple_history``)."""
+class ReadOnlyHistoryMixin:
+    """History visible, but never reverted or edited from the admin: a revert saves a past
+    version over the record around the services, and history rows are append-only (SOX;
+    ``core.history_guard``), so a past version's page is read-only and a POST to it is 403."""
 
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-
-
-class AuditedAdmin(ServiceModelAdmin, SimpleHistoryAdmin):
-    """History visible, but never reverted from the admin: a revert would write around the
-    services, so history pages are read-only."""
+    def revert_disabled(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return True
 
     def has_change_history_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -133,9 +127,24 @@ class AuditedAdmin(ServiceModelAdmin, SimpleHistoryAdmin):
         version_id: str,
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        if request.method == "POST":
+        if request.method not in ("GET", "HEAD"):
             raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        return super().history_form_view(  # type: ignore[misc]
+            request, object_id, version_id, extra_context
+        )
+
+
+class HistoryAdmin(ReadOnlyHistoryMixin, SimpleHistoryAdmin, ModelAdmin):
+    """django-simple-history's admin in the workspace theme (its history pages come from
+    ``unfold.contrib.simple_history``); past versions are shown, never reverted."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+class AuditedAdmin(ReadOnlyHistoryMixin, ServiceModelAdmin, SimpleHistoryAdmin):
+    """History visible, but never reverted from the admin: a revert would write around the
+    services, so history pages are read-only."""
 
 
 @admin.register(FxRate)
@@ -293,8 +302,10 @@ class AccountAdminMixin:
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
-admin.site.unregister(TOTPDevice)
-admin.site.unregister(StaticDevice)
+# django-otp's plugin devices kept keys and codes in plain text: retired (migration 0007 moved
+# them to core.otp's devices, and their tables refuse rows), so no page of theirs is served.
+admin.site.unregister(apps.get_model("otp_totp", "TOTPDevice"))
+admin.site.unregister(apps.get_model("otp_static", "StaticDevice"))
 
 
 @admin.register(User)
@@ -346,26 +357,17 @@ class DeviceAdminMixin(AccountAdminMixin):
         return False
 
 
-@admin.register(TOTPDevice)
-class BackofficeTOTPDeviceAdmin(DeviceAdminMixin, TOTPDeviceAdmin, ModelAdmin):
-    """Roles: change and delete for superusers; view for finance_admin. The key, its QR code
-    and its configuration page are never served."""
+@admin.register(AuthenticatorDevice)
+class AuthenticatorDeviceAdmin(DeviceAdminMixin, ModelAdmin):
+    """Roles: change and delete for superusers; view for finance_admin. The key has no
+    field, no configuration page and no QR code here (it is stored encrypted)."""
 
-    radio_fields: dict[str, int] = {}
-
-    def config_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        raise Http404
-
-    def qrcode_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        raise Http404
+    search_fields = ("user__username", "name")
 
 
-@admin.register(StaticDevice)
-class BackofficeStaticDeviceAdmin(DeviceAdminMixin, StaticDeviceAdmin, ModelAdmin):
-    """Roles: change and delete for superusers; view for finance_admin. Recovery codes are
-    never listed."""
+@admin.register(RecoveryCodeDevice)
+class RecoveryCodeDeviceAdmin(DeviceAdminMixin, ModelAdmin):
+    """Roles: change and delete for superusers; view for finance_admin. The codes are stored
+    only as hashes and never listed."""
 
-    inlines = ()
-
-    def get_inline_instances(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
-        return []
+    search_fields = ("user__username", "name")

@@ -108,8 +108,8 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("auth.User", "person"),
             ("auth.Group", "shield_person"),
-            ("otp_totp.TOTPDevice", "phonelink_lock"),
-            ("otp_static.StaticDevice", "key"),
+            ("core.AuthenticatorDevice", "phonelink_lock"),
+            ("core.RecoveryCodeDevice", "key"),
             ("knox.AuthToken", "token"),
             ("events.WebhookEndpoint", "webhook"),
             ("events.Event", "send"),

@@ -4,6 +4,7 @@ The default admin site is an ``OTPAdminSite``: its login asks for the password a
 and ``has_permission`` is false until the session is verified, so a staff user without a
 device reaches no admin page. The code field takes either an authenticator (TOTP) code or a
 recovery code; the device is chosen from the shape of the code, so nobody has to pick one.
+Only the devices of ``core.otp`` (key encrypted, codes hashed) are ever chosen.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.sites import UnfoldAdminSite
 from unfold.widgets import BASE_INPUT_CLASSES
+
+from core.otp import AuthenticatorDevice, RecoveryCodeDevice
 
 
 class OTPLoginForm(OTPAdminAuthenticationForm):
@@ -47,15 +48,17 @@ class OTPLoginForm(OTPAdminAuthenticationForm):
 
     def _chosen_device(self, user: Any) -> Any:
         device = super()._chosen_device(user)
-        if device is not None:
+        if isinstance(device, AuthenticatorDevice | RecoveryCodeDevice):
             return device
         token = (self.cleaned_data.get("otp_token") or "").strip()
-        model = TOTPDevice if token.isdigit() and len(token) in (6, 8) else StaticDevice
+        model: type[AuthenticatorDevice | RecoveryCodeDevice] = (
+            AuthenticatorDevice if token.isdigit() and len(token) in (6, 8) else RecoveryCodeDevice
+        )
         device = model.objects.filter(user=user, confirmed=True).order_by("pk").first()
         if device is None:
             # No device of that kind: check the code against one the user has, so the answer
             # is "invalid code" rather than a device picker nobody asked for.
-            other = StaticDevice if model is TOTPDevice else TOTPDevice
+            other = RecoveryCodeDevice if model is AuthenticatorDevice else AuthenticatorDevice
             device = other.objects.filter(user=user, confirmed=True).order_by("pk").first()
         return device
 

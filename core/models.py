@@ -1,4 +1,5 @@
-"""The shared kernel's tables: FX rates, document counters, idempotency records, task failures."""
+"""The shared kernel's tables: FX rates, document counters, idempotency records, task failures,
+second-factor devices (``core.otp``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
+
+# The second-factor devices live beside their verification in core.otp; imported here so
+# they are registered as core's models.
+from core.otp import AuthenticatorDevice, RecoveryCode, RecoveryCodeDevice  # noqa: F401
 
 
 class FxRate(models.Model):

@@ -102,6 +102,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_otp",
+    # django-otp's plugins stay installed for the migration history only (core 0002 names
+    # them; core 0007 moved their devices to core.otp): their tables are empty and refuse rows.
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from core.api.errors import json_not_found
 from core.api.health import healthz
 from core.api.permissions import PUBLIC
+from core.api.users import UserExportApi
 
 
 class SchemaApi(SpectacularAPIView):
@@ -27,6 +28,7 @@ urlpatterns = [
     path("api/portal/", include("portal.api_urls")),
     path("api/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", DocsApi.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/users/<int:user_id>/export", UserExportApi.as_view(), name="user-export"),
     path("api/ledger/", include("core.ledger.api.urls")),
     path("api/billing/", include("billing.api.urls")),
     path("api/accounts/", include("receivables.api.urls")),

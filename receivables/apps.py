@@ -9,6 +9,10 @@ class ReceivablesConfig(AppConfig):
         from receivables.events import connect as events_connect
 
         events_connect()
+        from receivables import gdpr
+
+        # Open plans and disputes block a customer's erasure; their text is erased with it.
+        gdpr.register()
         from core.demo import register_demo_seeder
         from receivables.demo import receivables_demo_seed
 

@@ -14,6 +14,7 @@ recorded and flags what breaks a control:
   confirmed device), with the admin log of account changes in the period.
 - ``logins``: failed and locked-out logins recorded by django-axes.
 - ``sign_offs``: bank reconciliation sign-offs and reopenings.
+- ``personal_data``: GDPR exports and erasures of customers, vendors and users.
 
 The period covers both days, in the project's time zone, and applies to when things happened
 (decided, requested, posted, changed). ``report_production_record`` is the one write: the log
@@ -38,12 +39,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from billing.models import Customer, Price, Product, TaxRate
 from core.exceptions import DomainError
+from core.gdpr import LOG_PREFIX as GDPR_LOG_PREFIX
+from core.gdpr import personal_data_log_list
 from core.ledger.models import Account, JournalEntry, JournalLine
+from core.otp import AuthenticatorDevice, RecoveryCodeDevice
 from payables.enums import ApprovalDecision, BankChangeStatus, DocumentKind
 from payables.models import (
     Approval,
@@ -585,12 +587,16 @@ def users_table(date_from: date, date_to: date) -> ReportTable:
     start, end = period_bounds(date_from, date_to)
     users = list(User.objects.prefetch_related("groups").order_by("username"))
     totp: dict[int, int] = defaultdict(int)
-    for user_id in TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True):
+    for user_id in AuthenticatorDevice.objects.filter(confirmed=True).values_list(
+        "user_id", flat=True
+    ):
         totp[user_id] += 1
-    static = set(StaticDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
+    static = set(
+        RecoveryCodeDevice.objects.filter(confirmed=True).values_list("user_id", flat=True)
+    )
     types = {
         model: ContentType.objects.get_for_model(model).pk
-        for model in (User, Group, TOTPDevice, StaticDevice)
+        for model in (User, Group, AuthenticatorDevice, RecoveryCodeDevice)
     }
     log = (
         LogEntry.objects.filter(
@@ -601,8 +607,8 @@ def users_table(date_from: date, date_to: date) -> ReportTable:
     )
     # Whose account a log entry is about: the user, or the owner of the device.
     owners: dict[int, dict[int, int]] = {
-        types[TOTPDevice]: dict(TOTPDevice.objects.values_list("pk", "user_id")),
-        types[StaticDevice]: dict(StaticDevice.objects.values_list("pk", "user_id")),
+        types[AuthenticatorDevice]: dict(AuthenticatorDevice.objects.values_list("pk", "user_id")),
+        types[RecoveryCodeDevice]: dict(RecoveryCodeDevice.objects.values_list("pk", "user_id")),
     }
     changes_of: dict[int, list[str]] = defaultdict(list)
     other_changes = []
@@ -818,6 +824,43 @@ def sign_offs_table(date_from: date, date_to: date) -> ReportTable:
     )
 
 
+# ------------------------------------------------------------------- personal data (GDPR)
+
+
+def personal_data_table(date_from: date, date_to: date) -> ReportTable:
+    """Every export and erasure of a person's data (customer, vendor, user) in the period,
+    from the admin log: when, who asked, about whom, what and why."""
+    start, end = period_bounds(date_from, date_to)
+    rows = []
+    for entry in personal_data_log_list(start=start, end=end):
+        action, _, reason = entry.change_message.removeprefix(GDPR_LOG_PREFIX).partition(": ")
+        rows.append(
+            ReportRow(
+                [
+                    at_text(entry.action_time),
+                    user_text(entry.user),
+                    str(ContentType.objects.get_for_id(entry.content_type_id).name)
+                    if entry.content_type_id
+                    else "",
+                    f"{entry.object_repr} (#{entry.object_id})",
+                    action.capitalize(),
+                    reason,
+                ]
+            )
+        )
+    return ReportTable(
+        title="Personal data exports and erasures (GDPR)",
+        parameters=[*_period_parameters(date_from, date_to), ("Requests", str(len(rows)))],
+        headers=["At", "By", "Record", "Subject", "Request", "Reason"],
+        rows=rows,
+        notes=[
+            "From the admin log. An erased record shows its pseudonym; its history says "
+            "what changed (master data report), the erasure's reason is here in full."
+        ],
+        filename=_stem("personal_data", date_from, date_to),
+    )
+
+
 # -------------------------------------------------------------------------------- catalog
 
 
@@ -876,6 +919,12 @@ REPORTS: dict[str, ComplianceReport] = {
             "Reconciliation sign-offs",
             "Bank reconciliation sign-offs and reopenings.",
             sign_offs_table,
+        ),
+        ComplianceReport(
+            "personal_data",
+            "Personal data exports and erasures",
+            "GDPR exports and erasures of customers, vendors and users: who, whom, when, why.",
+            personal_data_table,
         ),
     )
 }

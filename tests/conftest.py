@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from core.otp import AuthenticatorDevice
 from core.roles import STAFF_ROLES, Role
 
 SHARED_DATA = Path(
@@ -91,7 +91,7 @@ def make_user(db: None) -> Callable[..., User]:
         if role:
             user.groups.add(Group.objects.get(name=role))
         if mfa:
-            TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+            AuthenticatorDevice.objects.create(user=user, name="phone", confirmed=True)
         return user
 
     return make
@@ -101,7 +101,7 @@ def verified_client(user: User) -> APIClient:
     """A session client whose login passed the second factor (as the admin login does)."""
     client = APIClient()
     client.force_login(user)
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).first()
     assert device is not None, "a verified session needs a confirmed device"
     session = client.session
     session["otp_device_id"] = device.persistent_id

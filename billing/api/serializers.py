@@ -93,6 +93,9 @@ class CustomerOutput(serializers.Serializer):
     autopay = serializers.BooleanField()
     time_zone = serializers.CharField()
     created_at = serializers.DateTimeField()
+    erased_at = serializers.DateTimeField(
+        allow_null=True, help_text="When its personal data was erased (GDPR); then read-only."
+    )
 
     def get_credit_limit(self, obj: Any) -> str | None:
         if obj.credit_limit is None:

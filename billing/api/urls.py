@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from billing.api import gdpr_views as gdpr
 from billing.api import subscription_views as subs
 from billing.api import views
 from billing.api.pdf import InvoicePdfApi
@@ -7,6 +8,16 @@ from billing.api.pdf import InvoicePdfApi
 urlpatterns = [
     path("customers", views.CustomerListCreateApi.as_view(), name="billing-customers"),
     path("customers/<int:customer_id>", views.CustomerDetailApi.as_view(), name="billing-customer"),
+    path(
+        "customers/<int:customer_id>/export",
+        gdpr.CustomerExportApi.as_view(),
+        name="billing-customer-export",
+    ),
+    path(
+        "customers/<int:customer_id>/erase",
+        gdpr.CustomerEraseApi.as_view(),
+        name="billing-customer-erase",
+    ),
     path("invoices", views.InvoiceListCreateApi.as_view(), name="billing-invoices"),
     path("invoices/<int:invoice_id>", views.InvoiceDetailApi.as_view(), name="billing-invoice"),
     path(

@@ -76,6 +76,9 @@ class Customer(models.Model):
     # the company's (TIME_ZONE).
     time_zone = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # GDPR erasure: personal data pseudonymised (here and in the history rows); the record
+    # stays for the invoices the law keeps, and is never edited again.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -84,6 +87,8 @@ class Customer(models.Model):
         permissions = [
             ("manage_credit", "Can set credit limits and credit holds"),
             ("override_credit_limit", "Can override a customer's credit limit"),
+            ("export_customer", "Can export a customer's personal data (GDPR)"),
+            ("erase_customer", "Can erase a customer's personal data (GDPR)"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -12,6 +12,7 @@ from stdnum.util import get_cc_module
 from billing.exceptions import BillingError, InvalidTaxId
 from billing.models import Customer
 from billing.services.credit import credit_fields_clean
+from billing.services.gdpr import customer_erased_refuse
 from core.exceptions import PermissionDeniedError
 from core.money import minor_unit_exponent
 
@@ -129,6 +130,7 @@ def customer_update(*, actor: Any, customer_id: int, **fields: Any) -> Customer:
     fields = _clean(fields)
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer_id)
+        customer_erased_refuse(customer)
         if "currency" in fields and fields["currency"] != customer.currency:
             if customer.invoices.exists() or customer.payments.exists():
                 raise BillingError(

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.enums import PaymentMethodType
-from billing.exceptions import BillingError
+from billing.exceptions import BillingError, CustomerErased
 from billing.models import Customer, PaymentMethod
 from billing.processors import (
     CardNumberRefused,
@@ -136,6 +136,10 @@ def payment_method_add(
     )
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer_id)
+        if customer.erased_at is not None:
+            raise CustomerErased(
+                f"Customer {customer.pk}'s personal data was erased (GDPR): no new method."
+            )
         active = PaymentMethod.objects.select_for_update().filter(
             customer=customer, detached_at__isnull=True
         )

@@ -91,6 +91,9 @@ class VendorOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     activated_at = serializers.DateTimeField(allow_null=True)
     blocked_reason = serializers.CharField()
+    erased_at = serializers.DateTimeField(
+        allow_null=True, help_text="When its personal data was erased (GDPR); then read-only."
+    )
 
 
 class BankChangeOutput(serializers.Serializer):

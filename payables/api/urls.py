@@ -1,5 +1,6 @@
 from django.urls import path
 
+from payables.api import gdpr_views as gdpr
 from payables.api import views as v
 
 urlpatterns = [
@@ -11,6 +12,16 @@ urlpatterns = [
         name="payables-vendor-activate",
     ),
     path("vendors/<int:vendor_id>/block", v.VendorBlockApi.as_view(), name="payables-vendor-block"),
+    path(
+        "vendors/<int:vendor_id>/export",
+        gdpr.VendorExportApi.as_view(),
+        name="payables-vendor-export",
+    ),
+    path(
+        "vendors/<int:vendor_id>/erase",
+        gdpr.VendorEraseApi.as_view(),
+        name="payables-vendor-erase",
+    ),
     path(
         "vendors/<int:vendor_id>/bank-changes",
         v.VendorBankChangeListRequestApi.as_view(),

@@ -52,6 +52,9 @@ class Vendor(FSMModelMixin, models.Model):
     activated_at = models.DateTimeField(null=True, blank=True)
     activated_by = user_fk()
     blocked_reason = models.CharField(max_length=300, blank=True, default="")
+    # GDPR erasure: personal data pseudonymised (here and in the history rows); the record
+    # stays for the bills the law keeps, and is never edited or paid again.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     history = HistoricalRecords(excluded_fields=["tax_id", "bank_account_number", "iban"])
 
@@ -60,6 +63,8 @@ class Vendor(FSMModelMixin, models.Model):
         permissions = [
             ("activate_vendor", "Can activate or block vendors"),
             ("approve_vendorbankchange", "Can approve vendor bank detail changes"),
+            ("export_vendor", "Can export a vendor's personal data (GDPR)"),
+            ("erase_vendor", "Can erase a vendor's personal data (GDPR)"),
         ]
         constraints = [
             models.CheckConstraint(

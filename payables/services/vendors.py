@@ -30,6 +30,7 @@ from payables.enums import BankChangeStatus, TaxIdType, VendorKind, VendorStatus
 from payables.exceptions import ApprovalRefused, InvalidState, PayablesError
 from payables.models import Vendor, VendorBankChange, VendorDocument
 from payables.services.common import require
+from payables.services.gdpr import vendor_erased_refuse
 from payables.uploads import upload_check
 
 if TYPE_CHECKING:
@@ -184,10 +185,13 @@ def vendor_create(
 
 
 def _vendor_for_update(vendor_id: int) -> Vendor:
+    """The vendor, locked; an erased one (GDPR) is refused: it is never changed again."""
     try:
-        return Vendor.objects.select_for_update().get(pk=vendor_id)
+        vendor = Vendor.objects.select_for_update().get(pk=vendor_id)
     except Vendor.DoesNotExist:
         raise NotFound(f"Vendor {vendor_id} does not exist.") from None
+    vendor_erased_refuse(vendor)
+    return vendor
 
 
 def vendor_update(*, vendor_id: int, actor: Any, **fields: Any) -> Vendor:

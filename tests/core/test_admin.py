@@ -11,7 +11,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from core.ledger.enums import AccountRole
@@ -19,6 +18,7 @@ from core.ledger.models import Account, JournalEntry, JournalLine, PeriodLock
 from core.ledger.selectors import account_get_by_role
 from core.ledger.services import LineSpec, journal_post
 from core.models import FxRate
+from core.otp import AuthenticatorDevice
 from core.roles import STAFF_ROLES, Role
 from tests.conftest import verified_client
 
@@ -91,7 +91,7 @@ def test_login_page_never_echoes_the_password_after_a_wrong_code(
 ) -> None:
     # given
     user = make_user(Role.FINANCE_ADMIN, username="erin")
-    device = TOTPDevice.objects.get(user=user)
+    device = AuthenticatorDevice.objects.get(user=user)
     wrong = f"{(totp(device.bin_key) + 1) % 1_000_000:06d}"
 
     # when
@@ -187,7 +187,7 @@ def test_posted_entry_is_read_only_even_for_a_superuser() -> None:
     # given
     entry = post_sale()
     superuser = User.objects.create_superuser("root", "root@example.com", "x" * 16)
-    TOTPDevice.objects.create(user=superuser, name="phone", confirmed=True)
+    AuthenticatorDevice.objects.create(user=superuser, name="phone", confirmed=True)
     client = verified_client(superuser)
     url = reverse("admin:ledger_journalentry_change", args=[entry.pk])
 

@@ -11,12 +11,11 @@ from collections.abc import Callable
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, User
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.accounts import mfa_enroll
+from core.otp import AuthenticatorDevice, RecoveryCode, RecoveryCodeDevice
 from core.roles import Role
 from tests.conftest import verified_client
 
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 def _superuser(username: str = "root") -> User:
     user = User.objects.create_superuser(username, f"{username}@example.com", "x" * 16)
-    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    AuthenticatorDevice.objects.create(user=user, name="phone", confirmed=True)
     return user
 
 
@@ -96,9 +95,9 @@ def test_finance_admin_cannot_make_itself_superuser(make_user: Callable[..., Use
         ("admin:auth_group_change", "post"),
         ("admin:auth_group_delete", "post"),
         ("admin:auth_user_password_change", "post"),
-        ("admin:otp_totp_totpdevice_change", "post"),
-        ("admin:otp_totp_totpdevice_delete", "post"),
-        ("admin:otp_static_staticdevice_change", "post"),
+        ("admin:core_authenticatordevice_change", "post"),
+        ("admin:core_authenticatordevice_delete", "post"),
+        ("admin:core_recoverycodedevice_change", "post"),
     ],
 )
 def test_only_superusers_manage_users_roles_and_devices(
@@ -107,14 +106,14 @@ def test_only_superusers_manage_users_roles_and_devices(
     # given a finance admin and another user's objects
     client = verified_client(make_user(Role.FINANCE_ADMIN))
     other = make_user(Role.APPROVER)
-    static = StaticDevice.objects.create(user=other, name="codes", confirmed=True)
+    static = RecoveryCodeDevice.objects.create(user=other, name="codes", confirmed=True)
     args = {
         "admin:auth_group_change": [Group.objects.get(name=Role.APPROVER).pk],
         "admin:auth_group_delete": [Group.objects.get(name=Role.APPROVER).pk],
         "admin:auth_user_password_change": [other.pk],
-        "admin:otp_totp_totpdevice_change": [TOTPDevice.objects.get(user=other).pk],
-        "admin:otp_totp_totpdevice_delete": [TOTPDevice.objects.get(user=other).pk],
-        "admin:otp_static_staticdevice_change": [static.pk],
+        "admin:core_authenticatordevice_change": [AuthenticatorDevice.objects.get(user=other).pk],
+        "admin:core_authenticatordevice_delete": [AuthenticatorDevice.objects.get(user=other).pk],
+        "admin:core_recoverycodedevice_change": [static.pk],
     }.get(url_name, [])
 
     # when they post to the page
@@ -125,8 +124,8 @@ def test_only_superusers_manage_users_roles_and_devices(
     # then it is refused and nothing changed
     assert response.status_code == 403
     assert Group.objects.filter(name=Role.APPROVER).exists()
-    assert TOTPDevice.objects.get(user=other).name == "phone"
-    assert StaticDevice.objects.get(pk=static.pk).name == "codes"
+    assert AuthenticatorDevice.objects.get(user=other).name == "phone"
+    assert RecoveryCodeDevice.objects.get(pk=static.pk).name == "codes"
     assert not LogEntry.objects.exists()
 
 
@@ -203,21 +202,26 @@ def test_finance_admin_cannot_read_another_users_totp_seed(
     # given another user's enrolled authenticator and recovery codes
     other = make_user(Role.CONTROLLER, mfa=False)
     totp, codes = mfa_enroll(user=other)
-    static = StaticDevice.objects.get(user=other)
+    static = RecoveryCodeDevice.objects.get(user=other)
     client = verified_client(make_user(Role.FINANCE_ADMIN))
 
     # when a finance admin opens every device page
     pages = {
-        "totp list": client.get(reverse("admin:otp_totp_totpdevice_changelist")),
-        "totp page": client.get(reverse("admin:otp_totp_totpdevice_change", args=[totp.pk])),
-        "totp history": client.get(reverse("admin:otp_totp_totpdevice_history", args=[totp.pk])),
-        "static list": client.get(reverse("admin:otp_static_staticdevice_changelist")),
+        "totp list": client.get(reverse("admin:core_authenticatordevice_changelist")),
+        "totp page": client.get(reverse("admin:core_authenticatordevice_change", args=[totp.pk])),
+        "totp history": client.get(
+            reverse("admin:core_authenticatordevice_history", args=[totp.pk])
+        ),
+        "static list": client.get(reverse("admin:core_recoverycodedevice_changelist")),
         "static page": client.get(
-            reverse("admin:otp_static_staticdevice_change", args=[static.pk])
+            reverse("admin:core_recoverycodedevice_change", args=[static.pk])
         ),
     }
-    config = client.get(reverse("admin:otp_totp_totpdevice_config", args=[totp.pk]))
-    qrcode = client.get(reverse("admin:otp_totp_totpdevice_qrcode", args=[totp.pk]))
+    retired = {
+        "plugin totp list": client.get("/admin/otp_totp/totpdevice/"),
+        "plugin static list": client.get("/admin/otp_static/staticdevice/"),
+        "plugin config": client.get(f"/admin/otp_totp/totpdevice/{totp.pk}/config/"),
+    }
 
     # then the pages load without the key or any code, and the key pages do not exist
     assert {name: page.status_code for name, page in pages.items()} == dict.fromkeys(pages, 200)
@@ -225,7 +229,9 @@ def test_finance_admin_cannot_read_another_users_totp_seed(
     assert totp.key not in html
     assert totp.key.upper() not in html
     assert [code for code in codes if code in html] == []
-    assert (config.status_code, qrcode.status_code) == (404, 404)
+    assert {name: page.status_code for name, page in retired.items()} == dict.fromkeys(retired, 404)
+    with pytest.raises(NoReverseMatch):
+        reverse("admin:core_authenticatordevice_config", args=[totp.pk])
 
 
 def test_superuser_changes_a_device_without_seeing_its_key_and_it_is_logged(
@@ -236,7 +242,7 @@ def test_superuser_changes_a_device_without_seeing_its_key_and_it_is_logged(
     totp, codes = mfa_enroll(user=other)
     root = _superuser()
     client = verified_client(root)
-    url = reverse("admin:otp_totp_totpdevice_change", args=[totp.pk])
+    url = reverse("admin:core_authenticatordevice_change", args=[totp.pk])
 
     # when the superuser opens it, then marks it unconfirmed with a key in the post
     page = client.get(url)
@@ -256,20 +262,20 @@ def test_superuser_changes_a_device_without_seeing_its_key_and_it_is_logged(
     assert page.status_code == 200
     assert totp.key not in page.content.decode()
     assert response.status_code == 302
-    device = TOTPDevice.objects.get(pk=totp.pk)
+    device = AuthenticatorDevice.objects.get(pk=totp.pk)
     assert (device.confirmed, device.key) == (False, totp.key)
     [line] = _change_lines(caplog)
     assert (line["actor"], line["action"], line["model"], line["object"]) == (
         "root",
         "change",
-        "otp_totp.totpdevice",
+        "core.authenticatordevice",
         "Authenticator (cleo)",
     )
     assert line["changes"] == {"confirmed": [True, False]}
     logged = "".join(r.getMessage() for r in caplog.records)
     assert totp.key not in logged
     assert [code for code in codes if code in logged] == []
-    assert StaticToken.objects.filter(device__user=other).count() == 10
+    assert RecoveryCode.objects.filter(device__user=other).count() == 10
 
 
 def test_device_deleted_by_a_superuser_is_logged(
@@ -277,18 +283,18 @@ def test_device_deleted_by_a_superuser_is_logged(
 ) -> None:
     # given a lost phone
     other = make_user(Role.CONTROLLER, username="cleo")
-    device = TOTPDevice.objects.get(user=other)
+    device = AuthenticatorDevice.objects.get(user=other)
     client = verified_client(_superuser())
 
     # when a superuser deletes it
     with caplog.at_level(logging.INFO, logger="core.accounts"):
         response = client.post(
-            reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"}
+            reverse("admin:core_authenticatordevice_delete", args=[device.pk]), {"post": "yes"}
         )
 
     # then
     assert response.status_code == 302
-    assert not TOTPDevice.objects.filter(user=other).exists()
+    assert not AuthenticatorDevice.objects.filter(user=other).exists()
     [line] = _change_lines(caplog)
     assert (line["action"], line["object"], line["object_id"]) == (
         "delete",
@@ -302,8 +308,8 @@ def test_devices_are_enrolled_by_the_command_not_added_in_the_admin() -> None:
     client = verified_client(_superuser())
     # when they open the add pages
     statuses = [
-        client.get(reverse("admin:otp_totp_totpdevice_add")).status_code,
-        client.get(reverse("admin:otp_static_staticdevice_add")).status_code,
+        client.get(reverse("admin:core_authenticatordevice_add")).status_code,
+        client.get(reverse("admin:core_recoverycodedevice_add")).status_code,
     ]
     # then there are none
     assert statuses == [403, 403]

@@ -11,8 +11,6 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django_otp.oath import totp
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
@@ -20,6 +18,7 @@ from rest_framework.test import APIClient
 from core.accounts import totp_secret_base32
 from core.ledger.models import Account, JournalEntry, JournalLine
 from core.models import FxRate
+from core.otp import AuthenticatorDevice, RecoveryCode, RecoveryCodeDevice
 from core.roles import Role
 
 pytestmark = pytest.mark.django_db
@@ -118,23 +117,26 @@ def test_mfa_enroll_replaces_devices_and_prints_url_secret_and_codes(
 ) -> None:
     # given a user with one authenticator already
     user = make_user(Role.AUDITOR, username="alice")
-    old = TOTPDevice.objects.get(user=user)
+    old = AuthenticatorDevice.objects.get(user=user)
 
     # when
     lines = run("mfa_enroll", "--username", "alice")
 
     # then
-    device = TOTPDevice.objects.get(user=user)
+    device = AuthenticatorDevice.objects.get(user=user)
     assert device.pk != old.pk
     assert device.confirmed is True
-    codes = sorted(StaticToken.objects.filter(device__user=user).values_list("token", flat=True))
-    assert len(codes) == 10
-    assert StaticDevice.objects.filter(user=user, confirmed=True).count() == 1
+    recovery = RecoveryCodeDevice.objects.get(user=user, confirmed=True)
+    assert RecoveryCode.objects.filter(device=recovery).count() == 10
     assert lines[0] == "Replaced 1 earlier device(s) of alice."
     assert lines[1] == f"Authenticator URL (scan as a QR code): {device.config_url}"
     assert lines[1].startswith("Authenticator URL (scan as a QR code): otpauth://totp/")
     assert lines[2] == f"Secret (base32, to type in by hand): {totp_secret_base32(device)}"
-    assert sorted(line.strip() for line in lines[4:]) == codes
+    codes = [line.strip() for line in lines[4:]]
+    assert len(set(codes)) == 10
+    # the printed codes are the only copy: the last one signs in
+    assert recovery.verify_token(codes[-1]) is True
+    assert RecoveryCode.objects.filter(device=recovery).count() == 9
 
 
 def test_mfa_enroll_refuses_an_unknown_user() -> None:
@@ -144,7 +146,7 @@ def test_mfa_enroll_refuses_an_unknown_user() -> None:
 
     # then
     assert str(raised.value) == "No user named 'nobody'."
-    assert TOTPDevice.objects.count() == 0
+    assert AuthenticatorDevice.objects.count() == 0
 
 
 def _value_after(lines: list[str], label: str) -> str:
@@ -158,8 +160,8 @@ def _counts() -> dict[str, int]:
         "fx_rates": FxRate.objects.count(),
         "fx_history": FxRate.history.count(),
         "users": User.objects.count(),
-        "totp": TOTPDevice.objects.count(),
-        "static_tokens": StaticToken.objects.count(),
+        "totp": AuthenticatorDevice.objects.count(),
+        "recovery_codes": RecoveryCode.objects.count(),
     }
 
 
@@ -187,7 +189,7 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
         "fx_history": 28,
         "users": 5,
         "totp": 1,
-        "static_tokens": 10,
+        "recovery_codes": 10,
     }
     assert _counts() == counts_after_first
     assert first[0] == "FX rates recorded: 28. Journal entries posted: 5, already there: 0."
@@ -200,7 +202,7 @@ def test_seed_demo_twice_creates_the_same_data_once_and_a_new_login() -> None:
     assert admin.check_password(password) is True
     assert (admin.is_staff, admin.is_superuser) == (True, False)
     assert list(admin.groups.values_list("name", flat=True)) == ["finance_admin"]
-    device = TOTPDevice.objects.get(user=admin)
+    device = AuthenticatorDevice.objects.get(user=admin)
     assert _value_after(second, "or type the secret:") == totp_secret_base32(device)
     assert f"  {device.config_url}" in second
 
@@ -278,7 +280,7 @@ def test_seed_demo_login_works_with_password_and_a_recovery_code() -> None:
     index = browser.get("/admin/")
     assert index.status_code == 200
     assert "Finance back-office" in index.content.decode()
-    assert StaticToken.objects.filter(token=code).exists() is False
+    assert RecoveryCode.objects.filter(device__user__username="demo-admin").count() == 9
 
 
 @time_machine.travel(date(2025, 3, 10), tick=False)
@@ -286,7 +288,7 @@ def test_seed_demo_login_works_with_the_printed_totp_secret() -> None:
     # given
     lines = run("seed_demo", "--scale", "0")
     password = _value_after(lines, "Password:")
-    device = TOTPDevice.objects.get(user__username="demo-admin")
+    device = AuthenticatorDevice.objects.get(user__username="demo-admin")
     code = f"{totp(device.bin_key):06d}"
 
     # when

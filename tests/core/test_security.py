@@ -74,9 +74,10 @@ def test_repeated_bad_passwords_lock_the_admin_login(client, make_user) -> None:
     # given a staff user with a device
     user = make_user("controller")
     from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = TOTPDevice.objects.get(user=user)
+    from core.otp import AuthenticatorDevice
+
+    device = AuthenticatorDevice.objects.get(user=user)
     # when three bad passwords are tried
     for _ in range(3):
         client.post(
@@ -101,12 +102,13 @@ def test_one_address_spraying_passwords_over_usernames_is_locked_out(
 ) -> None:
     from django.core.cache import cache
     from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from core.otp import AuthenticatorDevice
 
     cache.clear()
     settings.LOGIN_FAILURES_PER_IP = 4
     user = make_user("controller")
-    device = TOTPDevice.objects.get(user=user)
+    device = AuthenticatorDevice.objects.get(user=user)
     # given four bad passwords, each for another username (axes counts each name apart)
     for n in range(4):
         answer = client.post(
