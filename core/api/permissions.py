@@ -12,6 +12,8 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from core.api.scopes import token_allows
+
 PUBLIC = "__public__"
 
 
@@ -52,4 +54,9 @@ class HasRequiredPermissions(IsVerifiedUser):
         perms = declared.get(method)
         if perms is None:
             return False
+        if _token_authenticated(request):
+            allowed, needed = token_allows(request.auth, view, method)
+            if not allowed:
+                self.message = f"This API token's scopes do not include {needed}."
+                return False
         return request.user.has_perms(perms)
