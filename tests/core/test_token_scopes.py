@@ -121,7 +121,7 @@ def test_tokens_made_before_scopes_keep_every_area(make_user) -> None:
     user = make_user(Role.INTEGRATION, mfa=False)
     _, token = AuthToken.objects.create(user=user, expiry=None)
     # when the migration's data step runs
-    migration = importlib.import_module("core.migrations.0007_api_token_scope")
+    migration = importlib.import_module("core.migrations.0008_api_token_scope")
     migration.scope_existing_tokens(apps, None)
     # then it keeps working everywhere its role allows
     client = token_client(token)

@@ -18,7 +18,7 @@ def scope_existing_tokens(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0006_form_submission'),
+        ('core', '0007_otp_at_rest'),
         ('knox', '0009_extend_authtoken_field'),
     ]
 
