@@ -125,13 +125,13 @@ def python_loop(limit: int, today: date) -> float:
 
 
 def api_times(runs: int) -> list[float]:
-    from django.contrib.auth.models import Group, User
-    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
-    user = User.objects.create_user(username="bench-integration")
-    user.groups.add(Group.objects.get(name="integration"))
-    _, token = AuthToken.objects.create(user=user, expiry=None)
+    from core.accounts import api_token_create
+
+    _, token = api_token_create(
+        username="bench-integration", role="integration", scopes=["receivables:read"]
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     times = []

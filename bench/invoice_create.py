@@ -92,16 +92,15 @@ def api(client, customer_id: int, lines: list[dict[str, str]]) -> float:
 
 
 def run(args: argparse.Namespace) -> tuple[float, float]:
-    from django.contrib.auth.models import Group, User
-    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
     from billing.services.customers import customer_create
+    from core.accounts import api_token_create
     from core.ledger.selectors import trial_balance
 
-    user = User.objects.create_user("bench-integration")
-    user.groups.add(Group.objects.get(name="integration"))
-    _, token = AuthToken.objects.create(user=user, expiry=None)
+    user, token = api_token_create(
+        username="bench-integration", role="integration", scopes=["billing:write"]
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     customer = customer_create(

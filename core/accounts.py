@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from base64 import b32encode
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import Group, User
@@ -17,7 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
+from core.api.scopes import scopes_parse
 from core.exceptions import DomainError
+from core.models import ApiTokenScope
 from core.otp import (
     AuthenticatorDevice,
     RecoveryCode,
@@ -87,14 +90,18 @@ def user_ensure_in_role(*, username: str, role: str) -> tuple[User, bool]:
     return user, created
 
 
-def api_token_create(*, username: str, role: str) -> tuple[User, str]:
-    """A new non-expiring API token for ``username`` in ``role``: (user, token).
+def api_token_create(*, username: str, role: str, scopes: Iterable[str]) -> tuple[User, str]:
+    """A new non-expiring API token for ``username`` in ``role`` that may call the APIs its
+    ``scopes`` name (``billing:write``, ``ledger:read``; see ``core.api.scopes``):
+    (user, token).
 
     knox stores only a digest of the token, so the returned text is the only copy.
     """
+    stored = scopes_parse(scopes)
     with transaction.atomic():
         user, _ = user_ensure_in_role(username=username, role=role)
-        _, token = AuthToken.objects.create(user=user, expiry=None)
+        instance, token = AuthToken.objects.create(user=user, expiry=None)
+        ApiTokenScope.objects.create(token=instance, scopes=stored)
     return user, token
 
 

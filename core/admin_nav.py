@@ -97,6 +97,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Ledger",
         (
             ("ledger.JournalEntry", "menu_book"),
+            ("ledger.ManualEntry", "approval"),
             ("ledger.Account", "account_tree"),
             ("core.FxRate", "currency_exchange"),
             ("ledger.PeriodLock", "lock_clock"),

@@ -184,3 +184,20 @@ class FormSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"Form sent at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ApiTokenScope(models.Model):
+    """What one API token may call (``core.api.scopes``): ``["billing:write", "ledger:read"]``.
+
+    A token without a scope row calls nothing: ``manage.py create_api_token`` always writes
+    one, so a token created around it fails safe.
+    """
+
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="scope"
+    )
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return ", ".join(self.scopes)

@@ -79,6 +79,9 @@ class LedgerSettings:
     # No business date (document, payment, entry) may be earlier: year-1 dates are typos.
     books_start_date: date = date(2000, 1, 1)
     manual_posting_roles: tuple[str, ...] = DEFAULT_MANUAL_POSTING_ROLES
+    # A manual journal entry whose debits exceed this (functional currency) waits for the
+    # approval of someone other than its author; 0: every manual entry does.
+    manual_approval_threshold: Decimal = Decimal("10000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,9 @@ def _positive_int(value: Any, path: str) -> int:
 def _ledger(root: dict[str, Any]) -> LedgerSettings:
     """The optional ``ledger`` section: absent keys take the defaults."""
     raw = _mapping(root.get("ledger", {}), "ledger")
-    unknown = sorted(set(raw) - {"books_start_date", "manual_posting_roles"})
+    unknown = sorted(
+        set(raw) - {"books_start_date", "manual_posting_roles", "manual_approval_threshold"}
+    )
     if unknown:
         raise SystemSettingsError(f"ledger.{unknown[0]}: unknown key")
     start = raw.get("books_start_date", LedgerSettings().books_start_date)
@@ -201,12 +206,21 @@ def _ledger(root: dict[str, Any]) -> LedgerSettings:
         raise SystemSettingsError(
             f"ledger.books_start_date: expected a date (YYYY-MM-DD), got {start!r}"
         )
+    threshold = _decimal(
+        raw.get("manual_approval_threshold", str(LedgerSettings().manual_approval_threshold)),
+        "ledger.manual_approval_threshold",
+    )
+    if threshold < 0:
+        raise SystemSettingsError(
+            f"ledger.manual_approval_threshold: must not be negative, got {threshold}"
+        )
     roles = raw.get("manual_posting_roles", list(DEFAULT_MANUAL_POSTING_ROLES))
-    if roles == []:
-        return LedgerSettings(books_start_date=start, manual_posting_roles=())
     return LedgerSettings(
         books_start_date=start,
-        manual_posting_roles=_names(roles, "ledger.manual_posting_roles", KNOWN_ACCOUNT_ROLES),
+        manual_posting_roles=(
+            () if roles == [] else _names(roles, "ledger.manual_posting_roles", KNOWN_ACCOUNT_ROLES)
+        ),
+        manual_approval_threshold=threshold,
     )
 
 

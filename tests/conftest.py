@@ -124,13 +124,26 @@ def finance_admin(make_user: Callable[..., User]) -> User:
     return make_user(Role.FINANCE_ADMIN)
 
 
-@pytest.fixture
-def integration_client(db: None) -> APIClient:
+def token_for(user: User, scopes: tuple[str, ...] = ("*:write",)) -> str:
+    """A new API token of ``user`` with ``scopes`` (every area by default), as
+    ``manage.py create_api_token`` makes one."""
     from knox.models import AuthToken
 
-    user = User.objects.create_user(username="erp-integration")
-    user.groups.add(Group.objects.get(name=Role.INTEGRATION))
-    _, token = AuthToken.objects.create(user=user, expiry=None)
+    from core.models import ApiTokenScope
+
+    instance, token = AuthToken.objects.create(user=user, expiry=None)
+    ApiTokenScope.objects.create(token=instance, scopes=list(scopes))
+    return token
+
+
+def token_client(token: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
+
+
+@pytest.fixture
+def integration_client(db: None) -> APIClient:
+    user = User.objects.create_user(username="erp-integration")
+    user.groups.add(Group.objects.get(name=Role.INTEGRATION))
+    return token_client(token_for(user))

@@ -12,6 +12,8 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from core.api.scopes import token_allows
+
 PUBLIC = "__public__"
 
 
@@ -48,8 +50,13 @@ class HasRequiredPermissions(IsVerifiedUser):
             return False
         if not isinstance(declared, dict):
             return False
-        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else str(request.method)
         perms = declared.get(method)
         if perms is None:
             return False
+        if _token_authenticated(request):
+            allowed, needed = token_allows(request.auth, view, method)
+            if not allowed:
+                self.message = f"This API token's scopes do not include {needed}."
+                return False
         return request.user.has_perms(perms)

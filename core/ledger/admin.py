@@ -19,14 +19,24 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.decorators import action
 
 from core.admin import AuditedAdmin, ServiceModelAdmin
-from core.admin_confirm import amount_text
+from core.admin_confirm import amount_text, confirm_action
 from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
-from core.ledger.models import Account, JournalEntry, JournalLine, LedgerCheckRun, PeriodLock
+from core.ledger.enums import ManualEntryStatus
+from core.ledger.manual import manual_entry_approve, manual_entry_reject
+from core.ledger.models import (
+    Account,
+    JournalEntry,
+    JournalLine,
+    LedgerCheckRun,
+    ManualEntry,
+    PeriodLock,
+)
 from core.ledger.ownership import document_of
 from core.ledger.services import account_save, journal_reverse, period_lock_set
 
@@ -385,6 +395,167 @@ class JournalEntryAdmin(ModelAdmin):
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/ledger/journalentry/reverse.html", context)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=400,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with the entry and shown to its author.",
+    )
+
+
+def _reason(form: forms.Form | None) -> str:
+    # confirm_action performs only with the bound, valid form it was given.
+    assert form is not None  # noqa: S101
+    return str(form.cleaned_data["reason"])
+
+
+@admin.register(ManualEntry)
+class ManualEntryAdmin(AuditedAdmin):
+    """Manual journal entries as their authors asked for them. One above the threshold
+    waits here for someone other than its author (controller, finance admin) to approve or
+    reject it; nothing is edited here. Roles: view for finance_admin, controller, auditor."""
+
+    list_display = (
+        "__str__",
+        "status",
+        "amount_display",
+        "author",
+        "decided_by",
+        "created_at",
+        "entry_link",
+    )
+    list_filter = ("status",)
+    list_select_related = ("author", "decided_by", "journal_entry")
+    search_fields = ("description",)
+    date_hierarchy = "entry_date"
+    fields = (
+        "entry_date",
+        "description",
+        "lines_display",
+        "amount_display",
+        "status",
+        "author",
+        "created_at",
+        "decided_by",
+        "decided_at",
+        "rejection_reason",
+        "entry_link",
+    )
+    readonly_fields = fields
+    actions_detail = ("approve_detail", "reject_detail")
+
+    @admin.display(description="Debits (functional)")
+    def amount_display(self, manual: ManualEntry) -> str:
+        return amount_text(manual.amount_functional, manual.functional_currency)
+
+    @admin.display(description="Posted as")
+    def entry_link(self, manual: ManualEntry) -> str:
+        return _entry_link(manual.journal_entry)
+
+    @admin.display(description="Lines")
+    def lines_display(self, manual: ManualEntry) -> str:
+        return format_html_join(
+            "",
+            "<div>{} · {} {}</div>",
+            (
+                (
+                    line["account"],
+                    "Dr" if Decimal(line["debit"]) else "Cr",
+                    amount_text(
+                        Decimal(line["debit"]) or Decimal(line["credit"]), line["currency"]
+                    ),
+                )
+                for line in manual.lines
+            ),
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def _decidable(self, request: HttpRequest, object_id: Any) -> bool:
+        return (
+            request.user.has_perm("ledger.approve_manualentry")
+            and ManualEntry.objects.filter(pk=object_id, status=ManualEntryStatus.PENDING_APPROVAL)
+            .exclude(author_id=request.user.pk)
+            .exists()
+        )
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
+        # The buttons show only on someone else's pending entry; the service refuses the rest.
+        found = super().get_actions_detail(request, object_id)
+        return found if self._decidable(request, object_id) else []
+
+    def has_approve_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("ledger.approve_manualentry")
+
+    has_reject_detail_permission = has_approve_detail_permission
+
+    def _summary(self, manual: ManualEntry) -> list[tuple[str, str]]:
+        return [
+            ("Entry", f"{manual} (dated {manual.entry_date:%Y-%m-%d})"),
+            ("Author", manual.author.get_username()),
+            ("Debits", self.amount_display(manual)),
+            ("Lines", self.lines_display(manual)),
+        ]
+
+    def _page(self, request: HttpRequest, object_id: str) -> tuple[ManualEntry, str]:
+        manual = get_object_or_404(ManualEntry.objects.select_related("author"), pk=object_id)
+        return manual, reverse("admin:ledger_manualentry_change", args=[manual.pk])
+
+    @action(description="Approve…", url_path="approve", permissions=["approve_detail"])
+    def approve_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        manual, url = self._page(request, object_id)
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=manual,
+            title=f"Approve and post {manual}",
+            button="Approve and post",
+            perform=lambda form: manual_entry_approve(entry_id=manual.pk, actor=request.user),
+            summary=[
+                *self._summary(manual),
+                ("What it does", "Records your approval and posts the entry to the ledger."),
+            ],
+            warning="A posted entry is corrected only by a reversing entry.",
+            done_url=url,
+            cancel_url=url,
+            success=lambda done: format_html(
+                "{} approved and posted as {}.", done, _entry_link(done.journal_entry)
+            ),
+        )
+
+    @action(description="Reject…", url_path="reject", permissions=["reject_detail"])
+    def reject_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        manual, url = self._page(request, object_id)
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=manual,
+            title=f"Reject {manual}",
+            button="Reject",
+            form_class=RejectForm,
+            perform=lambda form: manual_entry_reject(
+                entry_id=manual.pk, actor=request.user, reason=_reason(form)
+            ),
+            summary=[*self._summary(manual), ("What it does", "Nothing is posted.")],
+            done_url=url,
+            cancel_url=url,
+            success=f"{manual} rejected.",
+            danger=True,
+        )
 
 
 @admin.register(PeriodLock)

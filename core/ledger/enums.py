@@ -34,3 +34,9 @@ class AccountRole(models.TextChoices):
     EXPENSES = "expenses", "Operating expenses"
     EQUITY = "equity", "Owner's equity"
     ROUNDING = "rounding", "Rounding differences"
+
+
+class ManualEntryStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    POSTED = "posted", "Posted"
+    REJECTED = "rejected", "Rejected"

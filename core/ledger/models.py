@@ -14,9 +14,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
 from core.ledger.enums import AccountRole, AccountType
+from core.ledger.enums import ManualEntryStatus as MS
 from core.money import DecimalOptions
 
 AMOUNT: DecimalOptions = {"max_digits": 19, "decimal_places": 4}
@@ -131,6 +133,69 @@ class JournalLine(models.Model):
     def amount(self) -> Decimal:
         """Signed amount: debits positive, credits negative."""
         return self.debit - self.credit
+
+
+class ManualEntry(FSMModelMixin, models.Model):
+    """A manual journal entry as its author asked for it, and what became of it.
+
+    One at or under the system settings' ``ledger.manual_approval_threshold`` (its debits in
+    the functional currency) is posted at once; a larger one waits here until someone other
+    than its author approves it (segregation of duties), and is posted then. The row is the
+    evidence: who asked, who decided, when, and the entry it became.
+    """
+
+    entry_date = models.DateField()
+    description = models.CharField(max_length=500)
+    # The lines as submitted: [{"account", "currency", "debit", "credit", "memo"}], amounts as
+    # text so they stay exact.
+    lines = models.JSONField()
+    # The entry's debits in the functional currency at the entry date's rates: what the
+    # threshold is compared with.
+    amount_functional = models.DecimalField(**AMOUNT)
+    functional_currency = models.CharField(max_length=3)
+    status = FSMField(
+        max_length=20, choices=MS.choices, default=MS.PENDING_APPROVAL, protected=True
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=400, blank=True, default="")
+    journal_entry = models.OneToOneField(
+        JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="manual"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "manual entries"
+        ordering = ("-created_at", "-id")
+        permissions = [
+            ("approve_manualentry", "Can approve or reject manual journal entries of others")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status=MS.POSTED) | Q(journal_entry__isnull=False),
+                name="ledger_manualentry_posted_has_entry",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("author")),
+                name="ledger_manualentry_decider_not_author",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ME-{self.pk} {self.entry_date} {self.description}".strip()
+
+    @transition(field=status, source=MS.PENDING_APPROVAL, target=MS.POSTED)
+    def post(self) -> None:
+        pass
+
+    @transition(field=status, source=MS.PENDING_APPROVAL, target=MS.REJECTED)
+    def reject(self) -> None:
+        self.decided_at = timezone.now()
 
 
 class PeriodLock(models.Model):

@@ -12,7 +12,7 @@ from django.db.models import DecimalField, Q, QuerySet, Sum
 from django.db.models.functions import Round
 
 from core.ledger.enums import AccountRole
-from core.ledger.models import Account, AccountDayTotal, JournalEntry, PeriodLock
+from core.ledger.models import Account, AccountDayTotal, JournalEntry, ManualEntry, PeriodLock
 
 ZERO = Decimal(0)
 
@@ -61,6 +61,14 @@ def journal_entry_list(
     if account:
         qs = qs.filter(lines__account__code=account).distinct()
     return qs.order_by("-entry_date", "-id")
+
+
+def manual_entry_list(*, status: str | None = None) -> QuerySet[ManualEntry]:
+    """Manual entries newest first with their people (no N+1 when rendered)."""
+    qs = ManualEntry.objects.select_related("author", "decided_by")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-id")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,11 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core.dates import DateKind, date_check
 from core.exceptions import Conflict, DomainError, PermissionDeniedError
 from core.fx import fx_rate_get
 from core.ledger.digest import entry_digest
 from core.ledger.exceptions import (
     AlreadyReversed,
-    ControlAccount,
     DocumentEntry,
     InactiveAccount,
     InvalidLine,
@@ -33,16 +31,14 @@ from core.ledger.exceptions import (
     UnbalancedEntry,
 )
 from core.ledger.models import Account, JournalEntry, JournalLine, PeriodLock
-from core.ledger.ownership import control_roles, document_of, manual_posting_roles
+from core.ledger.ownership import document_of
 from core.ledger.selectors import account_lock_dates, period_lock_date
 from core.money import (
     STORAGE_QUANTUM,
     allocate,
-    check_amount,
     minor_unit_exponent,
     round_storage,
 )
-from core.system_settings import system_settings
 
 ZERO = Decimal(0)
 MAX_AMOUNT = Decimal("1e15")
@@ -600,78 +596,6 @@ def _copy_entries(
                         (entry_id, account_id, currency, debit, credit, fd, fc, memo[:300])
                     )
     return [JournalEntry.from_db(connection.alias, _ENTRY_COLUMNS, row) for row in rows]
-
-
-def journal_entry_create_manual(
-    *, actor: Any, entry_date: date, description: str, lines: Sequence[dict[str, Any]]
-) -> JournalEntry:
-    """A manual journal entry by a person: accounts given by code, permission checked.
-
-    Lines on a control account are refused (``control_account``, naming the line) unless the
-    system settings' ``ledger.manual_posting_roles`` lists its role: AR, AP, customer
-    credits, processor clearing and cash equal their sub-ledgers, which only their documents
-    move. A bank account's ledger account under reconciliation counts as one whatever its role.
-    """
-    if actor is None or not actor.has_perm("ledger.post_journalentry"):
-        raise PermissionDeniedError("You may not post manual journal entries.")
-    codes = {line["account"] for line in lines}
-    accounts = {a.code: a for a in Account.objects.filter(code__in=codes)}
-    for n, line in enumerate(lines):
-        if line["account"] not in accounts:
-            raise InvalidLine(
-                f"Unknown account code {line['account']!r}.", field=f"lines[{n}].account"
-            )
-    _refuse_control_accounts(lines, accounts)
-    limits = system_settings().limits
-    if len(lines) > limits.document_lines:
-        raise InvalidLine(
-            f"A journal entry has at most {limits.document_lines} lines; this one has "
-            f"{len(lines)}.",
-            code="too_many_lines",
-            field="lines",
-        )
-    date_check(entry_date, field="entry_date", kind=DateKind.DOCUMENT)
-    for n, line in enumerate(lines):
-        # Posted money is in whole minor units: 0.001 USD is refused as a payment of
-        # 10.001 is, never rounded.
-        for side in ("debit", "credit"):
-            check_amount(Decimal(line.get(side) or 0), line["currency"], field=f"lines[{n}].{side}")
-    return journal_post(
-        lines=[
-            LineSpec(
-                account=accounts[line["account"]].pk,
-                currency=line["currency"],
-                debit=Decimal(line.get("debit") or 0),
-                credit=Decimal(line.get("credit") or 0),
-                memo=line.get("memo", ""),
-            )
-            for line in lines
-        ],
-        entry_date=entry_date,
-        description=description,
-        source="manual",
-        actor=actor,
-    )
-
-
-def _refuse_control_accounts(lines: Sequence[dict[str, Any]], accounts: dict[str, Account]) -> None:
-    allowed = manual_posting_roles()
-    roles = control_roles((a.pk, a.role) for a in accounts.values())
-    for n, line in enumerate(lines):
-        account = accounts[line["account"]]
-        for control in roles[account.pk]:
-            if control.role in allowed:
-                continue
-            what = f"{control.role}: {control.what}" if control.what else control.role
-            raise ControlAccount(
-                f"Account {account} is a control account ({what}): its balance must equal "
-                "its sub-ledger, so it takes no manual lines. Post through its documents "
-                f"(invoices, payments, bills, bank matches), or add {control.role} to "
-                "ledger.manual_posting_roles in the system settings.",
-                field=f"lines[{n}].account",
-                account=account.code,
-                role=control.role,
-            )
 
 
 ACCOUNT_EDITABLE = ("name", "description", "is_active")

@@ -37,9 +37,16 @@ from payables.enums import (
     VendorStatus,
 )
 from payables.enums import PaymentRunStatus as S
-from payables.exceptions import InvalidState, PayablesError
+from payables.exceptions import ApprovalRefused, InvalidState, PayablesError
 from payables.exports import CreditTransfer, Originator, nacha_file, pain001_file
-from payables.models import Bill, ExpenseReport, PaymentRun, PaymentRunItem, Vendor
+from payables.models import (
+    Bill,
+    ExpenseReport,
+    PaymentRun,
+    PaymentRunItem,
+    Vendor,
+    VendorBankChange,
+)
 from payables.postings import vendor_payment_lines
 from payables.selectors import discount_pays_off
 from payables.services.approvals import (
@@ -308,6 +315,34 @@ def payment_run_version(run: PaymentRun) -> str:
     )
 
 
+def _refuse_bank_detail_author(run: PaymentRun, actor: Any, action: str) -> None:
+    """Segregation of duties: whoever changed a payee's bank details (the approved change now
+    in force) neither approves nor releases a run that pays to them."""
+    if actor is None or not getattr(actor, "pk", None):
+        return
+    latest: dict[int, VendorBankChange] = {}
+    for change in (
+        VendorBankChange.objects.filter(
+            vendor__in=run.items.values("vendor_id"), status=BankChangeStatus.APPROVED
+        )
+        .select_related("vendor")
+        .order_by("decided_at", "pk")
+    ):
+        latest[change.vendor_id] = change
+    mine = sorted(
+        (change.vendor.name, change.pk)
+        for change in latest.values()
+        if change.requested_by_id == actor.pk
+    )
+    if mine:
+        names = ", ".join(f"{name} (bank change {pk})" for name, pk in mine)
+        raise ApprovalRefused(
+            f"You changed the bank details this run pays to: {names}. Someone else "
+            f"{action} payment run {run.number}.",
+            code="bank_detail_author",
+        )
+
+
 def payment_run_submit(*, run_id: int, actor: Any) -> PaymentRun:
     require(actor, "payables.change_paymentrun", "submit payment runs")
     with transaction.atomic():
@@ -328,6 +363,7 @@ def payment_run_approve(
         run = _run_for_update(run_id)
         if run.status != S.PENDING_APPROVAL:
             _refuse(run, "approved")
+        _refuse_bank_detail_author(run, actor, "approves")
         _, outstanding = approval_record(
             kind=KIND,
             object_id=run.pk,
@@ -443,6 +479,7 @@ def payment_run_export(*, run_id: int, actor: Any) -> PaymentRun:
         run = _run_for_update(run_id)
         if run.status != S.APPROVED:
             _refuse(run, "exported")
+        _refuse_bank_detail_author(run, actor, "releases")
         vendor_ids = set(run.items.values_list("vendor_id", flat=True))
         held = _vendors_on_hold(vendor_ids)
         inactive = set(

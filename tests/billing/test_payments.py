@@ -381,15 +381,15 @@ def test_L2_crossing_allocations_never_deadlock_or_reach_the_client_as_500(make_
     201 or a 409 with the books exact."""
     import json as _json
 
-    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
     from billing.services.customers import customer_create
     from billing.services.invoices import LineInput, invoice_create
+    from tests.conftest import token_for
 
     clerk = make_user("ar_clerk")
     integration = make_user("integration", mfa=False)
-    _, token = AuthToken.objects.create(user=integration, expiry=None)
+    token = token_for(integration)
     customer = customer_create(actor=clerk, name="Acme", email="a@acme.example", currency="USD")
     a, b = (
         invoice_create(

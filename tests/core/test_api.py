@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from core.api.permissions import PUBLIC
 from core.ledger.models import JournalEntry
 from core.roles import Role
+from tests.conftest import token_client, token_for
 
 pytestmark = pytest.mark.django_db
 ENTRIES = "/api/ledger/journal-entries"
@@ -155,13 +156,8 @@ MATRIX = {
 
 @pytest.mark.parametrize("role", list(Role))
 def test_role_matrix_for_the_ledger_api(role, client_for, make_user) -> None:
-    from knox.models import AuthToken
-
     if role == Role.INTEGRATION:
-        user = make_user(role, mfa=False)
-        _, token = AuthToken.objects.create(user=user, expiry=None)
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        client = token_client(token_for(make_user(role, mfa=False)))
     else:
         client = client_for(role)
     for (method, url), allowed in MATRIX.items():

@@ -40,7 +40,9 @@ def test_create_api_token_prints_a_working_token_on_the_last_line() -> None:
     # given no user named erp
 
     # when
-    lines = run("create_api_token", "--username", "erp", "--role", "integration")
+    lines = run(
+        "create_api_token", "--username", "erp", "--role", "integration", "--scope", "ledger:read"
+    )
 
     # then
     token = lines[-1]
@@ -57,10 +59,14 @@ def test_create_api_token_prints_a_working_token_on_the_last_line() -> None:
 
 def test_create_api_token_twice_reuses_the_user_with_two_tokens() -> None:
     # given
-    first = run("create_api_token", "--username", "erp", "--role", "integration")[-1]
+    first = run(
+        "create_api_token", "--username", "erp", "--role", "integration", "--scope", "ledger:read"
+    )[-1]
 
     # when
-    second = run("create_api_token", "--username", "erp", "--role", "integration")[-1]
+    second = run(
+        "create_api_token", "--username", "erp", "--role", "integration", "--scope", "ledger:read"
+    )[-1]
 
     # then
     assert first != second
@@ -72,7 +78,7 @@ def test_create_api_token_twice_reuses_the_user_with_two_tokens() -> None:
 
 def test_create_api_token_for_a_staff_role_makes_a_staff_user() -> None:
     # when
-    run("create_api_token", "--username", "reports", "--role", "auditor")
+    run("create_api_token", "--username", "reports", "--role", "auditor", "--scope", "ledger:read")
 
     # then
     user = User.objects.get(username="reports")
@@ -83,7 +89,7 @@ def test_create_api_token_for_a_staff_role_makes_a_staff_user() -> None:
 def test_create_api_token_refuses_an_unknown_role() -> None:
     # when
     with pytest.raises(CommandError) as raised:
-        run("create_api_token", "--username", "erp", "--role", "admin")
+        run("create_api_token", "--username", "erp", "--role", "admin", "--scope", "ledger:read")
 
     # then
     assert str(raised.value) == (
@@ -102,7 +108,15 @@ def test_create_api_token_refuses_to_turn_a_staff_user_into_an_integration(
 
     # when
     with pytest.raises(CommandError) as raised:
-        run("create_api_token", "--username", "carol", "--role", "integration")
+        run(
+            "create_api_token",
+            "--username",
+            "carol",
+            "--role",
+            "integration",
+            "--scope",
+            "ledger:read",
+        )
 
     # then
     assert str(raised.value) == "'carol' is a staff user; integrations need a user of their own."

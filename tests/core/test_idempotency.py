@@ -8,12 +8,13 @@ import threading
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
-from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from core.ledger.models import JournalEntry
 from core.models import IdempotencyRecord
 from core.roles import Role
+from tests.conftest import token_client as client_with_token
+from tests.conftest import token_for
 
 URL = "/api/ledger/journal-entries"
 
@@ -32,10 +33,7 @@ def body(amount: str = "25.00") -> dict:
 def token_client(username: str) -> APIClient:
     user = User.objects.create_user(username=username)
     user.groups.add(Group.objects.get(name=Role.INTEGRATION))
-    _, token = AuthToken.objects.create(user=user, expiry=None)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
+    return client_with_token(token_for(user))
 
 
 @pytest.mark.django_db
@@ -129,7 +127,7 @@ def test_body_too_large_to_compare_is_refused_with_a_reason(settings) -> None:
 def test_L3_concurrent_duplicates_have_one_effect_and_identical_responses() -> None:
     # given one integration sending the same request 20 times at once
     token_client("erp")  # creates the user in this transaction-less test
-    _, token = AuthToken.objects.create(user=User.objects.get(username="erp"), expiry=None)
+    token = token_for(User.objects.get(username="erp"))
     payload = json.dumps(body())
     barrier = threading.Barrier(20)
     responses: list[tuple[int, bytes]] = []

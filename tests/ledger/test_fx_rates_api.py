@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from core.fx import FxRateInvalid, fx_rate_create
@@ -16,6 +15,7 @@ from core.ledger.enums import AccountRole
 from core.ledger.services import LineSpec, journal_post
 from core.models import FxRate
 from core.roles import Role
+from tests.conftest import token_client, token_for
 
 D = Decimal
 URL = "/api/ledger/fx-rates"
@@ -233,9 +233,7 @@ def test_every_role_reads_and_only_admins_controllers_and_integrations_record(
     # given
     if role == Role.INTEGRATION:
         user = make_user(role, mfa=False)
-        _, token = AuthToken.objects.create(user=user, expiry=None)
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        client = token_client(token_for(user))
     else:
         client = client_for(role)
     # when

@@ -27,7 +27,11 @@ from payables.services.runs import (
     payment_run_submit,
     payment_runs_process,
 )
-from payables.services.vendors import BankDetails, vendor_bank_change_request
+from payables.services.vendors import (
+    BankDetails,
+    vendor_bank_change_approve,
+    vendor_bank_change_request,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -279,3 +283,33 @@ def test_eur_bill_paid_in_three_parts_at_another_rate_leaves_nothing_in_ap(
     assert Bill.objects.get(pk=bill.pk).status == BillStatus.PAID
     assert account_balances(account=ap)["EUR"].functional_balance == Decimal(0)
     assert ap_functional_check() == []
+
+
+def test_whoever_changed_a_payees_bank_details_neither_approves_nor_releases_the_run(
+    ap_clerk, approver, vendor, make_bill, make_user
+):
+    # given a finance admin who changed the vendor's bank details, approved by another
+    changer, second = make_user("finance_admin"), make_user("finance_admin")
+    change = vendor_bank_change_request(
+        vendor_id=vendor.pk,
+        bank=BankDetails(routing_number="021000021", account_number="5555666677"),
+        reason="Letter from vendor",
+        actor=changer,
+    )
+    vendor_bank_change_approve(change_id=change.pk, actor=second)
+    make_bill(vendor, "10.00", bill_date=TODAY - timedelta(days=40))
+    run = payment_run_create(actor=ap_clerk, currency="USD", pay_by=TODAY, payment_date=TODAY)
+    payment_run_submit(run_id=run.pk, actor=ap_clerk)
+    # when the changer approves the run that pays to those details: refused, nothing recorded
+    with pytest.raises(ApprovalRefused) as refused:
+        payment_run_approve(run_id=run.pk, actor=changer)
+    assert refused.value.code == "bank_detail_author"
+    assert f"bank change {change.pk}" in refused.value.message
+    assert PaymentRun.objects.get(pk=run.pk).status == PaymentRunStatus.PENDING_APPROVAL
+    # someone else approves; the changer cannot release the bank file either
+    payment_run_approve(run_id=run.pk, actor=approver)
+    with pytest.raises(ApprovalRefused):
+        payment_run_export(run_id=run.pk, actor=changer)
+    assert PaymentRun.objects.get(pk=run.pk).status == PaymentRunStatus.APPROVED
+    # a third person releases it
+    assert payment_run_export(run_id=run.pk, actor=ap_clerk).status == PaymentRunStatus.EXPORTED

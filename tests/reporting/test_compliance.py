@@ -25,8 +25,9 @@ from billing.services.credit import customer_credit_set
 from billing.services.customers import customer_create
 from billing.services.tax_rates import tax_rate_set
 from core.ledger.enums import AccountRole
+from core.ledger.manual import manual_entry_submit
 from core.ledger.models import Account
-from core.ledger.services import journal_entry_create_manual, journal_reverse
+from core.ledger.services import journal_reverse
 from core.roles import Role
 from payables.enums import ApprovalDecision, DocumentKind
 from payables.models import Approval, PurchaseOrder
@@ -227,7 +228,7 @@ def test_bank_change_shows_who_requested_and_who_approved(people, vendor_id):
 def test_manual_entry_and_its_reversal_with_their_authors(people):
     # given a manual entry of 120.00 by one controller, reversed by another
     codes = {a.role: a.code for a in Account.objects.exclude(role=None)}
-    entry = journal_entry_create_manual(
+    manual = manual_entry_submit(
         actor=people["controller"],
         entry_date=_today(),
         description="Reclass fees",
@@ -236,6 +237,7 @@ def test_manual_entry_and_its_reversal_with_their_authors(people):
             {"account": codes[AccountRole.EXPENSES], "currency": "USD", "credit": "120.00"},
         ],
     )
+    entry = manual.journal_entry
     reversal = journal_reverse(
         entry_id=entry.pk, actor=people["controller2"], reason="Wrong account"
     )

@@ -27,6 +27,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,8 +37,9 @@ from billing.services.invoices import LineInput, invoice_create
 from billing.services.payments import payment_record
 from core.fx import fx_rate_set
 from core.ledger.enums import AccountRole
+from core.ledger.manual import manual_entry_approve, manual_entry_submit
 from core.ledger.selectors import account_balances, account_get_by_role
-from core.ledger.services import LineSpec, journal_entry_create_manual, journal_post
+from core.ledger.services import LineSpec, journal_post
 from core.roles import Role
 from payables.services.bills import BillLineInput, bill_approve, bill_create
 from payables.services.runs import (
@@ -73,7 +75,8 @@ class Book:
 
 
 def _manual(actor: Any, day: date, debit: str, credit: str, amount: str) -> None:
-    journal_entry_create_manual(
+    """Post a manual entry; one above the approval threshold is approved by a controller."""
+    manual = manual_entry_submit(
         actor=actor,
         entry_date=day,
         description=f"{debit} to {credit}",
@@ -82,6 +85,11 @@ def _manual(actor: Any, day: date, debit: str, credit: str, amount: str) -> None
             {"account": credit, "currency": "USD", "credit": D(amount)},
         ],
     )
+    if manual.journal_entry_id is None:
+        approver, created = User.objects.get_or_create(username="statements-approver")
+        if created:
+            approver.groups.add(Group.objects.get(name=Role.CONTROLLER))
+        manual_entry_approve(entry_id=manual.pk, actor=approver)
 
 
 def build_book(make_user: Callable[..., Any]) -> Book:

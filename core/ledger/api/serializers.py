@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from core.api.fields import AmountField, BusinessDateField, CurrencyField
 from core.fx import RATE_LIMIT, SOURCE_LENGTH
+from core.ledger.enums import ManualEntryStatus
 
 RATE_PATTERN = re.compile(r"^\d{1,14}(\.\d{1,10})?$")
 
@@ -135,3 +136,36 @@ class FxRateOutput(serializers.Serializer):
     rate_date = serializers.DateField()
     source = serializers.CharField()  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
+
+
+class ManualLineOutput(serializers.Serializer):
+    account = serializers.CharField()
+    currency = serializers.CharField()
+    debit = serializers.DecimalField(max_digits=19, decimal_places=4)
+    credit = serializers.DecimalField(max_digits=19, decimal_places=4)
+    memo = serializers.CharField()
+
+
+class ManualEntryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    entry_date = serializers.DateField()
+    description = serializers.CharField()
+    lines = ManualLineOutput(many=True)
+    amount_functional = serializers.DecimalField(
+        max_digits=19,
+        decimal_places=4,
+        help_text="The entry's debits in the functional currency: compared with the system "
+        "settings' ledger.manual_approval_threshold.",
+    )
+    functional_currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=ManualEntryStatus.choices)
+    author = serializers.CharField(source="author.username")
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    rejection_reason = serializers.CharField()
+    journal_entry = serializers.IntegerField(source="journal_entry_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class RejectInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=400)

@@ -15,6 +15,22 @@ urlpatterns = [
         views.JournalEntryReverseApi.as_view(),
         name="ledger-entry-reverse",
     ),
+    path("manual-entries", views.ManualEntryListApi.as_view(), name="ledger-manual-entries"),
+    path(
+        "manual-entries/<int:manual_id>",
+        views.ManualEntryDetailApi.as_view(),
+        name="ledger-manual-entry",
+    ),
+    path(
+        "manual-entries/<int:manual_id>/approve",
+        views.ManualEntryApproveApi.as_view(),
+        name="ledger-manual-entry-approve",
+    ),
+    path(
+        "manual-entries/<int:manual_id>/reject",
+        views.ManualEntryRejectApi.as_view(),
+        name="ledger-manual-entry-reject",
+    ),
     path("trial-balance", views.TrialBalanceApi.as_view(), name="ledger-trial-balance"),
     path("fx-rates", views.FxRateListCreateApi.as_view(), name="ledger-fx-rates"),
 ]

@@ -21,12 +21,16 @@ from core.ledger.api.serializers import (
     FxRateOutput,
     JournalEntryInput,
     JournalEntryOutput,
+    ManualEntryOutput,
+    RejectInput,
     ReverseInput,
     TrialBalanceOutput,
 )
+from core.ledger.enums import ManualEntryStatus
+from core.ledger.manual import manual_entry_approve, manual_entry_reject, manual_entry_submit
 from core.ledger.models import Account
-from core.ledger.selectors import journal_entry_list, trial_balance
-from core.ledger.services import journal_entry_create_manual, journal_reverse
+from core.ledger.selectors import journal_entry_list, manual_entry_list, trial_balance
+from core.ledger.services import journal_reverse
 
 
 class AccountListApi(APIView):
@@ -68,13 +72,78 @@ class JournalEntryListCreateApi(APIView):
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(JournalEntryOutput(page, many=True).data)
 
-    @extend_schema(request=JournalEntryInput, responses={201: JournalEntryOutput})
+    @extend_schema(
+        request=JournalEntryInput,
+        responses={201: JournalEntryOutput, 202: ManualEntryOutput},
+        description="Posts a manual journal entry at once (201, the entry) when its debits in "
+        "the functional currency are at or under the system settings' "
+        "ledger.manual_approval_threshold; a larger one waits for the approval of someone "
+        "other than its author (202, the manual entry: approve it through "
+        "POST /api/ledger/manual-entries/{id}/approve).",
+    )
     def post(self, request: Request) -> Response:
         data = JournalEntryInput(data=request.data)
         data.is_valid(raise_exception=True)
-        entry = journal_entry_create_manual(actor=request.user, **data.validated_data)
-        entry = journal_entry_list().get(pk=entry.pk)
+        manual = manual_entry_submit(actor=request.user, **data.validated_data)
+        if manual.journal_entry_id is None:
+            manual = manual_entry_list().get(pk=manual.pk)
+            return Response(ManualEntryOutput(manual).data, status=status.HTTP_202_ACCEPTED)
+        entry = journal_entry_list().get(pk=manual.journal_entry_id)
         return Response(JournalEntryOutput(entry).data, status=status.HTTP_201_CREATED)
+
+
+class ManualEntryListApi(APIView):
+    required_permissions = {"GET": ["ledger.view_manualentry"]}
+
+    class FilterInput(serializers.Serializer):
+        status = serializers.ChoiceField(choices=ManualEntryStatus.choices, required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=ManualEntryStatus.values)],
+        responses=paged(ManualEntryOutput),
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = manual_entry_list(**filters.validated_data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ManualEntryOutput(page, many=True).data)
+
+
+class ManualEntryDetailApi(APIView):
+    required_permissions = {"GET": ["ledger.view_manualentry"]}
+
+    @extend_schema(responses=ManualEntryOutput)
+    def get(self, request: Request, manual_id: int) -> Response:
+        manual = get_object_or_404(manual_entry_list(), pk=manual_id)
+        return Response(ManualEntryOutput(manual).data)
+
+
+class ManualEntryApproveApi(APIView):
+    required_permissions = {"POST": ["ledger.approve_manualentry"]}
+
+    @extend_schema(
+        request=None,
+        responses=ManualEntryOutput,
+        description="Approves someone else's pending manual entry and posts it.",
+    )
+    def post(self, request: Request, manual_id: int) -> Response:
+        get_object_or_404(manual_entry_list(), pk=manual_id)
+        manual = manual_entry_approve(entry_id=manual_id, actor=request.user)
+        return Response(ManualEntryOutput(manual_entry_list().get(pk=manual.pk)).data)
+
+
+class ManualEntryRejectApi(APIView):
+    required_permissions = {"POST": ["ledger.approve_manualentry"]}
+
+    @extend_schema(request=RejectInput, responses=ManualEntryOutput)
+    def post(self, request: Request, manual_id: int) -> Response:
+        data = RejectInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        get_object_or_404(manual_entry_list(), pk=manual_id)
+        manual = manual_entry_reject(entry_id=manual_id, actor=request.user, **data.validated_data)
+        return Response(ManualEntryOutput(manual_entry_list().get(pk=manual.pk)).data)
 
 
 class JournalEntryDetailApi(APIView):

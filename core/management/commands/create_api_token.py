@@ -1,4 +1,7 @@
-"""``manage.py create_api_token --username erp --role integration``: a new API token.
+"""``manage.py create_api_token --username erp --role integration --scope billing:write``.
+
+A new API token that may call the APIs its scopes name (``--scope`` once per scope:
+``<area>:read`` or ``<area>:write``, see ``core.api.scopes``).
 
 The token is printed alone on the last line (for scripts); knox keeps only its digest.
 """
@@ -10,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.accounts import api_token_create
+from core.api.scopes import API_AREAS
 from core.exceptions import DomainError
 from core.roles import Role
 
@@ -22,12 +26,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--role", required=True, help=f"One of: {', '.join(r.value for r in Role)}."
         )
+        parser.add_argument(
+            "--scope",
+            action="append",
+            required=True,
+            dest="scopes",
+            help="An API the token may call, as <area>:read or <area>:write (repeat for "
+            f"several); areas: {', '.join(API_AREAS)}.",
+        )
 
-    def handle(self, *args: Any, username: str, role: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, username: str, role: str, scopes: list[str], **options: Any
+    ) -> None:
         try:
-            user, token = api_token_create(username=username, role=role)
+            user, token = api_token_create(username=username, role=role, scopes=scopes)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"API token for {user.username} (role {role}); it is shown only once.")
+        self.stdout.write(
+            f"API token for {user.username} (role {role}, scopes {', '.join(scopes)}); "
+            "it is shown only once."
+        )
         self.stdout.write("Send it as the header: Authorization: Token <token>")
         self.stdout.write(token)
