@@ -23,7 +23,7 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
 
-from core.admin import AuditedAdmin, ServiceModelAdmin
+from core.admin import AuditedAdmin, ReadOnlyAdminMixin, ServiceModelAdmin
 from core.admin_confirm import amount_text, confirm_action
 from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
@@ -413,7 +413,7 @@ def _reason(form: forms.Form | None) -> str:
 
 
 @admin.register(ManualEntry)
-class ManualEntryAdmin(AuditedAdmin):
+class ManualEntryAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     """Manual journal entries as their authors asked for them. One above the threshold
     waits here for someone other than its author (controller, finance admin) to approve or
     reject it; nothing is edited here. Roles: view for finance_admin, controller, auditor."""
@@ -471,15 +471,6 @@ class ManualEntryAdmin(AuditedAdmin):
                 for line in manual.lines
             ),
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
     def _decidable(self, request: HttpRequest, object_id: Any) -> bool:
         return (

@@ -143,9 +143,7 @@ def manual_entry_submit(
     ``pending_approval``. Lines on a control account are refused (``control_account``, naming
     the line) unless the system settings' ``ledger.manual_posting_roles`` lists its role.
     """
-    if actor is None or not getattr(actor, "pk", None):
-        raise PermissionDeniedError("You may not post manual journal entries.")
-    if not actor.has_perm("ledger.post_journalentry"):
+    if not getattr(actor, "pk", None) or not actor.has_perm("ledger.post_journalentry"):
         raise PermissionDeniedError("You may not post manual journal entries.")
     accounts = _lines_checked(lines, entry_date)
     stored = [
@@ -177,9 +175,7 @@ def manual_entry_submit(
 
 
 def _for_decision(entry_id: int, actor: Any) -> ManualEntry:
-    if actor is None or not getattr(actor, "pk", None):
-        raise PermissionDeniedError("You may not approve manual journal entries.")
-    if not actor.has_perm("ledger.approve_manualentry"):
+    if not getattr(actor, "pk", None) or not actor.has_perm("ledger.approve_manualentry"):
         raise PermissionDeniedError("You may not approve manual journal entries.")
     manual = ManualEntry.objects.select_for_update().filter(pk=entry_id).first()
     if manual is None:
