@@ -9,6 +9,14 @@ class ReconciliationError(DomainError):
     code = "reconciliation_error"
 
 
+class ProcessorNotConfigured(ReconciliationError):
+    """The processor has no credentials in the settings: nothing can be asked of it (503, as
+    billing answers it)."""
+
+    code = "processor_not_configured"
+    status_code = 503
+
+
 class StatementRefused(ReconciliationError):
     """The file is malformed or its totals do not add up; nothing was imported."""
 

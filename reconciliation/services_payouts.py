@@ -74,7 +74,7 @@ from reconciliation.enums import (
     PayoutStatus,
     StatementLineStatus,
 )
-from reconciliation.exceptions import ReconciliationError
+from reconciliation.exceptions import ProcessorNotConfigured, ReconciliationError
 from reconciliation.models import BankAccount, Match, MatchTarget, Payout, PayoutItem, StatementLine
 from reconciliation.payouts import stripe_payouts as client
 from reconciliation.payouts.settlements import CHARGE, CONVERSION, FEE, REFUND
@@ -136,9 +136,8 @@ def stripe_config() -> client.StripeConfig:
     """The Stripe key and API base of the settings; refused when no key is configured."""
     key = settings.STRIPE_SECRET_KEY
     if not key:
-        raise ReconciliationError(
+        raise ProcessorNotConfigured(
             "Stripe is not configured (STRIPE_SECRET_KEY is empty).",
-            code="processor_not_configured",
         )
     return client.StripeConfig(
         api_key=key,

@@ -42,7 +42,7 @@ from reconciliation import services_exceptions
 from reconciliation.actors import acting_user, permission_check
 from reconciliation.audit import audit_record
 from reconciliation.enums import AuditAction, ExceptionKind, PayoutStatus
-from reconciliation.exceptions import ReconciliationError
+from reconciliation.exceptions import ProcessorNotConfigured, ReconciliationError
 from reconciliation.models import BankAccount, Payout, PayoutItem
 from reconciliation.payouts import coinbase_settlements as coinbase
 from reconciliation.payouts import paypal_settlements as paypal
@@ -91,9 +91,8 @@ def paypal_config() -> paypal.PayPalConfig:
     client_id = getattr(settings, "PAYPAL_CLIENT_ID", "") or ""
     secret = getattr(settings, "PAYPAL_CLIENT_SECRET", "") or ""
     if not client_id or not secret:
-        raise ReconciliationError(
+        raise ProcessorNotConfigured(
             "PayPal is not configured (PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are not set).",
-            code="processor_not_configured",
         )
     return paypal.PayPalConfig(
         client_id=client_id,
@@ -107,9 +106,8 @@ def coinbase_config() -> coinbase.CoinbaseConfig:
     """The Coinbase Commerce API key of the settings (billing's); refused if unset."""
     api_key = getattr(settings, "COINBASE_COMMERCE_API_KEY", "") or ""
     if not api_key:
-        raise ReconciliationError(
+        raise ProcessorNotConfigured(
             "Coinbase Commerce is not configured (COINBASE_COMMERCE_API_KEY is not set).",
-            code="processor_not_configured",
         )
     base = getattr(settings, "COINBASE_COMMERCE_API_BASE", "") or coinbase.DEFAULT_API_BASE
     return coinbase.CoinbaseConfig(

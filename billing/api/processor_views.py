@@ -48,6 +48,7 @@ from billing.services.webhooks import (
 )
 from core.api.pagination import Pagination, paged
 from core.api.permissions import PUBLIC
+from core.api.schema import NOT_CONFIGURED
 from core.card_numbers import (
     contains_card_number,
     data_contains_card_number,
@@ -308,12 +309,6 @@ class PaymentMethodDetailApi(APIView):
         get_object_or_404(PaymentMethod, pk=payment_method_id, customer_id=customer_id)
         method = payment_method_remove(actor=request.user, payment_method_id=payment_method_id)
         return Response(PaymentMethodOutput(method).data)
-
-
-# The processor the operation needs has no credentials here (its body: core.api.schema).
-NOT_CONFIGURED = OpenApiResponse(
-    description='The processor is not configured: {"code": "processor_not_configured"}'
-)
 
 
 class ChargeInput(serializers.Serializer):

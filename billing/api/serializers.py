@@ -12,6 +12,7 @@ from core.api.fields import (
     AmountField,
     BusinessDateField,
     CurrencyField,
+    DateField,
     MoneyOutputField,
     UnitPriceOutputField,
 )
@@ -42,7 +43,7 @@ class CustomerInput(serializers.Serializer):
     reverse_charge = serializers.BooleanField(required=False)
     acquisition_channel = serializers.CharField(max_length=60, required=False, allow_blank=True)
     campaign = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    acquired_on = serializers.DateField(
+    acquired_on = DateField(
         required=False, help_text="Customer since (not after today); today when omitted."
     )
     payment_allocation_order = serializers.ChoiceField(
@@ -84,7 +85,7 @@ class CustomerOutput(serializers.Serializer):
     reverse_charge = serializers.BooleanField()
     acquisition_channel = serializers.CharField()
     campaign = serializers.CharField()
-    acquired_on = serializers.DateField()
+    acquired_on = DateField()
     payment_allocation_order = serializers.CharField()
     credit_balance = MoneyOutputField()
     credit_limit = serializers.SerializerMethodField()
@@ -174,8 +175,8 @@ class InvoiceLineOutput(serializers.Serializer):
     tax_rate = serializers.DecimalField(max_digits=7, decimal_places=6)
     amount = MoneyOutputField()
     tax = MoneyOutputField(source="tax_amount")
-    period_start = serializers.DateField(allow_null=True)
-    period_end = serializers.DateField(allow_null=True)
+    period_start = DateField(allow_null=True)
+    period_end = DateField(allow_null=True)
 
 
 class InvoiceOutput(serializers.Serializer):
@@ -184,8 +185,8 @@ class InvoiceOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=InvoiceStatus.choices)
     customer = serializers.IntegerField(source="customer_id")
     currency = serializers.CharField()
-    issue_date = serializers.DateField(allow_null=True)
-    due_date = serializers.DateField(allow_null=True)
+    issue_date = DateField(allow_null=True)
+    due_date = DateField(allow_null=True)
     subtotal = MoneyOutputField()
     tax = MoneyOutputField()
     total = MoneyOutputField()
@@ -247,6 +248,6 @@ class PaymentOutput(serializers.Serializer):
     amount_allocated = MoneyOutputField()
     method = serializers.CharField()
     status = serializers.CharField()
-    received_date = serializers.DateField()
+    received_date = DateField()
     reference = serializers.CharField()
     allocations = AllocationOutput(many=True)

@@ -26,7 +26,7 @@ from billing.services.subscriptions import (
     subscription_resume,
     usage_ingest,
 )
-from core.api.fields import AmountField, BusinessDateField, CurrencyField
+from core.api.fields import AmountField, BusinessDateField, CurrencyField, DateField
 from core.api.pagination import Pagination, paged
 
 
@@ -115,12 +115,12 @@ class SubscriptionOutput(serializers.Serializer):
     status = serializers.CharField()
     currency = serializers.CharField()
     interval = serializers.CharField()
-    started_on = serializers.DateField()
-    current_period_start = serializers.DateField()
-    current_period_end = serializers.DateField()
-    trial_end = serializers.DateField(allow_null=True)
+    started_on = DateField()
+    current_period_start = DateField()
+    current_period_end = DateField()
+    trial_end = DateField(allow_null=True)
     cancel_at_period_end = serializers.BooleanField()
-    ended_on = serializers.DateField(allow_null=True)
+    ended_on = DateField(allow_null=True)
     autopay = serializers.BooleanField(allow_null=True)
     items = SubscriptionItemOutput(many=True)
 

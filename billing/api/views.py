@@ -46,7 +46,7 @@ from billing.services.links import invoice_link_get_or_create, invoice_links_rev
 from billing.services.payments import AllocationInput, payment_record
 from billing.services.processor_payments import payment_charge
 from billing.services.refunds import refund_create
-from core.api.fields import AmountField, BusinessDateField, MoneyOutputField
+from core.api.fields import AmountField, BusinessDateField, DateField, MoneyOutputField
 from core.api.pagination import Pagination, paged
 from core.dates import DateKind
 
@@ -115,10 +115,10 @@ class InvoiceListCreateApi(APIView):
         customer = serializers.IntegerField(required=False)
         status = serializers.ChoiceField(choices=InvoiceStatus.choices, required=False)
         currency = serializers.CharField(required=False, max_length=3)
-        issued_from = serializers.DateField(required=False)
-        issued_to = serializers.DateField(required=False)
-        due_from = serializers.DateField(required=False)
-        due_to = serializers.DateField(required=False)
+        issued_from = DateField(required=False)
+        issued_to = DateField(required=False)
+        due_from = DateField(required=False)
+        due_to = DateField(required=False)
 
     @extend_schema(
         parameters=[
@@ -365,7 +365,7 @@ class CreditNoteOutput(serializers.Serializer):
     applied_to_invoice = MoneyOutputField()
     applied_to_balance = MoneyOutputField()
     reason = serializers.CharField()
-    issue_date = serializers.DateField()
+    issue_date = DateField()
 
 
 class CreditNoteListCreateApi(APIView):
@@ -409,7 +409,7 @@ class RefundOutput(serializers.Serializer):
     from_credit_balance = MoneyOutputField()
     from_invoices = MoneyOutputField()
     reason = serializers.CharField()
-    refund_date = serializers.DateField()
+    refund_date = DateField()
     processor_refund_id = serializers.CharField(allow_null=True)
 
 

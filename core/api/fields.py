@@ -14,6 +14,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from moneyed import CURRENCIES
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
 from core.dates import DateKind, DateOutOfRange, date_check
 from core.money import MAX_AMOUNT, MAX_QUANTITY, round_money, unit_price_text
@@ -76,7 +78,38 @@ class QuantityField(AmountField):
         super().__init__(**kwargs)
 
 
-class BusinessDateField(serializers.DateField):
+# RFC 3339 full-date, what the schema's ``format: date`` means: ASCII digits, two-digit month
+# and day. Python's own parsers also take 20261207, 2026-W49-1, 2026-1-5, "2026-12-07\n" and
+# non-ASCII digits; none of those is a date a client of this API meant to send.
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class DateField(serializers.DateField):
+    """A date as YYYY-MM-DD and nothing else; every date of the API, in or out, is one."""
+
+    default_error_messages = {
+        "invalid": "Date has wrong format. Use YYYY-MM-DD.",
+    }
+
+    def get_value(self, dictionary: Any) -> Any:
+        # DRF reads an empty query or form value of an optional field as absent: a filter
+        # ?date_from= would then quietly filter nothing. An empty date is not a date.
+        value = super().get_value(dictionary)
+        if (
+            value is empty
+            and html.is_html_input(dictionary)
+            and dictionary.get(self.field_name) == ""
+        ):
+            return ""
+        return value
+
+    def to_internal_value(self, value: Any) -> date:
+        if isinstance(value, str) and not ISO_DATE.fullmatch(value):
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
+
+class BusinessDateField(DateField):
     """A business date (YYYY-MM-DD) inside the window of the system settings: not before the
     books start, not after today + the days ahead documents may take (``DateKind.RECEIVED``:
     not after today). Refused as a field error, never an overflow further down."""

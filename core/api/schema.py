@@ -29,15 +29,26 @@ import re
 from copy import deepcopy
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from core.api.fields import AMOUNT_PATTERN, AmountField
 from core.api.permissions import PUBLIC
 from core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from core.idempotency import MAX_KEY_LENGTH, NOT_STORED
 
 # Set on the serializers ``core.api.pagination.paged`` returns.
 PAGED_LIST = "paged_list"
+
+# Text without a NUL character (DRF's ProhibitNullCharactersValidator, on every CharField).
+NO_NUL = "^[^\\u0000]*$"
+
+# The payment processor an operation needs has no credentials here: 503, whichever app asks.
+NOT_CONFIGURED = OpenApiResponse(
+    description='The processor is not configured: {"code": "processor_not_configured"}'
+)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -120,12 +131,28 @@ class AutoSchema(SpectacularAutoSchema):
     def _map_serializer_field(
         self, field: Any, direction: str, bypass_extensions: bool = False
     ) -> dict[str, Any]:
-        """A list that refuses to be empty (``allow_empty=False``, DRF's answer "This list
-        may not be empty.") says so: ``minItems: 1``."""
+        """What a field refuses, the schema says, so that a client (or schemathesis) reading
+        it does not send what is bound to be refused:
+
+        - a list that refuses to be empty (``allow_empty=False``): ``minItems: 1``;
+        - an amount that refuses to be negative: its pattern has no minus;
+        - free text: DRF refuses a NUL character in every CharField ("Null characters are not
+          allowed."), so its pattern excludes it.
+        """
         schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
         lists = (serializers.ListField, serializers.ListSerializer)
         if isinstance(field, lists) and not field.allow_empty and schema.get("type") == "array":
             schema.setdefault("minItems", 1)
+        if isinstance(field, AmountField) and not field.allow_negative:
+            schema["pattern"] = schema.get("pattern", AMOUNT_PATTERN.pattern).replace("^-?", "^")
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & schema.keys()
+            and not any(isinstance(v, RegexValidator) for v in field.validators)
+        ):
+            schema["pattern"] = NO_NUL
         return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:

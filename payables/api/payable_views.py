@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.aging import BUCKETS, AgingBucket
-from core.api.fields import AmountField
+from core.api.fields import AmountField, DateField
 from core.api.pagination import CountedQuerySet, Pagination
 from core.api.renderers import CSVRenderer
 from core.money import round_money
@@ -65,17 +65,17 @@ class PayableItemOutput(serializers.Serializer):
     currency = serializers.CharField()
     total = serializers.CharField()
     amount_due = serializers.CharField()
-    due_date = serializers.DateField()
+    due_date = DateField()
     days_past_due = serializers.IntegerField()
     bucket = serializers.ChoiceField(choices=AgingBucket.choices)
-    discount_deadline = serializers.DateField(allow_null=True)
+    discount_deadline = DateField(allow_null=True)
 
 
 class PayableListOutput(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    as_of = serializers.DateField()
+    as_of = DateField()
     results = PayableItemOutput(many=True)
     totals = serializers.DictField(child=serializers.DictField(child=serializers.CharField()))
 
@@ -92,7 +92,7 @@ class PayableListApi(APIView):
         currency = serializers.CharField(required=False, max_length=3)
         bucket = serializers.ChoiceField(choices=AgingBucket.choices, required=False)
         min_amount = AmountField(required=False)
-        as_of = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+        as_of = DateField(required=False, input_formats=["%Y-%m-%d"])
 
     @extend_schema(
         parameters=[

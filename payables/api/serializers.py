@@ -11,6 +11,7 @@ from core.api.fields import (
     AmountField,
     BusinessDateField,
     CurrencyField,
+    DateField,
     MoneyOutputField,
     QuantityField,
     UnitPriceOutputField,
@@ -175,6 +176,12 @@ class DecisionInput(serializers.Serializer):
     comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
+class BillRejectInput(serializers.Serializer):
+    """A rejection says why: the comment is required (the requester reads it)."""
+
+    comment = serializers.CharField(max_length=1000)
+
+
 class PayablesReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
 
@@ -202,7 +209,7 @@ class ReceiptLineOutput(serializers.Serializer):
 class ReceiptOutput(serializers.Serializer):
     id = serializers.IntegerField()
     purchase_order = serializers.IntegerField(source="order_id")
-    received_on = serializers.DateField()
+    received_on = DateField()
     note = serializers.CharField()
     created_at = serializers.DateTimeField()
     lines = ReceiptLineOutput(many=True)
@@ -248,9 +255,9 @@ class BillOutput(serializers.Serializer):
     number = serializers.CharField()
     currency = serializers.CharField()
     purchase_order = serializers.IntegerField(source="purchase_order_id", allow_null=True)
-    bill_date = serializers.DateField()
-    due_date = serializers.DateField()
-    discount_date = serializers.DateField(allow_null=True)
+    bill_date = DateField()
+    due_date = DateField()
+    discount_date = DateField(allow_null=True)
     discount_amount = MoneyOutputField()
     status = serializers.CharField()
     total = MoneyOutputField()
@@ -287,7 +294,7 @@ class ExpenseReportInput(serializers.Serializer):
 class ExpenseLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
     position = serializers.IntegerField()
-    spent_on = serializers.DateField()
+    spent_on = DateField()
     category = serializers.CharField(source="category.name")
     description = serializers.CharField()
     amount = MoneyOutputField()
@@ -342,8 +349,8 @@ class PaymentRunOutput(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
     currency = serializers.CharField()
-    pay_by = serializers.DateField()
-    payment_date = serializers.DateField()
+    pay_by = DateField()
+    payment_date = DateField()
     file_format = serializers.CharField()
     status = serializers.CharField()
     total = MoneyOutputField()

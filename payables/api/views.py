@@ -521,9 +521,9 @@ class BillApproveApi(APIView):
 class BillRejectApi(APIView):
     required_permissions = {"POST": BILL_VIEW}
 
-    @extend_schema(request=s.DecisionInput, responses=s.BillOutput)
+    @extend_schema(request=s.BillRejectInput, responses=s.BillOutput)
     def post(self, request: Request, bill_id: int) -> Response:
-        data = s.DecisionInput(data=request.data)
+        data = s.BillRejectInput(data=request.data)
         data.is_valid(raise_exception=True)
         bill = bill_services.bill_reject(
             bill_id=bill_id, actor=request.user, comment=data.validated_data["comment"]

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Customer
+from core.api.fields import DateField
 from core.money import round_money
 from receivables.scoring import customer_credit_get
 
@@ -28,14 +29,14 @@ class ExposureDetailOutput(serializers.Serializer):
     open_amount = serializers.CharField()
     credit_balance = serializers.CharField()
     converted_from = serializers.ListField(child=serializers.CharField())
-    rate_date = serializers.DateField()
+    rate_date = DateField()
 
 
 class CustomerCreditOutput(serializers.Serializer):
     customer = serializers.IntegerField()
     name = serializers.CharField()
     currency = serializers.CharField()
-    as_of = serializers.DateField()
+    as_of = DateField()
     score = serializers.IntegerField(min_value=0, max_value=100)
     factors = FactorOutput(many=True)
     credit_limit = serializers.CharField(allow_null=True)

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.fields import BusinessDateField
+from core.api.fields import BusinessDateField, DateField
 from core.api.pagination import Pagination, paged
 from core.money import round_money
 from receivables.models_plans import PaymentPlan
@@ -46,11 +46,11 @@ class PaymentPlanInput(serializers.Serializer):
 
 class InstallmentOutput(serializers.Serializer):
     sequence = serializers.IntegerField()
-    due_date = serializers.DateField()
+    due_date = DateField()
     amount = serializers.CharField()
     status = serializers.CharField()
     attempts = serializers.IntegerField()
-    paid_date = serializers.DateField(allow_null=True)
+    paid_date = DateField(allow_null=True)
     paid_payment = serializers.IntegerField(allow_null=True)
 
 
@@ -67,7 +67,7 @@ class PaymentPlanOutput(serializers.Serializer):
     total = serializers.CharField()
     amount_paid = serializers.CharField()
     status = serializers.CharField()
-    first_due_date = serializers.DateField()
+    first_due_date = DateField()
     interval_days = serializers.IntegerField(allow_null=True)
     monthly = serializers.BooleanField()
     payment_method = serializers.IntegerField(allow_null=True)

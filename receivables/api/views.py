@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.aging import BUCKETS, AgingBucket
-from core.api.fields import AmountField
+from core.api.fields import AmountField, DateField
 from core.api.pagination import CountedQuerySet, Pagination
 from core.api.renderers import CSVRenderer
 from core.money import round_money
@@ -58,7 +58,7 @@ class ReceivableItemOutput(serializers.Serializer):
     currency = serializers.CharField()
     total = serializers.CharField()
     amount_due = serializers.CharField()
-    due_date = serializers.DateField()
+    due_date = DateField()
     days_past_due = serializers.IntegerField()
     bucket = serializers.ChoiceField(choices=AgingBucket.choices)
 
@@ -67,7 +67,7 @@ class ReceivableListOutput(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    as_of = serializers.DateField()
+    as_of = DateField()
     results = ReceivableItemOutput(many=True)
     totals = serializers.DictField(child=serializers.DictField(child=serializers.CharField()))
 
@@ -84,7 +84,7 @@ class ReceivableListApi(APIView):
         currency = serializers.CharField(required=False, max_length=3)
         bucket = serializers.ChoiceField(choices=AgingBucket.choices, required=False)
         min_amount = AmountField(required=False)
-        as_of = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+        as_of = DateField(required=False, input_formats=["%Y-%m-%d"])
 
     @extend_schema(
         parameters=[

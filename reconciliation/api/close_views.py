@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import DateField
 from core.api.pagination import Pagination, paged
 from core.exceptions import NotFound
 from reconciliation.enums import AuditAction
@@ -31,8 +32,8 @@ AUDIT_VIEW = ["reconciliation.view_auditevent"]
 
 
 class PeriodInput(serializers.Serializer):
-    period_start = serializers.DateField()
-    period_end = serializers.DateField()
+    period_start = DateField()
+    period_end = DateField()
 
 
 class SignOffInput(PeriodInput):
@@ -210,7 +211,7 @@ class AuditEventListApi(APIView):
             filters["subject"] = params["subject"]
         for name, lookup in (("since", "at__date__gte"), ("until", "at__date__lte")):
             if params.get(name):
-                field = serializers.DateField()
+                field = DateField()
                 try:
                     filters[lookup] = field.to_internal_value(params[name])
                 except serializers.ValidationError as exc:

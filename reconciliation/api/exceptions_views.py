@@ -36,7 +36,7 @@ RESOLVE = ["reconciliation.resolve_exception"]
 FILTER_PARAMETERS = [
     OpenApiParameter("kind", str, enum=ExceptionKind.values),
     OpenApiParameter("status", str, enum=ExceptionStatus.values),
-    OpenApiParameter("bank_account", int),
+    OpenApiParameter("bank_account", {"type": "integer", "minimum": 1}),
     OpenApiParameter("assignee", str, description='A user id, "me" or "none" (unassigned)'),
 ]
 

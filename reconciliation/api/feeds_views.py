@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import DateField
 from core.api.pagination import Pagination, paged
 from core.encryption import mask_tail
 from reconciliation.enums import FeedProvider, FeedStatus, FeedSyncResult
@@ -45,7 +46,7 @@ class BankFeedOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=FeedStatus.choices)
     consecutive_failures = serializers.IntegerField()
     last_error = serializers.CharField()
-    synced_through = serializers.DateField(allow_null=True)
+    synced_through = DateField(allow_null=True)
     last_synced_at = serializers.DateTimeField(allow_null=True)
     last_success_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import DateField
 from core.api.pagination import Pagination, paged
 from core.exceptions import NotFound
 from reconciliation.enums import MatchStatus, ReconciliationRunStatus, RuleSign
@@ -33,8 +34,8 @@ RUN_RESULTS_CAP = 200
 
 class ReconcileInput(serializers.Serializer):
     bank_account = serializers.IntegerField(min_value=1)
-    period_start = serializers.DateField(required=False, allow_null=True, default=None)
-    period_end = serializers.DateField(required=False, allow_null=True, default=None)
+    period_start = DateField(required=False, allow_null=True, default=None)
+    period_end = DateField(required=False, allow_null=True, default=None)
 
 
 class MatchTargetOutput(serializers.Serializer):
@@ -75,8 +76,8 @@ class RunOutput(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=ReconciliationRunStatus.choices)
     bank_account = serializers.IntegerField(source="bank_account_id")
-    period_start = serializers.DateField(allow_null=True)
-    period_end = serializers.DateField(allow_null=True)
+    period_start = DateField(allow_null=True)
+    period_end = DateField(allow_null=True)
     auto_matched = serializers.IntegerField()
     suggested = serializers.IntegerField()
     unmatched = serializers.IntegerField()

@@ -14,7 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import DateField
 from core.api.pagination import Pagination, paged
+from core.api.parsers import JSONParser
+from core.api.schema import NOT_CONFIGURED
 from reconciliation.api.serializers import amount_out
 from reconciliation.enums import PayoutStatus
 from reconciliation.exceptions import UploadTooLarge
@@ -65,7 +68,7 @@ class PayoutOutput(serializers.Serializer):
     bank_account = serializers.IntegerField(source="bank_account_id", allow_null=True)
     amount = serializers.SerializerMethodField()
     currency = serializers.CharField()
-    arrival_date = serializers.DateField()
+    arrival_date = DateField()
     provider_status = serializers.CharField()
     automatic = serializers.BooleanField()
     charges = serializers.SerializerMethodField()
@@ -115,12 +118,12 @@ class PayoutDetailOutput(PayoutOutput):
 
 
 class PayoutImportInput(serializers.Serializer):
-    since = serializers.DateField(required=False, allow_null=True, default=None)
+    since = DateField(required=False, allow_null=True, default=None)
 
 
 class PayPalSettlementImportInput(serializers.Serializer):
-    since = serializers.DateField(required=False, allow_null=True, default=None)
-    until = serializers.DateField(required=False, allow_null=True, default=None)
+    since = DateField(required=False, allow_null=True, default=None)
+    until = DateField(required=False, allow_null=True, default=None)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["since"] and attrs["until"] and attrs["since"] > attrs["until"]:
@@ -191,8 +194,12 @@ class PayoutImportApi(APIView):
     when Stripe fails. Roles: finance_admin, ar_clerk, ap_clerk, controller, integration."""
 
     required_permissions = {"POST": ["reconciliation.add_payout"]}
+    # JSON only: a form cannot say null, and these bodies are a few optional dates.
+    parser_classes = [JSONParser]
 
-    @extend_schema(request=PayoutImportInput, responses=PayoutImportOutput)
+    @extend_schema(
+        request=PayoutImportInput, responses={200: PayoutImportOutput, 503: NOT_CONFIGURED}
+    )
     def post(self, request: Request) -> Response:
         data = PayoutImportInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -208,8 +215,13 @@ class PayPalSettlementImportApi(APIView):
     stored. Roles: finance_admin, ar_clerk, ap_clerk, controller, integration."""
 
     required_permissions = {"POST": ["reconciliation.add_payout"]}
+    # JSON only: a form cannot say null, and these bodies are a few optional dates.
+    parser_classes = [JSONParser]
 
-    @extend_schema(request=PayPalSettlementImportInput, responses=PayoutImportOutput)
+    @extend_schema(
+        request=PayPalSettlementImportInput,
+        responses={200: PayoutImportOutput, 503: NOT_CONFIGURED},
+    )
     def post(self, request: Request) -> Response:
         data = PayPalSettlementImportInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -234,7 +246,7 @@ class CoinbaseSettlementImportApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": CoinbaseSettlementImportInput},
-        responses=PayoutImportOutput,
+        responses={200: PayoutImportOutput, 503: NOT_CONFIGURED},
     )
     def post(self, request: Request) -> Response:
         data = CoinbaseSettlementImportInput(data=request.data)

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.api.fields import CurrencyField
+from core.api.fields import CurrencyField, DateField
 from core.money import round_money
 from reconciliation.enums import StatementFormatChoice
 from reconciliation.importers import BANK_MAPPINGS
@@ -59,8 +59,8 @@ class StatementImportInput(serializers.Serializer):
 class StatementLineOutput(serializers.Serializer):
     id = serializers.IntegerField()
     position = serializers.IntegerField()
-    booking_date = serializers.DateField()
-    value_date = serializers.DateField(allow_null=True)
+    booking_date = DateField()
+    value_date = DateField(allow_null=True)
     amount = serializers.SerializerMethodField()
     currency = serializers.CharField()
     description = serializers.CharField()
@@ -85,8 +85,8 @@ class StatementOutput(serializers.Serializer):
     transactions = serializers.IntegerField()
     opening_balance = serializers.SerializerMethodField()
     closing_balance = serializers.SerializerMethodField()
-    opening_date = serializers.DateField(allow_null=True)
-    closing_date = serializers.DateField(allow_null=True)
+    opening_date = DateField(allow_null=True)
+    closing_date = DateField(allow_null=True)
     control = serializers.CharField()
     file_name = serializers.CharField()
     file_sha256 = serializers.CharField()

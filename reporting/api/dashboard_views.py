@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.aging import AgingBucket
+from core.api.fields import DateField
 from reporting.dashboard import dashboard_figures, dashboard_json
 
 PERMISSION = "reporting.view_dashboard"
@@ -33,7 +34,7 @@ def _amount(**kwargs: Any) -> serializers.DecimalField:
 
 
 class DashboardInput(serializers.Serializer):
-    as_of = serializers.DateField(required=False)
+    as_of = DateField(required=False)
 
     def validate_as_of(self, value: Any) -> Any:
         if value > timezone.localdate():
@@ -72,7 +73,7 @@ class CashAccountOutput(serializers.Serializer):
     currency = serializers.CharField()
     book_balance = _amount()
     statement_balance = _amount(allow_null=True)
-    statement_date = serializers.DateField(allow_null=True)
+    statement_date = DateField(allow_null=True)
 
 
 class CashOutput(serializers.Serializer):
@@ -134,7 +135,7 @@ class PaymentSuccessOutput(serializers.Serializer):
     how = serializers.CharField()
     attempted = serializers.IntegerField()
     succeeded = serializers.IntegerField()
-    week_ends = serializers.ListField(child=serializers.DateField())
+    week_ends = serializers.ListField(child=DateField())
     by_processor = SuccessSeriesOutput(many=True)
     by_method = SuccessSeriesOutput(many=True)
     top_decline_codes = DeclineOutput(many=True)
@@ -142,8 +143,8 @@ class PaymentSuccessOutput(serializers.Serializer):
 
 class DashboardProjectionWeekOutput(serializers.Serializer):
     week = serializers.IntegerField()
-    start_date = serializers.DateField()
-    end_date = serializers.DateField()
+    start_date = DateField()
+    end_date = DateField()
     receipts = _amount()
     disbursements = _amount()
     closing_cash = _amount()
@@ -164,7 +165,7 @@ class DashboardProjectionOutput(serializers.Serializer):
 
 
 class DashboardOutput(serializers.Serializer):
-    as_of = serializers.DateField()
+    as_of = DateField()
     counts = CountOutput(many=True)
     cash = CashOutput(allow_null=True)
     ar = AgingOutput(allow_null=True)

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import DateField
 from core.api.pagination import Pagination
 from reporting.kpis import KPIS, KpiUnit, kpi_snapshot_list, kpi_values
 
@@ -55,8 +56,8 @@ class HistoryInput(serializers.Serializer):
     # ``from`` is a keyword in Python: the fields are named in ``get_fields``.
     def get_fields(self) -> dict[str, Field]:
         return {
-            "from": serializers.DateField(required=False),
-            "to": serializers.DateField(required=False),
+            "from": DateField(required=False),
+            "to": DateField(required=False),
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +78,7 @@ class HistoryInput(serializers.Serializer):
 
 
 class KpiSnapshotOutput(serializers.Serializer):
-    date = serializers.DateField()
+    date = DateField()
     kpi = serializers.CharField(help_text="KPI code, as in /api/reporting/kpis/current.")
     # DRF's metaclass takes declared fields off the class: no shadowing of Field.label.
     label = serializers.SerializerMethodField()  # type: ignore[assignment]
@@ -121,7 +122,7 @@ class KpiCurrentOutput(serializers.Serializer):
 
 
 class KpiCurrentListOutput(serializers.Serializer):
-    as_of = serializers.DateField()
+    as_of = DateField()
     kpis = KpiCurrentOutput(many=True)
 
 

@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.fields import AmountField, CurrencyField
+from core.api.fields import AmountField, CurrencyField, DateField
 from core.api.pagination import Pagination
 from core.money import round_money
 from reporting.acquisition import acquisition_economics, add_months, marketing_spend_list
@@ -35,10 +35,13 @@ MAX_YEARS = 20
 DEFAULT_MONTHS = 12
 # Wide enough for any book, narrow enough that a year later is still a date.
 FIRST_YEAR, LAST_YEAR = 1900, 2999
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+# What MonthField accepts, as the schema states it: MONTH with a month 01-12 of FIRST_YEAR to
+# LAST_YEAR.
+MONTH_IN_RANGE = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$"
 
 
-@extend_schema_field({"type": "string", "pattern": MONTH.pattern, "example": "2026-03"})
+@extend_schema_field({"type": "string", "pattern": MONTH_IN_RANGE, "example": "2026-03"})
 class MonthField(serializers.Field):
     """A calendar month as ``YYYY-MM``; internally its first day."""
 
@@ -48,7 +51,7 @@ class MonthField(serializers.Field):
     }
 
     def to_internal_value(self, data: Any) -> date:
-        match = MONTH.match(data.strip()) if isinstance(data, str) else None
+        match = MONTH.match(data) if isinstance(data, str) else None
         if match is None:
             self.fail("format")
         year, month = int(match[1]), int(match[2])
@@ -102,13 +105,13 @@ _PERIOD_PARAMETERS = [
     OpenApiParameter(
         "from",
         str,
-        pattern=MONTH.pattern,
+        pattern=MONTH_IN_RANGE,
         description="YYYY-MM; first month (11 months before 'to')",
     ),
     OpenApiParameter(
         "to",
         str,
-        pattern=MONTH.pattern,
+        pattern=MONTH_IN_RANGE,
         description="YYYY-MM; last month (this month when omitted)",
     ),
 ]
@@ -168,8 +171,8 @@ class AcquisitionRowOutput(serializers.Serializer):
 
 
 class AcquisitionOutput(serializers.Serializer):
-    date_from = serializers.DateField()
-    date_to = serializers.DateField()
+    date_from = DateField()
+    date_to = DateField()
     currency = serializers.CharField(help_text="The functional currency of every amount.")
     gross_margin = serializers.DecimalField(max_digits=6, decimal_places=4)
     monthly_churn = serializers.DecimalField(

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.fields import CurrencyField
+from core.api.fields import CurrencyField, DateField
 from reporting.forecast import revenue_forecast
 from reporting.projection import DEFAULT_SEED, cash_flow_projection
 
@@ -31,8 +31,8 @@ def _amount(help_text: str = "") -> serializers.DecimalField:
 class ProjectionWeekOutput(serializers.Serializer):
     currency = serializers.CharField()
     week = serializers.IntegerField(help_text="1 is the seven days after as_of.")
-    start_date = serializers.DateField()
-    end_date = serializers.DateField()
+    start_date = DateField()
+    end_date = DateField()
     receipts = _amount()
     disbursements = _amount()
     net = _amount()
@@ -62,7 +62,7 @@ class OpeningCashOutput(serializers.Serializer):
 
 
 class CashFlowProjectionOutput(serializers.Serializer):
-    as_of = serializers.DateField()
+    as_of = DateField()
     seed = serializers.IntegerField(help_text="The simulation's seed: same data, same bands.")
     currencies = OpeningCashOutput(many=True)
     weeks = ProjectionWeekOutput(many=True)
@@ -129,7 +129,7 @@ _WEEK_FIELDS = (
 
 class ForecastMonthOutput(serializers.Serializer):
     currency = serializers.CharField()
-    month = serializers.DateField(help_text="The month's first day.")
+    month = DateField(help_text="The month's first day.")
     contracted = _amount()
     usage = _amount()
     low = _amount()
@@ -146,7 +146,7 @@ class ForecastCurrencyOutput(serializers.Serializer):
 
 
 class RevenueForecastOutput(serializers.Serializer):
-    as_of = serializers.DateField()
+    as_of = DateField()
     currencies = ForecastCurrencyOutput(many=True)
     months = ForecastMonthOutput(many=True)
 

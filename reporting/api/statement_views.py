@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.fields import DateField
 from reporting.statements import (
     Figures,
     StatementSection,
@@ -68,10 +69,10 @@ class ProfitAndLossOutput(serializers.Serializer):
     # ``from`` is a keyword in Python: the fields are named in ``get_fields``.
     def get_fields(self) -> dict[str, Field]:
         return {
-            "from": serializers.DateField(),
-            "to": serializers.DateField(),
-            "compare_from": serializers.DateField(allow_null=True),
-            "compare_to": serializers.DateField(allow_null=True),
+            "from": DateField(),
+            "to": DateField(),
+            "compare_from": DateField(allow_null=True),
+            "compare_to": DateField(allow_null=True),
             "functional_currency": serializers.CharField(),
             "income": FinancialSectionOutput(),
             "expenses": FinancialSectionOutput(),
@@ -81,10 +82,10 @@ class ProfitAndLossOutput(serializers.Serializer):
 
 
 class BalanceSheetOutput(serializers.Serializer):
-    as_of = serializers.DateField()
-    compare_as_of = serializers.DateField(allow_null=True)
+    as_of = DateField()
+    compare_as_of = DateField(allow_null=True)
     functional_currency = serializers.CharField()
-    fiscal_year_start = serializers.DateField(
+    fiscal_year_start = DateField(
         help_text="The fiscal year is the calendar year: 'Current-year result' runs from here."
     )
     balanced = serializers.BooleanField()
@@ -121,8 +122,8 @@ class CashFlowLineOutput(serializers.Serializer):
 class CashFlowStatementOutput(serializers.Serializer):
     def get_fields(self) -> dict[str, Field]:
         return {
-            "from": serializers.DateField(),
-            "to": serializers.DateField(),
+            "from": DateField(),
+            "to": DateField(),
             "cash_accounts": CashFlowAccountOutput(many=True),
             "cash": CashFlowPositionOutput(many=True),
             "lines": CashFlowLineOutput(many=True),
@@ -162,22 +163,22 @@ def _section(section: StatementSection) -> dict[str, Any]:
 
 class PeriodInput(serializers.Serializer):
     def get_fields(self) -> dict[str, Field]:
-        return {"from": serializers.DateField(), "to": serializers.DateField()}
+        return {"from": DateField(), "to": DateField()}
 
 
 class ComparedPeriodInput(serializers.Serializer):
     def get_fields(self) -> dict[str, Field]:
         return {
-            "from": serializers.DateField(),
-            "to": serializers.DateField(),
-            "compare_from": serializers.DateField(required=False),
-            "compare_to": serializers.DateField(required=False),
+            "from": DateField(),
+            "to": DateField(),
+            "compare_from": DateField(required=False),
+            "compare_to": DateField(required=False),
         }
 
 
 class AsOfInput(serializers.Serializer):
-    as_of = serializers.DateField()
-    compare_as_of = serializers.DateField(required=False)
+    as_of = DateField()
+    compare_as_of = DateField(required=False)
 
 
 def _date(name: str, description: str, *, required: bool = True) -> OpenApiParameter:

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import AmountField, BusinessDateField, CurrencyField
+from core.api.fields import AmountField, BusinessDateField, CurrencyField, DateField
 from core.fx import RATE_LIMIT, SOURCE_LENGTH
 from core.ledger.enums import ManualEntryStatus
 
@@ -56,7 +56,7 @@ class LineOutput(serializers.Serializer):
 
 class JournalEntryOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    entry_date = serializers.DateField()
+    entry_date = DateField()
     description = serializers.CharField()
     # DRF's metaclass takes declared fields off the class, so this does not shadow Field.source.
     source = serializers.CharField()  # type: ignore[assignment]
@@ -85,7 +85,7 @@ class CurrencyTotalOutput(serializers.Serializer):
 
 
 class TrialBalanceOutput(serializers.Serializer):
-    as_of = serializers.DateField(allow_null=True)
+    as_of = DateField(allow_null=True)
     balanced = serializers.BooleanField()
     rows = TrialBalanceRowOutput(many=True)
     totals = CurrencyTotalOutput(many=True)
@@ -121,7 +121,7 @@ class FxRateInput(serializers.Serializer):
     base_currency = CurrencyField()
     quote_currency = CurrencyField()
     rate = RateField(help_text="1 base_currency = rate quote_currency.")
-    rate_date = serializers.DateField()
+    rate_date = DateField()
     # DRF's metaclass takes declared fields off the class: no shadowing of Field.source.
     source = serializers.CharField(  # type: ignore[assignment]
         required=False, max_length=SOURCE_LENGTH, default="manual"
@@ -133,7 +133,7 @@ class FxRateOutput(serializers.Serializer):
     base_currency = serializers.CharField()
     quote_currency = serializers.CharField()
     rate = RateField()
-    rate_date = serializers.DateField()
+    rate_date = DateField()
     source = serializers.CharField()  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
 
@@ -148,7 +148,7 @@ class ManualLineOutput(serializers.Serializer):
 
 class ManualEntryOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    entry_date = serializers.DateField()
+    entry_date = DateField()
     description = serializers.CharField()
     lines = ManualLineOutput(many=True)
     amount_functional = serializers.DecimalField(

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.fields import CurrencyField
+from core.api.fields import CurrencyField, DateField
 from core.api.pagination import Pagination, paged
 from core.fx import fx_rate_create, fx_rate_list
 from core.ledger.api.serializers import (
@@ -49,8 +49,8 @@ class JournalEntryListCreateApi(APIView):
     }
 
     class FilterInput(serializers.Serializer):
-        date_from = serializers.DateField(required=False)
-        date_to = serializers.DateField(required=False)
+        date_from = DateField(required=False)
+        date_to = DateField(required=False)
         # DRF's metaclass takes declared fields off the class: no shadowing of Field.source.
         source = serializers.CharField(required=False)  # type: ignore[assignment]
         account = serializers.CharField(required=False)
@@ -172,7 +172,7 @@ class TrialBalanceApi(APIView):
     required_permissions = {"GET": ["ledger.view_trial_balance"]}
 
     class FilterInput(serializers.Serializer):
-        as_of = serializers.DateField(required=False)
+        as_of = DateField(required=False)
 
     @extend_schema(
         parameters=[
@@ -214,8 +214,8 @@ class FxRateListCreateApi(APIView):
     class FilterInput(serializers.Serializer):
         base_currency = CurrencyField(required=False)
         quote_currency = CurrencyField(required=False)
-        date_from = serializers.DateField(required=False)
-        date_to = serializers.DateField(required=False)
+        date_from = DateField(required=False)
+        date_to = DateField(required=False)
         # DRF's metaclass takes declared fields off the class: no shadowing of Field.source.
         source = serializers.CharField(required=False)  # type: ignore[assignment]
 
