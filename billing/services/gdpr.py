@@ -31,6 +31,7 @@ from billing.models import (
     CreditNote,
     Customer,
     Invoice,
+    InvoiceLink,
     Payment,
     PaymentMethod,
     ProcessorAttempt,
@@ -281,6 +282,20 @@ def customer_erase(*, actor: Any, customer_id: int, reason: str) -> Customer:
             method._history_user = actor  # type: ignore[attr-defined]
             method.save(update_fields=fields)
         PaymentMethod.history.filter(id__in=[m.pk for m in methods]).update(**_METHOD_ERASED)
+        # The other apps' rows first: the customer still holds its address, which they may
+        # need to find theirs.
+        for part in _PARTS.values():
+            if part.erase is not None:
+                part.erase(customer)
+        # Hosted invoice pages show the invoice as issued (kept by law): nobody opens them
+        # from an old email any more.
+        for link in InvoiceLink.objects.select_for_update().filter(
+            invoice__customer=customer, revoked_at__isnull=True
+        ):
+            link.revoked_at = now
+            link.revoked_by = actor if getattr(actor, "pk", None) else None
+            link._change_reason = erasure_change_reason(reason)  # type: ignore[attr-defined]
+            link.save(update_fields=["revoked_at", "revoked_by"])
         pseudonym = customer_pseudonym(customer.pk)
         for name, value in pseudonym.items():
             setattr(customer, name, value)
@@ -294,9 +309,6 @@ def customer_erase(*, actor: Any, customer_id: int, reason: str) -> Customer:
         history = Customer.history.filter(id=customer.pk)
         history.update(**pseudonym)
         history.exclude(credit_hold_reason="").update(credit_hold_reason=ERASED)
-        for part in _PARTS.values():
-            if part.erase is not None:
-                part.erase(customer)
         personal_data_log(actor=actor, target=customer, action=ERASURE, reason=reason)
     return customer
 

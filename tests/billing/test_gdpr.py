@@ -388,3 +388,75 @@ def test_closed_disputes_and_collections_text_are_erased_too(person, admin, admi
     assert "Ada" not in _text(rows) + _text(history)
     # the dispute itself stays, with its amount
     assert _raw("receivables_dispute", "id = %s AND amount = %s", [dispute.pk, Decimal("20.00")])
+
+
+def test_erasure_ends_portal_access_and_hosted_links_and_drops_what_identifies_the_person(
+    person, admin, admin_client, monkeypatch
+) -> None:
+    from billing.models import InvoiceLink
+    from billing.selectors import invoice_link_url
+    from billing.services.links import LinkRefused, invoice_link_get_or_create, invoice_link_open
+    from portal.models import PortalAccess, PortalLink, PortalSession
+    from portal.services import (
+        PortalRefused,
+        portal_enter,
+        portal_link_request,
+        portal_link_send,
+        portal_session_open,
+    )
+
+    # given: the customer asked for a portal link on the portal's page (logged by address),
+    # signed in with one from 192.0.2.7, holds another unused one, and has a hosted invoice
+    # link from an email
+    monkeypatch.setattr("portal.services.transaction.on_commit", lambda *a, **k: None)
+    portal_link_request(email="ADA@lovelace.example", ip="192.0.2.7")
+    used = PortalLink.objects.get(customer=person)
+    token = "t" * 43
+    PortalLink.objects.filter(pk=used.pk).update(token_hash=_sha256(token))
+    entered = portal_enter(token=token, ip="192.0.2.7", user_agent="Ada's browser")
+    portal_link_send(actor=admin, customer_id=person.pk)
+    invoice = Invoice.objects.get(customer=person)
+    hosted = invoice_link_get_or_create(invoice_id=invoice.pk)
+    hosted_token = invoice_link_url(hosted).rstrip("/").rsplit("/", 1)[-1]
+    invoice_link_open(token=hosted_token)  # it opens before
+    # when the customer is erased
+    response = admin_client.post(
+        f"/api/billing/customers/{person.pk}/erase", {"reason": "asked"}, format="json"
+    )
+    # then
+    assert response.status_code == 200, response.json()
+    # nobody signs in or pays as them any more
+    with pytest.raises(PortalRefused):
+        portal_session_open(key=entered.key, ip="192.0.2.7", path="/portal/")
+    assert not PortalLink.objects.filter(customer=person, used_at=None, revoked_at=None).exists()
+    assert InvoiceLink.objects.get(pk=hosted.pk).revoked_at is not None
+    with pytest.raises(LinkRefused):
+        invoice_link_open(token=hosted_token)
+    # and the portal's tables no longer name or locate them
+    text = _text(
+        _raw("portal_portallink", "customer_id = %s", [person.pk])
+        + _raw("portal_portalsession", "customer_id = %s", [person.pk])
+        + _raw("portal_portalaccess", "TRUE", [])
+    )
+    for personal in ("lovelace", "Lovelace", "192.0.2.7", "Ada's browser"):
+        assert personal not in text
+    # while the record that access happened, and when, stays
+    assert PortalSession.objects.get(customer=person).end_reason == "customer erased"
+    assert PortalAccess.objects.filter(customer=person, action="signed_in").exists()
+
+
+def test_export_holds_the_portal_links_sessions_and_accesses(person, admin, admin_client) -> None:
+    from portal.services import portal_link_send
+
+    portal_link_send(actor=admin, customer_id=person.pk)
+    data = admin_client.get(f"/api/billing/customers/{person.pk}/export").json()
+    (link,) = data["portal"]["links"]
+    assert link["sent_to"] == "ada@lovelace.example"
+    assert "token_hash" not in link
+    assert data["portal"]["sessions"] == []
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
