@@ -23,7 +23,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
 from unfold.admin import ModelAdmin
@@ -129,6 +129,9 @@ class ReadOnlyHistoryMixin:
     ) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied
+        if not hasattr(self.model._meta, "simple_history_manager_attribute"):
+            # A model without simple-history (a log of its own) has no past versions to show.
+            raise Http404
         return super().history_form_view(  # type: ignore[misc]
             request, object_id, version_id, extra_context
         )

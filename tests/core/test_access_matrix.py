@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.test import RequestFactory
@@ -35,6 +36,7 @@ from core.api.permissions import PUBLIC
 from core.api.scopes import API_AREAS, view_area
 from core.roles import Role
 from tests.conftest import token_client, token_for, verified_client
+from tests.core.test_api_fuzz import seed_world
 
 pytestmark = pytest.mark.django_db
 
@@ -294,3 +296,66 @@ def test_every_workspace_page_of_a_model_admits_exactly_the_roles_that_hold_its_
                     wrong.append((role.value, page, url, status, allowed))
     assert wrong == [], wrong
     assert checked > 1000
+
+
+STANDARD_PAGES = ("changelist", "add", "change", "delete", "history", "autocomplete")
+MODEL_ROUTE = re.compile(r"^admin/(?P<app>\w+)/(?P<model>\w+)/")
+
+
+def _model_action_routes() -> list[tuple[str, str, str]]:
+    """(app, model, route) of each page a model's admin adds to the standard ones: its action,
+    confirmation, upload and report pages."""
+    registered = {(m._meta.app_label, m._meta.model_name) for m in admin.site._registry}
+    found = []
+    for route, callback in routes():
+        match = MODEL_ROUTE.match(route)
+        name = getattr(callback, "__name__", "")
+        if match is None or (match["app"], match["model"]) not in registered:
+            continue
+        base = f"admin/{match['app']}/{match['model']}/"
+        if route in (base, base + "add/", base + "<path:object_id>/"):
+            continue  # the list, the add page, the old address of the change page: above
+        if (
+            re.search(r"<path:object_id>/(change|delete|history)/$", route)
+            or name in STANDARD_PAGES
+        ):
+            continue
+        found.append((match["app"], match["model"], route))
+    return sorted(found)
+
+
+def test_no_role_reaches_a_model_action_page_without_the_models_permissions(
+    principals, make_user
+) -> None:
+    """Each model's own extra pages (approve, release, void, upload, export, a history
+    record...), asked by every role about a stored object where the seeded world has one: a
+    role that may neither view nor change the model is refused (403; 405 where the page only
+    takes a POST; 404 only where no object of the model is stored), and the others never meet
+    a server error. What each page needs beyond that (approve_bill, release_paymentrun...) is
+    its service's check, proved by the API matrix above and each service's tests."""
+    seed_world(make_user)
+    grants = role_permissions()
+    pages = _model_action_routes()
+    wrong = []
+    for app, model, route in pages:
+        model_class = apps.get_model(app, model)
+        stored = model_class._default_manager.order_by("pk").first()
+        pk = str(stored.pk) if stored is not None else "999999"
+        # a past version's page: the stored object's first history row
+        history = getattr(model_class, "history", None)
+        version = (
+            history.filter(id=stored.pk).order_by("pk").first() if stored and history else None
+        )
+        url = concrete(route.replace("<path:object_id>", pk).replace("^([^/]+)", pk))
+        url = url.replace("([^/]+)", str(version.pk) if version is not None else "999999")
+        found = stored is not None and ("history/" not in route or version is not None)
+        refusals = (403, 405) if found else (403, 404, 405)
+        for role in Role:
+            if role == Role.INTEGRATION:
+                continue
+            may_see = bool({f"{app}.view_{model}", f"{app}.change_{model}"} & grants[role.value])
+            status = principals[role.value].get(url).status_code
+            if status >= 500 or (not may_see and status not in refusals):
+                wrong.append((role.value, url, status))
+    assert len(pages) > 60
+    assert wrong == [], wrong
