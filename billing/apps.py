@@ -12,6 +12,9 @@ class BillingConfig(AppConfig):
         register_check("billing.ar_subledger", ar_subledger_check)
         register_check("billing.ar_functional", ar_functional_check)
         register_check("billing.customer_credit", customer_credit_check)
+        from billing import close_checks
+
+        close_checks.register()
 
         from billing.events import connect as events_connect
 

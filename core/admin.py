@@ -129,8 +129,9 @@ class ReadOnlyHistoryMixin:
     ) -> HttpResponse:
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied
-        if not hasattr(self.model._meta, "simple_history_manager_attribute"):
-            # A model without simple-history (a log of its own) has no past versions to show.
+        # A model without simple-history (a log of its own) has no past versions to show.
+        options = self.model._meta  # type: ignore[attr-defined]
+        if not hasattr(options, "simple_history_manager_attribute"):
             raise Http404
         return super().history_form_view(  # type: ignore[misc]
             request, object_id, version_id, extra_context

@@ -11,6 +11,9 @@ class PayablesConfig(AppConfig):
 
         register_check("payables.ap_subledger", ap_subledger_check)
         register_check("payables.ap_functional", ap_functional_check)
+        from payables import close_checks
+
+        close_checks.register()
 
         from payables.events import connect as events_connect
 

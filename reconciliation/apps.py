@@ -15,6 +15,9 @@ class ReconciliationConfig(AppConfig):
             role="cash",
             what="the ledger account of a bank account under reconciliation",
         )
+        from reconciliation import close_checks
+
+        close_checks.register()
 
         from core.demo import register_demo_seeder
         from reconciliation.demo import reconciliation_demo_seed

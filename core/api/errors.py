@@ -37,6 +37,18 @@ def _as_field_errors(detail: Any) -> dict[str, Any]:
     return {"non_field_errors": [str(detail)]}
 
 
+def _detail(value: Any, *, nested: bool = False) -> Any:
+    """A refusal's detail as JSON: lists and objects kept (a close's red items), text,
+    flags and null kept inside them; any other value (a Decimal, a date) as its text."""
+    if isinstance(value, list | tuple):
+        return [_detail(item, nested=True) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _detail(v, nested=True) for k, v in value.items()}
+    if nested and (value is None or isinstance(value, bool)):
+        return value
+    return str(value)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         body: dict[str, Any] = {
@@ -45,7 +57,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             "errors": {exc.field: [exc.message]} if exc.field else {},
         }
         if exc.details:
-            body["details"] = {k: str(v) for k, v in exc.details.items()}
+            body["details"] = {k: _detail(v) for k, v in exc.details.items()}
         refusal = Response(body, status=exc.status_code)
         if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
             # Every 429 says when to come back, as the throttles' do.

@@ -109,6 +109,38 @@ class DateField(serializers.DateField):
         return super().to_internal_value(value)
 
 
+# Wide enough for any book, narrow enough that a year later is still a date.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+# What MonthField accepts, as the schema states it: MONTH with a month 01-12 of FIRST_YEAR to
+# LAST_YEAR.
+MONTH_IN_RANGE = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$"
+
+
+@extend_schema_field({"type": "string", "pattern": MONTH_IN_RANGE, "example": "2026-03"})
+class MonthField(serializers.Field):
+    """A calendar month as ``YYYY-MM``; internally its first day."""
+
+    default_error_messages = {
+        "format": "A month as YYYY-MM, e.g. 2026-03.",
+        "range": f"A month from {FIRST_YEAR}-01 to {LAST_YEAR}-12.",
+    }
+
+    def to_internal_value(self, data: Any) -> date:
+        match = MONTH.match(data) if isinstance(data, str) else None
+        if match is None:
+            self.fail("format")
+        year, month = int(match[1]), int(match[2])
+        if not 1 <= month <= 12:
+            self.fail("format")
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            self.fail("range")
+        return date(year, month, 1)
+
+    def to_representation(self, value: date) -> str:
+        return f"{value:%Y-%m}"
+
+
 class BusinessDateField(DateField):
     """A business date (YYYY-MM-DD) inside the window of the system settings: not before the
     books start, not after today + the days ahead documents may take (``DateKind.RECEIVED``:

@@ -112,7 +112,10 @@ class ErrorSerializer(serializers.Serializer):
         "nested for nested inputs. Empty when no field is at fault.",
     )
     details = serializers.DictField(
-        child=serializers.CharField(), required=False, help_text="Facts about the refusal."
+        child=serializers.JSONField(),
+        required=False,
+        help_text="Facts about the refusal: figures and dates as text, lists and objects as "
+        "they are (a month-end close's red items).",
     )
 
     class Meta:
@@ -182,6 +185,10 @@ class AutoSchema(SpectacularAutoSchema):
         """The error statuses this operation can answer, from what it is (module docstring)."""
         parameters = operation.get("parameters", [])
         in_path = any(p.get("in") == "path" for p in parameters)
+        # A path segment with a shape of its own (a month, YYYY-MM) is read by the view: 400.
+        shaped_path = any(
+            p.get("in") == "path" and p.get("schema", {}).get("pattern") for p in parameters
+        )
         in_query = [p["name"] for p in parameters if p.get("in") == "query"]
         has_body = "requestBody" in operation
         write = self.method in WRITE_METHODS
@@ -190,7 +197,7 @@ class AutoSchema(SpectacularAutoSchema):
             codes |= {"401", "403"}
         if in_path or {"format", "page"} & set(in_query) or write:
             codes.add("404")
-        if has_body or in_query or self.method == "POST":
+        if has_body or in_query or shaped_path or self.method == "POST":
             codes.add("400")
         if has_body:
             codes.add("415")

@@ -308,3 +308,50 @@ class AccountDayTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.currency} {self.day}: Dr {self.debit} Cr {self.credit}"
+
+
+class MonthClose(models.Model):
+    """One close of a calendar month: the checklist as it stood when the controller closed
+    it, the period lock it set through the month's last day, and, once reopened, who reopened
+    it, when and why. A month closed again after a reopening gets a new row: the rows are the
+    month's close history, the newest in force."""
+
+    period = models.DateField(help_text="The month's first day.")
+    closed_at = models.DateTimeField(default=timezone.now)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    checklist = models.JSONField(default=list)
+    period_lock = models.ForeignKey(
+        PeriodLock, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reopen_reason = models.CharField(max_length=300, blank=True, default="")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-period", "-closed_at", "-pk")
+        verbose_name = "month-end close"
+        permissions = [
+            ("close_month", "Can close a month (the checklist green)"),
+            ("reopen_month", "Can reopen a closed month, with a reason"),
+        ]
+        constraints = [
+            # One close in force per month: a month is closed again only once reopened.
+            models.UniqueConstraint(
+                fields=("period",),
+                condition=Q(reopened_at__isnull=True),
+                name="month_close_one_in_force",
+            ),
+            models.CheckConstraint(
+                condition=Q(period__day=1), name="month_close_period_is_a_first_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "reopened" if self.reopened_at else "closed"
+        return f"{self.period:%Y-%m} {state}"

@@ -215,6 +215,7 @@ BUSINESS_RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/billing/refunds"): DATES,
     ("POST", "/api/billing/subscriptions"): IDS + "; " + DATES,
     ("POST", "/api/billing/usage-events"): "unknown subscription item",
+    ("POST", "/api/ledger/closes"): "a month that has not ended yet",
     ("POST", "/api/ledger/fx-rates"): DATES + "; a rate of 0",
     ("POST", "/api/ledger/journal-entries"): DATES + "; unknown account codes",
     ("POST", "/api/payables/bills"): DATES,

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.fields import AmountField, BusinessDateField, CurrencyField, DateField
+from core.api.fields import AmountField, BusinessDateField, CurrencyField, DateField, MonthField
 from core.fx import RATE_LIMIT, SOURCE_LENGTH
 from core.ledger.enums import ManualEntryStatus
 
@@ -169,3 +169,42 @@ class ManualEntryOutput(serializers.Serializer):
 
 class RejectInput(serializers.Serializer):
     reason = serializers.CharField(max_length=400)
+
+
+class CloseItemOutput(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    ok = serializers.BooleanField()
+    detail = serializers.CharField()
+    link = serializers.CharField()
+
+
+class MonthCloseOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    period = MonthField()
+    closed_at = serializers.DateTimeField()
+    closed_by = serializers.CharField(source="closed_by.username")
+    checklist = CloseItemOutput(many=True, help_text="The checklist as it stood when closed.")
+    lock_date = DateField(source="period_lock.lock_date", allow_null=True, default=None)
+    reopened_at = serializers.DateTimeField(allow_null=True)
+    reopened_by = serializers.CharField(
+        source="reopened_by.username", allow_null=True, default=None
+    )
+    reopen_reason = serializers.CharField()
+
+
+class MonthStatusOutput(serializers.Serializer):
+    period = MonthField()
+    closed = serializers.BooleanField()
+    close = MonthCloseOutput(allow_null=True)
+    items = CloseItemOutput(
+        many=True, help_text="As it stood when closed; computed now while the month is open."
+    )
+
+
+class MonthCloseInput(serializers.Serializer):
+    period = MonthField(help_text="The month to close, YYYY-MM.")
+
+
+class MonthReopenInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)

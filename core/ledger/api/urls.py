@@ -31,6 +31,17 @@ urlpatterns = [
         views.ManualEntryRejectApi.as_view(),
         name="ledger-manual-entry-reject",
     ),
+    path("closes", views.MonthCloseListApi.as_view(), name="ledger-closes"),
+    path(
+        "closes/<str:period>",
+        views.MonthCloseDetailApi.as_view(),
+        name="ledger-close",
+    ),
+    path(
+        "closes/<str:period>/reopen",
+        views.MonthReopenApi.as_view(),
+        name="ledger-close-reopen",
+    ),
     path("trial-balance", views.TrialBalanceApi.as_view(), name="ledger-trial-balance"),
     path("fx-rates", views.FxRateListCreateApi.as_view(), name="ledger-fx-rates"),
 ]

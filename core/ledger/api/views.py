@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -12,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api.fields import CurrencyField, DateField
+from core.api.fields import MONTH_IN_RANGE, CurrencyField, DateField, MonthField
 from core.api.pagination import Pagination, paged
 from core.fx import fx_rate_create, fx_rate_list
 from core.ledger.api.serializers import (
@@ -22,10 +24,15 @@ from core.ledger.api.serializers import (
     JournalEntryInput,
     JournalEntryOutput,
     ManualEntryOutput,
+    MonthCloseInput,
+    MonthCloseOutput,
+    MonthReopenInput,
+    MonthStatusOutput,
     RejectInput,
     ReverseInput,
     TrialBalanceOutput,
 )
+from core.ledger.close import month_close, month_close_status, month_closes, month_reopen
 from core.ledger.enums import ManualEntryStatus
 from core.ledger.manual import manual_entry_approve, manual_entry_reject, manual_entry_submit
 from core.ledger.models import Account
@@ -257,3 +264,73 @@ class FxRateListCreateApi(APIView):
             FxRateOutput(rate).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+PERIOD = OpenApiParameter(
+    "period",
+    {"type": "string", "pattern": MONTH_IN_RANGE},
+    OpenApiParameter.PATH,
+    description="The month, YYYY-MM.",
+)
+
+
+def _period(text: str) -> date:
+    """A ``YYYY-MM`` path segment; anything else is a 400 naming ``period``."""
+    field = MonthField()
+    try:
+        return field.run_validation(text)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"period": exc.detail}) from None
+
+
+class MonthCloseListApi(APIView):
+    """Month-end closes, newest first (reopened ones included: the close history); POST
+    closes a month when every checklist item is green (201), else 409 ``close_items_red``
+    with the red items under ``details.items``. Roles: the controller closes; finance_admin,
+    controller and auditor read."""
+
+    required_permissions = {
+        "GET": ["ledger.view_monthclose"],
+        "POST": ["ledger.close_month"],
+    }
+
+    @extend_schema(responses=paged(MonthCloseOutput))
+    def get(self, request: Request) -> Response:
+        paginator = Pagination()
+        page = paginator.paginate_queryset(month_closes(), request, view=self)
+        return paginator.get_paginated_response(MonthCloseOutput(page, many=True).data)
+
+    @extend_schema(request=MonthCloseInput, responses={201: MonthCloseOutput})
+    def post(self, request: Request) -> Response:
+        data = MonthCloseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        close = month_close(actor=request.user, period=data.validated_data["period"])
+        return Response(MonthCloseOutput(close).data, status=status.HTTP_201_CREATED)
+
+
+class MonthCloseDetailApi(APIView):
+    """One month: closed or not, with its checklist (as it stood when closed; computed now
+    while the month is open, each red item saying what is missing and where)."""
+
+    required_permissions = {"GET": ["ledger.view_monthclose"]}
+
+    @extend_schema(parameters=[PERIOD], responses=MonthStatusOutput)
+    def get(self, request: Request, period: str) -> Response:
+        return Response(MonthStatusOutput(month_close_status(_period(period))).data)
+
+
+class MonthReopenApi(APIView):
+    """Reopen a closed month with a reason (finance_admin): the books' lock goes back to the
+    previous month's end, and later closed months are reopened with it. 404 when the month
+    is not closed."""
+
+    required_permissions = {"POST": ["ledger.reopen_month"]}
+
+    @extend_schema(parameters=[PERIOD], request=MonthReopenInput, responses=MonthCloseOutput)
+    def post(self, request: Request, period: str) -> Response:
+        data = MonthReopenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        close = month_reopen(
+            actor=request.user, period=_period(period), reason=data.validated_data["reason"]
+        )
+        return Response(MonthCloseOutput(close).data)
