@@ -100,6 +100,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("ledger.ManualEntry", "approval"),
             ("ledger.Account", "account_tree"),
             ("core.FxRate", "currency_exchange"),
+            ("ledger.MonthClose", "event_available"),
             ("ledger.PeriodLock", "lock_clock"),
             ("ledger.LedgerCheckRun", "fact_check"),
         ),

@@ -7,7 +7,7 @@ append-only, and a correction is a reversing entry posted by ``journal_reverse``
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
@@ -27,6 +28,7 @@ from core.admin import AuditedAdmin, ReadOnlyAdminMixin, ServiceModelAdmin
 from core.admin_confirm import amount_text, confirm_action
 from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
+from core.ledger.close import month_close, month_close_status, month_reopen
 from core.ledger.enums import ManualEntryStatus
 from core.ledger.manual import manual_entry_approve, manual_entry_reject
 from core.ledger.models import (
@@ -35,6 +37,7 @@ from core.ledger.models import (
     JournalLine,
     LedgerCheckRun,
     ManualEntry,
+    MonthClose,
     PeriodLock,
 )
 from core.ledger.ownership import document_of
@@ -606,3 +609,192 @@ class LedgerCheckRunAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with the close and in the lock's history.",
+    )
+
+
+# Tailwind classes the workspace's stylesheet holds (unfold's build).
+GREEN, RED, LINK = "text-green-700", "text-red-700", "text-primary-600 underline"
+
+
+def _checklist_rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for item in items:
+        if item["ok"]:
+            rows.append((item["title"], format_html('<strong class="{}">Done</strong>', GREEN)))
+        elif item.get("link"):
+            rows.append(
+                (
+                    item["title"],
+                    format_html(
+                        '<strong class="{}">Missing</strong>: {} <a class="{}" href="{}">Open</a>',
+                        RED,
+                        item["detail"],
+                        LINK,
+                        item["link"],
+                    ),
+                )
+            )
+        else:
+            rows.append(
+                (
+                    item["title"],
+                    format_html('<strong class="{}">Missing</strong>: {}', RED, item["detail"]),
+                )
+            )
+    return rows
+
+
+def _last_ended_month() -> date:
+    return (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+@admin.register(MonthClose)
+class MonthCloseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+    """Month-end closes: each month's checklist and who closed it, when, with the lock it
+    set; reopened closes stay listed (the month's close history). "Close a month…" shows a
+    month's checklist live and closes it when every item is green (controller); "Reopen…"
+    takes a reason (finance admin). Roles: view for finance_admin, controller, auditor."""
+
+    list_display = ("month", "state", "closed_by", "closed_at", "lock_date", "reopened_by")
+    list_select_related = ("closed_by", "reopened_by", "period_lock")
+    list_filter = (("reopened_at", admin.EmptyFieldListFilter),)
+    fields = (
+        "period",
+        "state",
+        "closed_by",
+        "closed_at",
+        "lock_date",
+        "checklist_display",
+        "reopened_by",
+        "reopened_at",
+        "reopen_reason",
+    )
+    readonly_fields = fields
+    actions_list = ("close_page",)
+    actions_detail = ("reopen_detail",)
+
+    @admin.display(description="Month", ordering="period")
+    def month(self, close: MonthClose) -> str:
+        return f"{close.period:%B %Y}"
+
+    @admin.display(description="State")
+    def state(self, close: MonthClose) -> str:
+        return "Reopened" if close.reopened_at else "Closed"
+
+    @admin.display(description="Locked through")
+    def lock_date(self, close: MonthClose) -> str:
+        return f"{close.period_lock.lock_date:%Y-%m-%d}" if close.period_lock else "-"
+
+    @admin.display(description="Checklist when closed")
+    def checklist_display(self, close: MonthClose) -> str:
+        return format_html_join("", "<div>{}: {}</div>", _checklist_rows(close.checklist))
+
+    def has_close_page_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("ledger.view_monthclose")
+
+    def has_reopen_detail_permission(
+        self, request: HttpRequest, object_id: str | None = None
+    ) -> bool:
+        return request.user.has_perm("ledger.reopen_month")
+
+    def get_actions_detail(self, request: HttpRequest, object_id: Any) -> list[Any]:
+        # Reopening is offered on a close in force only; the service refuses the rest.
+        found = super().get_actions_detail(request, object_id)
+        in_force = MonthClose.objects.filter(pk=object_id, reopened_at=None).exists()
+        return found if in_force else []
+
+    @action(description="Close a month…", url_path="close", permissions=["close_page"])
+    def close_page(self, request: HttpRequest) -> HttpResponse:
+        try:
+            period = date.fromisoformat(f"{request.GET.get('period', '')}-01")
+        except ValueError:
+            period = _last_ended_month()
+        period = min(period, _last_ended_month())
+        status = month_close_status(period)
+        previous = (period - timedelta(days=1)).replace(day=1)
+        following = (period + timedelta(days=32)).replace(day=1)
+        here = reverse("admin:ledger_monthclose_close_page")
+        months = format_html(
+            '<a class="{}" href="{}?period={}">&larr; {}</a>',
+            LINK,
+            here,
+            f"{previous:%Y-%m}",
+            f"{previous:%B %Y}",
+        )
+        if following <= _last_ended_month():
+            months = format_html(
+                '{} · <a class="{}" href="{}?period={}">{} &rarr;</a>',
+                months,
+                LINK,
+                here,
+                f"{following:%Y-%m}",
+                f"{following:%B %Y}",
+            )
+        summary = [("Other months", months), *_checklist_rows(status["items"])]
+        listed = reverse("admin:ledger_monthclose_changelist")
+        if status["closed"]:
+            close = status["close"]
+            messages.info(
+                request,
+                f"{period:%B %Y} was closed by {close.closed_by} on {close.closed_at:%Y-%m-%d}.",
+            )
+            return HttpResponseRedirect(reverse("admin:ledger_monthclose_change", args=[close.pk]))
+        if not request.user.has_perm("ledger.close_month"):
+            summary.append(("Who closes", "A controller closes the month when all are done."))
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=None,
+            title=f"Close {period:%B %Y}",
+            button=f"Close {period:%B %Y}",
+            perform=lambda form: month_close(actor=request.user, period=period),
+            summary=summary,
+            warning=(
+                "Closing locks the books through the month's last day for everyone; only a "
+                "finance admin can reopen it, with a reason."
+            ),
+            done_url=listed,
+            cancel_url=listed,
+            success=lambda done: (
+                f"{done.period:%B %Y} closed: the books are locked through "
+                f"{done.period_lock.lock_date if done.period_lock else done.period:%Y-%m-%d}."
+            ),
+        )
+
+    @action(description="Reopen…", url_path="reopen", permissions=["reopen_detail"])
+    def reopen_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        close = get_object_or_404(MonthClose.objects.select_related("closed_by"), pk=object_id)
+        url = reverse("admin:ledger_monthclose_change", args=[close.pk])
+        return confirm_action(
+            request,
+            admin_site=self.admin_site,
+            opts=self.model._meta,
+            obj=close,
+            title=f"Reopen {close.period:%B %Y}",
+            button="Reopen",
+            form_class=ReopenForm,
+            perform=lambda form: month_reopen(
+                actor=request.user, period=close.period, reason=_reason(form)
+            ),
+            summary=[
+                ("Closed by", f"{close.closed_by} on {close.closed_at:%Y-%m-%d}"),
+                (
+                    "What it does",
+                    "Moves the books' lock back to the end of the month before; later closed "
+                    "months are reopened with it.",
+                ),
+            ],
+            done_url=url,
+            cancel_url=url,
+            success=f"{close.period:%B %Y} reopened.",
+            danger=True,
+        )

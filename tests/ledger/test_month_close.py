@@ -247,3 +247,58 @@ def test_a_bad_period_is_a_400_naming_it(controller, period) -> None:
     )
     assert posted.status_code == 400
     assert "period" in posted.json()["errors"]
+
+
+# --------------------------------------------------------------------------------- workspace
+
+
+def test_the_workspace_shows_a_months_checklist_and_closes_it_when_green(
+    accounts, controller, admin
+) -> None:
+    from django.urls import reverse
+
+    post(accounts, LAST + timedelta(days=3))
+    page_url = reverse("admin:ledger_monthclose_close_page") + f"?period={LAST:%Y-%m}"
+    client = verified_client(controller)
+    # red: the ledger was not checked after the month's end; the page says so and refuses
+    page = client.get(page_url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert f"Close {LAST:%B %Y}" in text
+    assert "Run the ledger check after the month" in text
+    refused = client.post(page_url, {"confirm": "1"}, follow=True)
+    assert "cannot be closed" in refused.context["error"]
+    assert not MonthClose.objects.exists()
+    # green: it closes, and the list shows it locked through the month's last day
+    ledger_check_run()
+    done = client.post(page_url, {"confirm": "1"}, follow=True)
+    assert done.status_code == 200
+    close = MonthClose.objects.get()
+    listing = client.get(reverse("admin:ledger_monthclose_changelist")).content.decode()
+    assert f"{end_of(LAST):%Y-%m-%d}" in listing
+    # a finance admin reopens it from its page, with a reason
+    reopen_url = reverse("admin:ledger_monthclose_reopen_detail", args=[close.pk])
+    detail = verified_client(admin).get(reverse("admin:ledger_monthclose_change", args=[close.pk]))
+    assert reopen_url in detail.content.decode()
+    assert (
+        reopen_url
+        not in client.get(
+            reverse("admin:ledger_monthclose_change", args=[close.pk])
+        ).content.decode()
+    )
+    verified_client(admin).post(reopen_url, {"confirm": "1", "reason": "late credit"}, follow=True)
+    close.refresh_from_db()
+    assert close.reopen_reason == "late credit"
+    assert period_lock_date() == LAST - timedelta(days=1)
+
+
+def test_the_auditor_reads_the_workspace_closes_but_closes_nothing(accounts, make_user) -> None:
+    from django.urls import reverse
+
+    ledger_check_run()
+    auditor = verified_client(make_user(Role.AUDITOR))
+    url = reverse("admin:ledger_monthclose_close_page") + f"?period={LAST:%Y-%m}"
+    assert auditor.get(url).status_code == 200
+    refused = auditor.post(url, {"confirm": "1"}, follow=True)
+    assert "does not allow closing" in refused.context["error"]
+    assert not MonthClose.objects.exists()
