@@ -111,7 +111,7 @@ class DateField(serializers.DateField):
 
 # Wide enough for any book, narrow enough that a year later is still a date.
 FIRST_YEAR, LAST_YEAR = 1900, 2999
-MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 # What MonthField accepts, as the schema states it: MONTH with a month 01-12 of FIRST_YEAR to
 # LAST_YEAR.
 MONTH_IN_RANGE = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$"
@@ -127,7 +127,7 @@ class MonthField(serializers.Field):
     }
 
     def to_internal_value(self, data: Any) -> date:
-        match = MONTH.match(data) if isinstance(data, str) else None
+        match = MONTH.fullmatch(data) if isinstance(data, str) else None
         if match is None:
             self.fail("format")
         year, month = int(match[1]), int(match[2])

@@ -95,7 +95,7 @@ def _earlier_months_closed(first: date, last: date) -> tuple[bool, str, str]:
 def _ledger_checked(first: date, last: date) -> tuple[bool, str, str]:
     run = LedgerCheckRun.objects.exclude(finished_at=None).order_by("-started_at").first()
     link = "/admin/ledger/ledgercheckrun/"
-    if run is None or run.started_at.date() <= last:
+    if run is None or timezone.localdate(run.started_at) <= last:
         return False, "Run the ledger check after the month's end (manage.py ledger_check).", link
     if not run.ok:
         return False, f"The last ledger check found {len(run.problems)} problem(s).", link
@@ -196,9 +196,8 @@ def month_reopen(*, actor: Any, period: date, reason: str) -> MonthClose:
         for row in reopened.select_for_update():
             row.reopened_at = now
             row.reopened_by = actor
-            row.reopen_reason = (reason if row.pk == close.pk else f"with {first:%Y-%m}: {reason}")[
-                :300
-            ]
+            why = reason if row.pk == close.pk else f"with {first:%Y-%m}: {reason}"
+            row.reopen_reason = why[:300]
             row._change_reason = f"reopened: {reason}"[:100]  # type: ignore[attr-defined]
             row.save(update_fields=["reopened_at", "reopened_by", "reopen_reason"])
         back_to = first - timedelta(days=1)

@@ -237,7 +237,7 @@ def test_the_auditor_reads_closes_and_checklists(make_user, controller) -> None:
     assert auditor.get(f"/api/ledger/closes/{LAST:%Y-%m}").status_code == 200
 
 
-@pytest.mark.parametrize("period", ["2026-13", "202611", "2026-1", "1899-12", "nov"])
+@pytest.mark.parametrize("period", ["2026-13", "202611", "2026-1", "1899-12", "nov", "2026-11%0A"])
 def test_a_bad_period_is_a_400_naming_it(controller, period) -> None:
     response = verified_client(controller).get(f"/api/ledger/closes/{period}")
     assert response.status_code == 400
