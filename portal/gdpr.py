@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q
-from django.utils import timezone
 
 from billing.models import Customer
 from billing.services.gdpr import CustomerGdprPart, customer_pseudonym, register_customer_gdpr_part
 from core.gdpr import ERASED, record_data
 from portal.models import DisputeMessage, PortalAccess, PortalLink, PortalSession
+from portal.services import portal_access_end
 
 
 def _messages(customer: Customer) -> Any:
@@ -44,15 +44,9 @@ def _export(customer: Customer) -> dict[str, Any]:
 
 
 def _erase(customer: Customer) -> None:
-    now = timezone.now()
-    PortalLink.objects.filter(customer=customer, used_at=None, revoked_at=None).update(
-        revoked_at=now
-    )
+    portal_access_end(customer_id=customer.pk, reason="customer erased")
     PortalLink.objects.filter(customer=customer).update(
         sent_to=customer_pseudonym(customer.pk)["email"], requested_ip=None
-    )
-    PortalSession.objects.filter(customer=customer, ended_at=None).update(
-        ended_at=now, end_reason="customer erased"
     )
     PortalSession.objects.filter(customer=customer).update(ip=None, user_agent="")
     sessions = PortalSession.objects.filter(customer=customer).values("pk")

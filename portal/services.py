@@ -285,17 +285,23 @@ def portal_revoke(*, actor: Any, customer_id: int) -> Revoked:
         raise PermissionDeniedError("Your role does not allow revoking portal access.")
     if not Customer.objects.filter(pk=customer_id).exists():
         raise NotFound(f"No customer {customer_id}.")
-    now = timezone.now()
     who = getattr(actor, "username", "") or "the system"
     with transaction.atomic():
-        links = PortalLink.objects.filter(
-            customer_id=customer_id, used_at=None, revoked_at=None
-        ).update(revoked_at=now)
-        sessions = PortalSession.objects.filter(customer_id=customer_id, ended_at=None).update(
-            ended_at=now, end_reason=f"revoked by {who}"[:100]
-        )
+        revoked = portal_access_end(customer_id=customer_id, reason=f"revoked by {who}")
         access_log(action="revoked", ip=None, customer_id=customer_id, detail=f"by {who}")
-    return Revoked(links=links, sessions=sessions)
+    return revoked
+
+
+def portal_access_end(*, customer_id: int, reason: str) -> Revoked:
+    """Withdraw the customer's unused links and end their open sessions now (``reason`` is
+    the sessions' end reason). The caller holds the permission."""
+    now = timezone.now()
+    links = PortalLink.objects.filter(customer_id=customer_id, used_at=None, revoked_at=None)
+    sessions = PortalSession.objects.filter(customer_id=customer_id, ended_at=None)
+    return Revoked(
+        links=links.update(revoked_at=now),
+        sessions=sessions.update(ended_at=now, end_reason=reason[:100]),
+    )
 
 
 # --- what the customer does ----------------------------------------------------------------

@@ -39,6 +39,7 @@ from billing.models import (
     Subscription,
 )
 from billing.models.processors import OPEN_ATTEMPT
+from billing.services.links import invoice_links_withdraw
 from billing.services.payment_methods import _detached_at_processor, _queue_processor_detach
 from core.commit import after_commit
 from core.exceptions import NotFound
@@ -289,13 +290,11 @@ def customer_erase(*, actor: Any, customer_id: int, reason: str) -> Customer:
                 part.erase(customer)
         # Hosted invoice pages show the invoice as issued (kept by law): nobody opens them
         # from an old email any more.
-        for link in InvoiceLink.objects.select_for_update().filter(
-            invoice__customer=customer, revoked_at__isnull=True
-        ):
-            link.revoked_at = now
-            link.revoked_by = actor if getattr(actor, "pk", None) else None
-            link._change_reason = erasure_change_reason(reason)  # type: ignore[attr-defined]
-            link.save(update_fields=["revoked_at", "revoked_by"])
+        invoice_links_withdraw(
+            InvoiceLink.objects.filter(invoice__customer=customer),
+            actor=actor,
+            why=erasure_change_reason(reason),
+        )
         pseudonym = customer_pseudonym(customer.pk)
         for name, value in pseudonym.items():
             setattr(customer, name, value)

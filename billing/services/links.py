@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -108,15 +108,24 @@ def invoice_links_revoke(*, actor: Any, invoice_id: int) -> Revoked:
         raise PermissionDeniedError("Your role does not allow revoking invoice links.")
     if not Invoice.objects.filter(pk=invoice_id).exists():
         raise NotFound(f"No invoice {invoice_id}.")
+    with transaction.atomic():
+        return Revoked(
+            count=invoice_links_withdraw(
+                InvoiceLink.objects.filter(invoice_id=invoice_id), actor=actor
+            )
+        )
+
+
+def invoice_links_withdraw(links: QuerySet[InvoiceLink], *, actor: Any, why: str = "") -> int:
+    """Revoke the active ``links`` now, one by one so that each revocation is in the link's
+    history (who, when, ``why``). The caller holds the transaction and the permission."""
     now = timezone.now()
     count = 0
-    with transaction.atomic():
-        # One by one, so that each revocation is in the link's history (who, when).
-        for link in InvoiceLink.objects.select_for_update().filter(
-            invoice_id=invoice_id, revoked_at__isnull=True
-        ):
-            link.revoked_at = now
-            link.revoked_by = actor if getattr(actor, "pk", None) else None
-            link.save(update_fields=["revoked_at", "revoked_by"])
-            count += 1
-    return Revoked(count=count)
+    for link in links.select_for_update().filter(revoked_at__isnull=True):
+        link.revoked_at = now
+        link.revoked_by = actor if getattr(actor, "pk", None) else None
+        if why:
+            link._change_reason = why  # type: ignore[attr-defined]
+        link.save(update_fields=["revoked_at", "revoked_by"])
+        count += 1
+    return count

@@ -19,7 +19,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import action
@@ -28,7 +27,7 @@ from core.admin import AuditedAdmin, ReadOnlyAdminMixin, ServiceModelAdmin
 from core.admin_confirm import amount_text, confirm_action
 from core.admin_paginator import EstimatedCountPaginator
 from core.exceptions import DomainError
-from core.ledger.close import month_close, month_close_status, month_reopen
+from core.ledger.close import last_ended_month, month_close, month_close_status, month_reopen
 from core.ledger.enums import ManualEntryStatus
 from core.ledger.manual import manual_entry_approve, manual_entry_reject
 from core.ledger.models import (
@@ -652,10 +651,6 @@ def _checklist_rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return rows
 
 
-def _last_ended_month() -> date:
-    return (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
 @admin.register(MonthClose)
 class MonthCloseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
     """Month-end closes: each month's checklist and who closed it, when, with the lock it
@@ -716,8 +711,8 @@ class MonthCloseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
         try:
             period = date.fromisoformat(f"{request.GET.get('period', '')}-01")
         except ValueError:
-            period = _last_ended_month()
-        period = min(period, _last_ended_month())
+            period = last_ended_month()
+        period = min(period, last_ended_month())
         status = month_close_status(period)
         previous = (period - timedelta(days=1)).replace(day=1)
         following = (period + timedelta(days=32)).replace(day=1)
@@ -729,7 +724,7 @@ class MonthCloseAdmin(ReadOnlyAdminMixin, AuditedAdmin):
             f"{previous:%Y-%m}",
             f"{previous:%B %Y}",
         )
-        if following <= _last_ended_month():
+        if following <= last_ended_month():
             months = format_html(
                 '{} · <a class="{}" href="{}?period={}">{} &rarr;</a>',
                 months,

@@ -132,9 +132,14 @@ def close_checklist(period: date) -> list[CloseItem]:
     return items
 
 
+def last_ended_month() -> date:
+    """The first day of the newest month that has ended."""
+    return (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
 def _month(period: date) -> date:
     first = period.replace(day=1)
-    if month_bounds(first)[1] >= timezone.localdate():
+    if first > last_ended_month():
         raise DomainError(
             f"{first:%Y-%m} has not ended yet: a month is closed after its last day.",
             code="month_not_ended",
